@@ -1,0 +1,36 @@
+"""Device selection: the one place that probes CUDA."""
+
+from __future__ import annotations
+
+import torch
+
+from verify.errors import ConfigError
+
+
+def resolve_device(spec: str | torch.device = "auto") -> torch.device:
+    """Turn ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` into a usable :class:`torch.device`.
+
+    ``"auto"`` picks the first CUDA device when one is available, else the CPU.
+
+    Raises:
+        ConfigError: the spec is malformed or names a CUDA device that is not present.
+    """
+    if isinstance(spec, torch.device):
+        spec = str(spec)
+    if spec == "auto":
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError as error:
+        raise ConfigError(f"unknown device {spec!r}: use 'auto', 'cpu' or 'cuda:N'") from error
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {spec!r} requested but CUDA is not available")
+        index = device.index or 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"device {spec!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist"
+            )
+    elif device.type != "cpu":
+        raise ConfigError(f"unsupported device type {device.type!r}: use 'auto', 'cpu' or 'cuda:N'")
+    return device

@@ -1,0 +1,67 @@
+"""Errors raised by the verification core.
+
+Every error a user can cause is a :class:`VerifyError` subclass whose message names the bad
+value, so the CLI can print it on one line and the app can show it as is.
+"""
+
+from __future__ import annotations
+
+
+class VerifyError(Exception):
+    """Base class of every expected, user-facing error."""
+
+
+# --- input decoding -------------------------------------------------------------------------
+class InputError(VerifyError):
+    """The input could not be read as the expected kind of sample."""
+
+
+class DecodeError(InputError):
+    """A file or buffer is empty, truncated, corrupt or in an unsupported format."""
+
+
+class InputTooLargeError(InputError):
+    """A file, image or clip exceeds the configured size limit."""
+
+
+# --- sample quality ---------------------------------------------------------------------------
+class QualityError(VerifyError):
+    """The sample was read but is unusable for verification."""
+
+
+class NoFaceError(QualityError):
+    """No face was detected in the image."""
+
+
+class FaceTooSmallError(QualityError):
+    """The detected face is smaller than the minimum size in pixels."""
+
+
+class BlurryFaceError(QualityError):
+    """The aligned face is too blurry (low Laplacian variance)."""
+
+
+class BadExposureError(QualityError):
+    """The face is too dark or too bright to be reliable."""
+
+
+class NoSpeechError(QualityError):
+    """The clip is silent or holds too little speech."""
+
+
+class ClippedAudioError(QualityError):
+    """Too many samples of the clip are at full scale."""
+
+
+# --- models and weights -----------------------------------------------------------------------
+class WeightsError(VerifyError):
+    """A weights file is missing, has the wrong hash, or does not match the network."""
+
+
+class ModelMismatchError(VerifyError):
+    """A template was made by a different model than the one scoring it."""
+
+
+# --- configuration ----------------------------------------------------------------------------
+class ConfigError(VerifyError):
+    """An option has an invalid value (unknown device, security level, modality, ...)."""
