@@ -1,0 +1,31 @@
+"""Errors raised by the enrollment store.
+
+All of them are :class:`verify.errors.VerifyError` subclasses, so the app and the CLI report them
+like any other user-facing error. A template made by another model raises
+:class:`verify.errors.ModelMismatchError`; an unknown modality raises
+:class:`verify.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+from verify.errors import VerifyError
+
+
+class StoreError(VerifyError):
+    """The enrollment store cannot do what was asked (closed, locked too long, read-only, ...)."""
+
+
+class UnknownIdentityError(StoreError):
+    """No template is enrolled for this identity (and modality)."""
+
+
+class InvalidIdentityError(StoreError):
+    """An identity name is empty, too long or holds control characters."""
+
+
+class InvalidTemplateError(StoreError):
+    """A template or sample embedding has the wrong type, shape or non-finite values."""
+
+
+class StoreCorruptError(StoreError):
+    """The store file is damaged, is not an SQLite file, or belongs to another application."""
