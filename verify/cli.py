@@ -1,0 +1,280 @@
+"""Command line: ``python -m verify`` (alias ``verify``).
+
+The thin top layer over :mod:`enrollment` and :mod:`verify`: it parses arguments, calls them,
+prints results, and maps every :class:`VerifyError` to a one-line message and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Sequence
+
+from tqdm import tqdm
+
+from enrollment.enroll import check, check_many, enroll
+from enrollment.store import TemplateStore, default_store_path
+from verify.config import DEFAULT_SECURITY_LEVEL, MODALITIES, SECURITY_LEVELS
+from verify.embedding import Pipeline
+from verify.errors import ConfigError, VerifyError
+from verify.evaluation import read_pairs, score_pairs, summarize
+from verify.models import load_pipeline, model_thresholds
+from verify.scoring import Decision
+from verify.verifier import Verifier
+from verify.weights import ASSETS_DIR
+
+EXIT_ACCEPTED, EXIT_REJECTED, EXIT_ERROR = 0, 1, 2
+SAMPLES_DIR = ASSETS_DIR / "samples"
+log = logging.getLogger("verify")
+
+
+def _add_sample_option(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--face", type=Path, metavar="FILE", help="an image with the face")
+    group.add_argument("--voice", type=Path, metavar="FILE", help="a speech clip")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="verify", description="One-shot face and speaker verification.")
+    parser.add_argument("--store", type=Path, default=None, help="enrollment store file (default: $VERIFY_STORE or ~/.local/share/verify/enrollments.db)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda:N")
+    parser.add_argument("--level", default=DEFAULT_SECURITY_LEVEL, choices=sorted(SECURITY_LEVELS), help="security level: target false accept rate low 1%%, medium 0.1%%, high 0.01%%")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    enroll_parser = commands.add_parser("enroll", help="enroll NAME from one sample (again to add samples)")
+    enroll_parser.add_argument("name")
+    _add_sample_option(enroll_parser)
+    enroll_parser.add_argument("--allow-low-quality", action="store_true", help="accept a blurry, dark or clipped sample")
+
+    commands.add_parser("list", help="list enrolled identities").add_argument("--json", action="store_true")
+
+    delete_parser = commands.add_parser("delete", help="delete NAME's templates")
+    delete_parser.add_argument("name")
+    delete_parser.add_argument("--modality", choices=MODALITIES, help="delete only this modality")
+
+    check_parser = commands.add_parser("check", help="verify one sample against NAME (exit 0 accepted, 1 not)")
+    check_parser.add_argument("name")
+    _add_sample_option(check_parser)
+
+    batch_parser = commands.add_parser("batch", help="verify every file under DIR against NAME")
+    batch_parser.add_argument("name")
+    batch_parser.add_argument("dir", type=Path)
+    batch_parser.add_argument("--modality", choices=MODALITIES)
+    batch_parser.add_argument("--out", type=Path, help="results.csv or results.json (default: CSV on stdout)")
+
+    evaluate_parser = commands.add_parser("evaluate", help="EER, TAR@FAR and minDCF on a pairs file")
+    evaluate_parser.add_argument("--pairs", type=Path, required=True, help="CSV: enroll_path,probe_path,same")
+    evaluate_parser.add_argument("--root", type=Path, required=True, help="folder the pair paths are relative to")
+    evaluate_parser.add_argument("--modality", choices=MODALITIES, required=True)
+    evaluate_parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    evaluate_parser.add_argument("--plot", type=Path, help="also draw the DET curve to this PNG")
+
+    demo_parser = commands.add_parser("demo", help="enroll the shipped samples and verify the rest against them")
+    demo_parser.add_argument("--modality", choices=MODALITIES, help="only this modality")
+    commands.add_parser("info", help="device, models and thresholds in use")
+    return parser
+
+
+def _open_store(args: argparse.Namespace) -> TemplateStore:
+    return TemplateStore(args.store or default_store_path())
+
+
+def _sample(args: argparse.Namespace) -> tuple[str, Path]:
+    return ("face", args.face) if args.face is not None else ("voice", args.voice)
+
+
+def _verifier(args: argparse.Namespace, modality: str) -> Verifier:
+    pipeline = load_pipeline(modality, args.device)
+    return Verifier(pipeline, model_thresholds(pipeline.model_id), args.level)
+
+
+def _format_decision(decision: Decision) -> str:
+    line = f"{decision.outcome}  score {decision.score:.3f}  threshold {decision.threshold:.3f}"
+    return f"{line}  ({decision.reason})" if decision.reason and not decision.accepted else line
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    modality, path = _sample(args)
+    pipeline = load_pipeline(modality, args.device)
+    with _open_store(args) as store:
+        result = enroll(store, pipeline, args.name, path, allow_low_quality=args.allow_low_quality)
+    for note in result.sample.notes:
+        print(f"note: {note}", file=sys.stderr)
+    template = result.template
+    print(f"enrolled {template.identity!r} ({modality}, {template.sample_count} sample(s), model {template.model_id})")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with _open_store(args) as store:
+        templates = store.list_templates()
+    rows = [
+        {"identity": t.identity, "modality": t.modality, "samples": t.sample_count, "model": t.model_id,
+         "model_version": t.model_version, "enrolled": _iso(t.created_at), "updated": _iso(t.updated_at)}
+        for t in templates
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=1, ensure_ascii=False))
+    elif not rows:
+        print("no identities enrolled")
+    for row in rows if not args.json else ():
+        print(f"{row['identity']}\t{row['modality']}\t{row['samples']} sample(s)\t{row['model']}\t{row['enrolled']}")
+    return 0
+
+
+def _iso(timestamp: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds")
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    with _open_store(args) as store:
+        count = store.delete(args.name, args.modality)
+    print(f"deleted {count} template(s) of {args.name!r}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    modality, path = _sample(args)
+    with _open_store(args) as store:
+        decision = check(store, _verifier(args, modality), args.name, path)
+    print(_format_decision(decision))
+    return EXIT_ACCEPTED if decision.accepted else EXIT_REJECTED
+
+
+def _batch_modality(store: TemplateStore, name: str, requested: str | None) -> str:
+    if requested:
+        return requested
+    enrolled = [template.modality for template in store.find(name)]
+    if len(enrolled) == 1:
+        return enrolled[0]
+    if not enrolled:
+        raise ConfigError(f"no template enrolled for {name!r}")
+    raise ConfigError(f"{name!r} has {' and '.join(enrolled)} templates: choose one with --modality")
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    if not args.dir.is_dir():
+        raise ConfigError(f"{args.dir} is not a folder")
+    files = sorted(p for p in args.dir.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(args.dir).parts))
+    rows = []
+    with _open_store(args) as store:
+        verifier = _verifier(args, _batch_modality(store, args.name, args.modality))
+        with tqdm(total=len(files), unit="file", desc=f"checking against {args.name}", file=sys.stderr) as bar:
+            for start in range(0, len(files), 32):
+                chunk = files[start : start + 32]
+                for path, result in zip(chunk, check_many(store, verifier, args.name, chunk)):
+                    rows.append(_batch_row(path, result))
+                bar.update(len(chunk))
+    _write_rows(rows, args.out)
+    counts = {outcome: sum(row["decision"] == outcome for row in rows) for outcome in ("accepted", "rejected", "retry", "error")}
+    print(", ".join(f"{count} {outcome}" for outcome, count in counts.items()), file=sys.stderr)
+    return 0
+
+
+def _batch_row(path: Path, result: Decision | VerifyError) -> dict:
+    if isinstance(result, VerifyError):
+        return {"path": str(path), "decision": "error", "score": "", "threshold": "", "reason": str(result)}
+    return {"path": str(path), "decision": result.outcome, "score": round(result.score, 4),
+            "threshold": round(result.threshold, 4), "reason": result.reason}
+
+
+def _write_rows(rows: list[dict], out: Path | None) -> None:
+    if out is not None and out.suffix.lower() == ".json":
+        out.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        return
+    if out is not None and out.suffix.lower() != ".csv":
+        raise ConfigError(f"--out must end in .csv or .json, got {out}")
+    handle = open(out, "w", newline="", encoding="utf-8") if out else sys.stdout
+    try:
+        writer = csv.DictWriter(handle, fieldnames=["path", "decision", "score", "threshold", "reason"])
+        writer.writeheader()
+        writer.writerows(rows)
+    finally:
+        if out:
+            handle.close()
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    pairs = read_pairs(args.pairs)
+    pipeline = load_pipeline(args.modality, args.device)
+    files = len({p.enroll_path for p in pairs} | {p.probe_path for p in pairs})
+    with tqdm(total=files, unit="file", desc="embedding", file=sys.stderr) as bar:
+        scores, errors = score_pairs(pipeline, pairs, args.root, bar.update)
+    report = summarize(pairs, scores, errors)
+    print(f"pairs {report.pairs} (genuine {report.genuine}, impostor {report.impostor}); model {pipeline.model_id}")
+    print(f"EER {report.eer:.2%} (threshold {report.eer_threshold:.3f})")
+    print(f"TAR at FAR 1%: {report.tar_at_far_1e_2:.2%}   TAR at FAR 0.1%: {report.tar_at_far_1e_3:.2%}")
+    print(f"minDCF (P_target {report.p_target}): {report.min_dcf:.4f}")
+    print(f"failed pairs {report.failed_pairs} (genuine {report.failed_genuine}); failed files {report.failed_files or 0}")
+    if args.json:
+        args.json.write_text(json.dumps({"model_id": pipeline.model_id, **report.as_dict()}, indent=1) + "\n", encoding="utf-8")
+    if args.plot:
+        from verify.plots import plot_det
+
+        plot_det(scores, [p.same for p in pairs], args.plot, title=f"{pipeline.model_id} on {args.pairs.name}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    modalities = [args.modality] if args.modality else list(MODALITIES)
+    with tempfile.TemporaryDirectory() as folder, TemplateStore(Path(folder) / "demo.db") as store:
+        for modality in modalities:
+            _demo_modality(store, _verifier(args, modality), SAMPLES_DIR / f"{modality}s")
+    return 0
+
+
+def _demo_modality(store: TemplateStore, verifier: Verifier, folder: Path) -> None:
+    people = {p.name: sorted(f for f in p.iterdir() if f.is_file() and f.suffix != ".md") for p in sorted(folder.iterdir()) if p.is_dir()}
+    for name, files in people.items():
+        enroll(store, verifier.pipeline, name, files[0])
+    print(f"\n{verifier.pipeline.modality}: enrolled {', '.join(people)} from one sample each "
+          f"(level {verifier.operating_point.level}, threshold {verifier.operating_point.threshold:.3f})")
+    print(f"{'probe':<28}{'claimed':<18}{'truth':<8}{'decision':<10}score")
+    for owner, files in people.items():
+        for probe in files[1:]:
+            for claimed in people:
+                decision = check(store, verifier, claimed, probe)
+                truth = "same" if claimed == owner else "other"
+                print(f"{owner + '/' + probe.name:<28}{claimed:<18}{truth:<8}{decision.outcome:<10}{decision.score:.3f}")
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    for modality in MODALITIES:
+        verifier = _verifier(args, modality)
+        pipeline = verifier.pipeline
+        print(f"{modality}: {pipeline.model_id} {pipeline.model_version} on {pipeline.device}")
+        for level in SECURITY_LEVELS:
+            point = verifier.thresholds.operating_point(level)
+            print(f"  {level:<7} FAR {point.target_far:<7g} accept >= {point.threshold:.3f}  retry >= {point.retry_threshold:.3f}")
+    print(f"store: {args.store or default_store_path()}")
+    return 0
+
+
+COMMANDS = {"enroll": cmd_enroll, "list": cmd_list, "delete": cmd_delete, "check": cmd_check,
+            "batch": cmd_batch, "evaluate": cmd_evaluate, "demo": cmd_demo, "info": cmd_info}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit status (0 accepted/ok, 1 rejected, 2 error)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except VerifyError as error:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

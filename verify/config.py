@@ -1,0 +1,99 @@
+"""Frozen configuration: front-end settings and security levels.
+
+Thresholds are not configuration: they are calibrated per model and ship beside its weights
+(see :mod:`verify.calibration`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from verify.errors import ConfigError
+
+MODALITIES = ("face", "voice")
+
+# Security level -> target false accept rate. A level's retry band starts at the threshold of
+# the next looser target (ten times the FAR), so borderline scores ask for another sample.
+SECURITY_LEVELS: dict[str, float] = {"low": 1e-2, "medium": 1e-3, "high": 1e-4}
+DEFAULT_SECURITY_LEVEL = "medium"
+RETRY_FAR_FACTOR = 10.0
+
+
+def check_modality(modality: str) -> str:
+    """Return ``modality`` if it is ``"face"`` or ``"voice"``, else raise :class:`ConfigError`."""
+    if modality not in MODALITIES:
+        raise ConfigError(f"unknown modality {modality!r}: choose one of {', '.join(MODALITIES)}")
+    return modality
+
+
+def target_far(level: str) -> float:
+    """Target false accept rate of a security level name."""
+    try:
+        return SECURITY_LEVELS[level]
+    except KeyError:
+        choices = ", ".join(f"{name} (FAR {far:g})" for name, far in SECURITY_LEVELS.items())
+        raise ConfigError(f"unknown security level {level!r}: choose one of {choices}") from None
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """Limits applied while decoding images, against huge files and decompression bombs."""
+
+    max_bytes: int = 50 * 1024 * 1024
+    max_pixels: int = 50_000_000
+
+
+@dataclass(frozen=True)
+class AudioLimits:
+    """Limits applied while decoding audio."""
+
+    max_bytes: int = 200 * 1024 * 1024
+    max_seconds: float = 600.0
+
+
+@dataclass(frozen=True)
+class FaceFrontEndConfig:
+    """Face detection, alignment and quality settings.
+
+    Attributes:
+        detection_max_side: larger frames are downscaled to this longer side (px) before
+            detection; landmarks are mapped back and alignment uses the full-resolution image.
+        min_face_px: shorter side of the face box (px, original image) below which the face is
+            refused as too small.
+        min_detection_probability: MTCNN confidence below which a box is ignored.
+        min_sharpness: variance of the Laplacian of the aligned grey crop below which the face is
+            flagged as blurry.
+        brightness_range: mean grey level (0..255) of the aligned crop outside which the face
+            is flagged as too dark or too bright.
+    """
+
+    detection_max_side: int = 640
+    min_face_px: int = 24
+    min_detection_probability: float = 0.90
+    min_sharpness: float = 15.0
+    brightness_range: tuple[float, float] = (35.0, 225.0)
+
+
+@dataclass(frozen=True)
+class VoiceFrontEndConfig:
+    """Voice front-end settings: resampling, silence trimming and quality checks.
+
+    Attributes:
+        sample_rate: rate the encoder expects (Hz).
+        frame_seconds: analysis frame for speech detection (s).
+        silence_dbfs: frames quieter than this (dB relative to full scale) are never speech.
+        dynamic_range_db: frames more than this below the loudest frame are treated as silence.
+        keep_seconds: speech frames are widened by this on both sides before trimming (s).
+        min_speech_seconds: clips with less detected speech are refused.
+        max_clipped_fraction: fraction of samples at full scale above which the clip is flagged.
+        target_dbfs: speech is scaled up (never down) to this RMS level, as in Resemblyzer.
+    """
+
+    sample_rate: int = 16_000
+    frame_seconds: float = 0.03
+    silence_dbfs: float = -55.0
+    dynamic_range_db: float = 40.0
+    keep_seconds: float = 0.15
+    min_speech_seconds: float = 0.2
+    max_clipped_fraction: float = 0.01
+    target_dbfs: float = -30.0

@@ -1,0 +1,51 @@
+"""What every modality pipeline returns, and the interface they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from verify.errors import VerifyError
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """One sample's embedding and what the front end learned about the sample.
+
+    Attributes:
+        vector: ``(D,)`` float32 unit vector.
+        quality_issues: problems that make the sample unreliable (blur, darkness, clipping);
+            an enrollment refuses such a sample, a check answers "retry" unless it accepts.
+        notes: facts worth showing that are not problems (e.g. several faces were found).
+        preview: what was embedded: the aligned ``(H, W, 3)`` RGB face crop, or the trimmed
+            ``(T,)`` 16 kHz speech.
+    """
+
+    vector: np.ndarray
+    quality_issues: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    preview: np.ndarray | None = field(default=None, repr=False)
+
+
+class Pipeline(Protocol):
+    """Sample -> embedding for one modality, batched, on one device."""
+
+    modality: str
+    model_id: str
+    model_version: str
+
+    def embed_many(self, sources: Sequence[Any]) -> list[Embedding | VerifyError]:
+        """Embed many samples; a sample that fails yields its error instead of aborting the batch."""
+
+    def embed(self, source: Any) -> Embedding:
+        """Embed one sample, raising its :class:`VerifyError` if it fails."""
+
+
+def embed_one(pipeline: Pipeline, source: Any) -> Embedding:
+    """Run ``pipeline.embed_many`` on one source and raise its error, if any."""
+    (result,) = pipeline.embed_many([source])
+    if isinstance(result, VerifyError):
+        raise result
+    return result

@@ -1,0 +1,1 @@
+"""Face front end (MTCNN detection, five-point alignment) and face embedding network."""

@@ -1,0 +1,97 @@
+"""Face pipeline: decode -> detect -> choose -> align -> quality -> embed, batched."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from verify.config import FaceFrontEndConfig, ImageLimits
+from verify.device import resolve_device
+from verify.embedding import Embedding, embed_one
+from verify.errors import FaceTooSmallError, NoFaceError, VerifyError
+from verify.face.align import align_face
+from verify.face.detect import FaceDetector, choose_face
+from verify.face.quality import face_quality_issues
+from verify.face.reid_net import FACE_REID_INPUT_SIZE, FACE_REID_WEIGHTS, REID_LANDMARK_TEMPLATE, FaceReidNet
+from verify.io import ImageSource, decode_image
+from verify.weights import load_into
+
+FACE_MODEL_ID = "face-reidentification-retail-0095"
+
+
+class FacePipeline:
+    """Embeds face images with MTCNN alignment and Intel's face-reidentification-retail-0095."""
+
+    modality = "face"
+    model_id = FACE_MODEL_ID
+    model_version = FACE_REID_WEIGHTS.sha256[:12]
+
+    def __init__(
+        self,
+        device: str | torch.device = "auto",
+        config: FaceFrontEndConfig = FaceFrontEndConfig(),
+        limits: ImageLimits = ImageLimits(),
+        batch_size: int = 32,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.config = config
+        self.limits = limits
+        self.batch_size = batch_size
+        self.detector = FaceDetector(self.device, config)
+        self.network = load_into(FaceReidNet(), FACE_REID_WEIGHTS).to(self.device)
+
+    def embed(self, source: ImageSource) -> Embedding:
+        """Embed the main face of one image; raises the sample's :class:`VerifyError`."""
+        return embed_one(self, source)
+
+    def embed_many(self, sources: Sequence[ImageSource]) -> list[Embedding | VerifyError]:
+        """Embed the main face of each image, ``batch_size`` images at a time."""
+        results: list[Embedding | VerifyError] = []
+        for start in range(0, len(sources), self.batch_size):
+            results.extend(self._embed_chunk(sources[start : start + self.batch_size]))
+        return results
+
+    def _embed_chunk(self, sources: Sequence[ImageSource]) -> list[Embedding | VerifyError]:
+        decoded: list[np.ndarray | VerifyError] = []
+        for source in sources:
+            try:
+                decoded.append(decode_image(source, self.limits))
+            except VerifyError as error:
+                decoded.append(error)
+        images = [item for item in decoded if not isinstance(item, VerifyError)]
+        detections = iter(self.detector.detect(images)) if images else iter(())
+        faces: list[tuple[np.ndarray, tuple[str, ...], tuple[str, ...]] | VerifyError] = []
+        for item in decoded:
+            faces.append(item if isinstance(item, VerifyError) else self._crop(item, next(detections)))
+        crops = [face[0] for face in faces if not isinstance(face, VerifyError)]
+        vectors = iter(self.embed_crops(np.stack(crops))) if crops else iter(())
+        return [
+            face if isinstance(face, VerifyError) else Embedding(next(vectors), face[1], face[2], face[0])
+            for face in faces
+        ]
+
+    def _crop(self, image: np.ndarray, detections) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...]] | VerifyError:
+        """Aligned crop of the chosen face, its quality issues and notes, or the error."""
+        if not detections:
+            return NoFaceError("no face found in the image")
+        face = choose_face(detections, image.shape)
+        if face.short_side < self.config.min_face_px:
+            return FaceTooSmallError(
+                f"the face is {face.short_side:.0f} px wide; at least {self.config.min_face_px} px is needed"
+            )
+        crop = align_face(image, face.landmarks, REID_LANDMARK_TEMPLATE, FACE_REID_INPUT_SIZE)
+        notes = (f"{len(detections)} faces found; used the largest, most central one",) if len(detections) > 1 else ()
+        return crop, face_quality_issues(crop, self.config), notes
+
+    @torch.inference_mode()
+    def embed_crops(self, crops: np.ndarray) -> np.ndarray:
+        """Embed aligned ``(N, 128, 128, 3)`` uint8 RGB crops: ``(N, 256)`` float32 unit vectors."""
+        vectors = []
+        for start in range(0, len(crops), self.batch_size):
+            batch = torch.from_numpy(crops[start : start + self.batch_size]).to(self.device)
+            bgr = batch.flip(-1).permute(0, 3, 1, 2).float()
+            embedded = torch.nn.functional.normalize(self.network(bgr), dim=1)
+            vectors.append(embedded.cpu().numpy())
+        return np.concatenate(vectors).astype(np.float32)

@@ -1,0 +1,176 @@
+"""Decode image and audio inputs (paths, bytes or arrays) with clear, specific errors.
+
+Images come out as ``(H, W, 3)`` uint8 RGB; audio as ``(T,)`` float32 mono in [-1, 1] with its
+sample rate in Hz. Size limits are checked before pixels or samples are read.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import soundfile
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from verify.config import AudioLimits, ImageLimits
+from verify.errors import DecodeError, InputTooLargeError
+
+ImageSource = Union[str, Path, bytes, np.ndarray]
+AudioSource = Union[str, Path, bytes, tuple[np.ndarray, int]]
+
+
+def _read_bytes(source: str | Path | bytes, max_bytes: int, kind: str) -> tuple[bytes, str]:
+    """Bytes of a path or buffer plus a label naming it in messages."""
+    if isinstance(source, bytes):
+        data, label = source, f"{kind} buffer"
+    else:
+        path = Path(source)
+        label = str(path)
+        try:
+            size = path.stat().st_size
+            if size > max_bytes:
+                raise InputTooLargeError(f"{label} is {size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB")
+            data = path.read_bytes()
+        except IsADirectoryError:
+            raise DecodeError(f"{label} is a folder, not a {kind} file") from None
+        except FileNotFoundError:
+            raise DecodeError(f"{label}: no such file") from None
+        except OSError as error:
+            raise DecodeError(f"cannot read {label}: {error.strerror or error}") from None
+    if len(data) > max_bytes:
+        raise InputTooLargeError(f"{label} is {len(data) / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB")
+    if not data:
+        raise DecodeError(f"{label} is empty")
+    return data, label
+
+
+def check_image_array(image: np.ndarray, label: str = "image array") -> np.ndarray:
+    """Validate an in-memory image and return it as ``(H, W, 3)`` uint8 RGB.
+
+    Accepts ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or ``(H, W, 4)`` arrays of uint8, or floats
+    in 0..255. Raises :class:`DecodeError` for other shapes, empty or non-finite arrays.
+    """
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[2] in (1, 3, 4):
+        channels = image.shape[2]
+    elif image.ndim == 2:
+        channels = 1
+    else:
+        raise DecodeError(f"{label} has shape {image.shape}; expected (H, W) or (H, W, 1|3|4)")
+    if image.shape[0] < 2 or image.shape[1] < 2:
+        raise DecodeError(f"{label} is {image.shape[1]}x{image.shape[0]} pixels, too small to hold a face")
+    if image.dtype != np.uint8:
+        if not np.issubdtype(image.dtype, np.number) or not np.all(np.isfinite(image)):
+            raise DecodeError(f"{label} holds non-finite or non-numeric values ({image.dtype})")
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    if channels == 1:
+        image = np.repeat(image.reshape(image.shape[0], image.shape[1], 1), 3, axis=2)
+    elif channels == 4:
+        image = image[:, :, :3]
+    return np.ascontiguousarray(image)
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any PIL mode (greyscale, 16-bit, palette, RGBA, CMYK, float) to 8-bit RGB."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        pixels = np.asarray(image, dtype=np.float64)
+        high = pixels.max() if pixels.size else 0
+        scale = 255.0 / 65535.0 if high > 255 else 1.0
+        image = Image.fromarray(np.clip(pixels * scale, 0, 255).astype(np.uint8), mode="L")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return image.convert("RGB")
+
+
+def decode_image(source: ImageSource, limits: ImageLimits = ImageLimits()) -> np.ndarray:
+    """Decode a path, encoded bytes or an array into ``(H, W, 3)`` uint8 RGB.
+
+    Applies the EXIF orientation, takes the first frame of animations, and refuses images over
+    ``limits.max_pixels`` before decoding their pixels.
+
+    Raises:
+        DecodeError: missing, empty, corrupt or unsupported file.
+        InputTooLargeError: the file or its pixel count is over the limit.
+    """
+    if isinstance(source, np.ndarray):
+        return check_image_array(source)
+    data, label = _read_bytes(source, limits.max_bytes, "image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                if width * height > limits.max_pixels:
+                    raise InputTooLargeError(
+                        f"{label} is {width}x{height} pixels; the limit is {limits.max_pixels:,} pixels"
+                    )
+                image.seek(0)
+                image = ImageOps.exif_transpose(image)
+                rgb = np.asarray(_to_rgb(image))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise InputTooLargeError(f"{label} is too large to decode safely: {error}") from None
+    except UnidentifiedImageError:
+        raise DecodeError(f"{label} is not an image in a supported format (JPEG, PNG, WebP, BMP, GIF, TIFF)") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as error:
+        raise DecodeError(f"{label} is truncated or corrupt: {error}") from None
+    return check_image_array(rgb, label)
+
+
+def check_waveform(samples: np.ndarray, sample_rate: int, label: str = "audio array") -> np.ndarray:
+    """Validate in-memory audio and return it as ``(T,)`` float32 mono in [-1, 1].
+
+    Accepts ``(T,)`` or ``(T, C)`` arrays of floats or integers (integers are scaled by their
+    type's full scale). Raises :class:`DecodeError` for empty, non-finite or malformed input.
+    """
+    samples = np.asarray(samples)
+    if not isinstance(sample_rate, (int, np.integer)) or not 1000 <= sample_rate <= 384_000:
+        raise DecodeError(f"{label} has an unsupported sample rate {sample_rate!r} Hz")
+    if samples.ndim not in (1, 2) or samples.size == 0:
+        raise DecodeError(f"{label} has shape {samples.shape}; expected (T,) or (T, channels) with T > 0")
+    if np.issubdtype(samples.dtype, np.integer):
+        samples = samples.astype(np.float32) / float(np.iinfo(samples.dtype).max)
+    elif np.issubdtype(samples.dtype, np.floating):
+        samples = samples.astype(np.float32)
+    else:
+        raise DecodeError(f"{label} has non-numeric dtype {samples.dtype}")
+    if not np.all(np.isfinite(samples)):
+        raise DecodeError(f"{label} contains NaN or infinite samples")
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1)
+    return np.clip(samples, -1.0, 1.0)
+
+
+def decode_audio(source: AudioSource, limits: AudioLimits = AudioLimits()) -> tuple[np.ndarray, int]:
+    """Decode a path, encoded bytes or a ``(samples, rate)`` pair into mono float32 and its rate.
+
+    Formats are those of libsndfile (WAV, FLAC, OGG/Vorbis/Opus, MP3, AIFF, ...); channels are
+    averaged. The duration limit is checked from the header before samples are read.
+
+    Raises:
+        DecodeError: missing, empty, corrupt or unsupported file.
+        InputTooLargeError: the file or its duration is over the limit.
+    """
+    if isinstance(source, tuple):
+        samples, rate = source
+        return check_waveform(samples, rate), int(rate)
+    data, label = _read_bytes(source, limits.max_bytes, "audio")
+    try:
+        with soundfile.SoundFile(io.BytesIO(data)) as sound:
+            rate, frames = sound.samplerate, sound.frames
+            if frames > limits.max_seconds * rate:
+                raise InputTooLargeError(
+                    f"{label} lasts {frames / rate:.0f} s; the limit is {limits.max_seconds:.0f} s"
+                )
+            samples = sound.read(dtype="float32", always_2d=True)
+    except soundfile.LibsndfileError as error:
+        raise DecodeError(f"{label} is not audio in a supported format (WAV, FLAC, OGG, MP3): {error}") from None
+    except (RuntimeError, ValueError, TypeError, EOFError) as error:
+        raise DecodeError(f"{label} is truncated or corrupt: {error}") from None
+    if samples.shape[0] == 0:
+        raise DecodeError(f"{label} holds no audio samples")
+    return check_waveform(samples, rate, label), rate

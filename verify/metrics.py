@@ -1,0 +1,129 @@
+"""Verification metrics over scored trials: EER, TAR at fixed FAR, minDCF, ROC and DET data.
+
+Conventions: a *trial* is one (template, probe) comparison with a score (higher = more alike)
+and a label (``True`` = same identity). A trial that failed to produce a score (no face, no
+speech) is passed as ``-inf``: it is rejected at every threshold, so a failed genuine trial counts
+as a false reject and a failed impostor trial as a correct reject ("generalised" FRR/FAR of
+ISO/IEC 19795-1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+DEFAULT_P_TARGET = 0.01
+
+
+@dataclass(frozen=True)
+class RocCurve:
+    """Error rates at every distinct threshold, thresholds descending.
+
+    ``far[i]`` and ``frr[i]`` are the rates when accepting ``score >= thresholds[i]``.
+    """
+
+    thresholds: np.ndarray
+    far: np.ndarray
+    frr: np.ndarray
+
+    @property
+    def tar(self) -> np.ndarray:
+        """True accept rate, ``1 - frr``."""
+        return 1.0 - self.frr
+
+
+def _split(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    labels = np.asarray(labels).astype(bool).ravel()
+    if scores.shape != labels.shape:
+        raise ValueError(f"scores {scores.shape} and labels {labels.shape} differ in length")
+    if np.isnan(scores).any():
+        raise ValueError("scores contain NaN; pass -inf for failed trials")
+    genuine, impostor = scores[labels], scores[~labels]
+    if genuine.size == 0 or impostor.size == 0:
+        raise ValueError(
+            f"need genuine and impostor trials, got {genuine.size} genuine and {impostor.size} impostor"
+        )
+    return genuine, impostor
+
+
+def roc_curve(scores: np.ndarray, labels: np.ndarray) -> RocCurve:
+    """FAR and FRR at every distinct score used as threshold (accept ``score >= t``).
+
+    The first point has threshold ``+inf`` (nothing accepted: FAR 0, FRR 1).
+    """
+    genuine, impostor = _split(scores, labels)
+    finite = np.concatenate([genuine, impostor])
+    thresholds = np.unique(finite[np.isfinite(finite)])[::-1]
+    thresholds = np.concatenate([[np.inf], thresholds])
+    genuine_sorted, impostor_sorted = np.sort(genuine), np.sort(impostor)
+    accepted_genuine = genuine.size - np.searchsorted(genuine_sorted, thresholds, side="left")
+    accepted_impostor = impostor.size - np.searchsorted(impostor_sorted, thresholds, side="left")
+    far = accepted_impostor / impostor.size
+    frr = 1.0 - accepted_genuine / genuine.size
+    return RocCurve(thresholds=thresholds, far=far, frr=frr)
+
+
+def equal_error_rate(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Return ``(eer, threshold)``: the rate where FAR and FRR cross, linearly interpolated.
+
+    The threshold is the one of the ROC point nearest to the crossing.
+    """
+    curve = roc_curve(scores, labels)
+    difference = curve.far - curve.frr  # rises from -1 towards +something as thresholds fall
+    index = int(np.argmax(difference >= 0))
+    if index == 0:
+        return float(curve.frr[0]), float(curve.thresholds[0])
+    before, after = index - 1, index
+    span = difference[after] - difference[before]
+    weight = 0.0 if span == 0 else -difference[before] / span
+    eer_far = curve.far[before] + weight * (curve.far[after] - curve.far[before])
+    eer_frr = curve.frr[before] + weight * (curve.frr[after] - curve.frr[before])
+    nearest = before if weight < 0.5 else after
+    return float((eer_far + eer_frr) / 2), float(curve.thresholds[nearest])
+
+
+def threshold_at_far(scores: np.ndarray, labels: np.ndarray, target_far: float) -> float:
+    """Lowest threshold whose FAR does not exceed ``target_far``."""
+    if not 0.0 < target_far < 1.0:
+        raise ValueError(f"target_far must be in (0, 1), got {target_far}")
+    curve = roc_curve(scores, labels)
+    allowed = np.nonzero(curve.far <= target_far)[0]
+    return float(curve.thresholds[allowed[-1]])
+
+
+def tar_at_far(scores: np.ndarray, labels: np.ndarray, target_far: float) -> float:
+    """True accept rate at the lowest threshold whose FAR does not exceed ``target_far``."""
+    if not 0.0 < target_far < 1.0:
+        raise ValueError(f"target_far must be in (0, 1), got {target_far}")
+    curve = roc_curve(scores, labels)
+    allowed = np.nonzero(curve.far <= target_far)[0]
+    return float(curve.tar[allowed[-1]])
+
+
+def min_dcf(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    p_target: float = DEFAULT_P_TARGET,
+    cost_miss: float = 1.0,
+    cost_false_alarm: float = 1.0,
+) -> float:
+    """Minimum normalised detection cost (NIST SRE): min over thresholds of
+    ``(C_miss * P_target * FRR + C_fa * (1 - P_target) * FAR) / min(C_miss * P_target, C_fa * (1 - P_target))``.
+    """
+    if not 0.0 < p_target < 1.0:
+        raise ValueError(f"p_target must be in (0, 1), got {p_target}")
+    curve = roc_curve(scores, labels)
+    cost = cost_miss * p_target * curve.frr + cost_false_alarm * (1 - p_target) * curve.far
+    default_cost = min(cost_miss * p_target, cost_false_alarm * (1 - p_target))
+    return float(np.min(cost) / default_cost)
+
+
+def det_points(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """DET curve coordinates ``(probit(FAR), probit(FRR))``, rates clipped to (1e-6, 1 - 1e-6)."""
+    from scipy.stats import norm
+
+    curve = roc_curve(scores, labels)
+    far, frr = (np.clip(rate, 1e-6, 1 - 1e-6) for rate in (curve.far, curve.frr))
+    return norm.ppf(far), norm.ppf(frr)

@@ -1,0 +1,1 @@
+"""Voice front end (resampling, silence trimming) and the GE2E speaker encoder."""
