@@ -73,7 +73,7 @@ def load_thresholds(path: Path) -> Thresholds:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
         by_far = {float(far): float(value) for far, value in document["thresholds"].items()}
         return Thresholds(document["model_id"], by_far, document.get("calibration", {}))
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise WeightsError(
             f"cannot read calibrated thresholds {path}: {error}. "
             "Recalibrate with: python scripts/calibrate.py"

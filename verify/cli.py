@@ -165,6 +165,8 @@ def _batch_modality(store: TemplateStore, name: str, requested: str | None) -> s
 def cmd_batch(args: argparse.Namespace) -> int:
     if not args.dir.is_dir():
         raise ConfigError(f"{args.dir} is not a folder")
+    if args.out is not None and args.out.suffix.lower() not in (".csv", ".json"):
+        raise ConfigError(f"--out must end in .csv or .json, got {args.out}")
     files = sorted(p for p in args.dir.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(args.dir).parts))
     rows = []
     with _open_store(args) as store:
@@ -192,8 +194,6 @@ def _write_rows(rows: list[dict], out: Path | None) -> None:
     if out is not None and out.suffix.lower() == ".json":
         out.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         return
-    if out is not None and out.suffix.lower() != ".csv":
-        raise ConfigError(f"--out must end in .csv or .json, got {out}")
     handle = open(out, "w", newline="", encoding="utf-8") if out else sys.stdout
     try:
         writer = csv.DictWriter(handle, fieldnames=["path", "decision", "score", "threshold", "reason"])

@@ -94,6 +94,6 @@ class VoiceFrontEndConfig:
     silence_dbfs: float = -55.0
     dynamic_range_db: float = 40.0
     keep_seconds: float = 0.15
-    min_speech_seconds: float = 0.2
+    min_speech_seconds: float = 0.15
     max_clipped_fraction: float = 0.01
     target_dbfs: float = -30.0

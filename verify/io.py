@@ -35,7 +35,7 @@ def _read_bytes(source: str | Path | bytes, max_bytes: int, kind: str) -> tuple[
                 raise InputTooLargeError(f"{label} is {size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB")
             data = path.read_bytes()
         except IsADirectoryError:
-            raise DecodeError(f"{label} is a folder, not a {kind} file") from None
+            raise DecodeError(f"{label} is a folder, not an {kind} file") from None
         except FileNotFoundError:
             raise DecodeError(f"{label}: no such file") from None
         except OSError as error:
@@ -132,7 +132,10 @@ def check_waveform(samples: np.ndarray, sample_rate: int, label: str = "audio ar
         raise DecodeError(f"{label} has an unsupported sample rate {sample_rate!r} Hz")
     if samples.ndim not in (1, 2) or samples.size == 0:
         raise DecodeError(f"{label} has shape {samples.shape}; expected (T,) or (T, channels) with T > 0")
-    if np.issubdtype(samples.dtype, np.integer):
+    if np.issubdtype(samples.dtype, np.unsignedinteger):  # e.g. 8-bit WAV: silence at mid-scale
+        middle = (float(np.iinfo(samples.dtype).max) + 1) / 2
+        samples = (samples.astype(np.float32) - middle) / middle
+    elif np.issubdtype(samples.dtype, np.integer):
         samples = samples.astype(np.float32) / float(np.iinfo(samples.dtype).max)
     elif np.issubdtype(samples.dtype, np.floating):
         samples = samples.astype(np.float32)

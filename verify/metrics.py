@@ -68,13 +68,15 @@ def roc_curve(scores: np.ndarray, labels: np.ndarray) -> RocCurve:
 def equal_error_rate(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     """Return ``(eer, threshold)``: the rate where FAR and FRR cross, linearly interpolated.
 
-    The threshold is the one of the ROC point nearest to the crossing.
+    The threshold is the one of the ROC point nearest to the crossing. When failed genuine trials
+    keep FRR above FAR at every threshold, the curves never cross; the rates are then closest at
+    the lowest threshold, and their mean there is returned.
     """
     curve = roc_curve(scores, labels)
     difference = curve.far - curve.frr  # rises from -1 towards +something as thresholds fall
     index = int(np.argmax(difference >= 0))
-    if index == 0:
-        return float(curve.frr[0]), float(curve.thresholds[0])
+    if index == 0:  # no crossing (difference[0] is always -1)
+        return float((curve.far[-1] + curve.frr[-1]) / 2), float(curve.thresholds[-1])
     before, after = index - 1, index
     span = difference[after] - difference[before]
     weight = 0.0 if span == 0 else -difference[before] / span

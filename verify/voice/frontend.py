@@ -37,8 +37,8 @@ def frame_levels_dbfs(samples: np.ndarray, frame: int) -> np.ndarray:
     return 20 * np.log10(np.maximum(rms, 1e-10))
 
 
-def speech_mask(samples: np.ndarray, config: VoiceFrontEndConfig) -> np.ndarray:
-    """Per-sample boolean mask of speech: loud frames (energy detector), widened by ``keep_seconds``.
+def loud_frames(samples: np.ndarray, config: VoiceFrontEndConfig) -> np.ndarray:
+    """Per-frame boolean: louder than ``silence_dbfs`` and within ``dynamic_range_db`` of the loudest.
 
     Raises:
         NoSpeechError: no frame is louder than ``config.silence_dbfs``.
@@ -48,7 +48,17 @@ def speech_mask(samples: np.ndarray, config: VoiceFrontEndConfig) -> np.ndarray:
     if levels.max() <= config.silence_dbfs:
         raise NoSpeechError(f"the clip is silent (no part louder than {config.silence_dbfs:.0f} dBFS)")
     floor = max(config.silence_dbfs, levels.max() - config.dynamic_range_db)
-    loud = levels > floor
+    return levels > floor
+
+
+def speech_mask(samples: np.ndarray, config: VoiceFrontEndConfig) -> np.ndarray:
+    """Per-sample boolean mask of speech: loud frames (energy detector), widened by ``keep_seconds``.
+
+    Raises:
+        NoSpeechError: no frame is louder than ``config.silence_dbfs``.
+    """
+    frame = int(config.frame_seconds * config.sample_rate)
+    loud = loud_frames(samples, config)
     widen = int(round(config.keep_seconds / config.frame_seconds))
     if widen:
         loud = np.convolve(loud.astype(np.int32), np.ones(2 * widen + 1, np.int32), mode="same") > 0
@@ -73,7 +83,9 @@ def prepare_speech(samples: np.ndarray, rate: int, config: VoiceFrontEndConfig =
         issues.append(f"audio is clipped ({fraction:.1%} of samples at full scale)")
     samples = resample(samples, rate, config.sample_rate)
     speech = samples[speech_mask(samples, config)]
-    seconds = len(speech) / config.sample_rate
+    # detected speech, before the keep_seconds margins (which alone exceed min_speech_seconds)
+    frame = int(config.frame_seconds * config.sample_rate)
+    seconds = min(int(loud_frames(samples, config).sum()) * frame, len(samples)) / config.sample_rate
     if seconds < config.min_speech_seconds:
         raise NoSpeechError(
             f"only {seconds:.2f} s of speech found; at least {config.min_speech_seconds:.2f} s is needed"
@@ -84,5 +96,5 @@ def prepare_speech(samples: np.ndarray, rate: int, config: VoiceFrontEndConfig =
 def normalize_level(samples: np.ndarray, target_dbfs: float) -> np.ndarray:
     """Scale quiet speech up to ``target_dbfs`` RMS; loud speech is left as it is (as Resemblyzer)."""
     level = 20 * np.log10(max(float(np.sqrt(np.mean(samples**2))), 1e-10))
-    gain = 10 ** ((target_dbfs - level) / 20)
+    gain = float(10 ** ((target_dbfs - level) / 20))  # a Python float keeps float32 samples float32
     return samples * gain if gain > 1 else samples

@@ -1,0 +1,257 @@
+"""Voice front end: silence trimming, minimum speech, clipping, resampling and level."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from verify.config import VoiceFrontEndConfig
+from verify.errors import NoSpeechError
+from verify.io import decode_audio
+from verify.voice.frontend import (
+    Speech,
+    clipped_fraction,
+    frame_levels_dbfs,
+    normalize_level,
+    prepare_speech,
+    resample,
+    speech_mask,
+)
+
+CONFIG = VoiceFrontEndConfig()
+RATE = CONFIG.sample_rate
+FRAME = 480  # 30 ms at 16 kHz
+MARGIN_FRAMES = 5  # keep_seconds 0.15 s / 30 ms
+VOICE_FLAC = Path(__file__).resolve().parents[3] / "assets" / "samples" / "voices" / "1081" / "0.flac"
+
+
+def burst(samples: int, rate: int = RATE, peak: float = 0.3, seed: int = 0) -> np.ndarray:
+    """Speech-like ``(samples,)`` float32: a 150 Hz harmonic series plus noise, modulated at 4 Hz."""
+    rng = np.random.default_rng(seed)
+    time = np.arange(samples) / rate
+    voiced = sum(np.sin(2 * np.pi * 150 * k * time) / k for k in range(1, 6))
+    envelope = 0.6 + 0.4 * np.sin(2 * np.pi * 4 * time)
+    signal = envelope * (voiced / 2.3 + 0.2 * rng.standard_normal(samples))
+    return (peak * signal / np.abs(signal).max()).astype(np.float32)
+
+
+def rms_dbfs(samples: np.ndarray) -> float:
+    return float(20 * np.log10(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))))
+
+
+def padded(speech: np.ndarray, before: int, after: int, noise: float = 0.0) -> np.ndarray:
+    """``speech`` with ``before`` and ``after`` samples of silence (or faint noise) around it."""
+    rng = np.random.default_rng(1)
+    clip = np.concatenate([np.zeros(before), speech, np.zeros(after)]).astype(np.float32)
+    return clip + (noise * rng.standard_normal(clip.size)).astype(np.float32)
+
+
+# --- silence and too little speech --------------------------------------------------------------
+@pytest.mark.parametrize("noise", [0.0, 1e-4], ids=["digital-zero", "noise-at-minus-80-dBFS"])
+def test_silence_is_refused_as_silent(noise):
+    clip = padded(np.zeros(0, np.float32), 2 * RATE, 0, noise)
+
+    with pytest.raises(NoSpeechError, match=r"the clip is silent \(no part louder than -55 dBFS\)"):
+        prepare_speech(clip, RATE)
+
+
+def test_ten_millisecond_clip_is_too_short():
+    with pytest.raises(NoSpeechError, match=r"only 0.01 s of speech found; at least 0.15 s is needed"):
+        prepare_speech(burst(160), RATE)
+
+
+def test_ten_millisecond_click_in_silence_is_not_enough_speech():
+    # The click fills one 30 ms frame; its 0.15 s margins must not count as speech.
+    clip = padded(burst(160), 20 * FRAME, 20 * FRAME)
+
+    with pytest.raises(NoSpeechError, match=r"only 0.03 s of speech found"):
+        prepare_speech(clip, RATE)
+
+
+def test_speech_just_under_the_minimum_is_refused_and_just_over_is_kept():
+    short = padded(burst(4 * FRAME), 20 * FRAME, 20 * FRAME)  # 0.12 s
+    enough = padded(burst(5 * FRAME), 20 * FRAME, 20 * FRAME)  # 0.15 s
+
+    with pytest.raises(NoSpeechError, match=r"only 0.12 s of speech found; at least 0.15 s"):
+        prepare_speech(short, RATE)
+    assert len(prepare_speech(enough, RATE).samples) == (5 + 2 * MARGIN_FRAMES) * FRAME
+
+
+def test_minimum_speech_comes_from_the_config():
+    clip = padded(burst(10 * FRAME), 20 * FRAME, 20 * FRAME)  # 0.3 s
+
+    with pytest.raises(NoSpeechError, match=r"only 0.30 s of speech found; at least 0.50 s is needed"):
+        prepare_speech(clip, RATE, replace(CONFIG, min_speech_seconds=0.5))
+
+
+# --- trimming -----------------------------------------------------------------------------------
+def test_frame_aligned_burst_is_cut_out_with_exact_margins():
+    # 34 silent frames, 34 frames of speech, 34 silent frames: speech frames 34..67 widened by
+    # 5 frames each side -> frames 29..72, i.e. samples 29*480 .. 73*480, left unscaled (loud).
+    clip = padded(burst(34 * FRAME), 34 * FRAME, 34 * FRAME)
+
+    speech = prepare_speech(clip, RATE)
+
+    assert isinstance(speech, Speech)
+    np.testing.assert_array_equal(speech.samples, clip[29 * FRAME : 73 * FRAME])
+    assert speech.quality_issues == ()
+
+
+def test_one_second_of_speech_in_two_seconds_of_silence_keeps_about_one_second_plus_margins():
+    clip = padded(burst(RATE), RATE, RATE, noise=1e-4)
+
+    speech = prepare_speech(clip, RATE)
+
+    expected = 1.0 + 2 * CONFIG.keep_seconds
+    assert len(speech.samples) / RATE == pytest.approx(expected, abs=2 * CONFIG.frame_seconds)
+
+
+def test_background_far_below_the_loudest_frame_is_trimmed():
+    clip = padded(burst(34 * FRAME, peak=0.9), 34 * FRAME, 34 * FRAME, noise=0.0022)
+    levels = frame_levels_dbfs(clip, FRAME)
+    background, loudest = levels[:30].max(), levels.max()
+    # the background is above silence_dbfs, so only the dynamic range can exclude it
+    assert CONFIG.silence_dbfs < background < loudest - CONFIG.dynamic_range_db
+
+    speech = prepare_speech(clip, RATE)
+
+    assert len(speech.samples) == (34 + 2 * MARGIN_FRAMES) * FRAME
+
+
+def test_speech_at_both_ends_is_kept_whole_including_a_partial_last_frame():
+    clip = burst(RATE + 123)
+
+    mask = speech_mask(clip, CONFIG)
+
+    assert mask.shape == clip.shape and mask.all()
+    assert len(prepare_speech(clip, RATE).samples) == RATE + 123
+
+
+def test_gap_shorter_than_two_margins_is_bridged():
+    # 8 silent frames between two bursts: each side's 5-frame margin covers them
+    speech_frames = burst(20 * FRAME)
+    gap = np.zeros(8 * FRAME, np.float32)
+    clip = np.concatenate([speech_frames[: 10 * FRAME], gap, speech_frames[10 * FRAME :]])
+
+    assert speech_mask(clip, CONFIG).all()
+
+
+def test_gap_longer_than_two_margins_is_removed():
+    speech_frames = burst(20 * FRAME)
+    gap = np.zeros(30 * FRAME, np.float32)
+    clip = np.concatenate([speech_frames[: 10 * FRAME], gap, speech_frames[10 * FRAME :]])
+
+    mask = speech_mask(clip, CONFIG)
+
+    assert mask.sum() == (20 + 2 * MARGIN_FRAMES) * FRAME
+    assert not mask[(10 + MARGIN_FRAMES) * FRAME : (40 - MARGIN_FRAMES) * FRAME].any()
+
+
+# --- clipping -----------------------------------------------------------------------------------
+def test_clipped_fraction_counts_samples_within_a_thousandth_of_full_scale():
+    assert clipped_fraction(np.array([1.0, -0.999, 0.998, 0.0], np.float32)) == 0.5
+
+
+def test_clipping_is_flagged_as_a_quality_issue_not_an_error():
+    clip = burst(RATE)
+    clip[::20] = 1.0  # 5 % of samples at full scale
+
+    speech = prepare_speech(clip, RATE)
+
+    assert speech.quality_issues == ("audio is clipped (5.0% of samples at full scale)",)
+
+
+def test_clipping_at_or_below_the_allowed_fraction_is_not_flagged():
+    clip = burst(RATE)
+    clip[::100] = -1.0  # exactly 1 %
+
+    assert prepare_speech(clip, RATE).quality_issues == ()
+
+
+# --- resampling ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("rate", [8_000, 44_100, 48_000])
+def test_resampling_to_16_khz_keeps_duration(rate):
+    speech = prepare_speech(burst(rate, rate=rate), rate)
+
+    assert len(speech.samples) == RATE  # one second, all speech
+
+
+@pytest.mark.parametrize("rate", [8_000, 44_100, 48_000])
+def test_resampling_keeps_the_pitch_of_a_tone(rate):
+    time = np.arange(rate) / rate
+    tone = (0.5 * np.sin(2 * np.pi * 440 * time)).astype(np.float32)
+
+    resampled = resample(tone, rate, RATE)
+
+    spectrum = np.abs(np.fft.rfft(resampled))
+    peak_hz = np.argmax(spectrum) * RATE / len(resampled)
+    assert len(resampled) == RATE
+    assert peak_hz == pytest.approx(440, abs=1.5)
+    assert np.abs(resampled[1000:-1000]).max() == pytest.approx(0.5, abs=0.02)
+
+
+def test_resample_at_the_same_rate_returns_the_input():
+    samples = burst(100)
+
+    assert resample(samples, RATE, RATE) is samples
+
+
+# --- level --------------------------------------------------------------------------------------
+def test_frame_levels_hand_computed():
+    samples = np.concatenate([np.full(FRAME, 0.1), np.zeros(FRAME), np.tile([1.0, -1.0], FRAME // 2)])
+
+    levels = frame_levels_dbfs(samples.astype(np.float32), FRAME)
+
+    np.testing.assert_allclose(levels, [-20.0, -200.0, 0.0], atol=1e-5)
+
+
+def test_frame_level_of_a_clip_shorter_than_a_frame_is_zero_padded():
+    # 240 samples of 1.0 in a 480-sample frame: RMS sqrt(1/2) -> -3.01 dB
+    assert frame_levels_dbfs(np.ones(240, np.float32), FRAME) == pytest.approx([-3.0103], abs=1e-4)
+
+
+def test_normalize_level_hand_computed():
+    quiet = np.full(100, 0.01, np.float32)  # -40 dBFS
+
+    np.testing.assert_allclose(normalize_level(quiet, -30.0), 10 ** (-30 / 20), rtol=1e-5)
+    loud = np.full(100, 0.1, np.float32)  # -20 dBFS
+    assert normalize_level(loud, -30.0) is loud
+
+
+def test_quiet_speech_is_scaled_up_to_the_target_level():
+    quiet = burst(RATE, peak=0.01)
+    assert rms_dbfs(quiet) < -45
+
+    speech = prepare_speech(quiet, RATE)
+
+    assert rms_dbfs(speech.samples) == pytest.approx(CONFIG.target_dbfs, abs=0.01)
+    assert speech.samples.dtype == np.float32
+
+
+def test_loud_speech_is_not_scaled_down():
+    loud = burst(RATE, peak=0.9)
+    assert rms_dbfs(loud) > -15
+
+    speech = prepare_speech(loud, RATE)
+
+    np.testing.assert_array_equal(speech.samples, loud)
+
+
+def test_target_level_comes_from_the_config():
+    speech = prepare_speech(burst(RATE, peak=0.01), RATE, replace(CONFIG, target_dbfs=-20.0))
+
+    assert rms_dbfs(speech.samples) == pytest.approx(-20.0, abs=0.01)
+
+
+# --- real speech --------------------------------------------------------------------------------
+def test_real_librispeech_clip_keeps_its_speech_without_issues():
+    samples, rate = decode_audio(VOICE_FLAC)
+
+    speech = prepare_speech(samples, rate)
+
+    assert speech.quality_issues == ()
+    assert 2.0 < len(speech.samples) / RATE <= len(samples) / rate
+    assert rms_dbfs(speech.samples) >= CONFIG.target_dbfs - 0.01
