@@ -234,18 +234,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _demo_modality(store: TemplateStore, verifier: Verifier, folder: Path) -> None:
-    people = {p.name: sorted(f for f in p.iterdir() if f.is_file() and f.suffix != ".md") for p in sorted(folder.iterdir()) if p.is_dir()}
-    for name, files in people.items():
-        enroll(store, verifier.pipeline, name, files[0])
+    people = {p.name: sorted(f for f in p.iterdir() if f.is_file()) for p in sorted(folder.iterdir()) if p.is_dir()}
+    templates = {name: enroll(store, verifier.pipeline, name, files[0]).template for name, files in people.items()}
     print(f"\n{verifier.pipeline.modality}: enrolled {', '.join(people)} from one sample each "
           f"(level {verifier.operating_point.level}, threshold {verifier.operating_point.threshold:.3f})")
     print(f"{'probe':<28}{'claimed':<18}{'truth':<8}{'decision':<10}score")
-    for owner, files in people.items():
-        for probe in files[1:]:
-            for claimed in people:
-                decision = check(store, verifier, claimed, probe)
-                truth = "same" if claimed == owner else "other"
-                print(f"{owner + '/' + probe.name:<28}{claimed:<18}{truth:<8}{decision.outcome:<10}{decision.score:.3f}")
+    probes = [(owner, path) for owner, files in people.items() for path in files[1:]]
+    for (owner, path), probe in zip(probes, verifier.pipeline.embed_many([path for _, path in probes])):
+        label = f"{owner}/{path.name}"
+        if isinstance(probe, VerifyError):
+            print(f"{label:<28}{'-':<18}{'-':<8}{'error':<10}{probe}")
+            continue
+        for claimed, template in templates.items():
+            decision = verifier.decide(template.embedding, probe)
+            truth = "same" if claimed == owner else "other"
+            print(f"{label:<28}{claimed:<18}{truth:<8}{decision.outcome:<10}{decision.score:.3f}")
 
 
 def cmd_info(args: argparse.Namespace) -> int:

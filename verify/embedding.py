@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, Sequence
 
 import numpy as np
@@ -49,3 +50,10 @@ def embed_one(pipeline: Pipeline, source: Any) -> Embedding:
     if isinstance(result, VerifyError):
         raise result
     return result
+
+
+def name_source(error: VerifyError, source: Any) -> VerifyError:
+    """The same error with the file it came from named first, when the source is a path."""
+    if isinstance(source, (str, Path)) and str(source) not in str(error):
+        return type(error)(f"{source}: {error}")
+    return error

@@ -171,7 +171,7 @@ def decode_audio(source: AudioSource, limits: AudioLimits = AudioLimits()) -> tu
                 )
             samples = sound.read(dtype="float32", always_2d=True)
     except soundfile.LibsndfileError as error:
-        raise DecodeError(f"{label} is not audio in a supported format (WAV, FLAC, OGG, MP3): {error}") from None
+        raise DecodeError(f"{label} is not audio in a supported format (WAV, FLAC, OGG, MP3): {error.error_string}") from None
     except (RuntimeError, ValueError, TypeError, EOFError) as error:
         raise DecodeError(f"{label} is truncated or corrupt: {error}") from None
     if samples.shape[0] == 0:

@@ -9,7 +9,7 @@ import torch
 
 from verify.config import FaceFrontEndConfig, ImageLimits
 from verify.device import resolve_device
-from verify.embedding import Embedding, embed_one
+from verify.embedding import Embedding, embed_one, name_source
 from verify.errors import FaceTooSmallError, NoFaceError, VerifyError
 from verify.face.align import align_face
 from verify.face.detect import FaceDetector, choose_face
@@ -68,8 +68,8 @@ class FacePipeline:
         crops = [face[0] for face in faces if not isinstance(face, VerifyError)]
         vectors = iter(self.embed_crops(np.stack(crops))) if crops else iter(())
         return [
-            face if isinstance(face, VerifyError) else Embedding(next(vectors), face[1], face[2], face[0])
-            for face in faces
+            name_source(face, source) if isinstance(face, VerifyError) else Embedding(next(vectors), face[1], face[2], face[0])
+            for source, face in zip(sources, faces)
         ]
 
     def _crop(self, image: np.ndarray, detections) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...]] | VerifyError:

@@ -9,7 +9,7 @@ import torch
 
 from verify.config import AudioLimits, VoiceFrontEndConfig
 from verify.device import resolve_device
-from verify.embedding import Embedding, embed_one
+from verify.embedding import Embedding, embed_one, name_source
 from verify.errors import VerifyError
 from verify.io import AudioSource, decode_audio
 from verify.voice.frontend import Speech, prepare_speech
@@ -58,7 +58,7 @@ class VoicePipeline:
                 samples, rate = decode_audio(source, self.limits)
                 prepared.append(prepare_speech(samples, rate, self.config))
             except VerifyError as error:
-                prepared.append(error)
+                prepared.append(name_source(error, source))
         speeches = [item for item in prepared if isinstance(item, Speech)]
         vectors = iter(self.embed_speech([speech.samples for speech in speeches])) if speeches else iter(())
         return [
