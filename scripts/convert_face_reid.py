@@ -13,7 +13,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import struct
 import sys
@@ -30,6 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from verify.face.reid_net import FaceReidNet  # noqa: E402
+from verify.weights import sha256_of  # noqa: E402
 
 MODEL_NAME = "face-reidentification-retail-0095"
 DEFAULT_SOURCE = REPO_ROOT.parent / "shared" / "weights" / MODEL_NAME
@@ -49,11 +49,6 @@ class IrConstant:
     consumer_type: str
     consumer_port: int
     consumer_data: dict[str, str]
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 digest of a file."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def check_sources(source: Path) -> dict[str, str]:

@@ -86,22 +86,23 @@ def equal_error_rate(scores: np.ndarray, labels: np.ndarray) -> tuple[float, flo
     return float((eer_far + eer_frr) / 2), float(curve.thresholds[nearest])
 
 
-def threshold_at_far(scores: np.ndarray, labels: np.ndarray, target_far: float) -> float:
-    """Lowest threshold whose FAR does not exceed ``target_far``."""
+def _operating_index(curve: RocCurve, target_far: float) -> int:
+    """Index of the lowest threshold whose FAR does not exceed ``target_far``."""
     if not 0.0 < target_far < 1.0:
         raise ValueError(f"target_far must be in (0, 1), got {target_far}")
+    return int(np.nonzero(curve.far <= target_far)[0][-1])
+
+
+def threshold_at_far(scores: np.ndarray, labels: np.ndarray, target_far: float) -> float:
+    """Lowest threshold whose FAR does not exceed ``target_far``."""
     curve = roc_curve(scores, labels)
-    allowed = np.nonzero(curve.far <= target_far)[0]
-    return float(curve.thresholds[allowed[-1]])
+    return float(curve.thresholds[_operating_index(curve, target_far)])
 
 
 def tar_at_far(scores: np.ndarray, labels: np.ndarray, target_far: float) -> float:
     """True accept rate at the lowest threshold whose FAR does not exceed ``target_far``."""
-    if not 0.0 < target_far < 1.0:
-        raise ValueError(f"target_far must be in (0, 1), got {target_far}")
     curve = roc_curve(scores, labels)
-    allowed = np.nonzero(curve.far <= target_far)[0]
-    return float(curve.tar[allowed[-1]])
+    return float(curve.tar[_operating_index(curve, target_far)])
 
 
 def min_dcf(
