@@ -1,43 +1,153 @@
-"""Enroll an identity from one sample, and check a sample against an enrolled identity."""
+"""Enroll an identity from one sample, and check a sample against an enrolled identity.
+
+Checks go through the lockout policy and the audit log of :mod:`enrollment.ratelimit`.
+"""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from enrollment.store import TemplateStore
-from enrollment.template import Template
+import numpy as np
+
+from enrollment.ratelimit import DEFAULT_POLICY, LockoutPolicy, ensure_not_locked, record_results
+from enrollment.store import AdaptedParams, TemplateStore
+from enrollment.template import Template, validate_identity
 from verify.embedding import Embedding, Pipeline
-from verify.errors import ModelMismatchError, QualityError, VerifyError
-from verify.scoring import Decision
+from verify.errors import ConfigError, ModelMismatchError, QualityError, VerifyError
+from verify.scoring import Decision, decide
 from verify.verifier import Verifier
+
+if TYPE_CHECKING:  # the adapter (torch) is built by the caller; enrollment never imports it
+    from verify.meta.adapt import Adapter
+
+LOOKALIKE_LEVEL = "high"  # a new identity scoring above this level's threshold against another warns
 
 
 @dataclass(frozen=True)
 class Enrollment:
-    """The stored template after enrollment and the sample's embedding (with its preview)."""
+    """The stored template after enrollment, the sample's embedding (with its preview) and warnings.
+
+    Attributes:
+        warnings: e.g. the sample looks like another enrolled identity (same person enrolled
+            twice under two names, twins, or an impostor); the enrollment was still stored.
+    """
 
     template: Template
     sample: Embedding
+    warnings: tuple[str, ...] = ()
 
 
 def enroll(
-    store: TemplateStore, pipeline: Pipeline, identity: str, source: Any, *, allow_low_quality: bool = False
+    store: TemplateStore,
+    pipeline: Pipeline,
+    identity: str,
+    source: Any,
+    *,
+    allow_low_quality: bool = False,
+    lookalike_threshold: float | None = None,
+    adapter: Adapter | None = None,
 ) -> Enrollment:
     """Embed one sample and add it to ``identity``'s template (created on first use).
 
     Only the embedding is stored. A sample with quality issues (blur, darkness, clipping) is
-    refused unless ``allow_low_quality``, since a poor template hurts every later check.
+    refused unless ``allow_low_quality``, since a poor template hurts every later check. A sample
+    scoring at or above ``lookalike_threshold`` (default: the model's high-security threshold)
+    against another identity's template of the same modality adds a warning. With an
+    ``adapter`` (:class:`verify.meta.adapt.Adapter`), the user's scorer is adapted to the new
+    template and stored beside it (with the guard's keep / fall-back record).
 
     Raises:
         VerifyError: the sample is unreadable, has no face or speech, or has quality issues;
             the identity name is invalid; the template was made by another model.
     """
+    identity = validate_identity(identity)
     sample = pipeline.embed(source)
     if sample.quality_issues and not allow_low_quality:
         raise QualityError("cannot enroll from this sample: " + "; ".join(sample.quality_issues))
+    if lookalike_threshold is None:
+        lookalike_threshold = _high_security_threshold(pipeline)
+    warnings = lookalikes(store, pipeline, identity, sample.vector, lookalike_threshold)
     template = store.add_sample(identity, pipeline.modality, sample.vector, pipeline.model_id, pipeline.model_version)
-    return Enrollment(template, sample)
+    if adapter is not None:
+        adapt_template(store, adapter, template)
+    return Enrollment(template, sample, warnings)
+
+
+def adapt_template(store: TemplateStore, adapter: Adapter, template: Template) -> AdaptedParams:
+    """Adapt ``adapter``'s scorer to ``template`` and store the parameters with the guard's record.
+
+    Raises:
+        ModelMismatchError: the adapter was trained on another backbone's embeddings.
+    """
+    if (adapter.model_id, adapter.model_version, adapter.modality) != (
+        template.model_id, template.model_version, template.modality
+    ):
+        raise ModelMismatchError(
+            f"the {adapter.method} adaptation was trained on {adapter.modality} embeddings of {adapter.model_id}"
+            f" {adapter.model_version}; {template.identity!r} was enrolled with {template.model_id}"
+            f" {template.model_version} ({template.modality})"
+        )
+    params, record = adapter.adapt(template.embedding)
+    adapted = AdaptedParams(template.identity, template.modality, adapter.method, adapter.checkpoint_id,
+                            params, record.to_json(), template.updated_at, time.time())
+    store.save_adapted(adapted)
+    return adapted
+
+
+def _adapted_decider(store: TemplateStore, verifier: Verifier, template: Template, adapter: Adapter | None):
+    """``Embedding -> Decision``: the adapted scorer and its thresholds, or the verifier's cosine.
+
+    Stored parameters made from an older template or another checkpoint are re-adapted first.
+    """
+    if adapter is None:
+        return lambda probe: verifier.decide(template.embedding, probe)
+    if adapter.thresholds is None:
+        raise ConfigError(f"the {adapter.method} adaptation checkpoint has no calibrated thresholds; retrain it")
+    adapted = store.load_adapted(template.identity, template.modality)
+    if adapted is None or (adapted.checkpoint, adapted.template_updated_at) != (
+        adapter.checkpoint_id, template.updated_at
+    ):
+        adapted = adapt_template(store, adapter, template)
+    point = adapter.thresholds.operating_point(verifier.operating_point.level)
+
+    def decide_adapted(probe: Embedding) -> Decision:
+        score = float(adapter.score(adapted.params, template.embedding, probe.vector[None])[0])
+        return decide(score, point, probe.quality_issues)
+
+    return decide_adapted
+
+
+def _high_security_threshold(pipeline: Pipeline) -> float | None:
+    from verify.models import model_thresholds
+
+    try:
+        return model_thresholds(pipeline.model_id).operating_point(LOOKALIKE_LEVEL).threshold
+    except VerifyError:  # a model without shipped thresholds (tests, experiments): no check
+        return None
+
+
+def lookalikes(
+    store: TemplateStore, pipeline: Pipeline, identity: str, vector: np.ndarray, threshold: float | None
+) -> tuple[str, ...]:
+    """Warnings for other identities whose template scores ``>= threshold`` against ``vector`` ``(D,)``."""
+    if threshold is None:
+        return ()
+    warnings = []
+    for other in store.list_templates():
+        if other.identity == identity or other.modality != pipeline.modality or other.dim != len(vector):
+            continue
+        if (other.model_id, other.model_version) != (pipeline.model_id, pipeline.model_version):
+            continue
+        score = float(np.dot(other.embedding, vector) / np.linalg.norm(vector))
+        if score >= threshold:
+            warnings.append(
+                f"{identity!r} looks like the already enrolled {other.identity!r} ({pipeline.modality},"
+                f" score {score:.3f} >= {threshold:.3f}, the {LOOKALIKE_LEVEL}-security threshold):"
+                " check this is not one person under two names, or an impostor"
+            )
+    return tuple(warnings)
 
 
 def enrolled_template(store: TemplateStore, pipeline: Pipeline, identity: str) -> Template:
@@ -56,15 +166,63 @@ def enrolled_template(store: TemplateStore, pipeline: Pipeline, identity: str) -
     return template
 
 
-def check(store: TemplateStore, verifier: Verifier, identity: str, source: Any) -> Decision:
-    """Verify one sample against ``identity``; raises the sample's or the store's error."""
+def check(
+    store: TemplateStore,
+    verifier: Verifier,
+    identity: str,
+    source: Any,
+    *,
+    policy: LockoutPolicy = DEFAULT_POLICY,
+    now: float | None = None,
+    adapter: Adapter | None = None,
+) -> Decision:
+    """Verify one sample against ``identity``, logged and subject to the lockout ``policy``.
+
+    With an ``adapter`` the identity's stored adapted scorer and the adapter's calibrated
+    thresholds decide instead of the cosine score.
+
+    Raises:
+        LockedOutError: too many recent failed checks against ``identity`` (this modality).
+        VerifyError: the sample's or the store's error.
+    """
     template = enrolled_template(store, verifier.pipeline, identity)
-    return verifier.check(template.embedding, source)
+    modality = verifier.pipeline.modality
+    ensure_not_locked(store, template.identity, modality, policy, now)
+    decider = _adapted_decider(store, verifier, template, adapter)
+    try:
+        result: Decision | VerifyError = decider(verifier.pipeline.embed(source))
+    except VerifyError as error:
+        result = error
+    (answer,) = record_results(store, template.identity, modality, [result], policy, now)
+    if isinstance(answer, VerifyError):
+        raise answer
+    return answer
 
 
 def check_many(
-    store: TemplateStore, verifier: Verifier, identity: str, sources: Sequence[Any]
+    store: TemplateStore,
+    verifier: Verifier,
+    identity: str,
+    sources: Sequence[Any],
+    *,
+    policy: LockoutPolicy = DEFAULT_POLICY,
+    now: float | None = None,
+    adapter: Adapter | None = None,
 ) -> list[Decision | VerifyError]:
-    """Verify many samples against ``identity`` in batches; failed samples yield their error."""
+    """Verify many samples against ``identity`` in batches; failed samples yield their error.
+
+    Every sample is logged and counts towards the lockout ``policy``: once it locks ``identity``
+    out, the remaining samples yield :class:`LockedOutError` instead of a decision.
+
+    Raises:
+        LockedOutError: ``identity`` is locked out before the batch starts.
+    """
     template = enrolled_template(store, verifier.pipeline, identity)
-    return verifier.check_many(template.embedding, sources)
+    modality = verifier.pipeline.modality
+    ensure_not_locked(store, template.identity, modality, policy, now)
+    decider = _adapted_decider(store, verifier, template, adapter)
+    results = [
+        result if isinstance(result, VerifyError) else decider(result)
+        for result in verifier.pipeline.embed_many(sources)
+    ]
+    return record_results(store, template.identity, modality, results, policy, now)

@@ -29,3 +29,27 @@ class InvalidTemplateError(StoreError):
 
 class StoreCorruptError(StoreError):
     """The store file is damaged, is not an SQLite file, or belongs to another application."""
+
+
+class StoreKeyError(StoreError):
+    """The template encryption key is missing, malformed, or is not the store's key."""
+
+
+class TemplateIntegrityError(StoreCorruptError):
+    """A stored template failed authentication: tampered, swapped between rows, or unsealed."""
+
+
+class BackupError(StoreError):
+    """An export file cannot be written, or an import file is malformed or does not fit."""
+
+
+class LockedOutError(VerifyError):
+    """Too many failed checks against one identity: checks are refused until ``until``.
+
+    Attributes:
+        until: unix time in seconds when checks are allowed again.
+    """
+
+    def __init__(self, message: str, until: float = 0.0) -> None:
+        super().__init__(message)
+        self.until = until

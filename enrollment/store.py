@@ -9,25 +9,35 @@ A store file is recognised by ``PRAGMA application_id`` and a magic value in its
 any other file raises :class:`StoreCorruptError` before anything is written to it. The schema
 version is ``PRAGMA user_version``; ``MIGRATIONS[n]`` upgrades version ``n`` to ``n + 1``, and a
 new store starts at version 0 (only ``meta``), so its tables are created by the migrations too.
+
+With a key (see :mod:`enrollment.crypto`) every embedding written is sealed with AES-256-GCM and
+every embedding read must authenticate: a tampered, swapped or unsealed row raises
+:class:`TemplateIntegrityError` and is never used. A sealed constant in ``meta`` names a wrong key
+as such. Lockout state and the audit log live in the same file (see :mod:`enrollment.ratelimit`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 import numpy as np
 
+from enrollment.crypto import TemplateCipher, associated_data
 from enrollment.errors import (
     InvalidTemplateError,
     StoreCorruptError,
     StoreError,
+    StoreKeyError,
+    TemplateIntegrityError,
     UnknownIdentityError,
 )
 from enrollment.template import Template, validate_identity, validate_modality
@@ -35,13 +45,13 @@ from verify.errors import ModelMismatchError
 
 APPLICATION_ID = 0x56524659  # "VRFY"
 MAGIC = "verify-enrollment-store"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 30.0
 _SQLITE_HEADER = b"SQLite format 3\x00"
 _CORRUPT_CODES = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
 _COLUMNS = (
     "identity, modality, embedding, dim, sample_count, model_id, model_version,"
-    " created_at, updated_at"
+    " created_at, updated_at, seal"
 )
 
 
@@ -62,7 +72,76 @@ def _migrate_0_to_1(connection: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _migrate_0_to_1}
+def _migrate_1_to_2(connection: sqlite3.Connection) -> None:
+    """Seal column for encrypted embeddings; attempts (audit log) and lockouts tables."""
+    connection.execute("ALTER TABLE templates ADD COLUMN seal BLOB")  # NULL: not encrypted
+    connection.execute(
+        """CREATE TABLE attempts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            time REAL NOT NULL,
+            identity TEXT NOT NULL,
+            modality TEXT NOT NULL,
+            decision TEXT NOT NULL,
+            score REAL,
+            detail TEXT NOT NULL DEFAULT ''
+        )"""
+    )
+    connection.execute("CREATE INDEX attempts_by_identity ON attempts (identity, modality, time)")
+    connection.execute(
+        """CREATE TABLE lockouts (
+            identity TEXT NOT NULL,
+            modality TEXT NOT NULL,
+            until REAL NOT NULL,
+            PRIMARY KEY (identity, modality)
+        )"""
+    )
+
+
+def _migrate_2_to_3(connection: sqlite3.Connection) -> None:
+    """Per-user adapted scorer parameters (verify.meta.adapt), removed with their template."""
+    connection.execute(
+        """CREATE TABLE adapted (
+            identity TEXT NOT NULL,
+            modality TEXT NOT NULL,
+            method TEXT NOT NULL,
+            checkpoint TEXT NOT NULL,
+            params BLOB NOT NULL,
+            dim INTEGER NOT NULL CHECK (dim > 0 AND length(params) = 4 * dim),
+            guard TEXT NOT NULL,
+            template_updated_at REAL NOT NULL,
+            created_at REAL NOT NULL,
+            seal BLOB,
+            PRIMARY KEY (identity, modality)
+        )"""
+    )
+    # FK-like cleanup: deleting a template deletes its adapted parameters. (INSERT OR REPLACE on
+    # templates does not fire it; stale rows are told apart by template_updated_at.)
+    connection.execute(
+        """CREATE TRIGGER adapted_follows_templates AFTER DELETE ON templates BEGIN
+            DELETE FROM adapted WHERE identity = OLD.identity AND modality = OLD.modality;
+        END"""
+    )
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    0: _migrate_0_to_1, 1: _migrate_1_to_2, 2: _migrate_2_to_3
+}
+
+
+@dataclass(frozen=True)
+class AdaptedParams:
+    """One identity's adapted scorer: flat float32 ``params`` ``(P,)`` made by ``method`` from the
+    checkpoint with sha256 ``checkpoint``, for the template as of ``template_updated_at``;
+    ``guard`` is the JSON record of whether adaptation was kept or fell back."""
+
+    identity: str
+    modality: str
+    method: str
+    checkpoint: str
+    params: np.ndarray
+    guard: str
+    template_updated_at: float
+    created_at: float
 
 
 def default_store_path() -> Path:
@@ -89,10 +168,11 @@ class TemplateStore:
         StoreError: the path is a directory, the schema is newer than this code, or SQLite fails.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, key: bytes | None = None) -> None:
         self._path = Path(path).expanduser()
         self._lock = threading.RLock()
         self._connection: sqlite3.Connection | None = None
+        self._cipher = TemplateCipher(key) if key is not None else None
         self._create_file()
         self._check_header()
         with self._sqlite_errors():
@@ -103,6 +183,7 @@ class TemplateStore:
                 connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
                 connection.execute("PRAGMA synchronous = FULL")
                 self._open_schema(connection)
+                self._check_key(connection)
             except BaseException:
                 connection.close()
                 raise
@@ -112,6 +193,11 @@ class TemplateStore:
     def path(self) -> Path:
         """The store file."""
         return self._path
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether templates are sealed on write and authenticated on read."""
+        return self._cipher is not None
 
     def __repr__(self) -> str:
         state = "closed" if self._connection is None else "open"
@@ -216,6 +302,22 @@ class TemplateStore:
                 version += 1
                 connection.execute(f"PRAGMA user_version = {int(version)}")
 
+    def _check_key(self, connection: sqlite3.Connection) -> None:
+        """Record the key's check value on first use; refuse a key that is not the store's."""
+        if self._cipher is None:
+            return
+        with self._transaction(connection):
+            row = connection.execute("SELECT value FROM meta WHERE key = 'key_check'").fetchone()
+            if row is None:
+                connection.execute(
+                    "INSERT INTO meta VALUES ('key_check', ?)", (self._cipher.key_check(),)
+                )
+            elif not self._cipher.matches(row[0]):
+                raise StoreKeyError(
+                    f"the key given is not the key of enrollment store {self._path}"
+                    " (check $VERIFY_STORE_KEY or --key-file)"
+                )
+
     # --- transactions and errors ----------------------------------------------------------
     @staticmethod
     @contextmanager
@@ -256,14 +358,45 @@ class TemplateStore:
         with self._reading() as connection, self._transaction(connection):
             yield connection
 
+    @contextmanager
+    def transaction(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction for the modules sharing the file (lockouts, audit log, backups).
+
+        ``write=False`` reads one consistent snapshot; ``write=True`` takes the write lock before
+        the first read. SQLite errors surface as :class:`StoreError`.
+        """
+        if write:
+            with self._writing() as connection:
+                yield connection
+            return
+        with self._reading() as connection:
+            connection.execute("BEGIN DEFERRED")
+            try:
+                yield connection
+            finally:
+                if connection.in_transaction:  # nothing was written: COMMIT only ends the snapshot
+                    with suppress(sqlite3.Error):
+                        connection.execute("COMMIT")
+
+    def select_templates(self, connection: sqlite3.Connection, where: str = "", args: tuple = ()) -> list[Template]:
+        """Templates read inside :meth:`transaction`, authenticated when the store has a key."""
+        return self._select(connection, where, args)
+
+    def write_template(self, connection: sqlite3.Connection, template: Template) -> None:
+        """Write one template inside :meth:`transaction` (``write=True``), sealed under the key."""
+        if not isinstance(template, Template):
+            raise InvalidTemplateError(f"write_template() needs a Template, got {type(template).__name__}")
+        self._write_row(connection, template)
+
     # --- rows -----------------------------------------------------------------------------
     def _row_to_template(self, row: tuple) -> Template:
-        identity, modality, blob, dim, count, model_id, version, created, updated = row
+        identity, modality, blob, dim, count, model_id, version, created, updated, seal = row
         if not isinstance(blob, bytes) or len(blob) != 4 * dim:
             raise StoreCorruptError(
                 f"enrollment store {self._path}: template {identity!r} ({modality}) has a"
                 f" damaged embedding ({len(blob) if blob else 0} bytes for dim {dim})"
             )
+        blob = self._unseal(blob, seal, (identity, modality, model_id, version, dim, count))
         embedding = np.frombuffer(blob, dtype="<f4").astype(np.float32)
         try:
             return Template(
@@ -275,20 +408,41 @@ class TemplateStore:
                 f" invalid: {error}"
             ) from error
 
-    @staticmethod
-    def _write_row(connection: sqlite3.Connection, template: Template) -> None:
+    def _unseal(self, blob: bytes, seal: bytes | None, bound: tuple) -> bytes:
+        """The plaintext embedding bytes of a row; authenticated when the store has a key."""
+        what = f"enrollment store {self._path}: template {bound[0]!r} ({bound[1]})"
+        if self._cipher is None:
+            if seal is not None:
+                raise StoreKeyError(
+                    f"{what} is encrypted: give the store key ($VERIFY_STORE_KEY or --key-file)"
+                )
+            return blob
+        if seal is None:
+            raise TemplateIntegrityError(
+                f"{what} is not encrypted although the store has a key; it was not used"
+                " (re-enroll, or export without the key and import with it)"
+            )
+        return self._cipher.open(blob, seal, associated_data(*bound), what)
+
+    def _write_row(self, connection: sqlite3.Connection, template: Template) -> None:
+        blob, seal = template.embedding_sum.astype("<f4").tobytes(), None
+        if self._cipher is not None:
+            bound = (template.identity, template.modality, template.model_id,
+                     template.model_version, template.dim, template.sample_count)  # fmt: skip
+            blob, seal = self._cipher.seal(blob, associated_data(*bound))
         connection.execute(
-            f"INSERT OR REPLACE INTO templates ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT OR REPLACE INTO templates ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 template.identity,
                 template.modality,
-                template.embedding_sum.astype("<f4").tobytes(),
+                blob,
                 template.dim,
                 template.sample_count,
                 template.model_id,
                 template.model_version,
                 template.created_at,
                 template.updated_at,
+                seal,
             ),
         )
 
@@ -395,6 +549,50 @@ class TemplateStore:
             )
         with self._writing() as connection:
             self._write_row(connection, template)
+
+    def save_adapted(self, adapted: AdaptedParams) -> None:
+        """Store (replace) the adapted parameters of an enrolled template; sealed under the key.
+
+        Raises:
+            UnknownIdentityError: no template is enrolled for that identity and modality.
+        """
+        identity, modality = validate_identity(adapted.identity), validate_modality(adapted.modality)
+        params = np.ascontiguousarray(adapted.params, dtype="<f4").reshape(-1)
+        blob, seal = params.tobytes(), None
+        if self._cipher is not None:
+            blob, seal = self._cipher.seal(blob, self._adapted_data(adapted, params.size))
+        with self._writing() as connection:
+            if not self._select(connection, "WHERE identity = ? AND modality = ?", (identity, modality)):
+                raise UnknownIdentityError(f"no {modality} template enrolled for {identity!r}")
+            connection.execute(
+                "INSERT OR REPLACE INTO adapted VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (identity, modality, adapted.method, adapted.checkpoint, blob, params.size,
+                 adapted.guard, adapted.template_updated_at, adapted.created_at, seal),
+            )
+
+    def load_adapted(self, identity: str, modality: str) -> AdaptedParams | None:
+        """The adapted parameters stored for a template, or ``None`` when there are none."""
+        identity, modality = validate_identity(identity), validate_modality(modality)
+        with self._reading() as connection:
+            row = connection.execute(
+                "SELECT method, checkpoint, params, dim, guard, template_updated_at, created_at, seal"
+                " FROM adapted WHERE identity = ? AND modality = ?", (identity, modality),
+            ).fetchone()
+        if row is None:
+            return None
+        method, checkpoint, blob, dim, guard, updated, created, seal = row
+        adapted = AdaptedParams(identity, modality, method, checkpoint, np.empty(0), guard, updated, created)
+        what = f"enrollment store {self._path}: adapted parameters of {identity!r} ({modality})"
+        if (self._cipher is None) != (seal is None):
+            raise TemplateIntegrityError(f"{what} are {'' if seal is None else 'not '}sealed; they were not used")
+        if seal is not None:
+            blob = self._cipher.open(blob, seal, self._adapted_data(adapted, dim), what)
+        return dataclasses.replace(adapted, params=np.frombuffer(blob, dtype="<f4").astype(np.float32))
+
+    @staticmethod
+    def _adapted_data(adapted: AdaptedParams, size: int) -> bytes:
+        return associated_data(adapted.identity, adapted.modality, f"adapted:{adapted.method}",
+                               f"{adapted.checkpoint}:{adapted.guard}:{adapted.template_updated_at!r}", size, 1)
 
     def integrity_check(self) -> None:
         """Run ``PRAGMA integrity_check``.

@@ -22,6 +22,28 @@ ImageSource = Union[str, Path, bytes, np.ndarray]
 AudioSource = Union[str, Path, bytes, tuple[np.ndarray, int]]
 
 
+def _check_source_type(source: object, kind: str, allowed: tuple[type, ...], names: str) -> None:
+    """Raise :class:`DecodeError` naming the type of a source that is none of ``allowed``."""
+    if not isinstance(source, allowed):
+        raise DecodeError(f"cannot read an {kind} from a {type(source).__name__}; give {names}")
+
+
+def _check_file(path: Path, max_bytes: int, kind: str) -> None:
+    """Refuse a missing path, a folder or a file over ``max_bytes`` from its metadata alone."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise DecodeError(f"{path}: no such file") from None
+    except OSError as error:
+        raise DecodeError(f"cannot read {path}: {error.strerror or error}") from None
+    if path.is_dir():
+        raise DecodeError(f"{path} is a folder, not an {kind} file")
+    if size > max_bytes:
+        raise InputTooLargeError(f"{path} is {size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB")
+    if size == 0:
+        raise DecodeError(f"{path} is empty")
+
+
 def _read_bytes(source: str | Path | bytes, max_bytes: int, kind: str) -> tuple[bytes, str]:
     """Bytes of a path or buffer plus a label naming it in messages."""
     if isinstance(source, bytes):
@@ -29,15 +51,9 @@ def _read_bytes(source: str | Path | bytes, max_bytes: int, kind: str) -> tuple[
     else:
         path = Path(source)
         label = str(path)
+        _check_file(path, max_bytes, kind)
         try:
-            size = path.stat().st_size
-            if size > max_bytes:
-                raise InputTooLargeError(f"{label} is {size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB")
             data = path.read_bytes()
-        except IsADirectoryError:
-            raise DecodeError(f"{label} is a folder, not an {kind} file") from None
-        except FileNotFoundError:
-            raise DecodeError(f"{label}: no such file") from None
         except OSError as error:
             raise DecodeError(f"cannot read {label}: {error.strerror or error}") from None
     if len(data) > max_bytes:
@@ -63,7 +79,7 @@ def check_image_array(image: np.ndarray, label: str = "image array") -> np.ndarr
     if image.shape[0] < 2 or image.shape[1] < 2:
         raise DecodeError(f"{label} is {image.shape[1]}x{image.shape[0]} pixels, too small to hold a face")
     if image.dtype != np.uint8:
-        if not np.issubdtype(image.dtype, np.number) or not np.all(np.isfinite(image)):
+        if image.dtype.kind not in "fiu" or not np.all(np.isfinite(image)):
             raise DecodeError(f"{label} holds non-finite or non-numeric values ({image.dtype})")
         image = np.clip(image, 0, 255).astype(np.uint8)
     if channels == 1:
@@ -98,7 +114,12 @@ def decode_image(source: ImageSource, limits: ImageLimits = ImageLimits()) -> np
         InputTooLargeError: the file or its pixel count is over the limit.
     """
     if isinstance(source, np.ndarray):
+        if source.ndim >= 2 and source.shape[0] * source.shape[1] > limits.max_pixels:
+            raise InputTooLargeError(
+                f"image array is {source.shape[1]}x{source.shape[0]} pixels; the limit is {limits.max_pixels:,} pixels"
+            )
         return check_image_array(source)
+    _check_source_type(source, "image", (str, Path, bytes), "a path, encoded bytes or an (H, W, 3) array")
     data, label = _read_bytes(source, limits.max_bytes, "image")
     try:
         with warnings.catch_warnings():
@@ -138,7 +159,8 @@ def check_waveform(samples: np.ndarray, sample_rate: int, label: str = "audio ar
     elif np.issubdtype(samples.dtype, np.integer):
         samples = samples.astype(np.float32) / float(np.iinfo(samples.dtype).max)
     elif np.issubdtype(samples.dtype, np.floating):
-        samples = samples.astype(np.float32)
+        with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf, refused below
+            samples = samples.astype(np.float32)
     else:
         raise DecodeError(f"{label} has non-numeric dtype {samples.dtype}")
     if not np.all(np.isfinite(samples)):
@@ -159,11 +181,25 @@ def decode_audio(source: AudioSource, limits: AudioLimits = AudioLimits()) -> tu
         InputTooLargeError: the file or its duration is over the limit.
     """
     if isinstance(source, tuple):
+        if len(source) != 2:
+            raise DecodeError(f"audio given as a tuple must be (samples, sample_rate), got {len(source)} items")
         samples, rate = source
-        return check_waveform(samples, rate), int(rate)
-    data, label = _read_bytes(source, limits.max_bytes, "audio")
+        waveform = check_waveform(samples, rate)
+        if len(waveform) > limits.max_seconds * rate:
+            raise InputTooLargeError(
+                f"audio array lasts {len(waveform) / rate:.0f} s; the limit is {limits.max_seconds:.0f} s"
+            )
+        return waveform, int(rate)
+    _check_source_type(source, "audio clip", (str, Path, bytes), "a path, encoded bytes or (samples, rate)")
+    if isinstance(source, bytes):
+        data, label = _read_bytes(source, limits.max_bytes, "audio")
+        opened: io.BytesIO | Path = io.BytesIO(data)
+    else:  # a path is opened in place: the duration limit is checked before any sample is read
+        opened = Path(source)
+        label = str(opened)
+        _check_file(opened, limits.max_bytes, "audio")
     try:
-        with soundfile.SoundFile(io.BytesIO(data)) as sound:
+        with soundfile.SoundFile(opened) as sound:
             rate, frames = sound.samplerate, sound.frames
             if frames > limits.max_seconds * rate:
                 raise InputTooLargeError(
@@ -172,7 +208,7 @@ def decode_audio(source: AudioSource, limits: AudioLimits = AudioLimits()) -> tu
             samples = sound.read(dtype="float32", always_2d=True)
     except soundfile.LibsndfileError as error:
         raise DecodeError(f"{label} is not audio in a supported format (WAV, FLAC, OGG, MP3): {error.error_string}") from None
-    except (RuntimeError, ValueError, TypeError, EOFError) as error:
+    except (RuntimeError, ValueError, TypeError, EOFError, OSError) as error:
         raise DecodeError(f"{label} is truncated or corrupt: {error}") from None
     if samples.shape[0] == 0:
         raise DecodeError(f"{label} holds no audio samples")

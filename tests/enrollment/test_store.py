@@ -237,9 +237,9 @@ def test_new_file_is_private_and_stores_only_embeddings(store_path: Path) -> Non
     raw.close()
     assert columns == [
         "identity", "modality", "embedding", "dim", "sample_count",
-        "model_id", "model_version", "created_at", "updated_at",
+        "model_id", "model_version", "created_at", "updated_at", "seal",
     ]  # fmt: skip
-    assert sorted(tables) == ["meta", "templates"]
+    assert sorted(tables) == ["adapted", "attempts", "lockouts", "meta", "sqlite_sequence", "templates"]
     assert journal == "wal"
 
 
@@ -330,8 +330,11 @@ def test_migrates_a_version_0_store(store_path: Path) -> None:
         store.add_sample("alice", "face", [1.0], *MODEL)
         assert store.get("alice", "face").sample_count == 1
     raw = sqlite3.connect(store_path)
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == store_module.SCHEMA_VERSION
     raw.close()
+
+
+CURRENT = store_module.SCHEMA_VERSION  # the tests below add one migration after the current ones
 
 
 def _add_note_column(connection: sqlite3.Connection) -> None:
@@ -348,24 +351,24 @@ def test_migration_runs_in_order_and_keeps_data(
 ) -> None:
     with TemplateStore(store_path) as store:
         store.add_sample("alice", "face", [1.0], *MODEL)
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(store_module.MIGRATIONS, 1, _add_note_column)
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", CURRENT + 1)
+    monkeypatch.setitem(store_module.MIGRATIONS, CURRENT, _add_note_column)
     with TemplateStore(store_path) as store:
         assert store.get("alice", "face").sample_count == 1
     raw = sqlite3.connect(store_path)
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == CURRENT + 1
     assert raw.execute("SELECT note FROM templates").fetchall() == [("migrated",)]
     raw.close()
 
 
 def test_failed_migration_rolls_back(store_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     TemplateStore(store_path).close()
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(store_module.MIGRATIONS, 1, _broken_migration)
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", CURRENT + 1)
+    monkeypatch.setitem(store_module.MIGRATIONS, CURRENT, _broken_migration)
     with pytest.raises(StoreError, match="disk I/O error \\(simulated\\)"):
         TemplateStore(store_path)
     raw = sqlite3.connect(store_path)
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == CURRENT
     columns = [row[1] for row in raw.execute("PRAGMA table_info(templates)")]
     raw.close()
     assert "note" not in columns
@@ -375,11 +378,11 @@ def test_missing_migration_and_newer_schema(
     store_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     TemplateStore(store_path).close()
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 3)
-    with pytest.raises(StoreCorruptError, match="schema version 1, which no migration upgrades"):
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", CURRENT + 2)
+    with pytest.raises(StoreCorruptError, match=f"schema version {CURRENT}, which no migration upgrades"):
         TemplateStore(store_path)
     monkeypatch.setattr(store_module, "SCHEMA_VERSION", 0)
-    with pytest.raises(StoreError, match="schema version 1, newer than 0.*upgrade the program"):
+    with pytest.raises(StoreError, match=f"schema version {CURRENT}, newer than 0.*upgrade the program"):
         TemplateStore(store_path)
 
 

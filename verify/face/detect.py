@@ -1,7 +1,10 @@
-"""Face detection with facenet-pytorch's MTCNN, batched over images of equal size.
+"""Face detection with facenet-pytorch's MTCNN networks, batched over images of equal size.
 
 Large frames are downscaled before detection (MTCNN's cost grows with the pixel count); boxes
-and landmarks are mapped back to the original pixels.
+and landmarks are mapped back to the original pixels. MTCNN's image pyramid starts at the scale
+where the smallest face worth finding (``min_face_px``, never under MTCNN's default 20 px in the
+detection image) fills its 12-pixel window: smaller faces would be refused as too small anyway.
+The cascade itself runs in :mod:`verify.face.mtcnn` (facenet-pytorch's, with a faster pyramid).
 """
 
 from __future__ import annotations
@@ -16,6 +19,10 @@ import torch
 from facenet_pytorch import MTCNN
 
 from verify.config import FaceFrontEndConfig
+from verify.face.mtcnn import detect_faces
+
+MTCNN_DEFAULT_MIN_FACE_PX = 20
+"""facenet-pytorch's default smallest face (px in the detection image); the pyramid never goes finer."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,7 @@ class FaceDetector:
     def __init__(self, device: torch.device, config: FaceFrontEndConfig = FaceFrontEndConfig()) -> None:
         self.config = config
         # The P/R/O-net weights ship inside the facenet-pytorch package: nothing is downloaded.
+        self.device = device
         self.mtcnn = MTCNN(keep_all=True, select_largest=False, device=device)
 
     def detect(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
@@ -50,12 +58,19 @@ class FaceDetector:
         for index, (image, _) in enumerate(scaled):
             groups[image.shape].append(index)
         results: list[list[Detection]] = [[] for _ in images]
-        for indices in groups.values():
+        for shape, indices in groups.items():
+            min_face_size = self._min_face_size(scaled[indices[0]][1])
+            if min(shape[:2]) < min_face_size:  # MTCNN's smallest window does not fit
+                continue
             batch = np.stack([scaled[i][0] for i in indices])
-            boxes, probs, points = self.mtcnn.detect(batch, landmarks=True)
-            for i, image_boxes, image_probs, image_points in zip(indices, boxes, probs, points):
-                results[i] = self._detections(image_boxes, image_probs, image_points, scaled[i][1])
+            found = detect_faces(batch, self.mtcnn, min_face_size, self.device)
+            for i, (boxes, points) in zip(indices, found):
+                results[i] = self._detections(boxes, points, scaled[i][1])
         return results
+
+    def _min_face_size(self, factor: float) -> float:
+        """Smallest face MTCNN looks for, in pixels of an image downscaled by ``factor``."""
+        return max(float(MTCNN_DEFAULT_MIN_FACE_PX), self.config.min_face_px * factor)
 
     def _downscale(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         """Image resized so its longer side is at most ``detection_max_side``, and the factor."""
@@ -66,13 +81,12 @@ class FaceDetector:
         size = (max(1, round(image.shape[1] * factor)), max(1, round(image.shape[0] * factor)))
         return cv2.resize(image, size, interpolation=cv2.INTER_AREA), factor
 
-    def _detections(self, boxes, probs, points, factor: float) -> list[Detection]:
-        if boxes is None:
-            return []
+    def _detections(self, boxes: np.ndarray, points: np.ndarray, factor: float) -> list[Detection]:
+        """Confident detections from boxes ``(K, 5)`` with probabilities and landmarks ``(K, 5, 2)``."""
         return [
-            Detection(np.asarray(box, np.float32) / factor, np.asarray(point, np.float32) / factor, float(prob))
-            for box, prob, point in zip(boxes, probs, points)
-            if prob is not None and prob >= self.config.min_detection_probability
+            Detection(np.asarray(box[:4], np.float32) / factor, np.asarray(point, np.float32) / factor, float(box[4]))
+            for box, point in zip(boxes, points)
+            if box[4] >= self.config.min_detection_probability
         ]
 
 
