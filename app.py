@@ -1,0 +1,76 @@
+"""Web app for one-shot face and voice verification (Gradio).
+
+    python app.py [--host 127.0.0.1] [--port 7860] [--store FILE] [--device auto]
+                  [--auth USER:PASS] [--share never|public] [--concurrency 2]
+
+or the console script ``verify-app``. Binds to 127.0.0.1 unless told otherwise; the login can
+also come from ``$VERIFY_APP_AUTH`` (``user:pass``). Models load on first use, once, and are
+shared by every user; nothing heavy happens at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Sequence
+
+from verify_app.ui import build_app
+
+MAX_UPLOAD = "50mb"
+__all__ = ["build_app", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="verify-app", description="Face and voice verification web app")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--store", help="enrollment store (default $VERIFY_STORE, else "
+                        "~/.local/share/verify/enrollments.db)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda:N")
+    parser.add_argument("--auth", default=os.environ.get("VERIFY_APP_AUTH"),
+                        help="USER:PASS login required for every page (default $VERIFY_APP_AUTH)")
+    parser.add_argument("--share", choices=["never", "public"], default="never",
+                        help="'public' opens a gradio.live tunnel; refused without --auth")
+    parser.add_argument("--concurrency", type=int, default=2, help="requests processed at once")
+    return parser
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    """``"user:pass"`` -> ``("user", "pass")``; ``None``/empty -> ``None``.
+
+    Raises:
+        ValueError: no colon, or an empty user or password.
+    """
+    if not value:
+        return None
+    user, colon, password = value.partition(":")
+    if not colon or not user or not password:
+        raise ValueError("--auth / VERIFY_APP_AUTH must look like USER:PASS")
+    return user, password
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse options, build the app and serve it until interrupted."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        auth = parse_auth(args.auth)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.share == "public" and auth is None:
+        print("error: --share public needs --auth USER:PASS (biometric data must not be open to the internet)",
+              file=sys.stderr)
+        return 2
+    from enrollment.store import default_store_path
+
+    demo = build_app(args.store or default_store_path(), device=args.device, concurrency=args.concurrency)
+    demo.launch(server_name=args.host, server_port=args.port, auth=auth, share=args.share == "public",
+                max_file_size=MAX_UPLOAD, show_error=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

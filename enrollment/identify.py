@@ -1,0 +1,93 @@
+"""1:N identification: who, among everyone enrolled, is this sample?
+
+The probe is scored against every template of its modality made by the current model. A name is
+given only when the best score is accepted at the security level **and** no other identity
+scores within ``margin`` of it (two lookalikes, or one person enrolled twice, must not be
+resolved by a coin toss). The default margin is the width of the level's retry band
+(``threshold - retry_threshold``): a gap smaller than that is within the scores' noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from enrollment.errors import UnknownIdentityError
+from enrollment.store import TemplateStore
+from verify.embedding import Embedding
+from verify.errors import ConfigError
+from verify.scoring import Decision, cosine_scores
+from verify.verifier import Verifier
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One enrolled identity and its cosine score against the probe."""
+
+    identity: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Identification:
+    """The answer to "who is this?".
+
+    Attributes:
+        identity: the recognised person, or ``None`` when nobody can be named.
+        decision: the decision for the best candidate (its outcome is ``"accepted"`` only when
+            ``identity`` is set; an ambiguous match is ``"retry"``).
+        candidates: every scored identity, best first.
+        reason: why nobody was named; empty when ``identity`` is set.
+        skipped: identities whose template was made by another model (re-enroll them).
+    """
+
+    identity: str | None
+    decision: Decision
+    candidates: tuple[Candidate, ...]
+    reason: str = ""
+    skipped: tuple[str, ...] = ()
+
+
+def identify(
+    store: TemplateStore, verifier: Verifier, probe: Embedding, margin: float | None = None
+) -> Identification:
+    """Best enrolled identity for ``probe`` (embedded by ``verifier.pipeline``), or nobody.
+
+    Args:
+        margin: smallest score gap (cosine units) between the best and second-best identity;
+            ``None`` uses the width of the security level's retry band.
+
+    Raises:
+        UnknownIdentityError: nobody is enrolled for this modality with the current model.
+        ConfigError: ``margin`` is negative.
+    """
+    pipeline, point = verifier.pipeline, verifier.operating_point
+    if margin is None:
+        margin = point.threshold - point.retry_threshold
+    if not margin >= 0:
+        raise ConfigError(f"identification margin must be >= 0, got {margin!r}")
+    templates = [t for t in store.list_templates() if t.modality == pipeline.modality]
+    current = [t for t in templates if (t.model_id, t.model_version) == (pipeline.model_id, pipeline.model_version)]
+    skipped = tuple(t.identity for t in templates if t not in current)
+    if not current:
+        raise UnknownIdentityError(
+            f"nobody is enrolled for {pipeline.modality} with model {pipeline.model_id} {pipeline.model_version}"
+        )
+    scores = cosine_scores(np.stack([t.embedding for t in current]), probe.vector)[:, 0]
+    order = np.argsort(-scores, kind="stable")
+    candidates = tuple(Candidate(current[i].identity, float(scores[i])) for i in order)
+    best = candidates[0]
+    decision = verifier.decide(current[order[0]].embedding, probe)
+    if not decision.accepted:
+        reason = f"no enrolled {pipeline.modality} matches: best is {best.identity!r} ({decision.reason})"
+        return Identification(None, decision, candidates, reason, skipped)
+    if len(candidates) > 1 and best.score - candidates[1].score < margin:
+        runner_up = candidates[1]
+        reason = (
+            f"ambiguous: {best.identity!r} ({best.score:.3f}) and {runner_up.identity!r} "
+            f"({runner_up.score:.3f}) are closer than the margin {margin:.3f}"
+        )
+        ambiguous = Decision("retry", decision.score, decision.threshold, reason)
+        return Identification(None, ambiguous, candidates, reason, skipped)
+    return Identification(best.identity, decision, candidates, "", skipped)

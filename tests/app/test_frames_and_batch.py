@@ -1,0 +1,112 @@
+"""Live webcam frames (annotation, strict liveness) and batch checks (zip safety, limits)."""
+
+from __future__ import annotations
+
+import stat
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from verify.errors import DecodeError, InputTooLargeError
+from verify.io import decode_image
+from verify.liveness import LivenessCheck, LivenessConfig
+from verify_app import handlers
+from verify_app.batch import BatchLimits, batch_check, collect_samples, write_csv
+from verify_app.frames import process_frame
+
+
+def webcam_frame(photo: Path, shift: int = 0, brightness: int = 0) -> np.ndarray:
+    """A 480x640 'webcam' frame with the photo's face in the middle."""
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    face = cv2.resize(decode_image(photo), (300, 300)).astype(int) + brightness
+    frame[90 + shift : 390 + shift, 170 + shift : 470 + shift] = np.clip(face, 0, 255)
+    return frame
+
+
+@pytest.fixture
+def enrolled(services, face_files):
+    handlers.enroll_samples(services, "Andy", face=str(face_files[0]))
+    return services
+
+
+def test_frame_of_the_enrolled_person_is_accepted_and_boxed(enrolled, face_files):
+    frame = webcam_frame(face_files[1])
+    result = process_frame(enrolled, frame, "Andy", "medium")
+    assert result.outcome == "accepted" and "Accepted" in result.message and result.latency_ms > 0
+    assert result.image.shape == frame.shape and not np.array_equal(result.image, frame)
+    assert tuple(result.image[-5, 5]) == (30, 170, 60)  # the green label bar
+
+
+def test_frame_of_someone_else_is_rejected_and_identify_names_nobody(enrolled, face_files):
+    assert process_frame(enrolled, webcam_frame(face_files[3]), "Andy", "medium").outcome == "rejected"
+    assert process_frame(enrolled, webcam_frame(face_files[3]), handlers.WHO_IS_THIS, "medium").outcome == "rejected"
+    assert process_frame(enrolled, webcam_frame(face_files[2]), handlers.WHO_IS_THIS, "medium").outcome == "accepted"
+
+
+def test_frame_without_face_or_claim_or_template_asks_to_retry(enrolled, face_files):
+    unknown = process_frame(enrolled, webcam_frame(face_files[1]), "Bob", "medium")
+    assert unknown.outcome == "retry" and "no face template enrolled for 'Bob'" in unknown.message
+    empty = np.full((480, 640, 3), 90, np.uint8)
+    assert "no face" in process_frame(enrolled, empty, "Andy", "medium").message
+    assert "choose who" in process_frame(enrolled, empty, None, "medium").message
+
+
+def test_strict_mode_rejects_a_static_image_and_accepts_a_moving_face(enrolled, face_files):
+    config = LivenessConfig(frames=3)
+    static, live = LivenessCheck(config), LivenessCheck(config)
+    frame = webcam_frame(face_files[1])
+    outcomes = [process_frame(enrolled, frame, "Andy", "medium", static).outcome for _ in range(3)]
+    assert outcomes == ["retry", "retry", "rejected"]
+    last = process_frame(enrolled, frame, "Andy", "medium", static)
+    assert "static image suspected" in last.message
+    moving = [process_frame(enrolled, webcam_frame(face_files[1], shift, 4 * shift), "Andy", "medium", live)
+              for shift in (0, 3, -3)]
+    assert [result.outcome for result in moving] == ["retry", "retry", "accepted"]
+
+
+def _zip(path: Path, members: dict[str, bytes], symlink: str | None = None) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+        if symlink:
+            info = zipfile.ZipInfo(symlink)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            archive.writestr(info, "/etc/passwd")
+    return path
+
+
+def test_batch_of_files_and_a_zip_gives_one_row_each(enrolled, face_files, tmp_path, corrupt_file):
+    archive = _zip(tmp_path / "photos.zip", {"../../escape.jpg": face_files[2].read_bytes(),
+                                             "sub/other.jpg": face_files[3].read_bytes(), "__MACOSX/._x": b"junk"},
+                   symlink="link.jpg")
+    rows = batch_check(enrolled, "Andy", "face", [face_files[1], corrupt_file, archive], "medium")
+    outcomes = {row[0]: row[1] for row in rows}
+    assert outcomes == {"1.jpg": "accepted", "broken.jpg": "error", "photos.zip/../../escape.jpg": "accepted",
+                        "photos.zip/sub/other.jpg": "rejected", "photos.zip/link.jpg": "error"}
+    assert not (tmp_path.parent / "escape.jpg").exists()
+    out = write_csv(rows, tmp_path / "results.csv")
+    assert out.read_text().splitlines()[0] == "file,outcome,score,threshold,reason"
+
+
+def test_batch_limits_guard_against_zip_bombs(tmp_path):
+    bomb = _zip(tmp_path / "bomb.zip", {"zeros.jpg": bytes(5_000_000)})  # compresses to a few kB
+    assert bomb.stat().st_size < 100_000
+    (name, error), = collect_samples([bomb], BatchLimits(max_file_bytes=1_000_000))
+    assert isinstance(error, InputTooLargeError)
+    with pytest.raises(InputTooLargeError, match="more than 2 MiB"):
+        collect_samples([bomb], BatchLimits(max_total_bytes=2 * 2**20))
+    many = _zip(tmp_path / "many.zip", {f"{index}.jpg": b"x" for index in range(5)})
+    with pytest.raises(InputTooLargeError, match="more than 3 files"):
+        collect_samples([many], BatchLimits(max_files=3))
+
+
+def test_batch_refuses_nothing_and_broken_archives(tmp_path):
+    with pytest.raises(DecodeError, match="no files uploaded"):
+        collect_samples([])
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(b"PK\x03\x04" + b"\x00" * 40)
+    (name, sample), = collect_samples([broken])  # not a valid zip: treated as a plain file
+    assert name == "broken.zip" and isinstance(sample, Path)

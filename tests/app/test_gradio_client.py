@@ -1,0 +1,55 @@
+"""The running app driven through its HTTP API with gradio_client: enroll, verify, identify."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+
+from app import build_app  # noqa: E402
+from verify_app.handlers import WHO_IS_THIS  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, face_pipeline, voice_pipeline):
+    store = tmp_path_factory.mktemp("app") / "enrollments.db"
+    demo = build_app(store, device="cpu", pipelines={"face": face_pipeline, "voice": voice_pipeline})
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                max_file_size="50mb")
+    try:
+        yield Client(demo.local_url, verbose=False)
+    finally:
+        demo.close()
+        demo.services.close()
+
+
+def test_enroll_then_verify_genuine_and_impostor(client, face_files, voice_files):
+    message, crop, speech = client.predict("Andy", handle_file(str(face_files[0])), handle_file(str(voice_files[0])),
+                                           False, api_name="/enroll")
+    assert "Enrolled</span> **Andy**" in message and crop and speech
+    _, genuine, _ = client.predict("Andy", handle_file(str(face_files[1])), handle_file(str(voice_files[1])),
+                                   "medium", api_name="/verify")
+    assert genuine["outcome"] == "accepted" and set(genuine["modalities"]) == {"face", "voice"}
+    _, impostor, _ = client.predict("Andy", handle_file(str(face_files[3])), None, "medium", api_name="/verify")
+    assert impostor["outcome"] == "rejected"
+    _, voice_impostor, _ = client.predict("Andy", None, handle_file(str(voice_files[6])), "medium", api_name="/verify")
+    assert voice_impostor["outcome"] == "rejected"
+
+
+def test_who_is_this_and_errors_over_the_api(client, face_files):
+    client.predict("Angela", handle_file(str(face_files[3])), None, False, api_name="/enroll")
+    _, found, _ = client.predict(WHO_IS_THIS, handle_file(str(face_files[4])), None, "medium", api_name="/verify")
+    assert found["identity"] == "Angela"
+    with pytest.raises(Exception, match="give a face photo, a voice clip, or both"):
+        client.predict("Angela", None, None, False, api_name="/enroll")
+    table = client.predict(api_name="/gallery")
+    assert {row[0] for row in table["data"]} >= {"Angela"}

@@ -1,0 +1,45 @@
+"""app.py's command line and build_app's promises: lazy models, shared services, safe defaults."""
+
+from __future__ import annotations
+
+import pytest
+
+import app
+from verify_app.services import Services
+
+
+def test_parse_auth():
+    assert app.parse_auth("ann:s3cret:x") == ("ann", "s3cret:x")
+    assert app.parse_auth(None) is None and app.parse_auth("") is None
+    for bad in ("ann", ":pw", "ann:"):
+        with pytest.raises(ValueError, match="USER:PASS"):
+            app.parse_auth(bad)
+
+
+def test_defaults_bind_locally_and_read_auth_from_the_environment(monkeypatch):
+    monkeypatch.setenv("VERIFY_APP_AUTH", "ann:pw")
+    args = app.build_parser().parse_args([])
+    assert (args.host, args.port, args.share, args.auth, args.device) == ("127.0.0.1", 7860, "never", "ann:pw", "auto")
+
+
+def test_public_share_without_login_is_refused(monkeypatch, capsys):
+    monkeypatch.delenv("VERIFY_APP_AUTH", raising=False)
+    monkeypatch.setattr(app, "build_app", lambda *a, **k: pytest.fail("must not build the app"))
+    assert app.main(["--share", "public"]) == 2
+    assert "needs --auth" in capsys.readouterr().err
+    assert app.main(["--auth", "nopassword"]) == 2
+
+
+def test_build_app_loads_no_model_and_names_its_api(tmp_path):
+    demo = app.build_app(tmp_path / "store.db", device="cpu")
+    assert demo.services.loaded() == ()
+    api_names = {dep.api_name for dep in demo.fns.values() if dep.api_name and dep.api_visibility == "public"}
+    assert {"enroll", "verify", "live_frame", "gallery", "delete", "reenroll", "batch", "settings"} <= api_names
+
+
+def test_a_busy_session_drops_frames(tmp_path):
+    services = Services(tmp_path / "store.db", "cpu")
+    assert services.try_begin("session") and not services.try_begin("session")
+    assert services.try_begin("other session")
+    services.end("session")
+    assert services.try_begin("session")

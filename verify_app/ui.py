@@ -1,0 +1,243 @@
+"""The Gradio interface: tabs, components and events wired to the gradio-free handlers."""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import gradio as gr
+import numpy as np
+
+from verify.config import DEFAULT_SECURITY_LEVEL, SECURITY_LEVELS
+from verify.embedding import Pipeline
+from verify.errors import VerifyError
+from verify.liveness import LivenessCheck, LivenessConfig
+from verify_app import handlers
+from verify_app.batch import ROW_HEADERS, BatchLimits, batch_check, write_csv
+from verify_app.frames import process_frame
+from verify_app.services import Services
+
+INTRO = """# Face & voice check
+**1. Enroll** a person once, from one photo and/or one voice clip. **2. Verify** later that a
+photo, the live webcam or a voice clip is that person, or ask *Who is this?*.
+Only numbers computed from the samples are kept, never the photos or recordings."""
+PRIVATE = {"api_visibility": "private"}
+
+
+def _user_errors(fn: Callable) -> Callable:
+    """Show a :class:`VerifyError` as a readable message (``gr.Error``), never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except VerifyError as error:
+            raise gr.Error(str(error), print_exception=False) from None
+
+    return wrapper
+
+
+def _speech_audio(samples: np.ndarray | None) -> tuple[int, np.ndarray] | None:
+    if samples is None:
+        return None
+    return 16_000, (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
+
+
+def build_app(store_path: str | Path, device: str = "auto", concurrency: int = 2,
+              liveness: LivenessConfig = LivenessConfig(), batch_limits: BatchLimits = BatchLimits(),
+              pipelines: Mapping[str, Pipeline] | None = None) -> gr.Blocks:
+    """The whole app; models load on first use and are shared by every user of this app.
+
+    Args:
+        store_path: the SQLite enrollment store.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda:N"``.
+        concurrency: requests processed at once (the queue's default concurrency limit).
+        liveness: strict-mode settings of the live webcam check.
+        batch_limits: file-count and size limits of the Batch tab.
+        pipelines: already built pipelines to share instead of loading them.
+    """
+    services = Services(store_path, device, pipelines)
+    with gr.Blocks(title="Face & voice check") as demo:
+        gr.Markdown(INTRO)
+        with gr.Row():
+            level = gr.Radio(list(SECURITY_LEVELS), value=DEFAULT_SECURITY_LEVEL, label="Security level",
+                             info="higher lets fewer impostors in, but asks genuine people to retry more often",
+                             elem_id="security-level", scale=1)
+            level_info = gr.Markdown(handlers.thresholds_summary(DEFAULT_SECURITY_LEVEL), elem_id="level-info")
+        level.change(handlers.thresholds_summary, level, level_info, **PRIVATE)
+        with gr.Tabs():
+            enrolled = _enroll_tab(services)
+            verify_identity = _verify_tab(services, level, liveness)
+            gallery_identity, gallery_table, gallery_changed = _gallery_tab(services)
+            batch_identity = _batch_tab(services, level, batch_limits)
+            settings = _settings_tab(services)
+        refresh = _refresher(services)
+        for event in (enrolled, *gallery_changed):
+            event.then(refresh, None, [verify_identity, batch_identity, gallery_identity, gallery_table], **PRIVATE)
+        demo.load(refresh, None, [verify_identity, batch_identity, gallery_identity, gallery_table], **PRIVATE)
+        demo.load(functools.partial(handlers.settings_markdown, services), None, settings, **PRIVATE)
+    demo.queue(default_concurrency_limit=concurrency)
+    demo.services = services  # the shared models and store, for tests and shutdown
+    return demo
+
+
+def _refresher(services: Services) -> Callable:
+    """Identity choices of every dropdown and the gallery rows, after a change to the store."""
+
+    def refresh() -> tuple:
+        names = handlers.identities(services)
+        return (gr.update(choices=[handlers.WHO_IS_THIS] + names), gr.update(choices=names),
+                gr.update(choices=names), handlers.gallery_rows(services))
+
+    return refresh
+
+
+def _face_input(elem_id: str, label: str, upload_first: bool = False) -> gr.Image:
+    sources = ["upload", "webcam"] if upload_first else ["webcam", "upload"]
+    return gr.Image(sources=sources, type="filepath", label=label, elem_id=elem_id, height=320)
+
+
+def _voice_input(elem_id: str, label: str, upload_first: bool = False) -> gr.Audio:
+    sources = ["upload", "microphone"] if upload_first else ["microphone", "upload"]
+    return gr.Audio(sources=sources, type="filepath", label=label, elem_id=elem_id)
+
+
+def _enroll_tab(services: Services):
+    with gr.Tab("1. Enroll"):
+        gr.Markdown("Type the person's name, then take a photo **or** record a few seconds of speech "
+                    "(or both). One of each is enough; enrolling again adds samples.")
+        name = gr.Textbox(label="Name", placeholder="e.g. Alice Martin", elem_id="enroll-name")
+        with gr.Row():
+            face = _face_input("enroll-face", "Face: webcam snapshot or photo")
+            voice = _voice_input("enroll-voice", "Voice: record or upload 2-5 s of speech")
+        allow_low = gr.Checkbox(False, label="Accept a low-quality sample anyway (not recommended)")
+        button = gr.Button("Enroll", variant="primary", elem_id="enroll-button")
+        status = gr.Markdown(elem_id="enroll-status")
+        with gr.Row():
+            crop = gr.Image(label="What was stored: aligned face", interactive=False, height=200, elem_id="enroll-crop")
+            speech = gr.Audio(label="What was stored: speech with silence removed", interactive=False)
+
+    @_user_errors
+    def run(name_value, face_path, voice_path, allow):
+        result = handlers.enroll_samples(services, name_value, face_path, voice_path, bool(allow))
+        return result.message, result.face_crop, _speech_audio(result.speech)
+
+    return button.click(run, [name, face, voice, allow_low], [status, crop, speech], api_name="enroll")
+
+
+def _verify_tab(services: Services, level: gr.Radio, liveness: LivenessConfig) -> gr.Dropdown:
+    with gr.Tab("2. Verify"):
+        identity = gr.Dropdown([handlers.WHO_IS_THIS], value=handlers.WHO_IS_THIS, allow_custom_value=True,
+                               label="Who should this be?", info="pick a name, or 'Who is this?' to search everyone",
+                               elem_id="verify-identity")
+        with gr.Tabs():
+            with gr.Tab("Live webcam"):
+                strict = gr.Checkbox(False, label="Strict mode: also refuse a still photo held up to the camera",
+                                     elem_id="live-strict")
+                with gr.Row():
+                    webcam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Webcam",
+                                      elem_id="live-webcam", height=360)
+                    annotated = gr.Image(label="What the system sees", interactive=False,
+                                         elem_id="live-annotated", height=360)
+                live_status = gr.Markdown("Press **Record** under the webcam to start.", elem_id="live-status")
+                state = gr.State(None)  # this user's LivenessCheck (strict mode)
+            with gr.Tab("Photo or voice clip"):
+                with gr.Row():
+                    face = _face_input("verify-face", "Face photo", upload_first=True)
+                    voice = _voice_input("verify-voice", "Voice clip", upload_first=True)
+                button = gr.Button("Verify", variant="primary", elem_id="verify-button")
+                status = gr.Markdown(elem_id="verify-status")
+                with gr.Row():
+                    crop = gr.Image(label="Face compared", interactive=False, height=200)
+                    details = gr.JSON(label="Details (scores and thresholds)", elem_id="verify-json")
+
+    def live(frame, who, level_value, strict_value, check, request: gr.Request):
+        key = getattr(request, "session_hash", None) or "anonymous"
+        if frame is None or not services.try_begin(key):
+            return gr.skip(), gr.skip(), gr.skip()  # drop this frame: the last one is still being processed
+        try:
+            check = (check or LivenessCheck(liveness)) if strict_value else None
+            result = process_frame(services, frame, who, level_value, check)
+            return result.image, result.message, check
+        finally:
+            services.end(key)
+
+    webcam.stream(live, [webcam, identity, level, strict, state], [annotated, live_status, state],
+                  # "multiple" (gradio's default for streams): "always_last" stalls the stream after one
+                  # frame in gradio 6.31; frames that arrive while one is processed are dropped above.
+                  stream_every=0.5, time_limit=600, trigger_mode="multiple", concurrency_limit=4,
+                  show_progress="hidden", api_name="live_frame")
+    for control in (identity, strict, level):
+        control.change(lambda: None, None, state, **PRIVATE)  # a new claim restarts the liveness window
+
+    @_user_errors
+    def run(who, face_path, voice_path, level_value):
+        result = handlers.verify_samples(services, who, face_path, voice_path, level_value)
+        return result.message, result.details, result.face_crop
+
+    button.click(run, [identity, face, voice, level], [status, details, crop], api_name="verify")
+    return identity
+
+
+def _gallery_tab(services: Services):
+    with gr.Tab("Enrolled people"):
+        table = gr.Dataframe(headers=handlers.GALLERY_HEADERS, interactive=False, elem_id="gallery-table",
+                             label="Everyone enrolled")
+        refresh_button = gr.Button("Refresh list", size="sm")
+        with gr.Row():
+            name = gr.Dropdown([], allow_custom_value=True, label="Person", elem_id="gallery-identity")
+            modality = gr.Radio(["all", "face", "voice"], value="all", label="Which samples")
+        with gr.Accordion("Delete", open=False):
+            delete_button = gr.Button("Delete this person's samples", variant="stop", elem_id="delete-button")
+        with gr.Accordion("Re-enroll (replace the stored samples by a new one)", open=False):
+            with gr.Row():
+                face = _face_input("reenroll-face", "New face photo", upload_first=True)
+                voice = _voice_input("reenroll-voice", "New voice clip", upload_first=True)
+            reenroll_button = gr.Button("Re-enroll", elem_id="reenroll-button")
+        status = gr.Markdown(elem_id="gallery-status")
+
+    def rows():
+        return handlers.gallery_rows(services)
+
+    delete = delete_button.click(_user_errors(functools.partial(handlers.delete_identity, services)),
+                                 [name, modality], status, api_name="delete")
+
+    @_user_errors
+    def run_reenroll(who, face_path, voice_path):
+        return handlers.reenroll(services, who, face_path, voice_path).message
+
+    reenrolled = reenroll_button.click(run_reenroll, [name, face, voice], status, api_name="reenroll")
+    refreshed = refresh_button.click(rows, None, table, api_name="gallery")
+    return name, table, (delete, reenrolled, refreshed)
+
+
+def _batch_tab(services: Services, level: gr.Radio, limits: BatchLimits) -> gr.Dropdown:
+    with gr.Tab("Batch"):
+        gr.Markdown(f"Check many photos or clips against one person at once. Upload files or a .zip "
+                    f"(up to {limits.max_files} files, {limits.max_total_bytes // 2**20} MiB in all).")
+        with gr.Row():
+            identity = gr.Dropdown([], allow_custom_value=True, label="Person", elem_id="batch-identity")
+            modality = gr.Radio(["face", "voice"], value="face", label="The files are")
+        files = gr.File(file_count="multiple", label="Photos, clips or zip archives", elem_id="batch-files")
+        button = gr.Button("Check all", variant="primary", elem_id="batch-button")
+        table = gr.Dataframe(headers=ROW_HEADERS, interactive=False, label="Results", elem_id="batch-table")
+        download = gr.File(label="Results as CSV", interactive=False)
+
+    @_user_errors
+    def run(who, modality_value, paths, level_value):
+        rows = batch_check(services, who, modality_value, paths or [], level_value, limits)
+        out = write_csv(rows, Path(tempfile.mkdtemp(prefix="verify-batch-")) / "results.csv")
+        return rows, str(out)
+
+    button.click(run, [identity, modality, files, level], [table, download], api_name="batch")
+    return identity
+
+
+def _settings_tab(services: Services) -> gr.Markdown:
+    with gr.Tab("Settings"):
+        info = gr.Markdown(elem_id="settings-info")
+        gr.Button("Refresh", size="sm").click(functools.partial(handlers.settings_markdown, services), None, info,
+                                              api_name="settings")
+    return info
