@@ -18,7 +18,11 @@ from typing import Sequence
 
 from tqdm import tqdm
 
+from enrollment.audit import recent_attempts
+from enrollment.backup import export_store, import_store
+from enrollment.crypto import load_key
 from enrollment.enroll import check, check_many, enroll
+from enrollment.ratelimit import LockoutPolicy, clear_lockout
 from enrollment.store import TemplateStore, default_store_path
 from verify.config import DEFAULT_SECURITY_LEVEL, MODALITIES, SECURITY_LEVELS
 from verify.embedding import Pipeline
@@ -47,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda:N")
     parser.add_argument("--level", default=DEFAULT_SECURITY_LEVEL, choices=sorted(SECURITY_LEVELS), help="security level: target false accept rate low 1%%, medium 0.1%%, high 0.01%%")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("--key-file", type=Path, metavar="FILE", help="base64 AES-256 key sealing the templates (default: $VERIFY_STORE_KEY; none: not encrypted)")
+    parser.add_argument("--max-failures", type=int, default=LockoutPolicy.max_failures, metavar="N", help="failed checks within --failure-window that lock a name out (0: never; default %(default)s)")
+    parser.add_argument("--failure-window", type=float, default=LockoutPolicy.window_seconds, metavar="SECONDS", help="default %(default)s")
+    parser.add_argument("--lockout", type=float, default=LockoutPolicy.lockout_seconds, metavar="SECONDS", help="how long a lockout lasts (default %(default)s)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     enroll_parser = commands.add_parser("enroll", help="enroll NAME from one sample (again to add samples)")
@@ -76,15 +84,42 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_parser.add_argument("--modality", choices=MODALITIES, required=True)
     evaluate_parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     evaluate_parser.add_argument("--plot", type=Path, help="also draw the DET curve to this PNG")
+    evaluate_parser.add_argument("--head", default="none", choices=("none", "siamese", "proto", "relation"), help="score through a trained few-shot head (default: none)")
+    evaluate_parser.add_argument("--head-checkpoint", type=Path, help="head weights (default: the one shipped in assets/models)")
+    evaluate_parser.add_argument("--adapt", default="none", choices=("none", "maml", "fomaml", "reptile", "metasgd", "taml"), help="per-user adaptation of each enrollment (default: none)")
+    evaluate_parser.add_argument("--adapt-checkpoint", type=Path, help="adaptation checkpoint (default: the shipped one)")
+
+    train_parser = commands.add_parser("train", help="train a few-shot head or per-user adaptation on ../shared/data")
+    train_parser.add_argument("--modality", choices=MODALITIES, required=True)
+    train_parser.add_argument("--method", required=True, choices=("siamese", "proto", "relation", "maml", "fomaml", "reptile", "metasgd", "taml"))
+    train_parser.add_argument("--epochs", type=int, help="training epochs (default: the method's)")
+    train_parser.add_argument("--out", type=Path, help="output folder (default: runs/meta)")
+    train_parser.add_argument("--seed", type=int, default=0)
 
     demo_parser = commands.add_parser("demo", help="enroll the shipped samples and verify the rest against them")
     demo_parser.add_argument("--modality", choices=MODALITIES, help="only this modality")
     commands.add_parser("info", help="device, models and thresholds in use")
+
+    commands.add_parser("export", help="back up every template to a JSON file").add_argument("file", type=Path)
+    import_parser = commands.add_parser("import", help="restore templates from an export (all or nothing)")
+    import_parser.add_argument("file", type=Path)
+    import_parser.add_argument("--replace", action="store_true", help="overwrite templates already enrolled")
+    audit_parser = commands.add_parser("audit", help="recent verification attempts, newest first")
+    audit_parser.add_argument("--name", help="only this identity")
+    audit_parser.add_argument("--limit", type=int, default=50)
+    audit_parser.add_argument("--json", action="store_true")
+    unlock_parser = commands.add_parser("unlock", help="lift NAME's lockout after failed checks")
+    unlock_parser.add_argument("name")
+    unlock_parser.add_argument("--modality", choices=MODALITIES, required=True)
     return parser
 
 
 def _open_store(args: argparse.Namespace) -> TemplateStore:
-    return TemplateStore(args.store or default_store_path())
+    return TemplateStore(args.store or default_store_path(), key=load_key(args.key_file))
+
+
+def _policy(args: argparse.Namespace) -> LockoutPolicy:
+    return LockoutPolicy(args.max_failures, args.failure_window, args.lockout)
 
 
 def _sample(args: argparse.Namespace) -> tuple[str, Path]:
@@ -108,6 +143,8 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         result = enroll(store, pipeline, args.name, path, allow_low_quality=args.allow_low_quality)
     for note in result.sample.notes:
         print(f"note: {note}", file=sys.stderr)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     template = result.template
     print(f"enrolled {template.identity!r} ({modality}, {template.sample_count} sample(s), model {template.model_id})")
     return 0
@@ -146,7 +183,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     modality, path = _sample(args)
     with _open_store(args) as store:
-        decision = check(store, _verifier(args, modality), args.name, path)
+        decision = check(store, _verifier(args, modality), args.name, path, policy=_policy(args))
     print(_format_decision(decision))
     return EXIT_ACCEPTED if decision.accepted else EXIT_REJECTED
 
@@ -174,7 +211,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         with tqdm(total=len(files), unit="file", desc=f"checking against {args.name}", file=sys.stderr) as bar:
             for start in range(0, len(files), 32):
                 chunk = files[start : start + 32]
-                for path, result in zip(chunk, check_many(store, verifier, args.name, chunk)):
+                for path, result in zip(chunk, check_many(store, verifier, args.name, chunk, policy=_policy(args))):
                     rows.append(_batch_row(path, result))
                 bar.update(len(chunk))
     _write_rows(rows, args.out)
@@ -209,7 +246,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     pipeline = load_pipeline(args.modality, args.device)
     files = len({p.enroll_path for p in pairs} | {p.probe_path for p in pairs})
     with tqdm(total=files, unit="file", desc="embedding", file=sys.stderr) as bar:
-        scores, errors = score_pairs(pipeline, pairs, args.root, bar.update)
+        if args.head != "none" or args.adapt != "none":
+            from verify.meta.dispatch import score_pairs_meta
+
+            scores, errors = score_pairs_meta(pipeline, pairs, args.root, args.head, args.head_checkpoint,
+                                              args.adapt, args.adapt_checkpoint, bar.update)
+        else:
+            scores, errors = score_pairs(pipeline, pairs, args.root, bar.update)
     report = summarize(pairs, scores, errors)
     print(f"pairs {report.pairs} (genuine {report.genuine}, impostor {report.impostor}); model {pipeline.model_id}")
     print(f"EER {report.eer:.2%} (threshold {report.eer_threshold:.3f})")
@@ -222,6 +265,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from verify.plots import plot_det
 
         plot_det(scores, [p.same for p in pairs], args.plot, title=f"{pipeline.model_id} on {args.pairs.name}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from verify.meta.dispatch import train
+
+    print(train(args.modality, args.method, args.out, args.seed, args.epochs, args.device))
     return 0
 
 
@@ -263,8 +313,48 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    with _open_store(args) as store:
+        count = export_store(store, args.file)
+    print(f"exported {count} template(s) to {args.file} (embeddings in clear: keep it private)")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from verify.face.pipeline import FacePipeline
+    from verify.voice.pipeline import VoicePipeline
+
+    models = {p.modality: (p.model_id, p.model_version) for p in (FacePipeline, VoicePipeline)}
+    with _open_store(args) as store:
+        count = import_store(store, args.file, models, replace=args.replace)
+    print(f"imported {count} template(s) from {args.file}")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    with _open_store(args) as store:
+        attempts = recent_attempts(store, args.limit, args.name)
+    if args.json:
+        print(json.dumps([a.as_dict() for a in attempts], indent=1, ensure_ascii=False))
+        return 0
+    for a in attempts:
+        score = "" if a.score is None else f"{a.score:.3f}"
+        print(f"{_iso(a.time)}\t{a.identity}\t{a.modality}\t{a.decision}\t{score}\t{a.detail}")
+    if not attempts:
+        print("no attempts logged")
+    return 0
+
+
+def cmd_unlock(args: argparse.Namespace) -> int:
+    with _open_store(args) as store:
+        lifted = clear_lockout(store, args.name, args.modality)
+    print(f"lifted the lockout of {args.name!r} ({args.modality})" if lifted else f"{args.name!r} ({args.modality}) was not locked out")
+    return 0
+
+
 COMMANDS = {"enroll": cmd_enroll, "list": cmd_list, "delete": cmd_delete, "check": cmd_check,
-            "batch": cmd_batch, "evaluate": cmd_evaluate, "demo": cmd_demo, "info": cmd_info}
+            "batch": cmd_batch, "evaluate": cmd_evaluate, "train": cmd_train, "demo": cmd_demo, "info": cmd_info,
+            "export": cmd_export, "import": cmd_import, "audit": cmd_audit, "unlock": cmd_unlock}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

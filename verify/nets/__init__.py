@@ -1,0 +1,1 @@
+"""Few-shot networks: Siamese pair network, prototypical and relation heads, from-scratch encoders."""
