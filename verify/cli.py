@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda:N")
     parser.add_argument("--level", default=DEFAULT_SECURITY_LEVEL, choices=sorted(SECURITY_LEVELS), help="security level: target false accept rate low 1%%, medium 0.1%%, high 0.01%%")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("--adapt", action="store_true", help="enroll and check with the shipped per-user adaptation (face only; see README)")
     parser.add_argument("--key-file", type=Path, metavar="FILE", help="base64 AES-256 key sealing the templates (default: $VERIFY_STORE_KEY; none: not encrypted)")
     parser.add_argument("--max-failures", type=int, default=LockoutPolicy.max_failures, metavar="N", help="failed checks within --failure-window that lock a name out (0: never; default %(default)s)")
     parser.add_argument("--failure-window", type=float, default=LockoutPolicy.window_seconds, metavar="SECONDS", help="default %(default)s")
@@ -136,11 +137,24 @@ def _format_decision(decision: Decision) -> str:
     return f"{line}  ({decision.reason})" if decision.reason and not decision.accepted else line
 
 
+def _adapter(args: argparse.Namespace, modality: str):
+    """The shipped per-user adaptation when ``--adapt`` is given, else ``None`` (plain templates)."""
+    if not args.adapt:
+        return None
+    from verify.meta.adapt import shipped_adapter
+
+    adapter = shipped_adapter(modality)
+    if adapter is None:
+        raise ConfigError(f"no per-user adaptation ships for {modality}: it did not beat the plain model on validation")
+    return adapter
+
+
 def cmd_enroll(args: argparse.Namespace) -> int:
     modality, path = _sample(args)
     pipeline = load_pipeline(modality, args.device)
     with _open_store(args) as store:
-        result = enroll(store, pipeline, args.name, path, allow_low_quality=args.allow_low_quality)
+        result = enroll(store, pipeline, args.name, path, allow_low_quality=args.allow_low_quality,
+                        adapter=_adapter(args, modality))
     for note in result.sample.notes:
         print(f"note: {note}", file=sys.stderr)
     for warning in result.warnings:
@@ -183,7 +197,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     modality, path = _sample(args)
     with _open_store(args) as store:
-        decision = check(store, _verifier(args, modality), args.name, path, policy=_policy(args))
+        decision = check(store, _verifier(args, modality), args.name, path, policy=_policy(args),
+                         adapter=_adapter(args, modality))
     print(_format_decision(decision))
     return EXIT_ACCEPTED if decision.accepted else EXIT_REJECTED
 
@@ -207,11 +222,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
     files = sorted(p for p in args.dir.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(args.dir).parts))
     rows = []
     with _open_store(args) as store:
-        verifier = _verifier(args, _batch_modality(store, args.name, args.modality))
+        modality = _batch_modality(store, args.name, args.modality)
+        verifier, adapter = _verifier(args, modality), _adapter(args, modality)
         with tqdm(total=len(files), unit="file", desc=f"checking against {args.name}", file=sys.stderr) as bar:
             for start in range(0, len(files), 32):
                 chunk = files[start : start + 32]
-                for path, result in zip(chunk, check_many(store, verifier, args.name, chunk, policy=_policy(args))):
+                for path, result in zip(chunk, check_many(store, verifier, args.name, chunk, policy=_policy(args), adapter=adapter)):
                     rows.append(_batch_row(path, result))
                 bar.update(len(chunk))
     _write_rows(rows, args.out)
