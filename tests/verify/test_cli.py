@@ -352,3 +352,22 @@ def test_module_help() -> None:
     assert result.stdout.startswith("usage: verify")
     for command in ("enroll", "list", "delete", "check", "batch", "evaluate", "demo", "info"):
         assert command in result.stdout
+
+
+# --- opt-in per-user adaptation ---------------------------------------------------------------
+def test_adapt_enrolls_and_checks_with_the_shipped_face_adaptation(cli):
+    assert cli("enroll", "Angela", "--face", ANGELA / "0.jpg", options=("--adapt",))[0] == 0
+
+    genuine_code, genuine_out, _ = cli("check", "Angela", "--face", ANGELA / "1.jpg", options=("--adapt",))
+    impostor_code, impostor_out, _ = cli("check", "Angela", "--face", ANDY / "1.jpg", options=("--adapt",))
+
+    assert (genuine_code, impostor_code) == (0, 1)
+    adapted_threshold = float(re.search(r"threshold (-?\d+\.\d+)", genuine_out).group(1))
+    assert adapted_threshold != pytest.approx(FACE_MEDIUM, abs=1e-3)  # the adapter's own calibration
+
+
+def test_adapt_for_voice_is_refused_because_none_ships(cli):
+    code, _, err = cli("enroll", "Speaker", "--voice", VOICES / "103" / "0.flac", options=("--adapt",))
+
+    assert code == 2
+    assert "no per-user adaptation ships for voice" in one_error_line(err)
