@@ -32,8 +32,19 @@ class VoicePipeline:
         config: VoiceFrontEndConfig = VoiceFrontEndConfig(),
         limits: AudioLimits = AudioLimits(),
         batch_size: int = 16,
+        cpu_threads: int | None = None,
     ) -> None:
+        """Load the encoder and the feature front end on ``device``.
+
+        Args:
+            batch_size: clips decoded, trimmed and embedded together.
+            cpu_threads: torch intra-op threads on the CPU (a process-wide setting, applied only
+                when ``device`` is the CPU). One thread is the fastest when other work shares
+                the cores; ``None`` keeps torch's default of one thread per core.
+        """
         self.device = resolve_device(device)
+        if self.device.type == "cpu" and cpu_threads is not None:
+            torch.set_num_threads(cpu_threads)
         self.config = config
         self.limits = limits
         self.batch_size = batch_size
