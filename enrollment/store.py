@@ -7,8 +7,7 @@ every acknowledged write survive a crash of the process or the machine.
 
 A store file is recognised by ``PRAGMA application_id`` and a magic value in its ``meta`` table;
 any other file raises :class:`StoreCorruptError` before anything is written to it. The schema
-version is ``PRAGMA user_version``; ``MIGRATIONS[n]`` upgrades version ``n`` to ``n + 1``, and a
-new store starts at version 0 (only ``meta``), so its tables are created by the migrations too.
+version and its migrations live in :mod:`enrollment.schema`.
 
 With a key (see :mod:`enrollment.crypto`) every embedding written is sealed with AES-256-GCM and
 every embedding read must authenticate: a tampered, swapped or unsealed row raises
@@ -23,7 +22,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,12 +39,10 @@ from enrollment.errors import (
     TemplateIntegrityError,
     UnknownIdentityError,
 )
+from enrollment.schema import APPLICATION_ID, MAGIC, MIGRATIONS, SCHEMA_VERSION
 from enrollment.template import Template, validate_identity, validate_modality
 from verify.errors import ModelMismatchError
 
-APPLICATION_ID = 0x56524659  # "VRFY"
-MAGIC = "verify-enrollment-store"
-SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 30.0
 _SQLITE_HEADER = b"SQLite format 3\x00"
 _CORRUPT_CODES = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
@@ -53,79 +50,6 @@ _COLUMNS = (
     "identity, modality, embedding, dim, sample_count, model_id, model_version,"
     " created_at, updated_at, seal"
 )
-
-
-def _migrate_0_to_1(connection: sqlite3.Connection) -> None:
-    connection.execute(
-        """CREATE TABLE templates (
-            identity TEXT NOT NULL,
-            modality TEXT NOT NULL CHECK (modality IN ('face', 'voice')),
-            embedding BLOB NOT NULL,
-            dim INTEGER NOT NULL CHECK (dim > 0 AND length(embedding) = 4 * dim),
-            sample_count INTEGER NOT NULL CHECK (sample_count > 0),
-            model_id TEXT NOT NULL,
-            model_version TEXT NOT NULL,
-            created_at REAL NOT NULL,
-            updated_at REAL NOT NULL,
-            PRIMARY KEY (identity, modality)
-        )"""
-    )
-
-
-def _migrate_1_to_2(connection: sqlite3.Connection) -> None:
-    """Seal column for encrypted embeddings; attempts (audit log) and lockouts tables."""
-    connection.execute("ALTER TABLE templates ADD COLUMN seal BLOB")  # NULL: not encrypted
-    connection.execute(
-        """CREATE TABLE attempts (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            time REAL NOT NULL,
-            identity TEXT NOT NULL,
-            modality TEXT NOT NULL,
-            decision TEXT NOT NULL,
-            score REAL,
-            detail TEXT NOT NULL DEFAULT ''
-        )"""
-    )
-    connection.execute("CREATE INDEX attempts_by_identity ON attempts (identity, modality, time)")
-    connection.execute(
-        """CREATE TABLE lockouts (
-            identity TEXT NOT NULL,
-            modality TEXT NOT NULL,
-            until REAL NOT NULL,
-            PRIMARY KEY (identity, modality)
-        )"""
-    )
-
-
-def _migrate_2_to_3(connection: sqlite3.Connection) -> None:
-    """Per-user adapted scorer parameters (verify.meta.adapt), removed with their template."""
-    connection.execute(
-        """CREATE TABLE adapted (
-            identity TEXT NOT NULL,
-            modality TEXT NOT NULL,
-            method TEXT NOT NULL,
-            checkpoint TEXT NOT NULL,
-            params BLOB NOT NULL,
-            dim INTEGER NOT NULL CHECK (dim > 0 AND length(params) = 4 * dim),
-            guard TEXT NOT NULL,
-            template_updated_at REAL NOT NULL,
-            created_at REAL NOT NULL,
-            seal BLOB,
-            PRIMARY KEY (identity, modality)
-        )"""
-    )
-    # FK-like cleanup: deleting a template deletes its adapted parameters. (INSERT OR REPLACE on
-    # templates does not fire it; stale rows are told apart by template_updated_at.)
-    connection.execute(
-        """CREATE TRIGGER adapted_follows_templates AFTER DELETE ON templates BEGIN
-            DELETE FROM adapted WHERE identity = OLD.identity AND modality = OLD.modality;
-        END"""
-    )
-
-
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
-    0: _migrate_0_to_1, 1: _migrate_1_to_2, 2: _migrate_2_to_3
-}
 
 
 @dataclass(frozen=True)
