@@ -68,6 +68,28 @@ def read_pairs(path: Path) -> list[Pair]:
     return pairs
 
 
+def embed_pair_files(
+    pipeline: Pipeline,
+    pairs: Sequence[Pair],
+    root: Path,
+    progress: Callable[[int], None] = lambda done: None,
+) -> tuple[dict[str, np.ndarray], dict[str, VerifyError]]:
+    """Each distinct file of ``pairs`` embedded once, in batches: vectors and errors by file name."""
+    files = sorted({pair.enroll_path for pair in pairs} | {pair.probe_path for pair in pairs})
+    vectors: dict[str, np.ndarray] = {}
+    errors: dict[str, VerifyError] = {}
+    chunk = 64
+    for start in range(0, len(files), chunk):
+        names = files[start : start + chunk]
+        for name, result in zip(names, pipeline.embed_many([Path(root) / name for name in names])):
+            if isinstance(result, VerifyError):
+                errors[name] = result
+            else:
+                vectors[name] = result.vector
+        progress(len(names))
+    return vectors, errors
+
+
 def score_pairs(
     pipeline: Pipeline,
     pairs: Sequence[Pair],
@@ -76,21 +98,10 @@ def score_pairs(
 ) -> tuple[np.ndarray, dict[str, VerifyError]]:
     """Cosine score of every pair (``-inf`` where a file failed) and the error of each failed file.
 
-    Each distinct file is embedded once, in batches; a one-sample template is the L2-normalised
-    embedding of its file, so this equals enrolling and checking pair by pair.
+    A one-sample template is the L2-normalised embedding of its file, so scoring embeddings of
+    distinct files equals enrolling and checking pair by pair.
     """
-    files = sorted({pair.enroll_path for pair in pairs} | {pair.probe_path for pair in pairs})
-    vectors: dict[str, np.ndarray] = {}
-    errors: dict[str, VerifyError] = {}
-    chunk = 64
-    for start in range(0, len(files), chunk):
-        names = files[start : start + chunk]
-        for name, result in zip(names, pipeline.embed_many([root / name for name in names])):
-            if isinstance(result, VerifyError):
-                errors[name] = result
-            else:
-                vectors[name] = result.vector
-        progress(len(names))
+    vectors, errors = embed_pair_files(pipeline, pairs, root, progress)
     scores = np.full(len(pairs), -np.inf)
     for index, pair in enumerate(pairs):
         if pair.enroll_path in vectors and pair.probe_path in vectors:

@@ -16,7 +16,7 @@ import torch
 
 from verify.embedding import Pipeline
 from verify.errors import VerifyError, WeightsError
-from verify.evaluation import Pair
+from verify.evaluation import Pair, embed_pair_files
 from verify.meta.adapt import Adapter
 from verify.meta.episodes import EpisodeSampler, sample_pairs, split_identities
 from verify.meta.features import REPO_ROOT, load_features
@@ -81,7 +81,7 @@ def score_pairs_adapted(
             f"adaptation checkpoint was trained on {adapter.model_id} {adapter.model_version} embeddings, "
             f"not {pipeline.model_id} {pipeline.model_version}"
         )
-    vectors, errors = _embed_files(pipeline, pairs, Path(root), progress)
+    vectors, errors = embed_pair_files(pipeline, pairs, Path(root), progress)
     usable = [i for i, pair in enumerate(pairs) if pair.enroll_path in vectors and pair.probe_path in vectors]
     scores = np.full(len(pairs), -np.inf)
     if usable:
@@ -92,24 +92,6 @@ def score_pairs_adapted(
         second = np.array([index[pairs[i].probe_path] for i in usable])
         scores[usable] = pair_scores(adapter, matrix, first, second)[0]
     return scores, errors
-
-
-def _embed_files(
-    pipeline: Pipeline, pairs: Sequence[Pair], root: Path, progress: Callable[[int], None]
-) -> tuple[dict[str, np.ndarray], dict[str, VerifyError]]:
-    """Each distinct file of ``pairs`` embedded once, in batches of 64: vectors and errors by name."""
-    files = sorted({pair.enroll_path for pair in pairs} | {pair.probe_path for pair in pairs})
-    vectors: dict[str, np.ndarray] = {}
-    errors: dict[str, VerifyError] = {}
-    for start in range(0, len(files), 64):
-        names = files[start : start + 64]
-        for name, result in zip(names, pipeline.embed_many([root / name for name in names])):
-            if isinstance(result, VerifyError):
-                errors[name] = result
-            else:
-                vectors[name] = result.vector
-        progress(len(names))
-    return vectors, errors
 
 
 def adapt_milliseconds(adapter: Adapter, template: np.ndarray, repeats: int = 30) -> float:

@@ -15,7 +15,7 @@ import numpy as np
 
 from verify.embedding import Pipeline
 from verify.errors import ConfigError, VerifyError, WeightsError
-from verify.evaluation import Pair
+from verify.evaluation import Pair, embed_pair_files
 from verify.meta.heads import HEAD_METHODS, load_head
 from verify.weights import MODELS_DIR
 
@@ -57,21 +57,6 @@ def train(modality: str, method: str, out_dir: Path | None = None, seed: int = 0
             f"{validation['tar_at_far_1e_2']:.2%} (backbone only {plain['tar_at_far_1e_2']:.2%})")
 
 
-def _embed_files(pipeline: Pipeline, pairs: Sequence[Pair], root: Path, progress: Callable[[int], None]):
-    files = sorted({pair.enroll_path for pair in pairs} | {pair.probe_path for pair in pairs})
-    vectors: dict[str, np.ndarray] = {}
-    errors: dict[str, VerifyError] = {}
-    for start in range(0, len(files), 64):
-        names = files[start : start + 64]
-        for name, result in zip(names, pipeline.embed_many([Path(root) / name for name in names])):
-            if isinstance(result, VerifyError):
-                errors[name] = result
-            else:
-                vectors[name] = result.vector
-        progress(len(names))
-    return vectors, errors
-
-
 def score_pairs_meta(
     pipeline: Pipeline,
     pairs: Sequence[Pair],
@@ -107,7 +92,7 @@ def score_pairs_meta(
         )
     trained = load_head(path, getattr(pipeline, "device", "cpu"))
     trained.check_backbone(pipeline.model_id, pipeline.model_version)
-    vectors, errors = _embed_files(pipeline, pairs, root, progress)
+    vectors, errors = embed_pair_files(pipeline, pairs, root, progress)
     scores = np.full(len(pairs), -np.inf)
     usable = [i for i, pair in enumerate(pairs) if pair.enroll_path in vectors and pair.probe_path in vectors]
     if usable:
