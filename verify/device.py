@@ -34,3 +34,15 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
     elif device.type != "cpu":
         raise ConfigError(f"unsupported device type {device.type!r}: use 'auto', 'cpu' or 'cuda:N'")
     return device
+
+
+def prepare_device(spec: str | torch.device = "auto", cpu_threads: int | None = None) -> torch.device:
+    """:func:`resolve_device`, then set torch's intra-op threads when it is the CPU.
+
+    ``cpu_threads`` is process-wide; one thread is the fastest when other work shares the cores,
+    ``None`` keeps torch's default of one thread per core.
+    """
+    device = resolve_device(spec)
+    if device.type == "cpu" and cpu_threads is not None:
+        torch.set_num_threads(cpu_threads)
+    return device

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, Sequence
@@ -42,6 +43,27 @@ class Pipeline(Protocol):
 
     def embed(self, source: Any) -> Embedding:
         """Embed one sample, raising its :class:`VerifyError` if it fails."""
+
+
+class BatchedPipeline(ABC):
+    """The batching both modality pipelines share: a subclass embeds one chunk of sources."""
+
+    batch_size: int
+
+    def embed(self, source: Any) -> Embedding:
+        """Embed one sample, raising its :class:`VerifyError` if it fails."""
+        return embed_one(self, source)
+
+    def embed_many(self, sources: Sequence[Any]) -> list[Embedding | VerifyError]:
+        """Embed many samples, ``batch_size`` at a time; a failed sample yields its error."""
+        results: list[Embedding | VerifyError] = []
+        for start in range(0, len(sources), self.batch_size):
+            results.extend(self._embed_chunk(sources[start : start + self.batch_size]))
+        return results
+
+    @abstractmethod
+    def _embed_chunk(self, sources: Sequence[Any]) -> list[Embedding | VerifyError]:
+        """Embed at most ``batch_size`` sources together."""
 
 
 def embed_one(pipeline: Pipeline, source: Any) -> Embedding:

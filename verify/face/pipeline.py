@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from verify.config import FaceFrontEndConfig, ImageLimits
-from verify.device import resolve_device
-from verify.embedding import Embedding, embed_one, name_source
+from verify.device import prepare_device
+from verify.embedding import BatchedPipeline, Embedding, name_source
 from verify.errors import FaceTooSmallError, NoFaceError, VerifyError
 from verify.face.align import align_face
 from verify.face.detect import FaceDetector, choose_face
@@ -23,7 +23,7 @@ CPU_NETWORK_BATCH = 8
 """Crops per forward pass on the CPU: larger batches spill the caches and are slower per crop."""
 
 
-class FacePipeline:
+class FacePipeline(BatchedPipeline):
     """Embeds face images with MTCNN alignment and Intel's face-reidentification-retail-0095."""
 
     modality = "face"
@@ -42,30 +42,15 @@ class FacePipeline:
 
         Args:
             batch_size: images decoded, detected and embedded together.
-            cpu_threads: torch intra-op threads on the CPU (a process-wide setting, applied only
-                when ``device`` is the CPU). One thread is the fastest when other work shares
-                the cores; ``None`` keeps torch's default of one thread per core.
+            cpu_threads: torch intra-op threads on the CPU (see :func:`prepare_device`).
         """
-        self.device = resolve_device(device)
-        if self.device.type == "cpu" and cpu_threads is not None:
-            torch.set_num_threads(cpu_threads)
+        self.device = prepare_device(device, cpu_threads)
         self.config = config
         self.limits = limits
         self.batch_size = batch_size
         self.network_batch = batch_size if self.device.type == "cuda" else min(batch_size, CPU_NETWORK_BATCH)
         self.detector = FaceDetector(self.device, config)
         self.network = load_into(FaceReidNet(), FACE_REID_WEIGHTS).to(self.device)
-
-    def embed(self, source: ImageSource) -> Embedding:
-        """Embed the main face of one image; raises the sample's :class:`VerifyError`."""
-        return embed_one(self, source)
-
-    def embed_many(self, sources: Sequence[ImageSource]) -> list[Embedding | VerifyError]:
-        """Embed the main face of each image, ``batch_size`` images at a time."""
-        results: list[Embedding | VerifyError] = []
-        for start in range(0, len(sources), self.batch_size):
-            results.extend(self._embed_chunk(sources[start : start + self.batch_size]))
-        return results
 
     def _embed_chunk(self, sources: Sequence[ImageSource]) -> list[Embedding | VerifyError]:
         decoded: list[np.ndarray | VerifyError] = []

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from verify.config import AudioLimits, VoiceFrontEndConfig
-from verify.device import resolve_device
-from verify.embedding import Embedding, embed_one, name_source
+from verify.device import prepare_device
+from verify.embedding import BatchedPipeline, Embedding, name_source
 from verify.errors import VerifyError
 from verify.io import AudioSource, decode_audio
 from verify.voice.frontend import Speech, prepare_speech
@@ -19,7 +19,7 @@ from verify.weights import load_into
 VOICE_MODEL_ID = "ge2e-resemblyzer"
 
 
-class VoicePipeline:
+class VoicePipeline(BatchedPipeline):
     """Embeds speech with the GE2E speaker encoder (Resemblyzer's weights) on torchaudio features."""
 
     modality = "voice"
@@ -38,29 +38,14 @@ class VoicePipeline:
 
         Args:
             batch_size: clips decoded, trimmed and embedded together.
-            cpu_threads: torch intra-op threads on the CPU (a process-wide setting, applied only
-                when ``device`` is the CPU). One thread is the fastest when other work shares
-                the cores; ``None`` keeps torch's default of one thread per core.
+            cpu_threads: torch intra-op threads on the CPU (see :func:`prepare_device`).
         """
-        self.device = resolve_device(device)
-        if self.device.type == "cpu" and cpu_threads is not None:
-            torch.set_num_threads(cpu_threads)
+        self.device = prepare_device(device, cpu_threads)
         self.config = config
         self.limits = limits
         self.batch_size = batch_size
         self.encoder = load_into(SpeakerEncoder(), GE2E_WEIGHTS).to(self.device)
         self.features = MelPowerSpectrogram().to(self.device)
-
-    def embed(self, source: AudioSource) -> Embedding:
-        """Embed one clip; raises the clip's :class:`VerifyError`."""
-        return embed_one(self, source)
-
-    def embed_many(self, sources: Sequence[AudioSource]) -> list[Embedding | VerifyError]:
-        """Embed each clip, ``batch_size`` clips at a time."""
-        results: list[Embedding | VerifyError] = []
-        for start in range(0, len(sources), self.batch_size):
-            results.extend(self._embed_chunk(sources[start : start + self.batch_size]))
-        return results
 
     def _embed_chunk(self, sources: Sequence[AudioSource]) -> list[Embedding | VerifyError]:
         prepared: list[Speech | VerifyError] = []
