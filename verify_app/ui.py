@@ -116,8 +116,8 @@ def _enroll_tab(services: Services):
         button = gr.Button("Enroll", variant="primary", elem_id="enroll-button")
         status = gr.Markdown(elem_id="enroll-status")
         with gr.Row():
-            crop = gr.Image(label="What was stored: aligned face", interactive=False, height=200, elem_id="enroll-crop")
-            speech = gr.Audio(label="What was stored: speech with silence removed", interactive=False)
+            crop = gr.Image(label="What was enrolled (shown here, not stored): aligned face", interactive=False, height=200, elem_id="enroll-crop")
+            speech = gr.Audio(label="What was enrolled (shown here, not stored): speech without silence", interactive=False)
 
     @_user_errors
     def run(name_value, face_path, voice_path, allow):
