@@ -199,6 +199,28 @@ def check(
     return answer
 
 
+def check_embedded(
+    store: TemplateStore,
+    verifier: Verifier,
+    identity: str,
+    probe: Embedding,
+    *,
+    policy: LockoutPolicy = DEFAULT_POLICY,
+    now: float | None = None,
+) -> Decision:
+    """Decide an already embedded probe against ``identity``, logged and subject to ``policy``.
+
+    Raises:
+        LockedOutError: too many recent failed checks against ``identity`` (this modality).
+    """
+    template = enrolled_template(store, verifier.pipeline, identity)
+    modality = verifier.pipeline.modality
+    ensure_not_locked(store, template.identity, modality, policy, now)
+    decision = verifier.decide(template.embedding, probe)
+    (answer,) = record_results(store, template.identity, modality, [decision], policy, now)
+    return answer
+
+
 def check_many(
     store: TemplateStore,
     verifier: Verifier,

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from enrollment.enroll import enrolled_template
+from enrollment.ratelimit import ensure_not_locked
 from enrollment.identify import identify
 from verify.embedding import Embedding
 from verify.errors import VerifyError
@@ -57,6 +58,9 @@ def _decide(services: Services, identity: str, level: str, sample: Embedding) ->
         found = identify(services.store, verifier, sample)
         return found.decision, found.identity or f"nobody recognised (closest: {found.candidates[0].identity})"
     template = enrolled_template(services.store, verifier.pipeline, identity)
+    # A locked-out identity cannot be verified live either; single frames are not counted as
+    # attempts (a stranger in view would lock the owner out within seconds).
+    ensure_not_locked(services.store, template.identity, "face")
     return verifier.decide(template.embedding, sample), identity
 
 

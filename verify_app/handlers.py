@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from enrollment.enroll import enroll, enrolled_template
+from enrollment.enroll import check_embedded, enroll, enrolled_template
 from enrollment.errors import InvalidIdentityError, UnknownIdentityError
 from enrollment.identify import identify
 from enrollment.template import Template, validate_identity, validate_modality
@@ -140,9 +140,9 @@ def verify_samples(services: Services, identity: str | None, face: Any = None, v
     decisions, samples = {}, {}
     for modality, source in sources.items():
         verifier = services.verifier(modality, level)
-        template = enrolled_template(services.store, verifier.pipeline, identity)
+        enrolled_template(services.store, verifier.pipeline, identity)  # unknown identity: fail before embedding
         samples[modality] = verifier.pipeline.embed(source)
-        decisions[modality] = verifier.decide(template.embedding, samples[modality])
+        decisions[modality] = check_embedded(services.store, verifier, identity, samples[modality])
     fused = fuse_and(decisions)
     verb = {"accepted": "this is", "rejected": "this is not", "retry": "cannot tell yet if this is"}[fused.outcome]
     lines = [f"### {badge(fused.outcome)}: {verb} **{identity}**"]

@@ -110,3 +110,15 @@ def test_batch_refuses_nothing_and_broken_archives(tmp_path):
     broken.write_bytes(b"PK\x03\x04" + b"\x00" * 40)
     (name, sample), = collect_samples([broken])  # not a valid zip: treated as a plain file
     assert name == "broken.zip" and isinstance(sample, Path)
+
+
+def test_live_frames_are_refused_while_the_identity_is_locked_out(enrolled, face_files):
+    for _ in range(3):  # live frames alone never lock anyone out ...
+        assert process_frame(enrolled, webcam_frame(face_files[3]), "Andy", "medium").outcome == "rejected"
+    assert process_frame(enrolled, webcam_frame(face_files[1]), "Andy", "medium").outcome == "accepted"
+    for _ in range(5):  # ... but failed checks of photos do, and then live frames are refused too
+        handlers.verify_samples(enrolled, "Andy", face=str(face_files[3]))
+
+    result = process_frame(enrolled, webcam_frame(face_files[1]), "Andy", "medium")
+
+    assert result.outcome == "retry" and "locked" in result.message

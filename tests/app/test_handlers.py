@@ -102,3 +102,16 @@ def test_settings_and_level_texts_show_thresholds(services):
     assert "face-reidentification-retail-0095" in text and "ge2e-resemblyzer" in text and "≥ 0.359" in text
     assert "`cpu`" in text
     assert "1 impostor in 10,000" in handlers.thresholds_summary("high")
+
+
+def test_repeated_impostor_checks_lock_the_identity_out_and_are_audited(services, face_files):
+    from enrollment.audit import recent_attempts
+    from enrollment.errors import LockedOutError
+
+    handlers.enroll_samples(services, "Andy", face=str(face_files[0]))
+    for _ in range(5):
+        assert handlers.verify_samples(services, "Andy", face=str(face_files[3])).outcome == "rejected"
+
+    with pytest.raises(LockedOutError, match="Andy"):
+        handlers.verify_samples(services, "Andy", face=str(face_files[1]))  # even the genuine face
+    assert len(recent_attempts(services.store, identity="Andy")) == 6
