@@ -20,7 +20,8 @@ from verify.evaluation import Pair, embed_pair_files
 from verify.meta.adapt import Adapter
 from verify.meta.episodes import EpisodeSampler, sample_pairs, split_identities
 from verify.meta.features import REPO_ROOT, load_features
-from verify.metrics import equal_error_rate, min_dcf, tar_at_far
+from verify.meta.fewshot_eval import verification_figures
+from verify.metrics import min_dcf
 from verify.weights import MODELS_DIR
 
 TRAIN_DIR = REPO_ROOT / "runs" / "meta"  # the default --out of ``python -m verify train``
@@ -119,12 +120,7 @@ def _episode_accuracy(adapter: Adapter | None, sampler: EpisodeSampler, episodes
 
 
 def _trial_figures(scores: np.ndarray, same: np.ndarray) -> dict[str, float]:
-    return {
-        "eer": equal_error_rate(scores, same)[0],
-        "tar_at_far_1e_2": tar_at_far(scores, same, 1e-2),
-        "tar_at_far_1e_3": tar_at_far(scores, same, 1e-3),
-        "min_dcf": min_dcf(scores, same),
-    }
+    return {**verification_figures(scores, same), "min_dcf": min_dcf(scores, same)}
 
 
 def _episode_figures(adapter: Adapter | None, sampler: EpisodeSampler, episodes: int) -> dict[str, float]:
