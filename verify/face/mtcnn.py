@@ -11,9 +11,12 @@ facenet-pytorch's to float32 rounding. On CUDA the original resampling is kept (
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 import torch
+from facenet_pytorch import MTCNN
 from facenet_pytorch.models.utils.detect_face import (
     batched_nms_numpy,
     bbreg,
@@ -24,6 +27,8 @@ from facenet_pytorch.models.utils.detect_face import (
     rerec,
 )
 from torchvision.ops.boxes import batched_nms
+
+from verify.runtime import Network, compile_network
 
 PNET_WINDOW = 12
 """Side (px) of the P-net's window: a face of ``min_face_size`` px is scaled to this size."""
@@ -94,6 +99,47 @@ class TorchSampler:
         ])  # fmt: skip
 
 
+class Normalised(torch.nn.Module):
+    """An MTCNN network taking raw 0..255 pixels: facenet-pytorch's scaling runs inside it."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, pixels: torch.Tensor):
+        return self.net((pixels - 127.5) * 0.0078125)
+
+
+@dataclass(frozen=True)
+class Cascade:
+    """MTCNN's three networks compiled for one device, with facenet-pytorch's thresholds and factor."""
+
+    pnet: Network
+    rnet: Network
+    onet: Network
+    thresholds: tuple[float, float, float]
+    factor: float
+    device: torch.device
+
+    @classmethod
+    def load(cls, device: torch.device, cpu_runtime: str = "openvino", cpu_threads: int | None = None) -> "Cascade":
+        """facenet-pytorch's MTCNN networks (their weights ship inside the package: nothing is downloaded)."""
+        mtcnn = MTCNN(device=device)
+
+        def compiled(net: torch.nn.Module, side: int, dynamic_dims: tuple[int, ...]) -> Network:
+            example = torch.zeros(1, 3, side, side, device=device)
+            return compile_network(Normalised(net), example, dynamic_dims, device, cpu_runtime, cpu_threads)
+
+        return cls(
+            pnet=compiled(mtcnn.pnet, PNET_WINDOW * 2, (0, 2, 3)),
+            rnet=compiled(mtcnn.rnet, 24, (0,)),
+            onet=compiled(mtcnn.onet, 48, (0,)),
+            thresholds=tuple(mtcnn.thresholds),
+            factor=mtcnn.factor,
+            device=device,
+        )
+
+
 def pyramid_scales(height: int, width: int, min_face_size: float, factor: float) -> list[float]:
     """Scales of the pyramid: the first maps ``min_face_size`` px to the P-net's 12 px window."""
     scale = PNET_WINDOW / min_face_size
@@ -106,18 +152,14 @@ def pyramid_scales(height: int, width: int, min_face_size: float, factor: float)
     return scales
 
 
-def _normalise(images: torch.Tensor) -> torch.Tensor:
-    return (images - 127.5) * 0.0078125
-
-
-def _propose(sampler, shape: tuple[int, int], pnet, scales: list[float], threshold: float):
+def _propose(sampler, shape: tuple[int, int], cascade: Cascade, scales: list[float]):
     """Stage 1: P-net over every pyramid level; candidate boxes ``(K, 5)`` and their image indices."""
     height, width = shape
     boxes, image_inds, picks, offset = [], [], [], 0
     for scale in scales:
         level = sampler.resize((int(height * scale + 1), int(width * scale + 1)))
-        reg, probs = pnet(_normalise(level.to(pnet_device(pnet))))
-        level_boxes, level_inds = generateBoundingBox(reg, probs[:, 1], scale, threshold)
+        reg, probs = cascade.pnet(level.to(cascade.device))
+        level_boxes, level_inds = generateBoundingBox(reg, probs[:, 1], scale, cascade.thresholds[0])
         boxes.append(level_boxes)
         image_inds.append(level_inds)
         picks.append(batched_nms(level_boxes[:, :4], level_boxes[:, 4], level_inds, 0.5) + offset)
@@ -132,19 +174,13 @@ def _propose(sampler, shape: tuple[int, int], pnet, scales: list[float], thresho
     return rerec(torch.stack([*corners, boxes[:, 4]]).permute(1, 0)), image_inds
 
 
-def pnet_device(net: torch.nn.Module) -> torch.device:
-    """Device of a network's parameters."""
-    return next(net.parameters()).device
-
-
 def _crops(sampler, shape: tuple[int, int], boxes: torch.Tensor, image_inds: torch.Tensor, side: int) -> torch.Tensor:
-    """Normalised ``(K, 3, side, side)`` crops of the boxes clipped to the image, as facenet-pytorch cuts them."""
+    """``(K, 3, side, side)`` crops of the boxes clipped to the image, as facenet-pytorch cuts them."""
     y, ey, x, ex = pad(boxes, shape[1], shape[0])
     valid = (ey > y - 1) & (ex > x - 1)
     inds = image_inds.cpu().numpy()[valid]
     y, ey, x, ex = (np.asarray(v[valid], np.int64) for v in (y, ey, x, ex))
-    crops = sampler.crops(inds, y - 1, ey, x - 1, ex, side)
-    return _normalise(crops.to(boxes.device))
+    return sampler.crops(inds, y - 1, ey, x - 1, ex, side).to(boxes.device)
 
 
 def _refine(sampler, shape, boxes, image_inds, rnet, threshold: float):
@@ -177,24 +213,24 @@ def _output(sampler, shape, boxes, image_inds, onet, threshold: float):
 
 @torch.inference_mode()
 def detect_faces(
-    images: np.ndarray, mtcnn, min_face_size: float, device: torch.device
+    images: np.ndarray, cascade: Cascade, scales: list[float]
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Faces in ``(N, H, W, 3)`` uint8 RGB images with ``mtcnn``'s networks, thresholds and factor.
+    """Faces in ``(N, H, W, 3)`` uint8 RGB images, searched at the given pyramid ``scales``.
 
     Returns, per image, boxes ``(K, 5)`` (x1, y1, x2, y2, probability) and landmarks ``(K, 5, 2)``,
-    as facenet-pytorch's ``MTCNN.detect`` finds them.
+    as facenet-pytorch's ``MTCNN.detect`` finds them with the pyramid of :func:`pyramid_scales`.
     """
     shape = images.shape[1:3]
+    device = cascade.device
     if device.type == "cpu":
         sampler = IntegralSampler(images)
     else:
         sampler = TorchSampler(torch.as_tensor(images if images.flags.writeable else images.copy(), device=device))
-    scales = pyramid_scales(shape[0], shape[1], min_face_size, mtcnn.factor)
-    boxes, image_inds = _propose(sampler, shape, mtcnn.pnet, scales, mtcnn.thresholds[0])
+    boxes, image_inds = _propose(sampler, shape, cascade, scales)
     points = torch.zeros(0, 5, 2, device=device)
     if len(boxes) > 0:
-        boxes, image_inds = _refine(sampler, shape, boxes, image_inds, mtcnn.rnet, mtcnn.thresholds[1])
+        boxes, image_inds = _refine(sampler, shape, boxes, image_inds, cascade.rnet, cascade.thresholds[1])
     if len(boxes) > 0:
-        boxes, image_inds, points = _output(sampler, shape, boxes, image_inds, mtcnn.onet, mtcnn.thresholds[2])
+        boxes, image_inds, points = _output(sampler, shape, boxes, image_inds, cascade.onet, cascade.thresholds[2])
     boxes, points, image_inds = boxes.cpu().numpy(), points.cpu().numpy(), image_inds.cpu().numpy()
     return [(boxes[image_inds == i], points[image_inds == i]) for i in range(len(images))]

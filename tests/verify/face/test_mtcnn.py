@@ -5,10 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from facenet_pytorch import MTCNN
 from facenet_pytorch.models.utils.detect_face import imresample
 
-from verify.face.mtcnn import IntegralSampler, TorchSampler, detect_faces, pyramid_scales
+from verify.face.mtcnn import Cascade, IntegralSampler, TorchSampler, detect_faces, pyramid_scales
 from verify.io import decode_image
+
+CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
@@ -39,14 +42,24 @@ def test_pyramid_starts_where_the_smallest_face_fills_the_window() -> None:
     assert min(480, 640) * scales[-1] >= 12 > min(480, 640) * scales[-1] * 0.709
 
 
+@pytest.fixture(scope="module", params=["torch", "openvino"])
+def cascade(request, torch_threads) -> Cascade:
+    return Cascade.load(CPU, cpu_runtime=request.param)
+
+
 @pytest.mark.parametrize("min_face_size", [20.0, 24.0])
-def test_detections_match_facenet_pytorch(face_pipeline, face_files, min_face_size) -> None:
-    mtcnn = face_pipeline.detector.mtcnn
+def test_detections_match_facenet_pytorch(cascade, face_files, min_face_size) -> None:
+    mtcnn = MTCNN(keep_all=True, min_face_size=min_face_size, device=CPU)
     images = np.stack([decode_image(path) for path in face_files[:2]])
-    mtcnn.min_face_size = min_face_size
     boxes, probs, points = mtcnn.detect(images, landmarks=True)
-    found = detect_faces(images, mtcnn, min_face_size, torch.device("cpu"))
+    found = detect_faces(images, cascade, pyramid_scales(*images.shape[1:3], min_face_size, mtcnn.factor))
     for (ours_boxes, ours_points), their_boxes, their_probs, their_points in zip(found, boxes, probs, points):
         np.testing.assert_allclose(ours_boxes[:, :4], np.asarray(their_boxes, np.float32), atol=1e-3)
         np.testing.assert_allclose(ours_boxes[:, 4], np.asarray(their_probs, np.float32), atol=1e-5)
         np.testing.assert_allclose(ours_points, np.asarray(their_points, np.float32), atol=1e-3)
+
+
+def test_cascade_keeps_facenet_pytorchs_thresholds_and_factor(cascade) -> None:
+    mtcnn = MTCNN(device=CPU)
+    assert cascade.thresholds == tuple(mtcnn.thresholds)
+    assert cascade.factor == mtcnn.factor

@@ -1,0 +1,98 @@
+"""Where the networks run: OpenVINO on the CPU, PyTorch on CUDA.
+
+On the CPU, OpenVINO's runtime runs the face networks 2-4x faster than PyTorch eager with the
+same float32 arithmetic (``python benchmarks/levers.py``): face-reidentification-retail-0095 is
+an OpenVINO model to begin with, and MTCNN's small convolutions and PReLUs are where PyTorch's
+CPU kernels are weakest. A network is converted from its loaded PyTorch module (no extra files
+in the repository: the shipped weights stay the one source) and compiled for float32 even on
+CPUs with bfloat16 units, so scores, and hence the calibrated thresholds, do not depend on the
+machine. Conversions are kept on disk (:mod:`verify.network_cache`), so only the first run pays
+the second or so each takes. ``cpu_runtime="torch"`` keeps PyTorch on the CPU too.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from verify.errors import ConfigError
+from verify.network_cache import cached_conversion, fingerprint
+
+CPU_RUNTIMES = ("openvino", "torch")
+
+Network = Callable[[torch.Tensor], "torch.Tensor | tuple[torch.Tensor, ...]"]
+"""A network as the pipelines call it: a tensor in, the module's tensor or tuple of tensors out."""
+
+
+class OpenVinoNetwork:
+    """A PyTorch module compiled by OpenVINO for the CPU, called like the module.
+
+    Each calling thread gets its own inference request, so one network serves concurrent
+    requests (the web app's) safely.
+    """
+
+    def __init__(self, module: nn.Module, example: torch.Tensor, dynamic_dims: Sequence[int], threads: int | None) -> None:
+        """Convert ``module`` traced on ``example``; the axes in ``dynamic_dims`` may vary per call."""
+        import openvino as ov
+
+        shape = ov.PartialShape([-1 if axis in dynamic_dims else size for axis, size in enumerate(example.shape)])
+
+        def convert() -> ov.Model:
+            with torch.no_grad(), warnings.catch_warnings():
+                # input-shape checks in forward() are Python branches the trace fixes: that is intended
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                return ov.convert_model(module.eval(), example_input=example, input=[shape])
+
+        model = cached_conversion(fingerprint(module, example, dynamic_dims), convert)
+        config = {"INFERENCE_PRECISION_HINT": "f32"}
+        if threads is not None:
+            config["INFERENCE_NUM_THREADS"] = threads
+        self.compiled = ov.Core().compile_model(model, "CPU", config)
+        self.output_count = len(self.compiled.outputs)
+        self._local = threading.local()
+
+    def __call__(self, inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """Outputs for ``inputs`` (a CPU float32 tensor), as the PyTorch module returns them."""
+        import openvino as ov
+
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self.compiled.create_infer_request()
+        array = np.ascontiguousarray(inputs.numpy(), dtype=np.float32)  # kept alive: the tensor shares it
+        request.set_input_tensor(ov.Tensor(array, shared_memory=True))
+        request.infer()
+        # copies: the request reuses its output buffers on the next call
+        outputs = tuple(torch.from_numpy(request.get_output_tensor(i).data.copy()) for i in range(self.output_count))
+        return outputs[0] if self.output_count == 1 else outputs
+
+
+def compile_network(
+    module: nn.Module,
+    example: torch.Tensor,
+    dynamic_dims: Sequence[int],
+    device: torch.device,
+    cpu_runtime: str = "openvino",
+    cpu_threads: int | None = None,
+) -> Network:
+    """``module`` ready to run on ``device``: compiled by OpenVINO on the CPU, else the module itself.
+
+    Args:
+        example: an input of the shape the network takes, for tracing (values do not matter).
+        dynamic_dims: input axes whose size varies between calls (batch, image height...).
+        cpu_runtime: ``"openvino"`` or ``"torch"``; only used on the CPU.
+        cpu_threads: OpenVINO's inference threads; ``None`` uses every core.
+
+    Raises:
+        ConfigError: ``cpu_runtime`` is not one of :data:`CPU_RUNTIMES`.
+    """
+    if cpu_runtime not in CPU_RUNTIMES:
+        raise ConfigError(f"unknown CPU runtime {cpu_runtime!r}: use one of {', '.join(CPU_RUNTIMES)}")
+    module = module.eval().to(device)
+    if device.type != "cpu" or cpu_runtime == "torch":
+        return module
+    return OpenVinoNetwork(module, example, dynamic_dims, cpu_threads)
