@@ -1,0 +1,81 @@
+"""Coarse-to-fine detection finds the face a full pyramid would choose, and only pays for the
+full pyramid when a smaller face could still matter."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+import verify.face.detect as detect_module
+from verify.face.detect import Detection, choose_face, face_weight
+from verify.face.mtcnn import detect_faces, pyramid_scales
+from verify.io import decode_image
+
+
+@pytest.fixture()
+def pyramids(monkeypatch) -> list[float]:
+    """The smallest face (px of the detection image) of every pyramid the detector runs."""
+    smallest: list[float] = []
+
+    def recording(images, cascade, scales):
+        smallest.append(12 / scales[0])
+        return detect_faces(images, cascade, scales)
+
+    monkeypatch.setattr(detect_module, "detect_faces", recording)
+    return smallest
+
+
+def is_coarse(smallest_face: float, shorter_side: int) -> bool:
+    """Whether a pyramid's smallest face is the first level of the whole pyramid above an eighth of the side."""
+    return shorter_side / 8 <= smallest_face < shorter_side / 8 / 0.709
+
+
+def frame_with_face(face: np.ndarray, side: int, shape=(480, 640), at=None) -> np.ndarray:
+    frame = np.full((*shape, 3), 110, np.uint8)
+    top, left = at or ((shape[0] - side) // 2, (shape[1] - side) // 2)
+    frame[top : top + side, left : left + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
+    return frame
+
+
+@pytest.fixture(scope="module")
+def face(face_files) -> np.ndarray:
+    return decode_image(face_files[0])
+
+
+def test_a_large_face_is_settled_by_the_coarse_pass(face_pipeline, face, pyramids) -> None:
+    frame = frame_with_face(face, 300)
+    [found] = face_pipeline.detector.detect([frame])
+    assert len(pyramids) == 1 and is_coarse(pyramids[0], 480)  # no full pyramid
+    full = detect_faces(frame[None], face_pipeline.detector.cascade, pyramid_scales(480, 640, 20.0, 0.709))[0]
+    best_full = max(full[0], key=lambda box: (box[2] - box[0]) * (box[3] - box[1]))
+    np.testing.assert_allclose(choose_face(found, frame.shape).box, best_full[:4], atol=6.0)
+
+
+def test_a_small_face_needs_the_full_pyramid(face_pipeline, face, pyramids) -> None:
+    frame = frame_with_face(face, 90)  # the face inside is about 40 px: below the coarse pass
+    [found] = face_pipeline.detector.detect([frame])
+    assert len(pyramids) == 2 and is_coarse(pyramids[0], 480) and pyramids[1] == pytest.approx(20.0)
+    assert len(found) == 1 and 30 < found[0].short_side < 60
+
+
+def test_a_mid_sized_face_is_not_settled_if_a_smaller_one_could_outweigh_it(face_pipeline, face, pyramids) -> None:
+    # a 100 px face in a corner weighs less than a central face of twice the coarse size could
+    frame = frame_with_face(face, 170, at=(0, 0))
+    [found] = face_pipeline.detector.detect([frame])
+    assert len(pyramids) == 2
+    assert found and face_weight(choose_face(found, frame.shape), frame.shape) < (1.5 * pyramids[0]) ** 2
+
+
+def test_images_of_a_batch_are_settled_one_by_one(face_pipeline, face, pyramids) -> None:
+    frames = [frame_with_face(face, 300), frame_with_face(face, 90), frame_with_face(face, 300, at=(100, 50))]
+    found = face_pipeline.detector.detect(frames)
+    assert [len(faces) for faces in found] == [1, 1, 1]
+    assert len(pyramids) == 2  # one coarse call for all three, one full call for the small face only
+
+
+def test_face_weight_halves_a_corner_face() -> None:
+    centre = Detection(np.array([270, 190, 370, 290], np.float32), np.zeros((5, 2), np.float32), 0.99)
+    corner = Detection(np.array([-50, -50, 50, 50], np.float32), np.zeros((5, 2), np.float32), 0.99)
+    assert face_weight(centre, (480, 640)) == pytest.approx(100 * 100)
+    assert face_weight(corner, (480, 640)) == pytest.approx(100 * 100 / 2)
