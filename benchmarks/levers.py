@@ -6,7 +6,8 @@ Levers (each timed against its "before" on the same inputs, variants taking turn
 every system has one thread per core unless the lever is the thread count):
 
 - runtime: the networks compiled by OpenVINO (``cpu_runtime="openvino"``, the default) vs
-  PyTorch eager, for the whole pyramid of one 640x480 frame and for 32 aligned crops;
+  PyTorch eager, for the whole pyramid of one 640x480 frame, for 32 aligned crops, and for one
+  frame end to end with everything in OpenVINO, only the embedding network in it, or none;
 - coarse to fine: :meth:`FaceDetector.detect` (first pass on the coarse levels, whole pyramid only
   when a smaller face could still matter) vs the whole pyramid, on one 640x480 frame;
 - MTCNN resampling and batching: facenet-pytorch's ``MTCNN.detect`` vs
@@ -60,6 +61,8 @@ def main() -> None:
     cores = os.cpu_count() or 1
     face = FacePipeline(device="cpu", cpu_threads=cores)
     eager = FacePipeline(device="cpu", cpu_threads=cores, cpu_runtime="torch")
+    mixed = FacePipeline(device="cpu", cpu_threads=cores)
+    mixed.detector.cascade = eager.detector.cascade
     single_thread = FacePipeline(device="cpu", cpu_threads=1)
     torch.set_num_threads(cores)  # the last pipeline set one thread for the whole process
     frames = [single_frame(photo) for photo in face_photos(16)]
@@ -78,6 +81,11 @@ def main() -> None:
             "embed_32_crops_torch": embed(eager, crops, 8),
             "embed_32_crops_openvino": embed(face, crops, 8),
         }, args.runs), "embed_32_crops_torch"),
+        **summarise(interleave({
+            "frame_end_to_end_torch": lambda: eager.embed(one[0]),
+            "frame_end_to_end_torch_cascade_openvino_network": lambda: mixed.embed(one[0]),
+            "frame_end_to_end_openvino": lambda: face.embed(one[0]),
+        }, args.runs * 4), "frame_end_to_end_torch"),
     }  # fmt: skip
     report["coarse_to_fine"] = summarise(interleave({
         "whole_pyramid_1x640x480": lambda: detect_faces(one, face.detector.cascade, pyramid),

@@ -15,10 +15,15 @@ pytestmark = [
 ]
 
 
-@pytest.mark.parametrize("pipeline_class, files_fixture", [(FacePipeline, "face_files"), (VoicePipeline, "voice_files")])
-def test_cuda_embeddings_match_cpu(pipeline_class, files_fixture, request):
+# PyTorch on both devices: that OpenVINO (the CPU default) agrees with PyTorch is tested in
+# test_runtime.py and face/test_mtcnn.py.
+@pytest.mark.parametrize(
+    "pipeline_class, files_fixture, cpu_options",
+    [(FacePipeline, "face_files", {"cpu_runtime": "torch"}), (VoicePipeline, "voice_files", {})],
+)
+def test_cuda_embeddings_match_cpu(pipeline_class, files_fixture, cpu_options, request):
     files = request.getfixturevalue(files_fixture)
-    on_cpu = pipeline_class(device="cpu").embed_many(files)
+    on_cpu = pipeline_class(device="cpu", **cpu_options).embed_many(files)
     on_gpu = pipeline_class(device="auto")
 
     assert on_gpu.device.type == "cuda"
