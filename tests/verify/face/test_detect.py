@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import verify.face.detect as detect_module
-from verify.face.detect import Detection, choose_face, face_weight
+from verify.face.detect import Detection, choose_face, face_weight, merge_detections
 from verify.face.mtcnn import detect_faces, pyramid_scales
 from verify.io import decode_image
 
@@ -79,3 +79,21 @@ def test_face_weight_halves_a_corner_face() -> None:
     corner = Detection(np.array([-50, -50, 50, 50], np.float32), np.zeros((5, 2), np.float32), 0.99)
     assert face_weight(centre, (480, 640)) == pytest.approx(100 * 100)
     assert face_weight(corner, (480, 640)) == pytest.approx(100 * 100 / 2)
+
+
+def box(x1: float, y1: float, x2: float, y2: float, probability: float) -> Detection:
+    return Detection(np.array([x1, y1, x2, y2], np.float32), np.zeros((5, 2), np.float32), probability)
+
+
+def test_merging_keeps_a_face_found_by_both_passes_once_with_its_more_confident_box() -> None:
+    coarse_face, fine_face = box(100, 100, 200, 220, 0.95), box(104, 98, 198, 215, 0.99)
+    other = box(400, 50, 440, 100, 0.97)
+    merged = merge_detections([coarse_face], [fine_face, other])
+    assert merged == [fine_face, other]
+
+
+def test_merging_keeps_a_small_face_inside_a_large_box_only_if_it_is_not_covered() -> None:
+    large = box(0, 0, 300, 300, 0.99)
+    inside = box(100, 100, 140, 140, 0.98)  # fully covered: the same region, an inner false box
+    beside = box(280, 280, 340, 340, 0.98)  # a ninth covered: another face
+    assert merge_detections([large], [inside, beside]) == [large, beside]
