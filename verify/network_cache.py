@@ -2,8 +2,8 @@
 
 Converting a PyTorch module (tracing it) takes about a second per network, which every CLI
 command would pay again. A conversion is stored under a fingerprint of everything it depends
-on: the OpenVINO and PyTorch versions, the source code of every module class in the network,
-its weights, the example shape and the dynamic axes. A changed network therefore never loads a
+on: the OpenVINO and PyTorch versions, the source code of every module class in the network
+that is not PyTorch's own, its weights, the example shape and the dynamic axes. A changed network therefore never loads a
 stale conversion; it is converted and stored under its new fingerprint.
 
 Where: ``$VERIFY_CACHE`` if set, else ``$XDG_CACHE_HOME/verify/openvino`` (``~/.cache`` when
@@ -47,7 +47,8 @@ def fingerprint(module: nn.Module, example: torch.Tensor, dynamic_dims: Sequence
     digest.update(f"shape {tuple(example.shape)} dynamic {tuple(dynamic_dims)}".encode())
     for cls in sorted({type(sub) for sub in module.modules()}, key=lambda c: f"{c.__module__}.{c.__qualname__}"):
         digest.update(f"{cls.__module__}.{cls.__qualname__}".encode())
-        digest.update(inspect.getsource(cls).encode())
+        if cls.__module__.partition(".")[0] != "torch":  # torch's own layers: covered by its version
+            digest.update(inspect.getsource(cls).encode())
     for name, tensor in module.state_dict().items():
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
