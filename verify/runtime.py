@@ -12,6 +12,7 @@ the second or so each takes. ``cpu_runtime="torch"`` keeps PyTorch on the CPU to
 
 from __future__ import annotations
 
+import logging
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -22,6 +23,8 @@ from torch import nn
 
 from verify.errors import ConfigError
 from verify.network_cache import cached_conversion, fingerprint
+
+log = logging.getLogger(__name__)
 
 CPU_RUNTIMES = ("openvino", "torch")
 
@@ -87,6 +90,9 @@ def compile_network(
         cpu_runtime: ``"openvino"`` or ``"torch"``; only used on the CPU.
         cpu_threads: OpenVINO's inference threads; ``None`` uses every core.
 
+    When OpenVINO cannot be imported or cannot compile the network, the PyTorch module is
+    returned (same results, slower) and a warning is logged.
+
     Raises:
         ConfigError: ``cpu_runtime`` is not one of :data:`CPU_RUNTIMES`.
     """
@@ -95,4 +101,8 @@ def compile_network(
     module = module.eval().to(device)
     if device.type != "cpu" or cpu_runtime == "torch":
         return module
-    return OpenVinoNetwork(module, example, dynamic_dims, cpu_threads)
+    try:
+        return OpenVinoNetwork(module, example, dynamic_dims, cpu_threads)
+    except (ImportError, RuntimeError) as error:  # a broken install or an unsupported CPU: slower, same results
+        log.warning("OpenVINO cannot run %s (%s); running it in PyTorch", type(module).__name__, error)
+        return module

@@ -84,3 +84,17 @@ def test_concurrent_callers_get_their_own_results(reid) -> None:
 def test_unknown_runtime_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown CPU runtime 'onnx'"):
         compile_network(TwoHeads(), torch.zeros(1, 3, 24, 24), (0,), CPU, cpu_runtime="onnx")
+
+
+def test_a_failing_openvino_falls_back_to_pytorch_with_a_warning(monkeypatch, caplog) -> None:
+    import openvino
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("Exception from src/inference: the CPU plugin is unavailable")
+
+    monkeypatch.setattr(openvino.Core, "compile_model", broken)
+    module = TwoHeads().eval()
+    with caplog.at_level("WARNING", logger="verify.runtime"):
+        network = compile_network(module, torch.zeros(1, 3, 24, 24), (0, 2, 3), CPU)
+    assert network is module
+    assert "OpenVINO cannot run TwoHeads (Exception from src/inference: the CPU plugin is unavailable)" in caplog.text
