@@ -9,7 +9,10 @@ stale conversion; it is converted and stored under its new fingerprint.
 Where: ``$VERIFY_CACHE`` if set, else ``$XDG_CACHE_HOME/verify/openvino`` (``~/.cache`` when
 unset). Files are written to a temporary name and renamed, weights first and graph last, so a
 reader never sees half a conversion; a cache that cannot be written or read only costs time.
-Only network graphs and the shipped weights are stored: never a face, a voice or a template.
+Every compiled network is also checked against its PyTorch module when it loads
+(:class:`verify.runtime.OpenVinoNetwork`), so a damaged entry is converted again. The cache is
+as trustworthy as the user's home directory. Only network graphs and the shipped weights are
+stored: never a face, a voice or a template.
 """
 
 from __future__ import annotations
@@ -55,13 +58,16 @@ def fingerprint(module: nn.Module, example: torch.Tensor, dynamic_dims: Sequence
     return digest.hexdigest()[:32]
 
 
-def cached_conversion(key: str, convert: Callable[[], "ov.Model"]) -> "ov.Model":  # noqa: F821
-    """The model stored under ``key``, or ``convert()``'s result, which is then stored."""
+def cached_conversion(key: str, convert: Callable[[], "ov.Model"], refresh: bool = False) -> "ov.Model":  # noqa: F821
+    """The model stored under ``key``, or ``convert()``'s result, which is then stored.
+
+    ``refresh`` ignores (and replaces) what is stored.
+    """
     import openvino as ov
 
     directory = cache_dir()
     graph = directory / f"{key}.xml"
-    if graph.exists():
+    if graph.exists() and not refresh:
         try:
             return ov.Core().read_model(graph)
         except RuntimeError as error:  # damaged by hand or by a full disk: convert again

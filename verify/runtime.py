@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 
 CPU_RUNTIMES = ("openvino", "torch")
 
+PROBE_RTOL, PROBE_ATOL = 1e-3, 1e-4
+"""How closely a compiled network must reproduce its PyTorch module on a random probe at load
+(float32 in both; the atol scales with the largest output)."""
+
 Network = Callable[[torch.Tensor], "torch.Tensor | tuple[torch.Tensor, ...]"]
 """A network as the pipelines call it: a tensor in, the module's tensor or tuple of tensors out."""
 
@@ -51,13 +55,28 @@ class OpenVinoNetwork:
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)
                 return ov.convert_model(module.eval(), example_input=example, input=[shape])
 
-        model = cached_conversion(fingerprint(module, example, dynamic_dims), convert)
         config = {"INFERENCE_PRECISION_HINT": "f32"}
         if threads is not None:
             config["INFERENCE_NUM_THREADS"] = threads
-        self.compiled = ov.Core().compile_model(model, "CPU", config)
-        self.output_count = len(self.compiled.outputs)
-        self._local = threading.local()
+        key = fingerprint(module, example, dynamic_dims)
+        for refresh in (False, True):  # a cached conversion that disagrees is converted again, once
+            self.compiled = ov.Core().compile_model(cached_conversion(key, convert, refresh), "CPU", config)
+            self.output_count = len(self.compiled.outputs)
+            self._local = threading.local()
+            if self._agrees_with(module, example):
+                return
+        raise RuntimeError("the converted network's outputs differ from PyTorch's")
+
+    def _agrees_with(self, module: nn.Module, example: torch.Tensor) -> bool:
+        """Whether this network and ``module`` give the same outputs for random 0..255 inputs."""
+        probe = torch.rand(example.shape) * 255
+        with torch.inference_mode():
+            expected = module(probe)
+        expected = expected if isinstance(expected, tuple) else (expected,)
+        found = self(probe)
+        found = found if isinstance(found, tuple) else (found,)
+        return len(found) == len(expected) and all(torch.allclose(ours, theirs, rtol=PROBE_RTOL, atol=PROBE_ATOL * float(theirs.abs().max().clamp(min=1)))
+                   for ours, theirs in zip(found, expected))
 
     def __call__(self, inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         """Outputs for ``inputs`` (a CPU float32 tensor), as the PyTorch module returns them."""
@@ -90,8 +109,9 @@ def compile_network(
         cpu_runtime: ``"openvino"`` or ``"torch"``; only used on the CPU.
         cpu_threads: OpenVINO's inference threads; ``None`` uses every core.
 
-    When OpenVINO cannot be imported or cannot compile the network, the PyTorch module is
-    returned (same results, slower) and a warning is logged.
+    When OpenVINO cannot be imported or compile the network, or the compiled network does not
+    reproduce the module on a random probe, the PyTorch module is returned (same results,
+    slower) and a warning is logged.
 
     Raises:
         ConfigError: ``cpu_runtime`` is not one of :data:`CPU_RUNTIMES`.

@@ -83,3 +83,17 @@ def test_an_unwritable_cache_only_costs_time(tmp_path, monkeypatch) -> None:
     x = torch.randn(1, 3, 8, 8)
     with torch.inference_mode():
         torch.testing.assert_close(compile_network(module, example, (0,), CPU)(x), module(x), rtol=1e-5, atol=1e-6)
+
+
+def test_a_cached_conversion_of_another_network_is_caught_and_replaced(cache) -> None:
+    module, example = Small(0).eval(), torch.zeros(1, 3, 8, 8)
+    compile_network(Small(1).eval(), example, (0,), CPU)  # stored under Small(1)'s fingerprint
+    [other] = cache.glob("*.xml")
+    key = fingerprint(module, example, (0,))
+    for suffix in (".xml", ".bin"):  # plant it under Small(0)'s fingerprint, as a damaged cache might
+        (cache / f"{key}{suffix}").write_bytes(other.with_suffix(suffix).read_bytes())
+    network = compile_network(module, example, (0,), CPU)
+    x = torch.randn(1, 3, 8, 8) * 100
+    with torch.inference_mode():
+        torch.testing.assert_close(network(x), module(x), rtol=1e-5, atol=1e-4)
+    assert (cache / f"{key}.bin").read_bytes() != other.with_suffix(".bin").read_bytes()  # replaced

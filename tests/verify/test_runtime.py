@@ -98,3 +98,12 @@ def test_a_failing_openvino_falls_back_to_pytorch_with_a_warning(monkeypatch, ca
         network = compile_network(module, torch.zeros(1, 3, 24, 24), (0, 2, 3), CPU)
     assert network is module
     assert "OpenVINO cannot run TwoHeads (Exception from src/inference: the CPU plugin is unavailable)" in caplog.text
+
+
+def test_a_conversion_that_disagrees_with_pytorch_is_not_used(monkeypatch, caplog) -> None:
+    monkeypatch.setattr(OpenVinoNetwork, "_agrees_with", lambda self, module, example: False)
+    module = TwoHeads().eval()
+    with caplog.at_level("WARNING", logger="verify.runtime"):
+        network = compile_network(module, torch.zeros(1, 3, 24, 24), (0, 2, 3), CPU)
+    assert network is module
+    assert "outputs differ from PyTorch's" in caplog.text
