@@ -6,13 +6,14 @@ and landmarks are mapped back to the original pixels. The cascade runs in
 compiled by :mod:`verify.runtime`).
 
 Coarse to fine: the first pass runs only the pyramid levels that look for faces of at least an
-eighth of the image's shorter side, which costs a quarter of the whole pyramid at 640x480. When
-it finds a face big enough that no smaller face could be chosen over it (:func:`choose_face`
-weighs faces by area), the image is done; otherwise the finer levels run too, down to
-facenet-pytorch's default smallest face of 20 px, and the faces of both passes are merged (a
-face both found is kept once). So an image costs at most one whole pyramid plus a second cascade,
-and faces far smaller than the main face may be left out of the results. The first pass uses
-the whole pyramid's own levels: a pyramid of other scales can miss a face the whole one finds.
+eighth of the image's shorter side, a third of the whole pyramid's time at 640x480
+(``benchmarks/levers.py``). When it finds a face big enough that no smaller face could be chosen
+over it (:func:`choose_face` weighs faces by area), the image is done; otherwise the finer levels
+run too, down to facenet-pytorch's default smallest face of 20 px, and the faces of both passes
+are merged (a face both found is kept once). So an image costs at most one whole pyramid plus a
+second R/O-net cascade, and faces far smaller than the main face may be left out of the results.
+The first pass uses the whole pyramid's own levels: a pyramid of other scales can miss a face
+the whole one finds.
 
 Starting the whole pyramid at ``min_face_px`` (24 px) instead of 20 px made 640x480 detection
 1.18x faster but moves every pyramid level, and on the LFW evaluation pairs it missed 8 instead
