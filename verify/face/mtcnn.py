@@ -7,6 +7,8 @@ pooling) once per level and once per candidate box, which on the CPU costs as mu
 :class:`IntegralSampler` computes the same bin means from one integral image per frame, every
 level in one gather and every box's crop in one vectorised gather; the results agree with
 facenet-pytorch's to float32 rounding. On CUDA the original resampling is kept (it is fast there).
+The networks run where :mod:`verify.runtime` puts them (OpenVINO on the CPU), with the pixel
+scaling folded into them (:class:`Normalised`); which pyramid levels to search is the caller's.
 """
 
 from __future__ import annotations
@@ -185,22 +187,22 @@ def _crops(sampler, shape: tuple[int, int], boxes: torch.Tensor, image_inds: tor
     return sampler.crops(inds, y - 1, ey, x - 1, ex, side).to(boxes.device)
 
 
-def _refine(sampler, shape, boxes, image_inds, rnet, threshold: float):
+def _refine(sampler, shape, boxes, image_inds, cascade: Cascade):
     """Stage 2: R-net rescoring and box regression."""
-    reg, scores = fixed_batch_process(_crops(sampler, shape, boxes, image_inds, 24), rnet)
+    reg, scores = fixed_batch_process(_crops(sampler, shape, boxes, image_inds, 24), cascade.rnet)
     score = scores[:, 1]
-    keep = score > threshold
+    keep = score > cascade.thresholds[1]
     boxes = torch.cat((boxes[keep, :4], score[keep].unsqueeze(1)), dim=1)
     image_inds, reg = image_inds[keep], reg[keep]
     pick = batched_nms(boxes[:, :4], boxes[:, 4], image_inds, 0.7)
     return rerec(bbreg(boxes[pick], reg[pick])), image_inds[pick]
 
 
-def _output(sampler, shape, boxes, image_inds, onet, threshold: float):
+def _output(sampler, shape, boxes, image_inds, cascade: Cascade):
     """Stage 3: O-net scores, boxes and five landmarks ``(K, 5, 2)``."""
-    reg, points, scores = fixed_batch_process(_crops(sampler, shape, boxes, image_inds, 48), onet)
+    reg, points, scores = fixed_batch_process(_crops(sampler, shape, boxes, image_inds, 48), cascade.onet)
     score = scores[:, 1]
-    keep = score > threshold
+    keep = score > cascade.thresholds[2]
     points = points[keep].permute(1, 0)
     boxes = torch.cat((boxes[keep, :4], score[keep].unsqueeze(1)), dim=1)
     image_inds, reg = image_inds[keep], reg[keep]
@@ -231,8 +233,8 @@ def detect_faces(
     boxes, image_inds = _propose(sampler, shape, cascade, scales)
     points = torch.zeros(0, 5, 2, device=device)
     if len(boxes) > 0:
-        boxes, image_inds = _refine(sampler, shape, boxes, image_inds, cascade.rnet, cascade.thresholds[1])
+        boxes, image_inds = _refine(sampler, shape, boxes, image_inds, cascade)
     if len(boxes) > 0:
-        boxes, image_inds, points = _output(sampler, shape, boxes, image_inds, cascade.onet, cascade.thresholds[2])
+        boxes, image_inds, points = _output(sampler, shape, boxes, image_inds, cascade)
     boxes, points, image_inds = boxes.cpu().numpy(), points.cpu().numpy(), image_inds.cpu().numpy()
     return [(boxes[image_inds == i], points[image_inds == i]) for i in range(len(images))]
