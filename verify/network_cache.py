@@ -3,8 +3,9 @@
 Converting a PyTorch module (tracing it) takes about a second per network, which every CLI
 command would pay again. A conversion is stored under a fingerprint of everything it depends
 on: the OpenVINO and PyTorch versions, the source code of every module class in the network
-that is not PyTorch's own, its weights, the example shape and the dynamic axes. A changed network therefore never loads a
-stale conversion; it is converted and stored under its new fingerprint.
+that is not PyTorch's own, its weights, the example shape and the dynamic axes. A changed
+network therefore never loads a stale conversion; it is converted and stored under its new
+fingerprint.
 
 Where: ``$VERIFY_CACHE`` if set, else ``$XDG_CACHE_HOME/verify/openvino`` (``~/.cache`` when
 unset). Files are written to a temporary name and renamed, weights first and graph last, so a
