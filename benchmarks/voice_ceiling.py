@@ -39,7 +39,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -48,7 +47,7 @@ from peers import ResemblyzerPeer  # noqa: E402
 from speed import REPO, interleave, machine, voice_clips  # noqa: E402
 
 from verify.voice.frontend import prepare_speech  # noqa: E402
-from verify.voice.ge2e import PARTIAL_FRAMES, embed_utterances, partial_window_starts  # noqa: E402
+from verify.voice.ge2e import PARTIAL_FRAMES, embed_utterances, partial_windows  # noqa: E402
 from verify.voice.pipeline import VoicePipeline  # noqa: E402
 
 CLIP_SECONDS = (1, 3, 10)
@@ -71,14 +70,8 @@ def sgemm_gflops(runs: int) -> float:
 
 
 def windows_of(voice: VoicePipeline, clips: list[np.ndarray]) -> torch.Tensor:
-    """Every partial window of the prepared ``clips`` as one ``(P, 160, 40)`` batch of mel frames."""
-    windows = []
-    with torch.inference_mode():
-        for clip in clips:
-            frames = voice.features(torch.from_numpy(clip)[None])[0]
-            frames = F.pad(frames, (0, 0, 0, PARTIAL_FRAMES))  # zeros where the last window runs past the clip
-            windows += [frames[start:start + PARTIAL_FRAMES] for start in partial_window_starts(len(clip))]
-    return torch.stack(windows)
+    """Every partial window of the prepared ``clips``: the ``(P, 160, 40)`` batch the encoder gets."""
+    return partial_windows(voice.features, [torch.from_numpy(clip) for clip in clips])[0]
 
 
 class Bfloat16Encoder(nn.Module):

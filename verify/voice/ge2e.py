@@ -140,10 +140,9 @@ def embed_utterances(
 ) -> torch.Tensor:
     """Embed several utterances of different lengths in one batch, as Resemblyzer's ``embed_utterance``.
 
-    The waveforms are zero-padded to a common length and turned into mel frames together; every
-    partial window of every utterance goes through the encoder in one batch; each utterance's
-    embedding is the mean of its partial embeddings, renormalised. Computation runs on the
-    device of ``encoder`` (``features`` must be on the same one).
+    Every partial window of every utterance (:func:`partial_windows`) goes through the encoder
+    in one batch; each utterance's embedding is the mean of its partial embeddings, renormalised.
+    Computation runs on the device of ``encoder`` (``features`` must be on the same one).
 
     Args:
         encoder: a :class:`SpeakerEncoder` with the GE2E weights loaded.
@@ -162,23 +161,48 @@ def embed_utterances(
         ConfigError: bad ``rate`` / ``min_coverage``, or ``features`` and ``encoder`` on
             different devices.
     """
-    _check_waveforms(waveforms)
     device = _device_of(encoder)
     if _device_of(features) != device:
         raise ConfigError(
             f"features are on {_device_of(features)} but the encoder is on {device}: move both"
         )
+    windows, utterance_index = partial_windows(features, waveforms, rate=rate, min_coverage=min_coverage)
+    with torch.inference_mode():
+        partial_embeddings = encoder(windows)  # (P, 256)
+        sums = torch.zeros(len(waveforms), EMBEDDING_DIM, device=device)
+        sums.index_add_(0, utterance_index, partial_embeddings)
+        counts = torch.bincount(utterance_index, minlength=len(waveforms)).to(sums.dtype)
+        embeddings = F.normalize(sums / counts[:, None], dim=1)
+    return embeddings.to(waveforms[0].device)
+
+
+def partial_windows(
+    features: MelPowerSpectrogram,
+    waveforms: Sequence[torch.Tensor],
+    *,
+    rate: float = DEFAULT_PARTIAL_RATE,
+    min_coverage: float = DEFAULT_MIN_COVERAGE,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every partial window of every utterance, the encoder's input for :func:`embed_utterances`.
+
+    The waveforms are zero-padded to a common length (at least to the end of each utterance's
+    last window) and turned into mel frames together on the device of ``features``.
+
+    Returns:
+        ``(P, 160, 40)`` mel frames of all P windows, utterance by utterance, and the ``(P,)``
+        index of the utterance each window belongs to.
+
+    Raises:
+        InputError, NoSpeechError, ConfigError: as :func:`embed_utterances`.
+    """
+    _check_waveforms(waveforms)
+    device = _device_of(features)
     starts = [partial_window_starts(len(wave), rate, min_coverage) for wave in waveforms]
     batch = _pad_to_partials(waveforms, starts, device)
     utterance_index, frame_index = _partial_index(starts, device)
     with torch.inference_mode():
         frames = features(batch)  # (N, F, 40)
-        partial_embeddings = encoder(frames[utterance_index[:, None], frame_index])  # (P, 256)
-        sums = torch.zeros(len(waveforms), EMBEDDING_DIM, device=device)
-        sums.index_add_(0, utterance_index, partial_embeddings)
-        counts = torch.tensor([len(s) for s in starts], device=device, dtype=sums.dtype)
-        embeddings = F.normalize(sums / counts[:, None], dim=1)
-    return embeddings.to(waveforms[0].device)
+    return frames[utterance_index[:, None], frame_index], utterance_index
 
 
 def _check_waveforms(waveforms: Sequence[torch.Tensor]) -> None:

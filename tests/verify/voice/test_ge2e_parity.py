@@ -18,6 +18,7 @@ from verify.voice.ge2e import (
     SpeakerEncoder,
     embed_utterances,
     partial_window_starts,
+    partial_windows,
 )
 from verify.weights import MODELS_DIR, load_into
 
@@ -113,6 +114,21 @@ def test_batched_equals_one_at_a_time_on_noise(encoder, features) -> None:
     batched = embed_utterances(encoder, features, clips)
     single = torch.cat([embed_utterances(encoder, features, [clip]) for clip in clips])
     torch.testing.assert_close(batched, single, rtol=0, atol=1e-5)
+
+
+def test_partial_windows_are_each_utterances_own_frames(features) -> None:
+    """Window k of an utterance in a padded batch = its own frames from its k-th start, zeros past its end."""
+    generator = torch.Generator().manual_seed(1)
+    clips = [0.1 * torch.randn(length, generator=generator) for length in (700, 40000, 71234)]
+    windows, utterance_index = partial_windows(features, clips)
+    starts = [partial_window_starts(len(clip)) for clip in clips]
+    assert utterance_index.tolist() == [index for index, own in enumerate(starts) for _ in own]
+    expected = []
+    for clip, own in zip(clips, starts):
+        padded = torch.nn.functional.pad(clip, (0, max(0, (own[-1] + PARTIAL_FRAMES) * 160 - len(clip))))
+        frames = features(padded[None])[0]
+        expected += [frames[start : start + PARTIAL_FRAMES] for start in own]
+    torch.testing.assert_close(windows, torch.stack(expected), rtol=1e-4, atol=1e-6)
 
 
 # --- shipped weights ---------------------------------------------------------------------------
