@@ -19,8 +19,9 @@ clips of 1, 3 and 10 s, one per call and 16 per call:
 - ``ceiling_peer_work``: the same with Resemblyzer's number of windows instead of ours.
 
 A ``ceiling_peer_work`` below 2 means that no float32 implementation of this network doing
-Resemblyzer's own work reaches 2x Resemblyzer on that case. ``bfloat16`` gives the encoder's time with the network in bfloat16 and the smallest cosine
-between its utterance embeddings and the float32 ones (CPUs with native bfloat16 only).
+Resemblyzer's own work reaches 2x Resemblyzer on that case. ``bfloat16`` gives the encoder's
+time with the network in bfloat16 and the smallest cosine between its utterance embeddings and
+the float32 ones (CPUs with native bfloat16 only).
 
 Writes ``benchmarks/results/voice_ceiling_cpu.json``.
 """

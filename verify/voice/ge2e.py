@@ -202,7 +202,7 @@ def partial_windows(
     utterance_index, frame_index = _partial_index(starts, device)
     with torch.inference_mode():
         frames = features(batch)  # (N, F, 40)
-    return frames[utterance_index[:, None], frame_index], utterance_index
+        return frames[utterance_index[:, None], frame_index], utterance_index
 
 
 def _check_waveforms(waveforms: Sequence[torch.Tensor]) -> None:

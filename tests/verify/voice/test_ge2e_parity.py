@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 from verify.errors import ConfigError, InputError, NoSpeechError
 from verify.voice.ge2e import (
     GE2E_WEIGHTS,
+    HOP_SAMPLES,
     PARTIAL_FRAMES,
     SAMPLE_RATE,
     MelPowerSpectrogram,
@@ -125,7 +126,7 @@ def test_partial_windows_are_each_utterances_own_frames(features) -> None:
     assert utterance_index.tolist() == [index for index, own in enumerate(starts) for _ in own]
     expected = []
     for clip, own in zip(clips, starts):
-        padded = torch.nn.functional.pad(clip, (0, max(0, (own[-1] + PARTIAL_FRAMES) * 160 - len(clip))))
+        padded = torch.nn.functional.pad(clip, (0, max(0, (own[-1] + PARTIAL_FRAMES) * HOP_SAMPLES - len(clip))))
         frames = features(padded[None])[0]
         expected += [frames[start : start + PARTIAL_FRAMES] for start in own]
     torch.testing.assert_close(windows, torch.stack(expected), rtol=1e-4, atol=1e-6)
