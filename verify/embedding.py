@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -23,12 +23,15 @@ class Embedding:
         notes: facts worth showing that are not problems (e.g. several faces were found).
         preview: what was embedded: the aligned ``(H, W, 3)`` RGB face crop, or the trimmed
             ``(T,)`` 16 kHz speech.
+        measures: numeric quality measures of the sample (e.g. ``"speech_seconds"``,
+            ``"snr_db"``, ``"face_px"``, ``"sharpness"``) that calibration can weigh.
     """
 
     vector: np.ndarray
     quality_issues: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     preview: np.ndarray | None = field(default=None, repr=False)
+    measures: Mapping[str, float] = field(default_factory=dict)
 
 
 class Pipeline(Protocol):
