@@ -17,6 +17,7 @@ import base64
 import binascii
 import os
 from pathlib import Path
+from typing import Mapping
 
 from enrollment.errors import StoreKeyError, TemplateIntegrityError
 
@@ -54,8 +55,9 @@ def parse_key(text: str | bytes, origin: str) -> bytes:
     return key
 
 
-def load_key(key_file: str | Path | None = None) -> bytes | None:
-    """The key from ``key_file`` if given, else from ``$VERIFY_STORE_KEY``, else ``None``.
+def load_key(key_file: str | Path | None = None, environ: Mapping[str, str] | None = None) -> bytes | None:
+    """The key from ``key_file`` if given, else from ``$VERIFY_STORE_KEY`` (of ``environ``, by default
+    the process environment), else ``None``.
 
     Raises:
         StoreKeyError: the file cannot be read or either source holds a malformed key.
@@ -66,7 +68,7 @@ def load_key(key_file: str | Path | None = None) -> bytes | None:
             return parse_key(path.read_bytes(), f"key file {path}")
         except OSError as error:
             raise StoreKeyError(f"cannot read key file {path}: {error.strerror or error}") from None
-    text = os.environ.get(KEY_ENV, "")
+    text = (os.environ if environ is None else environ).get(KEY_ENV, "")
     return parse_key(text, f"${KEY_ENV}") if text.strip() else None
 
 

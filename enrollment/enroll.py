@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
 from enrollment.ratelimit import DEFAULT_POLICY, LockoutPolicy, ensure_not_locked, record_results
-from enrollment.store import AdaptedParams, TemplateStore
+from enrollment.adapted import AdaptedParams, load_adapted, save_adapted
+from enrollment.store import TemplateStore
 from enrollment.template import Template, validate_identity
 from verify.embedding import Embedding, Pipeline
 from verify.errors import ConfigError, ModelMismatchError, QualityError, VerifyError
@@ -20,7 +21,7 @@ from verify.scoring import Decision, decide
 from verify.verifier import Verifier
 
 if TYPE_CHECKING:  # the adapter (torch) is built by the caller; enrollment never imports it
-    from verify.meta.adapt import Adapter
+    from verify.adaptation import Adapter
 
 LOOKALIKE_LEVEL = "high"  # a new identity scoring above this level's threshold against another warns
 
@@ -48,14 +49,17 @@ def enroll(
     allow_low_quality: bool = False,
     lookalike_threshold: float | None = None,
     adapter: Adapter | None = None,
+    replace: bool = False,
 ) -> Enrollment:
     """Embed one sample and add it to ``identity``'s template (created on first use).
+
+    With ``replace`` (re-enrollment) the sample replaces the template and its earlier samples.
 
     Only the embedding is stored. A sample with quality issues (blur, darkness, clipping) is
     refused unless ``allow_low_quality``, since a poor template hurts every later check. A sample
     scoring at or above ``lookalike_threshold`` (default: the model's high-security threshold)
     against another identity's template of the same modality adds a warning. With an
-    ``adapter`` (:class:`verify.meta.adapt.Adapter`), the user's scorer is adapted to the new
+    ``adapter`` (:class:`verify.adaptation.Adapter`), the user's scorer is adapted to the new
     template and stored beside it (with the guard's keep / fall-back record).
 
     Raises:
@@ -69,7 +73,13 @@ def enroll(
     if lookalike_threshold is None:
         lookalike_threshold = _high_security_threshold(pipeline)
     warnings = lookalikes(store, pipeline, identity, sample.vector, lookalike_threshold)
-    template = store.add_sample(identity, pipeline.modality, sample.vector, pipeline.model_id, pipeline.model_version)
+    if replace:
+        template = Template.from_sample(identity, pipeline.modality, sample.vector, pipeline.model_id,
+                                        pipeline.model_version, time.time())
+        store.replace(template)
+    else:
+        template = store.add_sample(identity, pipeline.modality, sample.vector, pipeline.model_id,
+                                    pipeline.model_version)
     if adapter is not None:
         adapt_template(store, adapter, template)
     return Enrollment(template, sample, warnings)
@@ -92,7 +102,7 @@ def adapt_template(store: TemplateStore, adapter: Adapter, template: Template) -
     params, record = adapter.adapt(template.embedding)
     adapted = AdaptedParams(template.identity, template.modality, adapter.method, adapter.checkpoint_id,
                             params, record.to_json(), template.updated_at, time.time())
-    store.save_adapted(adapted)
+    save_adapted(store, adapted)
     return adapted
 
 
@@ -105,7 +115,7 @@ def _adapted_decider(store: TemplateStore, verifier: Verifier, template: Templat
         return lambda probe: verifier.decide(template.embedding, probe)
     if adapter.thresholds is None:
         raise ConfigError(f"the {adapter.method} adaptation checkpoint has no calibrated thresholds; retrain it")
-    adapted = store.load_adapted(template.identity, template.modality)
+    adapted = load_adapted(store, template.identity, template.modality)
     if adapted is None or (adapted.checkpoint, adapted.template_updated_at) != (
         adapter.checkpoint_id, template.updated_at
     ):
@@ -120,12 +130,14 @@ def _adapted_decider(store: TemplateStore, verifier: Verifier, template: Templat
 
 
 def _high_security_threshold(pipeline: Pipeline) -> float | None:
-    from verify.models import model_thresholds
+    """The shipped high-security threshold of the pipeline's model; ``None`` for a model that is not
+    shipped (tests, experiments): no lookalike check."""
+    from verify.models import model_spec
 
-    try:
-        return model_thresholds(pipeline.model_id).operating_point(LOOKALIKE_LEVEL).threshold
-    except VerifyError:  # a model without shipped thresholds (tests, experiments): no check
+    spec = model_spec(pipeline.modality)
+    if spec.model_id != pipeline.model_id:
         return None
+    return spec.thresholds().operating_point(LOOKALIKE_LEVEL).threshold
 
 
 def lookalikes(
@@ -175,49 +187,52 @@ def check(
     policy: LockoutPolicy = DEFAULT_POLICY,
     now: float | None = None,
     adapter: Adapter | None = None,
+    caller: str = "",
 ) -> Decision:
     """Verify one sample against ``identity``, logged and subject to the lockout ``policy``.
 
     With an ``adapter`` the identity's stored adapted scorer and the adapter's calibrated
-    thresholds decide instead of the cosine score.
+    thresholds decide instead of the cosine score. The identity is looked up (and its lockout
+    checked) before the sample is embedded.
 
     Raises:
         LockedOutError: too many recent failed checks against ``identity`` (this modality).
         VerifyError: the sample's or the store's error.
     """
-    template = enrolled_template(store, verifier.pipeline, identity)
-    modality = verifier.pipeline.modality
-    ensure_not_locked(store, template.identity, modality, policy, now)
-    decider = _adapted_decider(store, verifier, template, adapter)
-    try:
-        result: Decision | VerifyError = decider(verifier.pipeline.embed(source))
-    except VerifyError as error:
-        result = error
-    (answer,) = record_results(store, template.identity, modality, [result], policy, now)
-    if isinstance(answer, VerifyError):
-        raise answer
-    return answer
+    return check_embedded(store, verifier, identity, lambda: verifier.pipeline.embed(source), policy=policy,
+                          now=now, adapter=adapter, caller=caller)
 
 
 def check_embedded(
     store: TemplateStore,
     verifier: Verifier,
     identity: str,
-    probe: Embedding,
+    probe: Embedding | Callable[[], Embedding],
     *,
     policy: LockoutPolicy = DEFAULT_POLICY,
     now: float | None = None,
+    adapter: Adapter | None = None,
+    caller: str = "",
 ) -> Decision:
-    """Decide an already embedded probe against ``identity``, logged and subject to ``policy``.
+    """Decide a probe against ``identity``, logged and subject to ``policy``.
+
+    ``probe`` is an embedding, or a function embedding the sample once the identity is known and
+    not locked out (its :class:`VerifyError` is logged, then raised).
 
     Raises:
         LockedOutError: too many recent failed checks against ``identity`` (this modality).
     """
     template = enrolled_template(store, verifier.pipeline, identity)
     modality = verifier.pipeline.modality
-    ensure_not_locked(store, template.identity, modality, policy, now)
-    decision = verifier.decide(template.embedding, probe)
-    (answer,) = record_results(store, template.identity, modality, [decision], policy, now)
+    ensure_not_locked(store, template.identity, modality, policy, now, caller)
+    decider = _adapted_decider(store, verifier, template, adapter)
+    try:
+        result: Decision | VerifyError = decider(probe() if callable(probe) else probe)
+    except VerifyError as error:
+        result = error
+    (answer,) = record_results(store, template.identity, modality, [result], policy, now, caller)
+    if isinstance(answer, VerifyError):
+        raise answer
     return answer
 
 
@@ -230,6 +245,7 @@ def check_many(
     policy: LockoutPolicy = DEFAULT_POLICY,
     now: float | None = None,
     adapter: Adapter | None = None,
+    caller: str = "",
 ) -> list[Decision | VerifyError]:
     """Verify many samples against ``identity`` in batches; failed samples yield their error.
 
@@ -241,10 +257,10 @@ def check_many(
     """
     template = enrolled_template(store, verifier.pipeline, identity)
     modality = verifier.pipeline.modality
-    ensure_not_locked(store, template.identity, modality, policy, now)
+    ensure_not_locked(store, template.identity, modality, policy, now, caller)
     decider = _adapted_decider(store, verifier, template, adapter)
     results = [
         result if isinstance(result, VerifyError) else decider(result)
         for result in verifier.pipeline.embed_many(sources)
     ]
-    return record_results(store, template.identity, modality, results, policy, now)
+    return record_results(store, template.identity, modality, results, policy, now, caller)

@@ -53,3 +53,15 @@ class LockedOutError(VerifyError):
     def __init__(self, message: str, until: float = 0.0) -> None:
         super().__init__(message)
         self.until = until
+
+
+class ThrottledError(VerifyError):
+    """Too many 1:N identifications from one caller: refused for ``retry_after`` seconds.
+
+    Attributes:
+        retry_after: seconds until the caller may identify again.
+    """
+
+    def __init__(self, message: str, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

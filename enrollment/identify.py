@@ -5,6 +5,9 @@ given only when the best score is accepted at the security level **and** no othe
 scores within ``margin`` of it (two lookalikes, or one person enrolled twice, must not be
 resolved by a coin toss). The default margin is the width of the level's retry band
 (``threshold - retry_threshold``): a gap smaller than that is within the scores' noise.
+
+Only candidates scoring at or above the level's retry threshold are returned, and a failed search
+names nobody: the answer must not rank strangers against the whole gallery.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ class Identification:
         identity: the recognised person, or ``None`` when nobody can be named.
         decision: the decision for the best candidate (its outcome is ``"accepted"`` only when
             ``identity`` is set; an ambiguous match is ``"retry"``).
-        candidates: every scored identity, best first.
+        candidates: the identities scoring at least the retry threshold, best first.
         reason: why nobody was named; empty when ``identity`` is set.
         skipped: identities whose template was made by another model (re-enroll them).
     """
@@ -76,14 +79,15 @@ def identify(
         )
     scores = cosine_scores(np.stack([t.embedding for t in current]), probe.vector)[:, 0]
     order = np.argsort(-scores, kind="stable")
-    candidates = tuple(Candidate(current[i].identity, float(scores[i])) for i in order)
-    best = candidates[0]
+    ranked = [Candidate(current[i].identity, float(scores[i])) for i in order]
+    candidates = tuple(c for c in ranked if c.score >= point.retry_threshold)
+    best = ranked[0]
     decision = verifier.decide(current[order[0]].embedding, probe)
     if not decision.accepted:
-        reason = f"no enrolled {pipeline.modality} matches: best is {best.identity!r} ({decision.reason})"
+        reason = f"no enrolled {pipeline.modality} matches ({decision.reason})"
         return Identification(None, decision, candidates, reason, skipped)
-    if len(candidates) > 1 and best.score - candidates[1].score < margin:
-        runner_up = candidates[1]
+    if len(ranked) > 1 and best.score - ranked[1].score < margin:
+        runner_up = ranked[1]
         reason = (
             f"ambiguous: {best.identity!r} ({best.score:.3f}) and {runner_up.identity!r} "
             f"({runner_up.score:.3f}) are closer than the margin {margin:.3f}"

@@ -1,10 +1,16 @@
-"""Brute-force protection: repeated failed checks lock an identity out for a while.
+"""Brute-force protection: lockouts after failed checks, and a throttle on 1:N identification.
 
-State lives in the enrollment store (``lockouts`` and ``attempts`` tables), so a lockout holds
-across processes and CLI runs. A failure is a check that scored but was not accepted (rejected
-or retry); unreadable samples and missing faces are logged but do not count, since they tell an
-attacker nothing about the template. Failures count from the latest of: the start of the window,
-the last accepted check, and the end of the last lockout.
+State lives in the enrollment store (``lockouts`` and ``attempts`` tables), so both hold across
+processes and CLI runs.
+
+Lockout (1:1): a failure is a check that scored but was not accepted (rejected or retry);
+unreadable samples and missing faces are logged but do not count, since they tell an attacker
+nothing about the template. Failures count from the latest of: the start of the window, the last
+accepted check, and the end of the last lockout.
+
+Throttle (1:N): identification searches every template, so a caller who could ask it without
+limit would hold a score oracle against the whole gallery. Each caller (an app session or client
+address, a CLI user) gets at most ``max_attempts`` identifications per window.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from datetime import datetime, timezone
 from typing import Sequence
 
 from enrollment.audit import Attempt, record_attempt
-from enrollment.errors import LockedOutError
+from enrollment.errors import LockedOutError, ThrottledError
 from enrollment.store import TemplateStore
 from enrollment.template import validate_identity, validate_modality
 from verify.errors import ConfigError, VerifyError
@@ -54,6 +60,33 @@ DEFAULT_POLICY = LockoutPolicy()
 NO_LOCKOUT = LockoutPolicy(max_failures=0)
 
 
+@dataclass(frozen=True)
+class ThrottlePolicy:
+    """At most ``max_attempts`` 1:N identifications per caller within ``window_seconds``.
+
+    ``max_attempts = 0`` disables the throttle (attempts are still logged).
+    """
+
+    max_attempts: int = 20
+    window_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        count, window = self.max_attempts, self.window_seconds
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ConfigError(f"max_attempts must be an integer >= 0, got {count!r}")
+        if isinstance(window, bool) or not isinstance(window, (int, float)) or not math.isfinite(window) or window <= 0:
+            raise ConfigError(f"window_seconds must be a positive number of seconds, got {window!r}")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether identifications can be throttled."""
+        return self.max_attempts > 0
+
+
+DEFAULT_THROTTLE = ThrottlePolicy()
+NO_THROTTLE = ThrottlePolicy(max_attempts=0)
+
+
 def _locked_until(connection: sqlite3.Connection, identity: str, modality: str) -> float:
     row = connection.execute(
         "SELECT until FROM lockouts WHERE identity = ? AND modality = ?", (identity, modality)
@@ -74,21 +107,23 @@ def _locked_error(identity: str, modality: str, until: float, now: float) -> Loc
 def _failures_since(connection: sqlite3.Connection, identity: str, modality: str, since: float) -> int:
     return connection.execute(
         "SELECT count(*) FROM attempts WHERE identity = ? AND modality = ? AND time > ?"
-        " AND decision IN ('rejected', 'retry')",
+        " AND decision IN ('rejected', 'retry') AND action = 'verify'",
         (identity, modality, since),
     ).fetchone()[0]
 
 
 def _count_start(connection: sqlite3.Connection, identity: str, modality: str, policy: LockoutPolicy, now: float) -> float:
     last_success = connection.execute(
-        "SELECT max(time) FROM attempts WHERE identity = ? AND modality = ? AND decision = 'accepted'",
+        "SELECT max(time) FROM attempts WHERE identity = ? AND modality = ? AND decision = 'accepted'"
+        " AND action = 'verify'",
         (identity, modality),
     ).fetchone()[0]
     return max(now - policy.window_seconds, last_success or 0.0, _locked_until(connection, identity, modality))
 
 
 def ensure_not_locked(
-    store: TemplateStore, identity: str, modality: str, policy: LockoutPolicy = DEFAULT_POLICY, now: float | None = None
+    store: TemplateStore, identity: str, modality: str, policy: LockoutPolicy = DEFAULT_POLICY,
+    now: float | None = None, caller: str = "",
 ) -> None:
     """Raise :class:`LockedOutError` (and log a ``locked`` attempt) if ``identity`` is locked out."""
     now = time.time() if now is None else now
@@ -98,7 +133,7 @@ def ensure_not_locked(
         until = _locked_until(connection, identity, modality)
         if until <= now:
             return
-        record_attempt(connection, Attempt(now, identity, modality, "locked", None, "LockedOutError"))
+        record_attempt(connection, Attempt(now, identity, modality, "locked", None, "LockedOutError", caller=caller))
     raise _locked_error(identity, modality, until, now)
 
 
@@ -109,8 +144,9 @@ def record_results(
     results: Sequence[Decision | VerifyError],
     policy: LockoutPolicy = DEFAULT_POLICY,
     now: float | None = None,
+    caller: str = "",
 ) -> list[Decision | VerifyError]:
-    """Log each result and apply the lockout policy, in one transaction.
+    """Log each result (made for ``caller``) and apply the lockout policy, in one transaction.
 
     Returns the results, with every decision made while the identity is (or becomes) locked out
     replaced by a :class:`LockedOutError`: its score is never revealed or acted on.
@@ -121,10 +157,11 @@ def record_results(
         for result in results:
             until = _locked_until(connection, identity, modality) if policy.enabled else 0.0
             if until > now and isinstance(result, Decision):
-                record_attempt(connection, Attempt(now, identity, modality, "locked", None, "LockedOutError"))
+                record_attempt(connection, Attempt(now, identity, modality, "locked", None, "LockedOutError",
+                                                   caller=caller))
                 answered.append(_locked_error(identity, modality, until, now))
                 continue
-            record_attempt(connection, _as_attempt(result, identity, modality, now))
+            record_attempt(connection, _as_attempt(result, identity, modality, now, "verify", caller))
             answered.append(result)
             if policy.enabled and isinstance(result, Decision) and not result.accepted:
                 start = _count_start(connection, identity, modality, policy, now)
@@ -136,10 +173,47 @@ def record_results(
     return answered
 
 
-def _as_attempt(result: Decision | VerifyError, identity: str, modality: str, now: float) -> Attempt:
+def _as_attempt(result: Decision | VerifyError, identity: str, modality: str, now: float, action: str,
+                caller: str) -> Attempt:
     if isinstance(result, Decision):
-        return Attempt(now, identity, modality, result.outcome, float(result.score), result.reason)
-    return Attempt(now, identity, modality, "error", None, type(result).__name__)
+        return Attempt(now, identity, modality, result.outcome, float(result.score), result.reason, action, caller)
+    return Attempt(now, identity, modality, "error", None, type(result).__name__, action, caller)
+
+
+def ensure_not_throttled(
+    store: TemplateStore, caller: str, modality: str, policy: ThrottlePolicy = DEFAULT_THROTTLE,
+    now: float | None = None,
+) -> None:
+    """Raise :class:`ThrottledError` (and log a ``throttled`` attempt) if ``caller`` has used up its
+    identifications of the current window."""
+    now = time.time() if now is None else now
+    if not policy.enabled:
+        return
+    with store.transaction(write=True) as connection:
+        times = [row[0] for row in connection.execute(
+            "SELECT time FROM attempts WHERE action = 'identify' AND caller = ? AND time > ?"
+            " AND decision != 'throttled' ORDER BY time",
+            (caller, now - policy.window_seconds),
+        )]
+        if len(times) < policy.max_attempts:
+            return
+        record_attempt(connection, Attempt(now, "", modality, "throttled", None, "ThrottledError", "identify", caller))
+    retry_after = times[len(times) - policy.max_attempts] + policy.window_seconds - now
+    raise ThrottledError(
+        f"too many identifications from this client ({policy.max_attempts} per {policy.window_seconds:g} s);"
+        f" try again in {max(1, math.ceil(retry_after))} s",
+        retry_after,
+    )
+
+
+def record_identification(
+    store: TemplateStore, caller: str, modality: str, named: str | None, result: Decision | VerifyError,
+    now: float | None = None,
+) -> None:
+    """Log one 1:N identification: the person ``named`` (``None``: nobody) and the best match's decision."""
+    now = time.time() if now is None else now
+    with store.transaction(write=True) as connection:
+        record_attempt(connection, _as_attempt(result, named or "", modality, now, "identify", caller))
 
 
 def clear_lockout(store: TemplateStore, identity: str, modality: str, now: float | None = None) -> bool:

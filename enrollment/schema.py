@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 APPLICATION_ID = 0x56524659  # "VRFY"
 MAGIC = "verify-enrollment-store"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _migrate_0_to_1(connection: sqlite3.Connection) -> None:
@@ -58,7 +58,7 @@ def _migrate_1_to_2(connection: sqlite3.Connection) -> None:
 
 
 def _migrate_2_to_3(connection: sqlite3.Connection) -> None:
-    """Per-user adapted scorer parameters (verify.meta.adapt), removed with their template."""
+    """Per-user adapted scorer parameters (verify.adaptation), removed with their template."""
     connection.execute(
         """CREATE TABLE adapted (
             identity TEXT NOT NULL,
@@ -83,6 +83,13 @@ def _migrate_2_to_3(connection: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_3_to_4(connection: sqlite3.Connection) -> None:
+    """Attempts record what was attempted (1:1 ``verify`` or 1:N ``identify``) and by which caller."""
+    connection.execute("ALTER TABLE attempts ADD COLUMN action TEXT NOT NULL DEFAULT 'verify'")
+    connection.execute("ALTER TABLE attempts ADD COLUMN caller TEXT NOT NULL DEFAULT ''")
+    connection.execute("CREATE INDEX attempts_by_caller ON attempts (action, caller, time)")
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
-    0: _migrate_0_to_1, 1: _migrate_1_to_2, 2: _migrate_2_to_3
+    0: _migrate_0_to_1, 1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4
 }

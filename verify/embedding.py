@@ -25,6 +25,8 @@ class Embedding:
             ``(T,)`` 16 kHz speech.
         measures: numeric quality measures of the sample (e.g. ``"speech_seconds"``,
             ``"snr_db"``, ``"face_px"``, ``"sharpness"``) that calibration can weigh.
+        location: where the sample was found in the input: the face box ``(x1, y1, x2, y2)`` in
+            pixels of the decoded image; ``None`` for voices.
     """
 
     vector: np.ndarray
@@ -32,6 +34,7 @@ class Embedding:
     notes: tuple[str, ...] = ()
     preview: np.ndarray | None = field(default=None, repr=False)
     measures: Mapping[str, float] = field(default_factory=dict)
+    location: tuple[float, float, float, float] | None = None
 
 
 class Pipeline(Protocol):

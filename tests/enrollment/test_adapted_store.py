@@ -15,10 +15,11 @@ from enrollment.crypto import generate_key, parse_key
 from enrollment.enroll import adapt_template, check, check_many, enroll
 from enrollment.errors import TemplateIntegrityError
 from enrollment.ratelimit import NO_LOCKOUT
-from enrollment.store import SCHEMA_VERSION, AdaptedParams
+from enrollment.adapted import AdaptedParams, load_adapted, save_adapted
+from enrollment.store import SCHEMA_VERSION
 from verify.calibration import Thresholds
 from verify.errors import ConfigError, ModelMismatchError
-from verify.meta.adapt import Adapter, AugmentConfig, GuardRecord, initial_params
+from verify.adaptation import Adapter, AugmentConfig, GuardRecord, initial_params
 
 DIM = 8
 
@@ -57,22 +58,22 @@ def test_migration_creates_the_adapted_table(store):
 def test_adapted_params_round_trip_and_follow_their_template(store):
     store.add_sample("alice", "face", direction(0), "vector", "1")
     store.add_sample("alice", "voice", direction(1), "vector", "1")
-    assert store.load_adapted("alice", "face") is None
-    store.save_adapted(record())
-    store.save_adapted(AdaptedParams("alice", "voice", "maml", "abc123", np.ones(3, np.float32), "{}", 1.0, 1.0))
-    loaded = store.load_adapted("alice", "face")
+    assert load_adapted(store, "alice", "face") is None
+    save_adapted(store, record())
+    save_adapted(store, AdaptedParams("alice", "voice", "maml", "abc123", np.ones(3, np.float32), "{}", 1.0, 1.0))
+    loaded = load_adapted(store, "alice", "face")
     np.testing.assert_array_equal(loaded.params, record().params)
     assert (loaded.method, loaded.checkpoint, loaded.template_updated_at, loaded.created_at) == ("maml", "abc123", 10.0, 11.0)
     assert GuardRecord.from_json(loaded.guard).kept
     store.delete("alice", "face")  # deleting a template deletes its adapted parameters, and only those
-    assert store.load_adapted("alice", "voice") is not None
+    assert load_adapted(store, "alice", "voice") is not None
     store.add_sample("alice", "face", direction(0), "vector", "1")
-    assert store.load_adapted("alice", "face") is None
+    assert load_adapted(store, "alice", "face") is None
 
 
 def test_adapted_params_need_an_enrolled_template(store):
     with pytest.raises(UnknownIdentityError, match="no face template enrolled for 'bob'"):
-        store.save_adapted(record("bob"))
+        save_adapted(store, record("bob"))
 
 
 def test_adapted_params_are_sealed_under_the_store_key(tmp_path):
@@ -81,8 +82,8 @@ def test_adapted_params_are_sealed_under_the_store_key(tmp_path):
     path = tmp_path / "sealed.db"
     with TemplateStore(path, key=key) as sealed:
         sealed.add_sample("alice", "face", direction(0), "vector", "1")
-        sealed.save_adapted(record())
-        np.testing.assert_array_equal(sealed.load_adapted("alice", "face").params, record().params)
+        save_adapted(sealed, record())
+        np.testing.assert_array_equal(load_adapted(sealed, "alice", "face").params, record().params)
     raw = sqlite3.connect(path)
     stored = raw.execute("SELECT params FROM adapted").fetchone()[0]
     assert stored != record().params.tobytes()
@@ -90,7 +91,7 @@ def test_adapted_params_are_sealed_under_the_store_key(tmp_path):
     raw.commit()
     raw.close()
     with TemplateStore(path, key=key) as sealed, pytest.raises(TemplateIntegrityError):
-        sealed.load_adapted("alice", "face")
+        load_adapted(sealed, "alice", "face")
 
 
 def test_enrollment_adapts_and_a_reopened_store_gives_identical_scores(tmp_path):
@@ -100,7 +101,7 @@ def test_enrollment_adapts_and_a_reopened_store_gives_identical_scores(tmp_path)
     probes = [direction(0, DIM, lean=0.5), direction(3, DIM), direction(0, DIM, lean=1.0)]
     with TemplateStore(tmp_path / "store.db") as store:
         enrollment = enroll(store, pipeline, "alice", alice, adapter=adapter)
-        stored = store.load_adapted("alice", "face")
+        stored = load_adapted(store, "alice", "face")
         assert stored.checkpoint == adapter.checkpoint_id and stored.template_updated_at == enrollment.template.updated_at
         first = check_many(store, verifier, "alice", probes, adapter=adapter, policy=NO_LOCKOUT)
     params, record_ = adapter.adapt(enrollment.template.embedding)
@@ -120,10 +121,10 @@ def test_a_new_sample_re_adapts_and_cosine_checks_are_unchanged(tmp_path):
     pipeline, verifier = VectorPipeline(), vector_verifier()
     with TemplateStore(tmp_path / "store.db") as store:
         enroll(store, pipeline, "alice", direction(0, DIM), adapter=adapter)
-        before = store.load_adapted("alice", "face")
+        before = load_adapted(store, "alice", "face")
         template = enroll(store, pipeline, "alice", direction(0, DIM, lean=0.3)).template  # no adapter: stale
         decision = check(store, verifier, "alice", direction(0, DIM, lean=0.3), adapter=adapter, policy=NO_LOCKOUT)
-        after = store.load_adapted("alice", "face")
+        after = load_adapted(store, "alice", "face")
         plain = check(store, verifier, "alice", direction(0, DIM, lean=0.3), policy=NO_LOCKOUT)
     assert after.template_updated_at == template.updated_at != before.template_updated_at
     assert not np.array_equal(after.params, before.params)

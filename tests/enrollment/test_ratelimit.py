@@ -145,7 +145,7 @@ def test_audit_rows_hold_the_decision_and_score_but_never_the_sample(store) -> N
     assert newest.as_dict()["decision"] == "error"
     with store.transaction() as connection:
         columns = [row[1] for row in connection.execute("PRAGMA table_info(attempts)")]
-    assert columns == ["id", "time", "identity", "modality", "decision", "score", "detail"]
+    assert columns == ["id", "time", "identity", "modality", "decision", "score", "detail", "action", "caller"]
 
 
 def test_recent_attempts_filters_and_limits(store) -> None:

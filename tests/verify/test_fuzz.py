@@ -56,12 +56,12 @@ def report_counts(request: pytest.FixtureRequest):
 
 @pytest.fixture(scope="module")
 def face_verifier(face_pipeline) -> Verifier:
-    return Verifier(face_pipeline, model_thresholds(face_pipeline.model_id))
+    return Verifier(face_pipeline, model_thresholds(face_pipeline.modality))
 
 
 @pytest.fixture(scope="module")
 def voice_verifier(voice_pipeline) -> Verifier:
-    return Verifier(voice_pipeline, model_thresholds(voice_pipeline.model_id))
+    return Verifier(voice_pipeline, model_thresholds(voice_pipeline.modality))
 
 
 def run_one(verifier: Verifier, template: np.ndarray, source, kind: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import numpy as np
@@ -66,18 +67,19 @@ class FacePipeline(BatchedPipeline):
                 decoded.append(error)
         images = [item for item in decoded if not isinstance(item, VerifyError)]
         detections = iter(self.detector.detect(images)) if images else iter(())
-        faces: list[tuple[np.ndarray, tuple[str, ...], tuple[str, ...]] | VerifyError] = []
+        faces: list[Embedding | VerifyError] = []
         for item in decoded:
             faces.append(item if isinstance(item, VerifyError) else self._crop(item, next(detections)))
-        crops = [face[0] for face in faces if not isinstance(face, VerifyError)]
+        crops = [face.preview for face in faces if not isinstance(face, VerifyError)]
         vectors = iter(self.embed_crops(np.stack(crops))) if crops else iter(())
         return [
-            name_source(face, source) if isinstance(face, VerifyError) else Embedding(next(vectors), face[1], face[2], face[0])
+            name_source(face, source) if isinstance(face, VerifyError) else dataclasses.replace(face, vector=next(vectors))
             for source, face in zip(sources, faces)
         ]
 
-    def _crop(self, image: np.ndarray, detections) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...]] | VerifyError:
-        """Aligned crop of the chosen face, its quality issues and notes, or the error."""
+    def _crop(self, image: np.ndarray, detections) -> Embedding | VerifyError:
+        """The chosen face (its aligned crop as preview, quality issues, notes and box, no vector yet),
+        or the error."""
         if not detections:
             return NoFaceError("no face found in the image")
         face = choose_face(detections, image.shape)
@@ -87,7 +89,8 @@ class FacePipeline(BatchedPipeline):
             )
         crop = align_face(image, face.landmarks, REID_LANDMARK_TEMPLATE, FACE_REID_INPUT_SIZE)
         notes = (f"{len(detections)} faces found; used the largest, most central one",) if len(detections) > 1 else ()
-        return crop, face_quality_issues(crop, self.config), notes
+        box = tuple(float(value) for value in face.box)
+        return Embedding(np.empty(0, np.float32), face_quality_issues(crop, self.config), notes, crop, location=box)
 
     @torch.inference_mode()
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:

@@ -57,7 +57,7 @@ def test_every_genuine_pair_scores_above_every_impostor_pair(face_files, face_em
 
 
 def test_medium_level_accepts_genuine_and_rejects_impostors(face_pipeline, face_files, face_embeddings) -> None:
-    verifier = Verifier(face_pipeline, model_thresholds(face_pipeline.model_id), "medium")
+    verifier = Verifier(face_pipeline, model_thresholds(face_pipeline.modality), "medium")
     assert verifier.operating_point.target_far == 1e-3
     templates = {person(path): e.vector for path, e in zip(face_files, face_embeddings) if path.stem == "0"}
     probes = [(path, e) for path, e in zip(face_files, face_embeddings) if path.stem != "0"]

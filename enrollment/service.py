@@ -1,0 +1,312 @@
+"""The one service behind every front end: enroll, check, identify, live frames, gallery, audit.
+
+The CLI, the web app and Python code all call :class:`Service`, so every rule holds everywhere:
+the enrollment quality gate and lookalike warning, the lockout after failed checks, the throttle
+on 1:N searches, the audit log, sealed templates under the store's key.
+
+    from enrollment import Service
+    svc = Service(store="people.db")                 # key from $VERIFY_STORE_KEY when set
+    svc.enroll("alice", face="alice.jpg")            # and/or voice="alice.flac"
+    r = svc.check("alice", face="door.jpg")          # level="medium" by default
+    r.outcome, r.score                               # "accepted" | "rejected" | "retry"
+    svc.identify(face="who.jpg").identity            # None when nobody is named
+
+Samples are files, encoded bytes or arrays (an ``(H, W, 3)`` uint8 RGB image; a
+``(samples, rate)`` pair for audio). Models load on first use, once, and are shared by threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+from enrollment.audit import Attempt, recent_attempts
+from enrollment.backup import export_store, import_store
+from enrollment.enroll import Enrollment, check_embedded, check_many, enroll, enrolled_template
+from enrollment.errors import UnknownIdentityError
+from enrollment.identify import identify
+from enrollment.ratelimit import clear_lockout, ensure_not_throttled, record_identification
+from enrollment.results import CheckResult, EnrollResult, IdentifyResult
+from enrollment.settings import Settings
+from enrollment.store import TemplateStore
+from enrollment.template import Template, validate_identity, validate_modality
+from verify.config import MODALITIES
+from verify.embedding import Embedding, Pipeline
+from verify.errors import ConfigError, InputError, VerifyError
+from verify.fusion import fuse_and
+from verify.models import load_pipeline, model_spec
+from verify.scoring import Decision, OperatingPoint
+from verify.verifier import Verifier
+
+if TYPE_CHECKING:  # torch: only with per-user adaptation
+    from enrollment.live import LiveSession
+    from verify.adaptation import Adapter
+
+
+class MissingSampleError(InputError):
+    """Neither a face nor a voice sample was given."""
+
+
+def samples_given(face: Any, voice: Any) -> dict[str, Any]:
+    """``{modality: sample}`` of the samples given.
+
+    Raises:
+        MissingSampleError: neither was given.
+    """
+    sources = {name: value for name, value in (("face", face), ("voice", voice)) if value is not None}
+    if not sources:
+        raise MissingSampleError("give a face photo, a voice clip, or both")
+    return sources
+
+
+class Service:
+    """Every use case, over one enrollment store and the shipped models.
+
+    Args:
+        store: the store file (default: ``$VERIFY_STORE``, else the per-user data folder).
+        settings: a complete :class:`Settings` instead of ``store`` and ``options``.
+        pipelines: already built pipelines to share (``{"face": ..., "voice": ...}``).
+        options: any keyword of :meth:`Settings.resolve` (``key``, ``key_file``, ``level``,
+            ``device``, ``max_failures``, ``adapt``, ``caller``, ...).
+
+    Raises:
+        StoreError: the store cannot be opened, is not an enrollment store, or the key is wrong.
+        ConfigError: an option is invalid.
+    """
+
+    def __init__(self, store: str | Path | None = None, *, settings: Settings | None = None,
+                 pipelines: Mapping[str, Pipeline] | None = None, **options: Any) -> None:
+        if settings is not None and (store is not None or options):
+            raise ConfigError("give either settings or store and options, not both")
+        self.settings = settings or Settings.resolve(store=store, **options)
+        self.store = TemplateStore(self.settings.store_path, key=self.settings.key)
+        self._pipelines: dict[str, Pipeline] = dict(pipelines or {})
+        self._adapters: dict[str, Adapter] = {}
+        self._lock = threading.Lock()
+
+    # --- models ---------------------------------------------------------------------------------
+    def pipeline(self, modality: str) -> Pipeline:
+        """The shipped pipeline of ``modality`` on the settings' device, loaded once."""
+        validate_modality(modality)
+        with self._lock:
+            if modality not in self._pipelines:
+                self._pipelines[modality] = load_pipeline(modality, self.settings.device)
+            return self._pipelines[modality]
+
+    def loaded(self) -> tuple[str, ...]:
+        """Modalities whose model is loaded."""
+        return tuple(modality for modality in MODALITIES if modality in self._pipelines)
+
+    def verifier(self, modality: str, level: str | None = None) -> Verifier:
+        """A verifier of ``modality`` at ``level`` (default: the settings' level)."""
+        return Verifier(self.pipeline(modality), model_spec(modality).thresholds(), level or self.settings.level)
+
+    def operating_point(self, modality: str, level: str | None = None) -> OperatingPoint:
+        """The thresholds a level applies to ``modality`` (loads no model)."""
+        return model_spec(modality).thresholds().operating_point(level or self.settings.level)
+
+    def adapter(self, modality: str) -> Adapter | None:
+        """The shipped per-user adaptation when the settings ask for it, else ``None``.
+
+        Raises:
+            ConfigError: adaptation is on but none ships for ``modality``.
+        """
+        if not self.settings.adapt:
+            return None
+        with self._lock:
+            if modality not in self._adapters:
+                self._adapters[modality] = model_spec(modality).load_adapter()
+            return self._adapters[modality]
+
+    # --- enrollment -----------------------------------------------------------------------------
+    def enroll(self, name: str, *, face: Any = None, voice: Any = None, allow_low_quality: bool = False) -> EnrollResult:
+        """Enroll ``name`` from one face and/or one voice sample (again: adds samples).
+
+        A modality that fails is reported in the result's ``failed`` beside those that succeeded.
+
+        Raises:
+            VerifyError: nothing was enrolled (the first modality's error), or the name is invalid.
+        """
+        return self._enroll(name, samples_given(face, voice), allow_low_quality, replace=False)
+
+    def reenroll(self, name: str, *, face: Any = None, voice: Any = None,
+                 allow_low_quality: bool = False) -> EnrollResult:
+        """Replace ``name``'s template of each modality given by one from the new sample.
+
+        Raises:
+            UnknownIdentityError: ``name`` is not enrolled.
+            VerifyError: nothing was re-enrolled (the first modality's error).
+        """
+        identity = validate_identity(name)
+        if not self.store.find(identity):
+            raise UnknownIdentityError(f"{identity!r} is not enrolled; enroll them first")
+        return self._enroll(identity, samples_given(face, voice), allow_low_quality, replace=True)
+
+    def _enroll(self, name: str, sources: dict[str, Any], allow_low_quality: bool, replace: bool) -> EnrollResult:
+        identity = validate_identity(name)
+        enrolled: dict[str, Enrollment] = {}
+        failed: dict[str, VerifyError] = {}
+        for modality, source in sources.items():
+            try:
+                enrolled[modality] = enroll(self.store, self.pipeline(modality), identity, source,
+                                            allow_low_quality=allow_low_quality, adapter=self.adapter(modality),
+                                            replace=replace)
+            except VerifyError as error:
+                failed[modality] = error
+        if not enrolled:
+            raise next(iter(failed.values()))
+        return EnrollResult(identity, enrolled, failed)
+
+    # --- 1:1 ------------------------------------------------------------------------------------
+    def check(self, name: str, *, face: Any = None, voice: Any = None, level: str | None = None,
+              caller: str | None = None) -> CheckResult:
+        """Verify samples against the claimed ``name``; both must match when face and voice are given.
+
+        Every check is logged and counts towards the lockout; the identity is looked up before
+        anything is embedded.
+
+        Raises:
+            UnknownIdentityError: ``name`` has no template of a modality given.
+            LockedOutError: too many recent failed checks against ``name``.
+            VerifyError: a sample is unreadable, has no face or no speech.
+        """
+        identity = validate_identity(name)
+        sources = samples_given(face, voice)
+        for modality in sources:  # an unknown name fails before any model loads
+            self.store.get(identity, modality)
+        verifiers = {modality: self.verifier(modality, level) for modality in sources}
+        for verifier in verifiers.values():
+            enrolled_template(self.store, verifier.pipeline, identity)
+        samples: dict[str, Embedding] = {}
+        decisions: dict[str, Decision] = {}
+        for modality, source in sources.items():
+            decisions[modality] = check_embedded(
+                self.store, verifiers[modality], identity, self._embedder(verifiers[modality], source, samples),
+                policy=self.settings.lockout, adapter=self.adapter(modality), caller=self._caller(caller))
+        fused = fuse_and(decisions)
+        return CheckResult(identity, fused.outcome, self._level(level), decisions, samples, fused.reason)
+
+    @staticmethod
+    def _embedder(verifier: Verifier, source: Any, samples: dict[str, Embedding]) -> Callable[[], Embedding]:
+        def embed() -> Embedding:
+            samples[verifier.pipeline.modality] = verifier.pipeline.embed(source)
+            return samples[verifier.pipeline.modality]
+
+        return embed
+
+    def check_many(self, name: str, sources: Sequence[Any], modality: str, *, level: str | None = None,
+                   caller: str | None = None) -> list[Decision | VerifyError]:
+        """Verify many samples of one modality against ``name`` in batches (each one logged and counted).
+
+        Raises:
+            UnknownIdentityError, LockedOutError: before the first sample.
+        """
+        identity = validate_identity(name)
+        self.store.get(identity, modality)  # an unknown name fails before the model loads
+        return check_many(self.store, self.verifier(modality, level), identity, sources,
+                          policy=self.settings.lockout, adapter=self.adapter(modality),
+                          caller=self._caller(caller))
+
+    # --- 1:N ------------------------------------------------------------------------------------
+    def identify(self, *, face: Any = None, voice: Any = None, level: str | None = None,
+                 caller: str | None = None) -> IdentifyResult:
+        """Who among the enrolled people is this? Named only if every modality given names the same
+        person clearly (accepted, and clear of the runner-up).
+
+        Each modality searched is logged as an attempt of ``caller`` and counts towards its throttle.
+
+        Raises:
+            ThrottledError: ``caller`` has used up its identifications for now.
+            UnknownIdentityError: nobody is enrolled for a modality given.
+            VerifyError: a sample is unreadable, has no face or no speech.
+        """
+        sources = samples_given(face, voice)
+        who = self._caller(caller)
+        ensure_not_throttled(self.store, who, next(iter(sources)), self.settings.throttle)
+        searches, samples = {}, {}
+        for modality, source in sources.items():
+            verifier = self.verifier(modality, level)
+            try:
+                samples[modality] = verifier.pipeline.embed(source)
+                searches[modality] = identify(self.store, verifier, samples[modality])
+            except VerifyError as error:
+                record_identification(self.store, who, modality, None, error)
+                raise
+            record_identification(self.store, who, modality, searches[modality].identity, searches[modality].decision)
+        return self._identify_result(searches, samples, self._level(level))
+
+    @staticmethod
+    def _identify_result(searches: dict, samples: dict, level: str) -> IdentifyResult:
+        names = {search.identity for search in searches.values()}
+        fused = fuse_and({modality: search.decision for modality, search in searches.items()})
+        found = next(iter(names)) if len(names) == 1 and fused.accepted else None
+        if found:
+            return IdentifyResult(found, "accepted", level, searches, samples)
+        reasons = [search.reason for search in searches.values() if search.reason]
+        if fused.accepted:
+            reasons.append("face and voice name different people")
+        outcome = "retry" if fused.outcome == "retry" else "rejected"
+        return IdentifyResult(None, outcome, level, searches, samples, "; ".join(reasons))
+
+    # --- live frames ----------------------------------------------------------------------------
+    def live_session(self, name: str | None, *, level: str | None = None, caller: str | None = None,
+                     strict: bool = False) -> LiveSession:
+        """A session a front end feeds webcam frames into, verifying ``name`` (``None``: identify)."""
+        from enrollment.live import LiveSession
+
+        identity = validate_identity(name) if name is not None else None
+        return LiveSession(self, identity, self._level(level), self._caller(caller), strict)
+
+    # --- gallery, backups, audit ----------------------------------------------------------------
+    def templates(self) -> list[Template]:
+        """Every stored template, sorted by identity and modality."""
+        return self.store.list_templates()
+
+    def identities(self) -> list[str]:
+        """Enrolled names, sorted."""
+        return sorted({template.identity for template in self.store.list_templates()})
+
+    def delete(self, name: str, modality: str | None = None) -> int:
+        """Delete ``name``'s templates (one modality, or all); returns how many.
+
+        Raises:
+            UnknownIdentityError: nothing matched.
+        """
+        return self.store.delete(validate_identity(name), None if modality in (None, "", "all") else modality)
+
+    def export_templates(self, path: str | Path) -> int:
+        """Write every template to a JSON backup (mode 0600); returns how many."""
+        return export_store(self.store, path)
+
+    def import_templates(self, path: str | Path, replace: bool = False) -> int:
+        """Restore templates of the shipped models from a backup, all or nothing; returns how many."""
+        models = {modality: (model_spec(modality).model_id, model_spec(modality).version) for modality in MODALITIES}
+        return import_store(self.store, path, models, replace=replace)
+
+    def audit(self, name: str | None = None, limit: int = 50) -> list[Attempt]:
+        """The latest attempts (1:1 and 1:N), newest first, of everyone or of ``name``."""
+        return recent_attempts(self.store, limit, name)
+
+    def unlock(self, name: str, modality: str) -> bool:
+        """Lift ``name``'s lockout for ``modality``; returns whether one was active."""
+        return clear_lockout(self.store, name, modality)
+
+    # --- plumbing -------------------------------------------------------------------------------
+    def _caller(self, caller: str | None) -> str:
+        return self.settings.caller if caller is None else caller
+
+    def _level(self, level: str | None) -> str:
+        return level or self.settings.level
+
+    def close(self) -> None:
+        """Close the store; the models are released with the service."""
+        self.store.close()
+
+    def __enter__(self) -> Service:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
