@@ -1,11 +1,13 @@
 """Web app for one-shot face and voice verification (Gradio).
 
-    python app.py [--host 127.0.0.1] [--port 7860] [--store FILE] [--device auto]
-                  [--auth USER:PASS] [--share never|public] [--concurrency 2]
+    python app.py [--host 127.0.0.1] [--port 7860] [--store FILE] [--key-file FILE] [--device auto]
+                  [--level medium] [--auth USER:PASS] [--share never|public] [--concurrency 2]
 
 or the console script ``verify-app``. Binds to 127.0.0.1 unless told otherwise; the login can
-also come from ``$VERIFY_APP_AUTH`` (``user:pass``). Models load on first use, once, and are
-shared by every user; nothing heavy happens at import time.
+also come from ``$VERIFY_APP_AUTH`` (``user:pass``). The store, key, device, level, lockout and
+throttle settings are read like the command line's (arguments, then ``$VERIFY_*``, then
+defaults), so both front ends apply the same rules to the same store. Models load on first use,
+once, and are shared by every user; nothing heavy happens at import time.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import os
 import sys
 from typing import Sequence
 
+from verify.config import SECURITY_LEVELS
+from verify.errors import VerifyError
 from verify_app.ui import build_app
 
 MAX_UPLOAD = "50mb"
@@ -28,7 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--store", help="enrollment store (default $VERIFY_STORE, else "
                         "~/.local/share/verify/enrollments.db)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda:N")
+    parser.add_argument("--key-file", help="base64 AES-256 key sealing the templates (default $VERIFY_STORE_KEY)")
+    parser.add_argument("--device", default=None, help="auto, cpu or cuda:N (default $VERIFY_DEVICE, else auto)")
+    parser.add_argument("--level", default=None, choices=sorted(SECURITY_LEVELS),
+                        help="default security level (default $VERIFY_LEVEL, else medium)")
     parser.add_argument("--auth", default=os.environ.get("VERIFY_APP_AUTH"),
                         help="USER:PASS login required for every page (default $VERIFY_APP_AUTH)")
     parser.add_argument("--share", choices=["never", "public"], default="never",
@@ -64,9 +71,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: --share public needs --auth USER:PASS (biometric data must not be open to the internet)",
               file=sys.stderr)
         return 2
-    from enrollment.store import default_store_path
+    from enrollment.service import Service
+    from enrollment.settings import Settings, user_caller
 
-    demo = build_app(args.store or default_store_path(), device=args.device, concurrency=args.concurrency)
+    try:
+        settings = Settings.resolve(store=args.store, key_file=args.key_file, device=args.device, level=args.level,
+                                    caller=user_caller("app"))
+        service = Service(settings=settings)
+    except VerifyError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    demo = build_app(service, concurrency=args.concurrency)
     demo.launch(server_name=args.host, server_port=args.port, auth=auth, share=args.share == "public",
                 max_file_size=MAX_UPLOAD, show_error=False)
     return 0

@@ -8,6 +8,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLES_DIR = REPO_ROOT / "assets" / "samples"
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
 def _sample_files(modality: str) -> list[Path]:
@@ -49,6 +50,14 @@ def torch_threads():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The identity-labelled data sets beside the checkout (``../shared/data``); skips when absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"{SHARED_DATA} is absent")
+    return SHARED_DATA
 
 
 @pytest.fixture(scope="session")

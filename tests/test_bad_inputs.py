@@ -2,7 +2,7 @@
 
 Every case ends in a specific :class:`VerifyError` or in a decision that is not an accept; none
 crashes and none stores anything. Decoder-level details are in ``test_io.py``; these tests follow
-each input through detection / speech trimming, embedding, the store and ``verify.cli.main``.
+each input through detection / speech trimming, embedding, the store and ``verify_cli.main.main``.
 
 Documented behaviour of the odd-but-valid inputs:
 - several faces: the largest, most central one is used and a note says so;
@@ -30,13 +30,13 @@ from PIL import Image
 from enrollment import InvalidIdentityError, TemplateStore
 from enrollment.enroll import check, enroll
 from enrollment.ratelimit import NO_LOCKOUT
-from verify.cli import main
+from verify_cli.main import main
 from verify.errors import DecodeError, FaceTooSmallError, InputTooLargeError, NoFaceError, NoSpeechError, QualityError
 from verify.io import decode_image
 from verify.models import model_thresholds
 from verify.verifier import Verifier
 
-REPO_ROOT = Path(__file__).resolve().parents[1].parent
+REPO_ROOT = Path(__file__).resolve().parents[1]
 FACE = REPO_ROOT / "assets" / "samples" / "faces" / "Andy_Roddick" / "0.jpg"
 VOICE = REPO_ROOT / "assets" / "samples" / "voices" / "103" / "0.flac"
 RATE = 16_000
@@ -206,7 +206,7 @@ def test_bad_audio_gives_its_error_and_enrolls_nothing(case, speech, voice_pipel
 
 @pytest.fixture(scope="module")
 def voice_verifier(voice_pipeline) -> Verifier:
-    return Verifier(voice_pipeline, model_thresholds(voice_pipeline.model_id), "medium")
+    return Verifier(voice_pipeline, model_thresholds("voice"), "medium")
 
 
 def tone(seconds: float, frequency: float = 220.0) -> np.ndarray:

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Sequence
 
-from enrollment.enroll import check_many
+from enrollment.service import Service
 from verify.errors import DecodeError, InputTooLargeError, VerifyError
 from verify.scoring import Decision
-from verify_app.services import Services
 
 ROW_HEADERS = ["file", "outcome", "score", "threshold", "reason"]
 
@@ -109,14 +108,12 @@ def collect_samples(paths: Sequence[str | Path], limits: BatchLimits = BatchLimi
     return samples
 
 
-def batch_check(services: Services, identity: str, modality: str, paths: Sequence[str | Path], level: str,
-                limits: BatchLimits = BatchLimits()) -> list[list[Any]]:
+def batch_check(service: Service, identity: str, modality: str, paths: Sequence[str | Path], level: str | None = None,
+                limits: BatchLimits = BatchLimits(), caller: str | None = None) -> list[list[Any]]:
     """One row per file (``ROW_HEADERS``): decision against ``identity``, or ``error`` and why."""
     samples = collect_samples(paths, limits)
-    readable = [(name, sample) for name, sample in samples if not isinstance(sample, VerifyError)]
-    verifier = services.verifier(modality, level)
-    sources = [sample for _, sample in readable]
-    results = iter(check_many(services.store, verifier, identity, sources) if sources else [])
+    sources = [sample for _, sample in samples if not isinstance(sample, VerifyError)]
+    results = iter(service.check_many(identity, sources, modality, level=level, caller=caller) if sources else [])
     rows = []
     for name, sample in samples:
         result = sample if isinstance(sample, VerifyError) else next(results)

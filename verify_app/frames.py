@@ -1,34 +1,21 @@
-"""One live webcam frame -> face box, decision and an annotated frame (free of gradio)."""
+"""One live webcam frame -> the session's answer drawn on the frame (free of gradio)."""
 
 from __future__ import annotations
 
-import time
 import unicodedata
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from enrollment.enroll import enrolled_template
-from enrollment.ratelimit import ensure_not_locked
-from enrollment.identify import identify
-from verify.embedding import Embedding
-from verify.errors import VerifyError
-from verify.face.align import align_face
-from verify.face.detect import Detection, choose_face
-from verify.face.quality import face_quality_issues
-from verify.face.reid_net import FACE_REID_INPUT_SIZE, REID_LANDMARK_TEMPLATE
-from verify.io import check_image_array
-from verify.liveness import LivenessCheck
-from verify.scoring import Decision
-from verify_app.handlers import HEADLINES, WHO_IS_THIS, badge
-from verify_app.services import Services
+from enrollment.live import FrameResult, LiveSession
+from verify_app.handlers import HEADLINES, badge
 
 COLOURS = {"accepted": (30, 170, 60), "rejected": (210, 40, 40), "retry": (235, 160, 0)}  # RGB
 
 
 @dataclass(frozen=True)
-class FrameResult:
+class FrameView:
     """An annotated ``(H, W, 3)`` RGB frame, the outcome, a Markdown message and the latency (ms)."""
 
     image: np.ndarray
@@ -37,80 +24,42 @@ class FrameResult:
     latency_ms: float
 
 
-def _embed_face(services: Services, frame: np.ndarray) -> tuple[Detection | None, Embedding | str]:
-    """Detect, align and embed the main face of a frame; a string explains a missing face."""
-    pipeline = services.pipeline("face")
-    detections = pipeline.detector.detect([frame])[0]
-    if not detections:
-        return None, "no face found: look at the camera"
-    face = choose_face(detections, frame.shape)
-    if face.short_side < pipeline.config.min_face_px:
-        return face, "face too small: come closer"
-    crop = align_face(frame, face.landmarks, REID_LANDMARK_TEMPLATE, FACE_REID_INPUT_SIZE)
-    vector = pipeline.embed_crops(crop[None])[0]
-    return face, Embedding(vector, face_quality_issues(crop, pipeline.config), (), crop)
+def process_frame(session: LiveSession, frame: np.ndarray) -> FrameView:
+    """Feed one webcam frame to ``session`` and draw its answer.
 
-
-def _decide(services: Services, identity: str, level: str, sample: Embedding) -> tuple[Decision, str]:
-    """The decision and whom it is about: the claimed or recognised person, or the closest one."""
-    verifier = services.verifier("face", level)
-    if identity == WHO_IS_THIS:
-        found = identify(services.store, verifier, sample)
-        return found.decision, found.identity or f"nobody recognised (closest: {found.candidates[0].identity})"
-    template = enrolled_template(services.store, verifier.pipeline, identity)
-    # A locked-out identity cannot be verified live either; single frames are not counted as
-    # attempts (a stranger in view would lock the owner out within seconds).
-    ensure_not_locked(services.store, template.identity, "face")
-    return verifier.decide(template.embedding, sample), identity
-
-
-def process_frame(services: Services, frame: np.ndarray, identity: str | None, level: str,
-                  liveness: LivenessCheck | None = None) -> FrameResult:
-    """Verify one webcam frame against ``identity`` (or identify with ``WHO_IS_THIS``).
-
-    With ``liveness`` (strict mode) an accepted frame only counts once the liveness window shows
-    natural variation; a frozen image is rejected as "static image suspected".
+    Raises:
+        InputError: ``frame`` is not an image array.
     """
-    start = time.perf_counter()
-    frame = check_image_array(frame, "webcam frame")
-    if not identity:
-        return _result(frame, None, "retry", "choose who to verify first", start)
-    try:
-        box, sample = _embed_face(services, frame)
-        if isinstance(sample, str):
-            if liveness is not None:
-                liveness.update(None, False)
-            return _result(frame, box, "retry", sample, start)
-        decision, name = _decide(services, identity, level, sample)
-    except VerifyError as error:
-        return _result(frame, None, "retry", str(error), start)
-    outcome, reason = decision.outcome, decision.reason
-    if liveness is not None:
-        status = liveness.update(sample.vector, decision.accepted)
-        if decision.accepted and status.state != "live":
-            outcome, reason = ("retry" if status.state == "collecting" else "rejected"), status.message
-    detail = f"{name}: score {decision.score:.3f} (needs ≥ {decision.threshold:.3f})"
-    detail += f" — {reason}" if reason else ""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()  # cv2 draws ASCII only
-    return _result(frame, box, outcome, detail, start, f"{ascii_name.split(' (')[0]} {decision.score:.2f}")
+    result = session.feed(frame)
+    return FrameView(annotate(frame, result.location, _label(result), COLOURS[result.outcome]), result.outcome,
+                     _message(result), result.latency_ms)
 
 
-def _result(frame: np.ndarray, box: Detection | None, outcome: str, detail: str, start: float,
-            label: str = "") -> FrameResult:
-    latency = (time.perf_counter() - start) * 1000
-    text = f"{HEADLINES[outcome].upper()}  {label}  {latency:.0f} ms".replace("    ", "  ")
-    image = annotate(frame, box, text, COLOURS[outcome])
-    message = f"### {badge(outcome)}\n{detail}  \n<small>{latency:.0f} ms per frame</small>"
-    return FrameResult(image, outcome, message, latency)
+def _label(result: FrameResult) -> str:
+    parts = [HEADLINES[result.outcome].upper()]
+    if result.decision is not None and result.identity:
+        ascii_name = unicodedata.normalize("NFKD", result.identity).encode("ascii", "ignore").decode()  # cv2 draws ASCII only
+        parts.append(f"{ascii_name} {result.decision.score:.2f}")
+    parts.append(f"{result.latency_ms:.0f} ms")
+    return "  ".join(parts)
 
 
-def annotate(frame: np.ndarray, box: Detection | None, label: str, colour: tuple[int, int, int]) -> np.ndarray:
+def _message(result: FrameResult) -> str:
+    who = result.identity or "nobody recognised"
+    detail = who if result.decision is None else (
+        f"{who}: score {result.decision.score:.3f} (needs ≥ {result.decision.threshold:.3f})")
+    detail += f" — {result.reason}" if result.reason else ""
+    return f"### {badge(result.outcome)}\n{detail}  \n<small>{result.latency_ms:.0f} ms per frame</small>"
+
+
+def annotate(frame: np.ndarray, box: tuple[float, float, float, float] | None, label: str,
+             colour: tuple[int, int, int]) -> np.ndarray:
     """A copy of ``frame`` with the face box and a label bar along the bottom, in ``colour`` (RGB)."""
-    image = np.ascontiguousarray(frame.copy())
+    image = np.ascontiguousarray(np.array(frame, dtype=np.uint8, copy=True))
     height = image.shape[0]
     thickness = max(2, image.shape[1] // 200)
     if box is not None:
-        x1, y1, x2, y2 = (int(round(v)) for v in box.box)
+        x1, y1, x2, y2 = (int(round(v)) for v in box)
         cv2.rectangle(image, (x1, y1), (x2, y2), colour, thickness)
     scale = max(0.5, image.shape[1] / 900)
     (width, text_height), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)

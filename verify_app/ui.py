@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import functools
 import tempfile
+import threading
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import gradio as gr
 import numpy as np
 
-from verify.config import DEFAULT_SECURITY_LEVEL, SECURITY_LEVELS
-from verify.embedding import Pipeline
+from enrollment.service import Service
+from verify.config import SECURITY_LEVELS
 from verify.errors import VerifyError
-from verify.liveness import LivenessCheck, LivenessConfig
 from verify_app import handlers
 from verify_app.batch import ROW_HEADERS, BatchLimits, batch_check, write_csv
 from verify_app.frames import process_frame
-from verify_app.services import Services
 
 INTRO = """# Face & voice check
 **1. Enroll** a person once, from one photo and/or one voice clip. **2. Verify** later that a
@@ -39,57 +38,79 @@ def _user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
+def caller_of(request: gr.Request | None) -> str:
+    """Who a request's attempts are logged and throttled for: its client address."""
+    client = getattr(request, "client", None)
+    return f"app:{getattr(client, 'host', None) or 'unknown'}"
+
+
+class FrameGate:
+    """Sessions whose webcam frame is being processed: a frame arriving meanwhile is dropped, not queued."""
+
+    def __init__(self) -> None:
+        self._busy: set[str] = set()
+        self._lock = threading.Lock()
+
+    def try_begin(self, key: str) -> bool:
+        """Mark ``key`` (a session) busy; False if it already is (the caller drops its frame)."""
+        with self._lock:
+            if key in self._busy:
+                return False
+            self._busy.add(key)
+            return True
+
+    def end(self, key: str) -> None:
+        """Mark ``key`` free again."""
+        with self._lock:
+            self._busy.discard(key)
+
+
 def _speech_audio(samples: np.ndarray | None) -> tuple[int, np.ndarray] | None:
     if samples is None:
         return None
     return 16_000, (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
 
 
-def build_app(store_path: str | Path, device: str = "auto", concurrency: int = 2,
-              liveness: LivenessConfig = LivenessConfig(), batch_limits: BatchLimits = BatchLimits(),
-              pipelines: Mapping[str, Pipeline] | None = None) -> gr.Blocks:
-    """The whole app; models load on first use and are shared by every user of this app.
+def build_app(service: Service, concurrency: int = 2, batch_limits: BatchLimits = BatchLimits()) -> gr.Blocks:
+    """The whole app over ``service``; models load on first use and are shared by every user.
 
     Args:
-        store_path: the SQLite enrollment store.
-        device: ``"auto"``, ``"cpu"`` or ``"cuda:N"``.
+        service: the use cases, store and settings (key, lockout, throttle, default level).
         concurrency: requests processed at once (the queue's default concurrency limit).
-        liveness: strict-mode settings of the live webcam check.
         batch_limits: file-count and size limits of the Batch tab.
-        pipelines: already built pipelines to share instead of loading them.
     """
-    services = Services(store_path, device, pipelines)
+    default_level = service.settings.level
     with gr.Blocks(title="Face & voice check") as demo:
         gr.Markdown(INTRO)
         with gr.Row():
-            level = gr.Radio(list(SECURITY_LEVELS), value=DEFAULT_SECURITY_LEVEL, label="Security level",
+            level = gr.Radio(list(SECURITY_LEVELS), value=default_level, label="Security level",
                              info="higher lets fewer impostors in, but asks genuine people to retry more often",
                              elem_id="security-level", scale=1)
-            level_info = gr.Markdown(handlers.thresholds_summary(DEFAULT_SECURITY_LEVEL), elem_id="level-info")
-        level.change(handlers.thresholds_summary, level, level_info, **PRIVATE)
+            level_info = gr.Markdown(handlers.thresholds_summary(service, default_level), elem_id="level-info")
+        level.change(functools.partial(handlers.thresholds_summary, service), level, level_info, **PRIVATE)
         with gr.Tabs():
-            enrolled = _enroll_tab(services)
-            verify_identity = _verify_tab(services, level, liveness)
-            gallery_identity, gallery_table, gallery_changed = _gallery_tab(services)
-            batch_identity = _batch_tab(services, level, batch_limits)
-            settings = _settings_tab(services)
-        refresh = _refresher(services)
+            enrolled = _enroll_tab(service)
+            verify_identity = _verify_tab(service, level)
+            gallery_identity, gallery_table, gallery_changed = _gallery_tab(service)
+            batch_identity = _batch_tab(service, level, batch_limits)
+            settings = _settings_tab(service)
+        refresh = _refresher(service)
         for event in (enrolled, *gallery_changed):
             event.then(refresh, None, [verify_identity, batch_identity, gallery_identity, gallery_table], **PRIVATE)
         demo.load(refresh, None, [verify_identity, batch_identity, gallery_identity, gallery_table], **PRIVATE)
-        demo.load(functools.partial(handlers.settings_markdown, services), None, settings, **PRIVATE)
+        demo.load(functools.partial(handlers.settings_markdown, service), None, settings, **PRIVATE)
     demo.queue(default_concurrency_limit=concurrency)
-    demo.services = services  # the shared models and store, for tests and shutdown
+    demo.service = service  # the shared models and store, for tests and shutdown
     return demo
 
 
-def _refresher(services: Services) -> Callable:
+def _refresher(service: Service) -> Callable:
     """Identity choices of every dropdown and the gallery rows, after a change to the store."""
 
     def refresh() -> tuple:
-        names = handlers.identities(services)
+        names = service.identities()
         return (gr.update(choices=[handlers.WHO_IS_THIS] + names), gr.update(choices=names),
-                gr.update(choices=names), handlers.gallery_rows(services))
+                gr.update(choices=names), handlers.gallery_rows(service))
 
     return refresh
 
@@ -104,7 +125,7 @@ def _voice_input(elem_id: str, label: str, upload_first: bool = False) -> gr.Aud
     return gr.Audio(sources=sources, type="filepath", label=label, elem_id=elem_id)
 
 
-def _enroll_tab(services: Services):
+def _enroll_tab(service: Service):
     with gr.Tab("1. Enroll"):
         gr.Markdown("Type the person's name, then take a photo **or** record a few seconds of speech "
                     "(or both). One of each is enough; enrolling again adds samples.")
@@ -121,13 +142,13 @@ def _enroll_tab(services: Services):
 
     @_user_errors
     def run(name_value, face_path, voice_path, allow):
-        result = handlers.enroll_samples(services, name_value, face_path, voice_path, bool(allow))
+        result = handlers.enroll_samples(service, name_value, face_path, voice_path, bool(allow))
         return result.message, result.face_crop, _speech_audio(result.speech)
 
     return button.click(run, [name, face, voice, allow_low], [status, crop, speech], api_name="enroll")
 
 
-def _verify_tab(services: Services, level: gr.Radio, liveness: LivenessConfig) -> gr.Dropdown:
+def _verify_tab(service: Service, level: gr.Radio) -> gr.Dropdown:
     with gr.Tab("2. Verify"):
         identity = gr.Dropdown([handlers.WHO_IS_THIS], value=handlers.WHO_IS_THIS, allow_custom_value=True,
                                label="Who should this be?", info="pick a name, or 'Who is this?' to search everyone",
@@ -142,7 +163,7 @@ def _verify_tab(services: Services, level: gr.Radio, liveness: LivenessConfig) -
                     annotated = gr.Image(label="What the system sees", interactive=False,
                                          elem_id="live-annotated", height=360)
                 live_status = gr.Markdown("Press **Record** under the webcam to start.", elem_id="live-status")
-                state = gr.State(None)  # this user's LivenessCheck (strict mode)
+                state = gr.State(None)  # this user's LiveSession
             with gr.Tab("Photo or voice clip"):
                 with gr.Row():
                     face = _face_input("verify-face", "Face photo", upload_first=True)
@@ -153,16 +174,23 @@ def _verify_tab(services: Services, level: gr.Radio, liveness: LivenessConfig) -
                     crop = gr.Image(label="Face compared", interactive=False, height=200)
                     details = gr.JSON(label="Details (scores and thresholds)", elem_id="verify-json")
 
-    def live(frame, who, level_value, strict_value, check, request: gr.Request):
+    gate = FrameGate()
+
+    def live(frame, who, level_value, strict_value, session, request: gr.Request):
         key = getattr(request, "session_hash", None) or "anonymous"
-        if frame is None or not services.try_begin(key):
+        if frame is None or not gate.try_begin(key):
             return gr.skip(), gr.skip(), gr.skip()  # drop this frame: the last one is still being processed
         try:
-            check = (check or LivenessCheck(liveness)) if strict_value else None
-            result = process_frame(services, frame, who, level_value, check)
-            return result.image, result.message, check
+            if session is None:
+                claimed = None if who in (None, "", handlers.WHO_IS_THIS) else who
+                session = service.live_session(claimed, level=level_value, caller=caller_of(request),
+                                               strict=bool(strict_value))
+            view = process_frame(session, frame)
+            return view.image, view.message, session
+        except VerifyError as error:
+            return gr.skip(), f"### {handlers.badge('retry')}\n{error}", None
         finally:
-            services.end(key)
+            gate.end(key)
 
     webcam.stream(live, [webcam, identity, level, strict, state], [annotated, live_status, state],
                   # "multiple" (gradio's default for streams): "always_last" stalls the stream after one
@@ -170,18 +198,18 @@ def _verify_tab(services: Services, level: gr.Radio, liveness: LivenessConfig) -
                   stream_every=0.5, time_limit=600, trigger_mode="multiple", concurrency_limit=4,
                   show_progress="hidden", api_name="live_frame")
     for control in (identity, strict, level):
-        control.change(lambda: None, None, state, **PRIVATE)  # a new claim restarts the liveness window
+        control.change(lambda: None, None, state, **PRIVATE)  # a new claim, level or mode starts a new session
 
     @_user_errors
-    def run(who, face_path, voice_path, level_value):
-        result = handlers.verify_samples(services, who, face_path, voice_path, level_value)
+    def run(who, face_path, voice_path, level_value, request: gr.Request):
+        result = handlers.verify_samples(service, who, face_path, voice_path, level_value, caller_of(request))
         return result.message, result.details, result.face_crop
 
     button.click(run, [identity, face, voice, level], [status, details, crop], api_name="verify")
     return identity
 
 
-def _gallery_tab(services: Services):
+def _gallery_tab(service: Service):
     with gr.Tab("Enrolled people"):
         table = gr.Dataframe(headers=handlers.GALLERY_HEADERS, interactive=False, elem_id="gallery-table",
                              label="Everyone enrolled")
@@ -199,21 +227,21 @@ def _gallery_tab(services: Services):
         status = gr.Markdown(elem_id="gallery-status")
 
     def rows():
-        return handlers.gallery_rows(services)
+        return handlers.gallery_rows(service)
 
-    delete = delete_button.click(_user_errors(functools.partial(handlers.delete_identity, services)),
+    delete = delete_button.click(_user_errors(functools.partial(handlers.delete_identity, service)),
                                  [name, modality], status, api_name="delete")
 
     @_user_errors
     def run_reenroll(who, face_path, voice_path):
-        return handlers.reenroll(services, who, face_path, voice_path).message
+        return handlers.reenroll(service, who, face_path, voice_path).message
 
     reenrolled = reenroll_button.click(run_reenroll, [name, face, voice], status, api_name="reenroll")
     refreshed = refresh_button.click(rows, None, table, api_name="gallery")
     return name, table, (delete, reenrolled, refreshed)
 
 
-def _batch_tab(services: Services, level: gr.Radio, limits: BatchLimits) -> gr.Dropdown:
+def _batch_tab(service: Service, level: gr.Radio, limits: BatchLimits) -> gr.Dropdown:
     with gr.Tab("Batch"):
         gr.Markdown(f"Check many photos or clips against one person at once. Upload files or a .zip "
                     f"(up to {limits.max_files} files, {limits.max_total_bytes // 2**20} MiB in all).")
@@ -226,8 +254,8 @@ def _batch_tab(services: Services, level: gr.Radio, limits: BatchLimits) -> gr.D
         download = gr.File(label="Results as CSV", interactive=False)
 
     @_user_errors
-    def run(who, modality_value, paths, level_value):
-        rows = batch_check(services, who, modality_value, paths or [], level_value, limits)
+    def run(who, modality_value, paths, level_value, request: gr.Request):
+        rows = batch_check(service, who, modality_value, paths or [], level_value, limits, caller_of(request))
         out = write_csv(rows, Path(tempfile.mkdtemp(prefix="verify-batch-")) / "results.csv")
         return rows, str(out)
 
@@ -235,9 +263,9 @@ def _batch_tab(services: Services, level: gr.Radio, limits: BatchLimits) -> gr.D
     return identity
 
 
-def _settings_tab(services: Services) -> gr.Markdown:
+def _settings_tab(service: Service) -> gr.Markdown:
     with gr.Tab("Settings"):
         info = gr.Markdown(elem_id="settings-info")
-        gr.Button("Refresh", size="sm").click(functools.partial(handlers.settings_markdown, services), None, info,
+        gr.Button("Refresh", size="sm").click(functools.partial(handlers.settings_markdown, service), None, info,
                                               api_name="settings")
     return info

@@ -1,4 +1,4 @@
-"""App fixtures: Services on a temporary store sharing the session's CPU pipelines."""
+"""App fixtures: a Service on a temporary store sharing the session's CPU pipelines."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import pytest
 import soundfile
 from PIL import Image
 
-from verify_app.services import Services
+from enrollment.service import Service
 
 
 @pytest.fixture
-def services(tmp_path: Path, face_pipeline, voice_pipeline):
-    shared = Services(tmp_path / "store" / "enrollments.db", "cpu", {"face": face_pipeline, "voice": voice_pipeline})
+def service(tmp_path: Path, face_pipeline, voice_pipeline):
+    shared = Service(tmp_path / "store" / "enrollments.db", device="cpu", caller="test",
+                     pipelines={"face": face_pipeline, "voice": voice_pipeline})
     yield shared
     shared.close()
 

@@ -28,6 +28,7 @@ if not CHROMIUM.exists():
 sync_api = pytest.importorskip("playwright.sync_api")
 
 from app import build_app  # noqa: E402
+from enrollment.service import Service  # noqa: E402
 from verify_app import handlers  # noqa: E402
 
 
@@ -61,13 +62,13 @@ def free_port() -> int:
 @pytest.fixture
 def running_app(tmp_path, face_pipeline, voice_pipeline):
     pipelines = {"face": face_pipeline, "voice": voice_pipeline}
-    demo = build_app(tmp_path / "enrollments.db", device="cpu", pipelines=pipelines)
+    demo = build_app(Service(tmp_path / "enrollments.db", device="cpu", pipelines=pipelines))
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
         yield demo
     finally:
         demo.close()
-        demo.services.close()
+        demo.service.close()
 
 
 def open_page(playwright, url: str, webcam: Path, microphone: Path):
@@ -152,7 +153,7 @@ def test_enroll_from_webcam_and_microphone_then_verify_live(running_app, tmp_pat
 
 
 def test_strict_mode_does_not_accept_a_static_webcam_image(running_app, tmp_path, face_files, voice_files):
-    handlers.enroll_samples(running_app.services, "Andy", face=str(face_files[0]))
+    handlers.enroll_samples(running_app.service, "Andy", face=str(face_files[0]))
     webcam = write_y4m(tmp_path / "still.y4m", face_files[0], frames=2, vary=False)
     microphone = write_wav(tmp_path / "voice.wav", voice_files[0])
     with sync_api.sync_playwright() as playwright:

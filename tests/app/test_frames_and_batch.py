@@ -12,7 +12,6 @@ import pytest
 
 from verify.errors import DecodeError, InputTooLargeError
 from verify.io import decode_image
-from verify.liveness import LivenessCheck, LivenessConfig
 from verify_app import handlers
 from verify_app.batch import BatchLimits, batch_check, collect_samples, write_csv
 from verify_app.frames import process_frame
@@ -27,44 +26,45 @@ def webcam_frame(photo: Path, shift: int = 0, brightness: int = 0) -> np.ndarray
 
 
 @pytest.fixture
-def enrolled(services, face_files):
-    handlers.enroll_samples(services, "Andy", face=str(face_files[0]))
-    return services
+def enrolled(service, face_files):
+    handlers.enroll_samples(service, "Andy", face=str(face_files[0]))
+    return service
 
 
 def test_frame_of_the_enrolled_person_is_accepted_and_boxed(enrolled, face_files):
     frame = webcam_frame(face_files[1])
-    result = process_frame(enrolled, frame, "Andy", "medium")
+    result = process_frame(enrolled.live_session("Andy"), frame)
     assert result.outcome == "accepted" and "Accepted" in result.message and result.latency_ms > 0
     assert result.image.shape == frame.shape and not np.array_equal(result.image, frame)
     assert tuple(result.image[-5, 5]) == (30, 170, 60)  # the green label bar
 
 
 def test_frame_of_someone_else_is_rejected_and_identify_names_nobody(enrolled, face_files):
-    assert process_frame(enrolled, webcam_frame(face_files[3]), "Andy", "medium").outcome == "rejected"
-    assert process_frame(enrolled, webcam_frame(face_files[3]), handlers.WHO_IS_THIS, "medium").outcome == "rejected"
-    assert process_frame(enrolled, webcam_frame(face_files[2]), handlers.WHO_IS_THIS, "medium").outcome == "accepted"
+    assert process_frame(enrolled.live_session("Andy"), webcam_frame(face_files[3])).outcome == "rejected"
+    who = enrolled.live_session(None)
+    assert process_frame(who, webcam_frame(face_files[3])).outcome == "rejected"
+    assert process_frame(who, webcam_frame(face_files[2])).outcome == "accepted"
+    assert process_frame(who, webcam_frame(face_files[1])).outcome == "accepted"
+    named = [a for a in enrolled.audit() if a.action == "identify"]
+    assert [(a.identity, a.decision) for a in named] == [("Andy", "accepted")]  # logged once per new name
 
 
-def test_frame_without_face_or_claim_or_template_asks_to_retry(enrolled, face_files):
-    unknown = process_frame(enrolled, webcam_frame(face_files[1]), "Bob", "medium")
+def test_frame_without_face_or_template_asks_to_retry(enrolled, face_files):
+    unknown = process_frame(enrolled.live_session("Bob"), webcam_frame(face_files[1]))
     assert unknown.outcome == "retry" and "no face template enrolled for 'Bob'" in unknown.message
     empty = np.full((480, 640, 3), 90, np.uint8)
-    assert "no face" in process_frame(enrolled, empty, "Andy", "medium").message
-    assert "choose who" in process_frame(enrolled, empty, None, "medium").message
+    assert "no face" in process_frame(enrolled.live_session("Andy"), empty).message
+    assert "no face" in process_frame(enrolled.live_session(None), empty).message
 
 
 def test_strict_mode_rejects_a_static_image_and_accepts_a_moving_face(enrolled, face_files):
-    config = LivenessConfig(frames=3)
-    static, live = LivenessCheck(config), LivenessCheck(config)
+    static, live = enrolled.live_session("Andy", strict=True), enrolled.live_session("Andy", strict=True)
     frame = webcam_frame(face_files[1])
-    outcomes = [process_frame(enrolled, frame, "Andy", "medium", static).outcome for _ in range(3)]
-    assert outcomes == ["retry", "retry", "rejected"]
-    last = process_frame(enrolled, frame, "Andy", "medium", static)
-    assert "static image suspected" in last.message
-    moving = [process_frame(enrolled, webcam_frame(face_files[1], shift, 4 * shift), "Andy", "medium", live)
-              for shift in (0, 3, -3)]
-    assert [result.outcome for result in moving] == ["retry", "retry", "accepted"]
+    outcomes = [process_frame(static, frame).outcome for _ in range(4)]
+    assert outcomes == ["retry", "retry", "retry", "rejected"]
+    assert "static image suspected" in process_frame(static, frame).message
+    moving = [process_frame(live, webcam_frame(face_files[1], shift, 4 * shift)) for shift in (0, 3, -3, 2)]
+    assert [result.outcome for result in moving] == ["retry", "retry", "retry", "accepted"]
 
 
 def _zip(path: Path, members: dict[str, bytes], symlink: str | None = None) -> Path:
@@ -113,12 +113,13 @@ def test_batch_refuses_nothing_and_broken_archives(tmp_path):
 
 
 def test_live_frames_are_refused_while_the_identity_is_locked_out(enrolled, face_files):
-    for _ in range(3):  # live frames alone never lock anyone out ...
-        assert process_frame(enrolled, webcam_frame(face_files[3]), "Andy", "medium").outcome == "rejected"
-    assert process_frame(enrolled, webcam_frame(face_files[1]), "Andy", "medium").outcome == "accepted"
+    session = enrolled.live_session("Andy")
+    for _ in range(6):  # live frames alone never lock anyone out ...
+        assert process_frame(session, webcam_frame(face_files[3])).outcome == "rejected"
+    assert process_frame(session, webcam_frame(face_files[1])).outcome == "accepted"
     for _ in range(5):  # ... but failed checks of photos do, and then live frames are refused too
         handlers.verify_samples(enrolled, "Andy", face=str(face_files[3]))
 
-    result = process_frame(enrolled, webcam_frame(face_files[1]), "Andy", "medium")
+    result = process_frame(session, webcam_frame(face_files[1]))
 
     assert result.outcome == "retry" and "locked" in result.message

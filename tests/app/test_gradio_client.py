@@ -10,6 +10,7 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 
 from app import build_app  # noqa: E402
+from enrollment.service import Service  # noqa: E402
 from verify_app.handlers import WHO_IS_THIS  # noqa: E402
 
 
@@ -22,14 +23,14 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, face_pipeline, voice_pipeline):
     store = tmp_path_factory.mktemp("app") / "enrollments.db"
-    demo = build_app(store, device="cpu", pipelines={"face": face_pipeline, "voice": voice_pipeline})
+    demo = build_app(Service(store, device="cpu", pipelines={"face": face_pipeline, "voice": voice_pipeline}))
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
                 max_file_size="50mb")
     try:
         yield Client(demo.local_url, verbose=False)
     finally:
         demo.close()
-        demo.services.close()
+        demo.service.close()
 
 
 def test_enroll_then_verify_genuine_and_impostor(client, face_files, voice_files):

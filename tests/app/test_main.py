@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 import app
-from verify_app.services import Services
+from enrollment.service import Service
+from verify_app.ui import FrameGate
 
 
 def test_parse_auth():
@@ -19,7 +20,8 @@ def test_parse_auth():
 def test_defaults_bind_locally_and_read_auth_from_the_environment(monkeypatch):
     monkeypatch.setenv("VERIFY_APP_AUTH", "ann:pw")
     args = app.build_parser().parse_args([])
-    assert (args.host, args.port, args.share, args.auth, args.device) == ("127.0.0.1", 7860, "never", "ann:pw", "auto")
+    assert (args.host, args.port, args.share, args.auth) == ("127.0.0.1", 7860, "never", "ann:pw")
+    assert (args.store, args.key_file, args.device, args.level) == (None, None, None, None)  # $VERIFY_*, then defaults
 
 
 def test_public_share_without_login_is_refused(monkeypatch, capsys):
@@ -31,15 +33,15 @@ def test_public_share_without_login_is_refused(monkeypatch, capsys):
 
 
 def test_build_app_loads_no_model_and_names_its_api(tmp_path):
-    demo = app.build_app(tmp_path / "store.db", device="cpu")
-    assert demo.services.loaded() == ()
+    demo = app.build_app(Service(tmp_path / "store.db", device="cpu"))
+    assert demo.service.loaded() == ()
     api_names = {dep.api_name for dep in demo.fns.values() if dep.api_name and dep.api_visibility == "public"}
     assert {"enroll", "verify", "live_frame", "gallery", "delete", "reenroll", "batch", "settings"} <= api_names
 
 
-def test_a_busy_session_drops_frames(tmp_path):
-    services = Services(tmp_path / "store.db", "cpu")
-    assert services.try_begin("session") and not services.try_begin("session")
-    assert services.try_begin("other session")
-    services.end("session")
-    assert services.try_begin("session")
+def test_a_busy_session_drops_frames():
+    gate = FrameGate()
+    assert gate.try_begin("session") and not gate.try_begin("session")
+    assert gate.try_begin("other session")
+    gate.end("session")
+    assert gate.try_begin("session")

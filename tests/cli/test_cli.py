@@ -1,4 +1,4 @@
-"""The command line through ``verify.cli.main([...])`` (in process) and ``python -m verify`` (subprocess)."""
+"""The command line through ``verify_cli.main.main([...])`` (in process) and ``python -m verify`` (subprocess)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from verify.cli import main
+from verify_cli.main import main
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = REPO_ROOT / "assets" / "samples"

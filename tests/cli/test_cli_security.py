@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from verify.cli import main
+from verify_cli.main import main
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FACES = REPO_ROOT / "assets" / "samples" / "faces"

@@ -15,8 +15,8 @@ import torch
 
 from verify.errors import ConfigError, WeightsError
 from verify.evaluation import Pair
-from verify.meta import adapt_eval, adapt_train
-from verify.meta.adapt import (
+from training import adapt_eval, adapt_train
+from verify.adaptation import (
     Adapter,
     AugmentConfig,
     GuardRecord,
@@ -26,8 +26,8 @@ from verify.meta.adapt import (
     scores,
     unflatten_params,
 )
-from verify.meta.episodes import IdentitySplit
-from verify.meta.features import FeatureSet
+from training.episodes import IdentitySplit
+from training.features import FeatureSet
 
 DIM = 16
 
@@ -137,20 +137,20 @@ def synthetic_dataset(monkeypatch):
     names = sorted(set(features.identities))
     split = IdentitySplit(tuple(names[:36]), tuple(names[36:48]), tuple(names[48:]))
     for module in (adapt_train, adapt_eval):
-        monkeypatch.setattr(module, "load_features", lambda dataset, **kwargs: features)
+        monkeypatch.setattr(module, "load_features", lambda dataset, data_root, **kwargs: features)
         monkeypatch.setattr(module, "split_identities", lambda dataset, seed=0: split)
     return features
 
 
 @pytest.mark.parametrize("method", ["maml", "fomaml", "reptile", "metasgd", "taml"])
 def test_train_and_evaluate_every_method_on_synthetic_features(synthetic_dataset, tmp_path, method):
-    path = adapt_train.train_adaptation("face", method, tmp_path, meta_steps=4, tasks_per_step=4, validation_every=2,
+    path = adapt_train.train_adaptation("face", method, tmp_path / "data", tmp_path, meta_steps=4, tasks_per_step=4, validation_every=2,
                                         validation_pairs=2000, cohort_size=40, guard_cohort_size=16)
     assert path == tmp_path / f"adapt-face-{method}.pt"
     adapter = Adapter.load(path)
     assert adapter.method == method and adapter.thresholds is not None
     assert {"validation_eer_adapted", "validation_eer_plain", "beats_plain_on_validation"} <= set(adapter.info)
-    result = adapt_eval.evaluate_adaptation("face", method, checkpoint=path, n_pairs=400, episodes=20)
+    result = adapt_eval.evaluate_adaptation("face", method, tmp_path / "data", checkpoint=path, n_pairs=400, episodes=20)
     for key in ("eer", "tar_at_far_1e_2", "acc_5way1shot", "acc_ci95", "adapt_ms_per_user", "episodes"):
         assert key in result
     assert result["episodes"] == 20 and 0.0 <= result["eer"] <= 0.5 and result["acc_5way1shot"] > 0.5
@@ -158,15 +158,15 @@ def test_train_and_evaluate_every_method_on_synthetic_features(synthetic_dataset
 
 def test_train_rejects_unknown_options(synthetic_dataset, tmp_path):
     with pytest.raises(ConfigError, match=r"unknown training option\(s\) \['inner_stepz'\]"):
-        adapt_train.train_adaptation("face", "maml", tmp_path, inner_stepz=3)
+        adapt_train.train_adaptation("face", "maml", tmp_path / "data", tmp_path, inner_stepz=3)
     with pytest.raises(ConfigError, match="unknown adaptation method 'sgd'"):
-        adapt_train.train_adaptation("face", "sgd", tmp_path)
+        adapt_train.train_adaptation("face", "sgd", tmp_path / "data", tmp_path)
     with pytest.raises(ConfigError, match="epochs must be >= 1, got 0"):
-        adapt_train.train_adaptation("face", "maml", tmp_path, epochs=0)
+        adapt_train.train_adaptation("face", "maml", tmp_path / "data", tmp_path, epochs=0)
 
 
 def test_epochs_count_hundreds_of_meta_steps(synthetic_dataset, tmp_path):
-    path = adapt_train.train_adaptation("face", "fomaml", tmp_path, epochs=1, tasks_per_step=2, validation_every=50,
+    path = adapt_train.train_adaptation("face", "fomaml", tmp_path / "data", tmp_path, epochs=1, tasks_per_step=2, validation_every=50,
                                         validation_pairs=400, cohort_size=40, guard_cohort_size=16)
     info = Adapter.load(path).info
     assert info["options"]["meta_steps"] == 100 and [h["step"] for h in info["history"]] == [0, 50, 100]
@@ -212,10 +212,10 @@ def test_score_pairs_adapted_matches_adapting_pair_by_pair(tmp_path):
 
 
 def test_the_shipped_face_adapter_separates_two_real_people(face_embeddings):
-    from verify.meta.adapt import shipped_adapter
+    from verify.models import model_spec
 
-    adapter = shipped_adapter("face")
-    assert shipped_adapter("voice") is None
+    adapter = model_spec("face").load_adapter()
+    assert model_spec("voice").adapter is None
     assert adapter.model_id == "face-reidentification-retail-0095" and adapter.info["beats_plain_on_validation"]
     vectors = np.stack([embedding.vector for embedding in face_embeddings])  # 3 people x 3 samples
     threshold = adapter.thresholds.operating_point("medium").threshold

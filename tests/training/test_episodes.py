@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from verify.errors import ConfigError
-from verify.meta.episodes import SPLITS_FILE, EpisodeSampler, sample_pairs, split_identities
-from verify.meta.features import FeatureSet
+from training.episodes import SPLITS_FILE, EpisodeSampler, sample_pairs, split_identities
+from training.features import FeatureSet
 
 
 def make_features(people: int = 12, per_person: int = 4, dim: int = 6, seed: int = 0) -> FeatureSet:

@@ -9,8 +9,8 @@ import pytest
 
 from verify.embedding import Embedding
 from verify.errors import ConfigError, NoFaceError
-from verify.meta import features as features_module
-from verify.meta.features import DEFAULT_DATA_ROOT, cache_path, load_features, load_raw_inputs
+from training import features as features_module
+from training.features import cache_path, load_features, load_raw_inputs
 
 
 class FakeFacePipeline:
@@ -76,10 +76,8 @@ def test_voice_raw_input_is_log_mel():
 
 
 @pytest.mark.data
-def test_real_orl_features_cover_all_people():
-    if not DEFAULT_DATA_ROOT.is_dir():
-        pytest.skip(f"{DEFAULT_DATA_ROOT} is absent")
-    orl = load_features("orl_att")
+def test_real_orl_features_cover_all_people(shared_data):
+    orl = load_features("orl_att", shared_data)
     assert orl.vectors.shape == (400, 256)
     assert len(set(orl.identities)) == 40
     assert np.allclose(np.linalg.norm(orl.vectors, axis=1), 1.0, atol=1e-4)

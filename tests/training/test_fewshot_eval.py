@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from verify.meta.features import FeatureSet
-from verify.meta.fewshot_eval import (
+from training.features import FeatureSet
+from training.fewshot_eval import (
     all_pairs, cosine_pair_scores, episode_accuracy, nearest_prototype_scores, pairs_file_rows, score_rows)
 
 

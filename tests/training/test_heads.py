@@ -13,13 +13,13 @@ import pytest
 import torch
 
 from verify.errors import ConfigError, ModelMismatchError, WeightsError
-from verify.meta.dispatch import score_pairs_meta, train
-from verify.meta.episodes import IdentitySplit
-from verify.meta.features import FeatureSet, RawInputs
-from verify.meta.fewshot_eval import all_pairs, cosine_pair_scores, score_rows, verification_figures
-from verify.meta.heads import load_head, save_head
-from verify.meta.heads_train import HeadTrainConfig, feasible_fars, fit_head
-from verify.meta.scratch_train import ScratchConfig, embed_raw, train_scratch
+from training.dispatch import score_pairs_meta, train
+from training.episodes import IdentitySplit
+from training.features import FeatureSet, RawInputs
+from training.fewshot_eval import all_pairs, cosine_pair_scores, score_rows, verification_figures
+from training.heads import load_head, save_head
+from training.heads_train import HeadTrainConfig, feasible_fars, fit_head
+from training.scratch_train import ScratchConfig, embed_raw, train_scratch
 
 pytestmark = pytest.mark.usefixtures("torch_threads")
 
@@ -83,7 +83,7 @@ def test_feasible_fars_need_enough_impostors():
 
 def test_dispatch_rejects_bad_choices(tmp_path):
     with pytest.raises(ConfigError, match="unknown training method 'knn'"):
-        train("face", "knn", tmp_path)
+        train("face", "knn", tmp_path, tmp_path)
     with pytest.raises(ConfigError, match="exactly one of --head and --adapt"):
         score_pairs_meta(None, [], tmp_path, head="proto", adapt="maml")
     with pytest.raises(ConfigError, match="exactly one"):
@@ -126,7 +126,7 @@ def _tiny_pairs(tmp_path, face_files) -> Path:
 
 
 def test_cli_evaluate_with_a_head_checkpoint(tmp_path, face_files, capsys):
-    from verify.cli import main
+    from verify_cli.main import main
     from verify.face.pipeline import FacePipeline
 
     features, split = nuisance_clusters(people=20)
@@ -147,7 +147,7 @@ def test_cli_evaluate_with_a_head_checkpoint(tmp_path, face_files, capsys):
 
 
 def test_cli_train_rejects_unknown_method(capsys):
-    from verify.cli import main
+    from verify_cli.main import main
 
     with pytest.raises(SystemExit):
         main(["train", "--modality", "face", "--method", "knn"])

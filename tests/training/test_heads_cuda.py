@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from verify.meta.episodes import IdentitySplit
-from verify.meta.features import RawInputs
-from verify.meta.heads import load_head, save_head
-from verify.meta.heads_train import HeadTrainConfig, fit_head
-from verify.meta.scratch_train import ScratchConfig, embed_raw, train_scratch
+from training.episodes import IdentitySplit
+from training.features import RawInputs
+from training.heads import load_head, save_head
+from training.heads_train import HeadTrainConfig, fit_head
+from training.scratch_train import ScratchConfig, embed_raw, train_scratch
 
 from test_heads import eer_on, nuisance_clusters
 

@@ -1,4 +1,4 @@
-"""Exact gradients of verify.meta.maml on a linear model with quadratic losses, derived by hand.
+"""Exact gradients of training.maml on a linear model with quadratic losses, derived by hand.
 
 Model ``w`` (d,), support loss ``L_s(w) = 0.5 |A w - y|^2`` (Hessian ``H = A^T A``), query loss
 ``L_q(w) = 0.5 |B w - z|^2``. One inner step gives ``w' = w - a (A^T (A w - y))``, so
@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from verify.errors import ConfigError
-from verify.meta.maml import MetaConfig, MetaLearner, adapt, meta_gradient, task_objective
+from training.maml import MetaConfig, MetaLearner, adapt, meta_gradient, task_objective
 
 D, M, N, K = 4, 6, 5, 7
 

@@ -10,7 +10,7 @@ import torch
 pytestmark = pytest.mark.usefixtures("torch_threads")
 import torch.nn.functional as F
 
-from verify.nets.protonet import prototypes, prototypical_logits, prototypical_loss, squared_distances
+from training.nets.protonet import prototypes, prototypical_logits, prototypical_loss, squared_distances
 
 
 def test_prototypes_are_class_means():

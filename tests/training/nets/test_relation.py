@@ -7,7 +7,7 @@ import torch
 
 pytestmark = pytest.mark.usefixtures("torch_threads")
 
-from verify.nets.relation import RelationModule, relation_loss, relation_scores
+from training.nets.relation import RelationModule, relation_loss, relation_scores
 
 
 def test_relation_loss_is_mse_to_one_hot():

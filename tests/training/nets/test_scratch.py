@@ -7,7 +7,7 @@ import torch
 
 pytestmark = pytest.mark.usefixtures("torch_threads")
 
-from verify.nets.scratch import FaceCNN, VoiceTDNN, scratch_encoder
+from training.nets.scratch import FaceCNN, VoiceTDNN, scratch_encoder
 
 
 def test_face_cnn_embeds_unit_vectors():

@@ -9,7 +9,7 @@ import torch
 
 pytestmark = pytest.mark.usefixtures("torch_threads")
 
-from verify.nets.siamese import EmbeddingHead, SiameseNetwork, contrastive_loss, euclidean_distance
+from training.nets.siamese import EmbeddingHead, SiameseNetwork, contrastive_loss, euclidean_distance
 
 
 def test_contrastive_loss_matches_hand_values():

@@ -1,0 +1,1 @@
+"""The command line, a front end over :class:`enrollment.Service`: ``python -m verify`` or ``verify``."""

@@ -1,0 +1,49 @@
+"""How the command line prints results: exit statuses, decision lines, tables and batch files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from verify.errors import VerifyError
+from verify.scoring import Decision
+
+EXIT_ACCEPTED, EXIT_REJECTED, EXIT_ERROR = 0, 1, 2
+BATCH_COLUMNS = ["path", "decision", "score", "threshold", "reason"]
+
+
+def format_decision(decision: Decision) -> str:
+    """``accepted  score 0.612  threshold 0.359``, with the reason when not accepted."""
+    line = f"{decision.outcome}  score {decision.score:.3f}  threshold {decision.threshold:.3f}"
+    return f"{line}  ({decision.reason})" if decision.reason and not decision.accepted else line
+
+
+def iso_time(timestamp: float) -> str:
+    """A unix time as ISO 8601 UTC, to the second."""
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds")
+
+
+def batch_row(path: Path, result: Decision | VerifyError) -> dict:
+    """One row of ``batch`` output."""
+    if isinstance(result, VerifyError):
+        return {"path": str(path), "decision": "error", "score": "", "threshold": "", "reason": str(result)}
+    return {"path": str(path), "decision": result.outcome, "score": round(result.score, 4),
+            "threshold": round(result.threshold, 4), "reason": result.reason}
+
+
+def write_rows(rows: list[dict], out: Path | None) -> None:
+    """Rows as JSON (``out`` ending in .json), else CSV to ``out`` or stdout."""
+    if out is not None and out.suffix.lower() == ".json":
+        out.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        return
+    handle = open(out, "w", newline="", encoding="utf-8") if out else sys.stdout
+    try:
+        writer = csv.DictWriter(handle, fieldnames=BATCH_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    finally:
+        if out:
+            handle.close()
