@@ -27,13 +27,13 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from verify.meta.episodes import EpisodeSampler, split_identities  # noqa: E402
-from verify.meta.features import load_features, load_raw_inputs  # noqa: E402
-from verify.meta.fewshot_eval import (  # noqa: E402
+from training.episodes import EpisodeSampler, split_identities  # noqa: E402
+from training.features import load_features, load_raw_inputs  # noqa: E402
+from training.fewshot_eval import (  # noqa: E402
     cosine_pair_scores, episode_accuracy, nearest_prototype_scores, pairs_file_rows, score_rows, verification_figures)
-from verify.meta.heads import load_head  # noqa: E402
-from verify.meta.scratch_train import embed_raw  # noqa: E402
-from verify.nets.scratch import scratch_encoder  # noqa: E402
+from training.heads import load_head  # noqa: E402
+from training.scratch_train import embed_raw  # noqa: E402
+from training.nets.scratch import scratch_encoder  # noqa: E402
 
 DATASETS = {"face": "lfw_gray", "voice": "librispeech"}
 HEAD_ROWS = (("+ Siamese head", "siamese"), ("+ prototypical head", "proto"), ("+ relation head", "relation"))
@@ -72,13 +72,13 @@ def load_scratch(path: Path, modality: str) -> torch.nn.Module:
 
 
 def adaptation_row(modality, method, features, pairs, test, episodes, runs: Path) -> dict:
-    """Per-user adaptation (verify.meta.adapt) scored on the same pairs and episodes as the other rows.
+    """Per-user adaptation (verify.adaptation) scored on the same pairs and episodes as the other rows.
 
     The checkpoint is the shipped one or the trained one (adapt_eval.checkpoint_path), else ``runs``.
     """
     try:
-        from verify.meta import adapt_eval
-        from verify.meta.adapt import Adapter
+        from training import adapt_eval
+        from verify.adaptation import Adapter
 
         fallback = runs / f"adapt-{modality}-{method}.pt"
         try:
@@ -104,9 +104,9 @@ def adaptation_row(modality, method, features, pairs, test, episodes, runs: Path
     return figures
 
 
-def modality_rows(modality: str, runs: Path, episodes: int) -> dict:
+def modality_rows(modality: str, data: Path, runs: Path, episodes: int) -> dict:
     dataset = DATASETS[modality]
-    features = load_features(dataset)
+    features = load_features(dataset, data)
     test = list(split_identities(dataset).test)
     pairs = pairs_file_rows(features, REPO / "benchmarks" / "pairs" / f"{dataset}_eval.csv")
     rows = {"backbone only": {**row_figures(features, pairs, test, cosine_pair_scores, nearest_prototype_scores,
@@ -122,7 +122,7 @@ def modality_rows(modality: str, runs: Path, episodes: int) -> dict:
         rows[name]["adapt_ms_per_user"] = median_ms(lambda: head.embed(features.vectors[:1]))
     for name, method in ADAPT_ROWS:
         rows[name] = adaptation_row(modality, method, features, pairs, test, episodes, runs)
-    raw = load_raw_inputs(dataset)
+    raw = load_raw_inputs(dataset, data)
     for name, method in (("from-scratch Siamese", "siamese"), ("from-scratch prototypical", "proto")):
         path = runs / f"{modality}-scratch-{method}.safetensors"
         if not path.is_file():
@@ -134,9 +134,9 @@ def modality_rows(modality: str, runs: Path, episodes: int) -> dict:
     return rows
 
 
-def orl_rows(runs: Path, episodes: int) -> dict:
+def orl_rows(data: Path, runs: Path, episodes: int) -> dict:
     """5-way 1-shot (5 queries per class) on the 10 held-out ORL people."""
-    features = load_features("orl_att")
+    features = load_features("orl_att", data)
     test = list(split_identities("orl_att").test)
     rows = {"backbone only": row_figures(features, (), test, None, nearest_prototype_scores, episodes, 5)}
     for name, method in HEAD_ROWS:
@@ -144,7 +144,7 @@ def orl_rows(runs: Path, episodes: int) -> dict:
         if path.is_file():
             head = load_head(path)
             rows[name + " (LFW-trained)"] = row_figures(features, (), test, None, head.class_scores, episodes, 5)
-    raw = load_raw_inputs("orl_att")
+    raw = load_raw_inputs("orl_att", data)
     for name, stem in (("from-scratch prototypical (25 ORL people)", "orl-scratch-proto"),
                        ("from-scratch prototypical (LFW-trained)", "face-scratch-proto"),
                        ("from-scratch Siamese (LFW-trained)", "face-scratch-siamese")):
@@ -198,6 +198,7 @@ def markdown(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data", help="identity-labelled data sets")
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "meta")
     parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--modality", nargs="+", default=["face", "voice"], choices=["face", "voice"])
@@ -206,8 +207,8 @@ def main() -> None:
     torch.set_num_threads(1)
     results = {"date": datetime.date.today().isoformat(), "threads": 1, "torch": torch.__version__,
                "command": " ".join(["python benchmarks/meta_table.py", *sys.argv[1:]]),
-               "modalities": {m: modality_rows(m, args.runs, args.episodes) for m in args.modality},
-               "orl": orl_rows(args.runs, args.episodes) if "face" in args.modality else {}, "shipping": {}}
+               "modalities": {m: modality_rows(m, args.data, args.runs, args.episodes) for m in args.modality},
+               "orl": orl_rows(args.data, args.runs, args.episodes) if "face" in args.modality else {}, "shipping": {}}
     for modality in args.modality:
         path = args.runs / f"{modality}-shipping.json"
         results["shipping"][modality] = json.loads(path.read_text()) if path.is_file() else "not trained"

@@ -114,7 +114,7 @@ def bench_face_single(ours: FacePipeline, peers: list, runs: int, store_dir: Pat
     frame = single_frame(photo)
     jpeg = cv2.imencode(".jpg", frame[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
     enrolled = sorted(photo.parent.glob("*.jpg"))[1]
-    verifier = Verifier(ours, model_thresholds(FACE_MODEL_ID))
+    verifier = Verifier(ours, model_thresholds("face"))
     template = ours.embed(enrolled).vector
     systems = {"ours_array": lambda: verifier.check(template, frame), "ours_jpeg": lambda: verifier.check(template, jpeg)}
     for peer in peers:
@@ -137,10 +137,10 @@ def bench_enrollment(ours: FacePipeline, frame: np.ndarray, runs: int, store_dir
     with plain templates and with the shipped per-user adaptation (``--adapt``)."""
     from enrollment.enroll import enroll
     from enrollment.store import TemplateStore
-    from verify.meta.adapt import shipped_adapter
+    from verify.models import model_spec
 
     results = {}
-    for name, adapter in (("plain", None), ("adapted", shipped_adapter("face"))):
+    for name, adapter in (("plain", None), ("adapted", model_spec("face").load_adapter())):
         store = TemplateStore(store_dir / f"bench-{name}.sqlite")
         times = []
         for index in range(runs + 1):

@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 from verify.calibration import Thresholds, calibrate, save_thresholds  # noqa: E402
 from verify.errors import VerifyError  # noqa: E402
 from verify.metrics import equal_error_rate  # noqa: E402
-from verify.models import load_pipeline, thresholds_path  # noqa: E402
+from verify.models import load_pipeline, model_spec  # noqa: E402
 
 CALIBRATION_SETS = {"face": ["lfw_gray"], "voice": ["librispeech", "fsdd"]}
 
@@ -77,7 +77,7 @@ def main() -> None:
         pooled_eer=round(equal_error_rate(scores, labels)[0], 5),
     )
     thresholds = Thresholds(pipeline.model_id, calibrate(scores, labels), provenance)
-    save_thresholds(thresholds_path(pipeline.model_id), thresholds)
+    save_thresholds(model_spec(args.modality).calibration_path(), thresholds)
     print(json.dumps({"thresholds": thresholds.by_far, **provenance}, indent=1))
 
 

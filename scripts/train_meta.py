@@ -26,20 +26,20 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from verify.meta.episodes import split_identities  # noqa: E402
-from verify.meta.features import load_raw_inputs  # noqa: E402
-from verify.meta.heads import HEAD_METHODS  # noqa: E402
-from verify.meta.heads_train import TRAIN_DATASET, train_head  # noqa: E402
-from verify.meta.scratch_train import SCRATCH_METHODS, ScratchConfig, save_scratch, train_scratch  # noqa: E402
+from training.episodes import split_identities  # noqa: E402
+from training.features import load_raw_inputs  # noqa: E402
+from training.heads import HEAD_METHODS  # noqa: E402
+from training.heads_train import TRAIN_DATASET, train_head  # noqa: E402
+from training.scratch_train import SCRATCH_METHODS, ScratchConfig, save_scratch, train_scratch  # noqa: E402
 from verify.weights import MODELS_DIR  # noqa: E402
 
 SCRATCH_EPOCHS = {"face": (5, 100), "voice": (5, 100), "orl": (5, 50)}  # (epochs, steps per epoch)
 log = logging.getLogger("train_meta")
 
 
-def train_scratch_run(modality: str, dataset: str, method: str, out: Path, seed: int, name: str) -> None:
+def train_scratch_run(modality: str, dataset: str, data: Path, method: str, out: Path, seed: int, name: str) -> None:
     epochs, steps = SCRATCH_EPOCHS["orl" if dataset == "orl_att" else modality]
-    raw = load_raw_inputs(dataset)
+    raw = load_raw_inputs(dataset, data)
     split = split_identities(dataset, seed)
     config = ScratchConfig(epochs=epochs, steps_per_epoch=steps, seed=seed,
                            n_way=8 if dataset == "orl_att" else ScratchConfig.n_way)
@@ -76,6 +76,7 @@ def best_head(modality: str, out: Path) -> tuple[str | None, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modality", nargs="+", default=["face", "voice"], choices=["face", "voice"])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data", help="identity-labelled data sets")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "meta")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-heads", action="store_true")
@@ -88,14 +89,14 @@ def main() -> None:
     for modality in args.modality:
         if not args.skip_heads:
             for method in HEAD_METHODS:
-                train_head(modality, method, args.out, seed=args.seed, device="cpu",
+                train_head(modality, method, args.data, args.out, seed=args.seed, device="cpu",
                            command=f"python scripts/train_meta.py --modality {modality} --seed {args.seed}")
         if not args.skip_scratch:
             for method in SCRATCH_METHODS:
-                train_scratch_run(modality, TRAIN_DATASET[modality], method, args.out, args.seed,
+                train_scratch_run(modality, TRAIN_DATASET[modality], args.data, method, args.out, args.seed,
                                   f"{modality}-scratch-{method}")
             if modality == "face":
-                train_scratch_run("face", "orl_att", "proto", args.out, args.seed, "orl-scratch-proto")
+                train_scratch_run("face", "orl_att", args.data, "proto", args.out, args.seed, "orl-scratch-proto")
         method, summary = best_head(modality, args.out)
         (args.out / f"{modality}-shipping.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
         log.info("%s shipping decision: %s", modality, summary)

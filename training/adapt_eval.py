@@ -17,10 +17,10 @@ import torch
 from verify.embedding import Pipeline
 from verify.errors import VerifyError, WeightsError
 from verify.evaluation import Pair, embed_pair_files
-from verify.meta.adapt import Adapter
-from verify.meta.episodes import EpisodeSampler, sample_pairs, split_identities
-from verify.meta.features import REPO_ROOT, load_features
-from verify.meta.fewshot_eval import verification_figures
+from verify.adaptation import Adapter
+from training.episodes import EpisodeSampler, sample_pairs, split_identities
+from training.features import REPO_ROOT, load_features
+from training.fewshot_eval import verification_figures
 from verify.metrics import min_dcf
 from verify.weights import MODELS_DIR
 
@@ -131,6 +131,7 @@ def _episode_figures(adapter: Adapter | None, sampler: EpisodeSampler, episodes:
 def evaluate_adaptation(
     modality: str,
     method: str,
+    data_root: Path,
     seed: int = 0,
     checkpoint: Path | None = None,
     n_pairs: int = 20000,
@@ -148,7 +149,7 @@ def evaluate_adaptation(
     """
     adapter = Adapter.load(checkpoint or checkpoint_path(modality, method))
     dataset = adapter.info.get("dataset", MODALITY_DATASETS[modality])
-    features = load_features(dataset)
+    features = load_features(dataset, data_root)
     test = list(split_identities(dataset, seed).test)
     first, second, same = sample_pairs(features, test, n_pairs, seed)
     adapted, kept = pair_scores(adapter, features.vectors, first, second)

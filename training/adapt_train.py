@@ -1,4 +1,4 @@
-"""Meta-train the per-user scorer initialisation (:mod:`verify.meta.adapt`) on cached backbone features.
+"""Meta-train the per-user scorer initialisation (:mod:`verify.adaptation`) on cached backbone features.
 
 Training identities are divided into *cohort* people (their embeddings become the shipped impostor
 cohort) and *task* people (one task = one person: one enrollment embedding, its augmentations and
@@ -6,8 +6,8 @@ the cohort as support set; the person's other samples and other task people as q
 Checkpoints are selected on validation identities by one-shot EER; thresholds for the adapted
 scores are calibrated on validation identities too. Test identities are never touched here.
 
-    from verify.meta.adapt_train import train_adaptation
-    train_adaptation("voice", "maml", Path("runs/adapt"))
+    from training.adapt_train import train_adaptation
+    train_adaptation("voice", "maml", Path("../shared/data"), Path("runs/adapt"))
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import torch
 
 from verify.calibration import CALIBRATED_FARS, Thresholds, calibrate
 from verify.errors import ConfigError
-from verify.meta.adapt import Adapter, AugmentConfig, augment, binary_loss, initial_params, prediction_entropy
-from verify.meta.episodes import rows_by_identity, sample_pairs, split_identities
-from verify.meta.features import FeatureSet, load_features
-from verify.meta.maml import METHODS, MetaConfig, MetaLearner
+from verify.adaptation import Adapter, AugmentConfig, Params, augment, binary_loss, initial_params, scores
+from training.episodes import rows_by_identity, sample_pairs, split_identities
+from training.features import FeatureSet, load_features
+from training.maml import METHODS, MetaConfig, MetaLearner
 from verify.metrics import equal_error_rate, min_dcf, tar_at_far
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,14 @@ log = logging.getLogger(__name__)
 MODALITY_DATASETS = {"face": "lfw_gray", "voice": "librispeech"}
 COHORT_FRACTION = 0.3  # of the training people, whose embeddings form the impostor cohort
 STEPS_PER_EPOCH = 100  # meta-steps (batches of tasks) per "epoch" of the CLI's --epochs
+
+
+def prediction_entropy(params: Params, template: Tensor, samples: Tensor) -> Tensor:
+    """Mean binary entropy (nats) of the accept probability ``sigmoid(score)`` over samples ``(S, D)``."""
+    logits = scores(params, template, samples)
+    probability = torch.sigmoid(logits)
+    return (torch.nn.functional.softplus(logits) - probability * logits).mean()
+
 
 
 @dataclass(frozen=True)
@@ -119,7 +127,7 @@ def _cosine_threshold(features: FeatureSet, people: list[str], seed: int) -> flo
     return equal_error_rate(cosine, same)[1]
 
 
-def train_adaptation(modality: str, method: str, out_dir: Path, seed: int = 0, **options: Any) -> Path:
+def train_adaptation(modality: str, method: str, data_root: Path, out_dir: Path, seed: int = 0, **options: Any) -> Path:
     """Meta-train a per-user adaptation for ``modality`` with ``method``; returns the checkpoint path.
 
     ``options`` override :class:`TrainOptions` fields and ``AugmentConfig`` fields (prefixed
@@ -132,7 +140,7 @@ def train_adaptation(modality: str, method: str, out_dir: Path, seed: int = 0, *
     torch.set_num_threads(settings.threads)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    features = load_features(dataset)
+    features = load_features(dataset, data_root)
     split = split_identities(dataset, seed)
     train_people = [str(name) for name in rng.permutation(sorted(split.train))]
     n_cohort = max(2, int(len(train_people) * COHORT_FRACTION))
@@ -198,7 +206,7 @@ def _meta_train(learner: MetaLearner, sampler: TaskSampler, snapshot, vectors: n
     Step 0 (the cosine-equivalent initialisation, adapted per user but not meta-trained) competes
     too, so meta-training is kept only when it helps on validation identities.
     """
-    from verify.meta.adapt_eval import pair_scores  # evaluation helpers live beside the benchmark
+    from training.adapt_eval import pair_scores  # evaluation helpers live beside the benchmark
 
     first, second, same = validation
     best_cost, best, history = np.inf, snapshot(), []
@@ -218,7 +226,7 @@ def _meta_train(learner: MetaLearner, sampler: TaskSampler, snapshot, vectors: n
 
 def _calibrate_on_validation(adapter: Adapter, vectors: np.ndarray, validation: tuple) -> dict[str, Any]:
     """Set the adapter's thresholds from validation trials; return adapted vs plain figures on them."""
-    from verify.meta.adapt_eval import pair_scores
+    from training.adapt_eval import pair_scores
 
     first, second, same = validation
     adapted, kept = pair_scores(adapter, vectors, first, second)

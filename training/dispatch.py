@@ -1,8 +1,8 @@
 """Entry points the command line calls for few-shot training and head / adaptation scoring.
 
-Heads (``siamese``, ``proto``, ``relation``) live in :mod:`verify.meta.heads_train`; per-user
+Heads (``siamese``, ``proto``, ``relation``) live in :mod:`training.heads_train`; per-user
 adaptation methods (``maml``, ``fomaml``, ``reptile``, ``metasgd``, ``taml``) in
-:mod:`verify.meta.adapt_train` and :mod:`verify.meta.adapt_eval`.
+:mod:`training.adapt_train` and :mod:`training.adapt_eval`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from verify.embedding import Pipeline
 from verify.errors import ConfigError, VerifyError, WeightsError
 from verify.evaluation import Pair, embed_pair_files
-from verify.meta.heads import HEAD_METHODS, load_head
+from training.heads import HEAD_METHODS, load_head
 from verify.weights import MODELS_DIR
 
 ADAPT_METHODS = ("maml", "fomaml", "reptile", "metasgd", "taml")
@@ -36,21 +36,22 @@ def _optional(module: str, attribute: str, what: str):
         raise ConfigError(f"{what} is not available in this build ({module}.{attribute}: {error})") from None
 
 
-def train(modality: str, method: str, out_dir: Path | None = None, seed: int = 0, epochs: int | None = None,
-          device: str = "auto") -> str:
-    """Train one head or adaptation method; returns a one-line summary naming the files written."""
+def train(modality: str, method: str, data_root: Path, out_dir: Path | None = None, seed: int = 0,
+          epochs: int | None = None, device: str = "auto") -> str:
+    """Train one head or adaptation method on the data sets under ``data_root``; returns a one-line
+    summary naming the files written."""
     if method not in TRAIN_METHODS:
         raise ConfigError(f"unknown training method {method!r}: choose one of {', '.join(TRAIN_METHODS)}")
     if method in ADAPT_METHODS:
-        train_adaptation = _optional("verify.meta.adapt_train", "train_adaptation", f"{method} training")
-        if out_dir is None:  # where verify.meta.adapt_eval looks for trained checkpoints
-            out_dir = _optional("verify.meta.adapt_eval", "TRAIN_DIR", f"{method} training")
+        train_adaptation = _optional("training.adapt_train", "train_adaptation", f"{method} training")
+        if out_dir is None:  # where training.adapt_eval looks for trained checkpoints
+            out_dir = _optional("training.adapt_eval", "TRAIN_DIR", f"{method} training")
         options = {"epochs": epochs} if epochs is not None else {}
-        return f"wrote {train_adaptation(modality, method, out_dir, seed, **options)}"
-    from verify.meta.heads_train import train_head
+        return f"wrote {train_adaptation(modality, method, data_root, out_dir, seed, **options)}"
+    from training.heads_train import train_head
 
     out_dir = Path(out_dir or DEFAULT_TRAIN_DIR)
-    card = train_head(modality, method, out_dir, seed=seed, epochs=epochs or 10, device=device)
+    card = train_head(modality, method, data_root, out_dir, seed=seed, epochs=epochs or 10, device=device)
     validation, plain = card["validation"], card["validation_backbone_only"]
     return (f"wrote {out_dir / f'{modality}-{method}-head'}.{{safetensors,thresholds.json,json,md}}; validation EER "
             f"{validation['eer']:.2%} (backbone only {plain['eer']:.2%}), TAR at FAR 1% "
@@ -78,7 +79,7 @@ def score_pairs_meta(
     if adapt != "none":
         if adapt not in ADAPT_METHODS:
             raise ConfigError(f"unknown adaptation {adapt!r}: choose one of {', '.join(ADAPT_METHODS)}")
-        scorer = _optional("verify.meta.adapt_eval", "score_pairs_adapted", f"--adapt {adapt}")
+        scorer = _optional("training.adapt_eval", "score_pairs_adapted", f"--adapt {adapt}")
         return scorer(pipeline, pairs, root, adapt, adapt_checkpoint, progress)
     if head not in HEAD_METHODS:
         raise ConfigError(f"unknown head {head!r}: choose one of none, {', '.join(HEAD_METHODS)}")

@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from verify.errors import ConfigError
-from verify.meta.features import REPO_ROOT, FeatureSet
+from training.features import REPO_ROOT, FeatureSet
 
 SPLITS_FILE = REPO_ROOT / "benchmarks" / "pairs" / "splits.json"
 TRAIN_FRACTION = 0.8

@@ -20,8 +20,7 @@ from tqdm import tqdm
 
 from verify.errors import ConfigError, VerifyError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DATA_ROOT = REPO_ROOT.parent / "shared" / "data"
+REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CACHE_DIR = REPO_ROOT / ".cache" / "features"
 
 DATASETS: dict[str, tuple[str, str]] = {  # name -> (modality, folder under the data root)
@@ -94,7 +93,7 @@ def cache_path(dataset: str, cache_dir: Path = DEFAULT_CACHE_DIR, suffix: str = 
 
 def load_features(
     dataset: str,
-    data_root: Path = DEFAULT_DATA_ROOT,
+    data_root: Path,
     cache_dir: Path = DEFAULT_CACHE_DIR,
     device: str = "auto",
 ) -> FeatureSet:
@@ -108,7 +107,7 @@ def load_features(
 
 def load_raw_inputs(
     dataset: str,
-    data_root: Path = DEFAULT_DATA_ROOT,
+    data_root: Path,
     cache_dir: Path = DEFAULT_CACHE_DIR,
     device: str = "auto",
 ) -> RawInputs:
@@ -121,7 +120,7 @@ def load_raw_inputs(
                          [str(p) for p in stored["paths"]])
 
 
-def list_dataset_files(dataset: str, data_root: Path = DEFAULT_DATA_ROOT) -> list[tuple[str, Path]]:
+def list_dataset_files(dataset: str, data_root: Path) -> list[tuple[str, Path]]:
     """``(identity, file)`` of every sample file of ``dataset``, sorted by identity then name."""
     dataset_modality(dataset)
     folder = Path(data_root) / DATASETS[dataset][1]

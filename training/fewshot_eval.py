@@ -13,8 +13,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from verify.meta.episodes import EpisodeSampler, rows_by_identity
-from verify.meta.features import FeatureSet
+from training.episodes import EpisodeSampler, rows_by_identity
+from training.features import FeatureSet
 from verify.metrics import equal_error_rate, tar_at_far
 
 PairScorer = Callable[[np.ndarray, np.ndarray], np.ndarray]

@@ -18,8 +18,8 @@ from safetensors.torch import load_file, save_file
 
 from verify.device import resolve_device
 from verify.errors import ModelMismatchError, WeightsError
-from verify.nets.relation import RelationModule, relation_scores
-from verify.nets.siamese import EmbeddingHead
+from training.nets.relation import RelationModule, relation_scores
+from training.nets.siamese import EmbeddingHead
 
 HEAD_METHODS = ("siamese", "proto", "relation")
 

@@ -1,10 +1,10 @@
 """Train the Siamese, prototypical and relation heads on frozen backbone embeddings.
 
-Every head is trained on the *train* identities of :func:`verify.meta.episodes.split_identities`,
+Every head is trained on the *train* identities of :func:`training.episodes.split_identities`,
 selected (best epoch) and calibrated on the *validation* identities; test identities are never
 read here. :func:`train_head` writes, to one folder:
 
-* ``<modality>-<method>-head.safetensors``   weights + metadata (:mod:`verify.meta.heads`)
+* ``<modality>-<method>-head.safetensors``   weights + metadata (:mod:`training.heads`)
 * ``<modality>-<method>-head.thresholds.json`` thresholds calibrated on validation trials
 * ``<modality>-<method>-head.json`` / ``.md``  model card: data, split, command, seed, metrics
 """
@@ -25,14 +25,14 @@ from tqdm import tqdm
 from verify.calibration import CALIBRATED_FARS, Thresholds, calibrate, save_thresholds
 from verify.device import resolve_device
 from verify.errors import ConfigError
-from verify.meta.episodes import EpisodeSampler, sample_pairs, split_identities
-from verify.meta.features import DEFAULT_CACHE_DIR, DEFAULT_DATA_ROOT, FeatureSet, backbone_key, load_features
-from verify.meta.fewshot_eval import (
+from training.episodes import EpisodeSampler, sample_pairs, split_identities
+from training.features import DEFAULT_CACHE_DIR, FeatureSet, backbone_key, load_features
+from training.fewshot_eval import (
     all_pairs, cosine_pair_scores, episode_accuracy, nearest_prototype_scores, score_rows, verification_figures)
-from verify.meta.heads import HEAD_METHODS, TrainedHead, save_head
-from verify.nets.protonet import prototypical_loss
-from verify.nets.relation import RelationModule, relation_loss, relation_scores
-from verify.nets.siamese import EmbeddingHead, contrastive_loss, euclidean_distance
+from training.heads import HEAD_METHODS, TrainedHead, save_head
+from training.nets.protonet import prototypical_loss
+from training.nets.relation import RelationModule, relation_loss, relation_scores
+from training.nets.siamese import EmbeddingHead, contrastive_loss, euclidean_distance
 
 TRAIN_DATASET = {"face": "lfw_gray", "voice": "librispeech"}
 # Siamese: a margin near the impostor distance of unit vectors (sqrt 2) and a lower rate; with margin 1.0 and
@@ -155,8 +155,8 @@ def feasible_fars(impostors: int) -> tuple[float, ...]:
     return tuple(far for far in CALIBRATED_FARS if impostors * far >= 1)
 
 
-def train_head(modality: str, method: str, out_dir: Path, seed: int = 0, epochs: int = 10,
-               device: str = "auto", data_root: Path = DEFAULT_DATA_ROOT, cache_dir: Path = DEFAULT_CACHE_DIR,
+def train_head(modality: str, method: str, data_root: Path, out_dir: Path, seed: int = 0, epochs: int = 10,
+               device: str = "auto", cache_dir: Path = DEFAULT_CACHE_DIR,
                command: str = "") -> dict:
     """Train, validate, calibrate and write one head (see the module docstring); returns its card."""
     if modality not in TRAIN_DATASET:

@@ -27,18 +27,17 @@ Methods (``MetaConfig.method``):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping, Union
+from typing import Callable, Mapping
 
 import torch
 from torch import Tensor
 from torch.func import grad, vmap
 
+from verify.adaptation import Params, StepSize, adapt, step_size
 from verify.errors import ConfigError
 
-Params = dict[str, Tensor]
 Task = Mapping[str, Tensor]
 TaskLoss = Callable[[Params, Task], Tensor]
-StepSize = Union[float, Mapping[str, Tensor]]
 
 METHODS = ("maml", "fomaml", "reptile", "metasgd", "taml")
 
@@ -68,33 +67,6 @@ class MetaConfig:
             raise ConfigError(f"inner_steps must be >= 1, got {self.inner_steps}")
         if not self.inner_lr > 0 or not self.meta_lr > 0:
             raise ConfigError(f"step sizes must be positive, got inner {self.inner_lr}, meta {self.meta_lr}")
-
-
-def _step_size(lr: StepSize, name: str) -> Tensor | float:
-    return lr[name] if isinstance(lr, Mapping) else lr
-
-
-def adapt(
-    params: Params,
-    loss_fn: Callable[[Params], Tensor],
-    steps: int,
-    lr: StepSize,
-    *,
-    first_order: bool = False,
-) -> Params:
-    """``steps`` gradient-descent steps on ``loss_fn`` from ``params``; returns the new parameters.
-
-    Differentiable: when called under ``torch.func.grad`` (or with ``params`` that require grad),
-    the result depends on ``params`` through every step, Hessian included, unless
-    ``first_order`` treats each inner gradient as a constant. ``lr`` is a float, or a dict with
-    one step-size tensor per parameter (Meta-SGD, element-wise).
-    """
-    for _ in range(steps):
-        gradients = grad(loss_fn)(params)
-        if first_order:
-            gradients = {name: value.detach() for name, value in gradients.items()}
-        params = {name: value - _step_size(lr, name) * gradients[name] for name, value in params.items()}
-    return params
 
 
 def task_objective(

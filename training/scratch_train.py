@@ -1,10 +1,10 @@
 """From-scratch baselines: small encoders trained on raw front-end outputs, no pretrained backbone.
 
-Faces: :class:`~verify.nets.scratch.FaceCNN` on 64x64 greyscale aligned crops; voices:
-:class:`~verify.nets.scratch.VoiceTDNN` on log-mel frames. Trained on the *train* identities with
+Faces: :class:`~training.nets.scratch.FaceCNN` on 64x64 greyscale aligned crops; voices:
+:class:`~training.nets.scratch.VoiceTDNN` on log-mel frames. Trained on the *train* identities with
 the contrastive loss (``siamese``) or episodically with the prototypical loss (``proto``); the
 epoch with the lowest validation EER is kept. :func:`embed_raw` turns every cached input into a
-:class:`~verify.meta.features.FeatureSet`, so the evaluation is the one the backbone gets.
+:class:`~training.features.FeatureSet`, so the evaluation is the one the backbone gets.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from tqdm import tqdm
 
 from verify.device import resolve_device
 from verify.errors import ConfigError
-from verify.meta.episodes import EpisodeSampler, rows_by_identity, sample_pairs
-from verify.meta.features import FeatureSet, RawInputs
-from verify.meta.fewshot_eval import all_pairs, cosine_pair_scores, score_rows, verification_figures
-from verify.nets.protonet import prototypical_loss
-from verify.nets.scratch import VOICE_CROP_FRAMES, scratch_encoder
-from verify.nets.siamese import contrastive_loss, euclidean_distance
+from training.episodes import EpisodeSampler, rows_by_identity, sample_pairs
+from training.features import FeatureSet, RawInputs
+from training.fewshot_eval import all_pairs, cosine_pair_scores, score_rows, verification_figures
+from training.nets.protonet import prototypical_loss
+from training.nets.scratch import VOICE_CROP_FRAMES, scratch_encoder
+from training.nets.siamese import contrastive_loss, euclidean_distance
 
 SCRATCH_METHODS = ("siamese", "proto")
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ The per-user model is a linear scorer over backbone embeddings (``D`` = embeddin
 with ``t`` the ``(D,)`` template and ``x`` a probe embedding. With ``gain = 1`` and ``offset = 0``
 it is an affine function of the cosine score, so the unadapted scorer ranks like the plain
 backbone. Its initialisation (and, for Meta-SGD, per-element step sizes) is meta-trained
-(:mod:`verify.meta.adapt_train`) so that a few gradient steps on one enrollment sample, its
+(``training.adapt_train``) so that a few gradient steps on one enrollment sample, its
 feature-space augmentations (positives) and a shipped cohort of impostor embeddings (negatives)
 make it a per-user classifier. Parameters per user: ``2 D + 2`` float32.
 
@@ -25,32 +25,22 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Union
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch.func import vmap
+from torch.func import grad, vmap
 
 from verify.calibration import Thresholds
 from verify.errors import ConfigError, WeightsError
-from verify.weights import WeightsFile, locate, sha256_of
-from verify.meta.maml import Params, StepSize, adapt
+from verify.weights import sha256_of
+
+Params = dict[str, Tensor]
+StepSize = Union[float, Mapping[str, Tensor]]
 
 CHECKPOINT_FORMAT = "verify-adaptation/1"
 PARAM_NAMES = ("gain", "offset", "log_scale", "bias")
-# Checkpoints that ship in assets/models, only where adaptation beat the plain backbone on
-# validation identities (see the model cards). Voice ships none: its validation minDCF was worse.
-SHIPPED_ADAPTERS: dict[str, WeightsFile] = {
-    "face": WeightsFile(
-        "adapt-face-metasgd.pt",
-        "5c111c76c769c50f5586187357ccce8f49bf0d58dacc0a9ecd9511990798f4f3",
-        "python -m verify train --modality face --method metasgd --out assets/models (then update the sha256 in"
-        " verify/meta/adapt.py and the model card)",
-    ),
-}
-
-
 @dataclass(frozen=True)
 class AugmentConfig:
     """Feature-space augmentations of one enrollment embedding.
@@ -95,6 +85,35 @@ class GuardRecord:
         return cls(**json.loads(text))
 
 
+# --- the inner loop -----------------------------------------------------------------------
+def step_size(lr: StepSize, name: str) -> Tensor | float:
+    """The step size of parameter ``name``: ``lr`` itself, or its entry when per-parameter."""
+    return lr[name] if isinstance(lr, Mapping) else lr
+
+
+def adapt(
+    params: Params,
+    loss_fn: Callable[[Params], Tensor],
+    steps: int,
+    lr: StepSize,
+    *,
+    first_order: bool = False,
+) -> Params:
+    """``steps`` gradient-descent steps on ``loss_fn`` from ``params``; returns the new parameters.
+
+    Differentiable: when called under ``torch.func.grad`` (or with ``params`` that require grad),
+    the result depends on ``params`` through every step, Hessian included, unless
+    ``first_order`` treats each inner gradient as a constant. ``lr`` is a float, or a dict with
+    one step-size tensor per parameter (Meta-SGD, element-wise).
+    """
+    for _ in range(steps):
+        gradients = grad(loss_fn)(params)
+        if first_order:
+            gradients = {name: value.detach() for name, value in gradients.items()}
+        params = {name: value - step_size(lr, name) * gradients[name] for name, value in params.items()}
+    return params
+
+
 # --- the scorer ---------------------------------------------------------------------------
 def initial_params(dim: int, scale: float = 10.0, threshold: float = 0.3) -> Params:
     """Parameters of a scorer equal to ``scale * (cosine - threshold)``."""
@@ -117,13 +136,6 @@ def binary_loss(params: Params, template: Tensor, positives: Tensor, negatives: 
     positive = torch.nn.functional.softplus(-scores(params, template, positives)).mean()
     negative = torch.nn.functional.softplus(scores(params, template, negatives)).mean()
     return positive + negative
-
-
-def prediction_entropy(params: Params, template: Tensor, samples: Tensor) -> Tensor:
-    """Mean binary entropy (nats) of the accept probability ``sigmoid(score)`` over samples ``(S, D)``."""
-    logits = scores(params, template, samples)
-    probability = torch.sigmoid(logits)
-    return (torch.nn.functional.softplus(logits) - probability * logits).mean()
 
 
 def flatten_params(params: Mapping[str, Tensor]) -> np.ndarray:
@@ -285,7 +297,7 @@ class Adapter:
             WeightsError: missing, unreadable or of another format, naming the file and the fix.
         """
         path = Path(path)
-        fix = "train one with: python -m verify train --modality face|voice --method maml"
+        fix = "train one with: python -m verify train --data DATA --modality face|voice --method maml"
         if not path.is_file():
             raise WeightsError(f"adaptation checkpoint {path} not found; {fix}")
         try:
@@ -311,13 +323,3 @@ class Adapter:
             )
         except (OSError, RuntimeError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise WeightsError(f"cannot read adaptation checkpoint {path}: {error}; {fix}") from error
-
-
-def shipped_adapter(modality: str) -> Adapter | None:
-    """The hash-checked adaptation shipped for ``modality``, or ``None`` where none ships.
-
-    Raises:
-        WeightsError: the shipped file is missing or its sha256 does not match.
-    """
-    spec = SHIPPED_ADAPTERS.get(modality)
-    return None if spec is None else Adapter.load(locate(spec))

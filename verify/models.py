@@ -1,33 +1,124 @@
-"""Registry of the shipped models: modality -> pipeline factory and calibrated thresholds."""
+"""The shipped models: one :class:`ModelSpec` per modality, and the only code naming pipeline classes.
+
+Every shipped artefact follows one convention: it lies in ``assets/models`` (or
+``$VERIFY_WEIGHTS_DIR``) with its sha256 checked on load and a model card ``<stem>.md`` beside it;
+a model's calibration is ``<model_id>.thresholds.json``, written by ``scripts/calibrate.py`` on
+the calibration identities only.
+
+Pipeline classes are imported on first use, so reading a spec loads neither torch nor a network.
+"""
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from verify.calibration import Thresholds, load_thresholds
 from verify.config import check_modality
 from verify.embedding import Pipeline
-from verify.weights import MODELS_DIR
+from verify.errors import ConfigError
+from verify.weights import MODELS_DIR, WeightsFile, locate
+
+if TYPE_CHECKING:  # torch: imported only when an adapter is loaded
+    from verify.adaptation import Adapter
 
 
-def load_pipeline(modality: str, device: str | torch.device = "auto") -> Pipeline:
-    """Build the shipped pipeline of a modality (``"face"`` or ``"voice"``) on ``device``."""
-    if check_modality(modality) == "face":
-        from verify.face.pipeline import FacePipeline
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything that ships for one modality.
 
-        return FacePipeline(device=device)
-    from verify.voice.pipeline import VoicePipeline
+    Attributes:
+        modality: ``"face"`` or ``"voice"``.
+        model_id: the embedding model's name, stored with every template it makes.
+        pipeline: ``"module:Class"`` of the :class:`~verify.embedding.Pipeline` that embeds samples.
+        calibration: file name of the calibrated thresholds in ``assets/models``.
+        adapter: the per-user adaptation checkpoint, where one beat the plain model on validation.
+    """
 
-    return VoicePipeline(device=device)
+    modality: str
+    model_id: str
+    pipeline: str
+    calibration: str
+    adapter: WeightsFile | None = None
+
+    @cached_property
+    def pipeline_class(self) -> type:
+        """The pipeline class (imports its module, and with it torch)."""
+        module, name = self.pipeline.split(":")
+        return getattr(importlib.import_module(module), name)
+
+    @property
+    def version(self) -> str:
+        """The model version stored with templates (a prefix of the weights' sha256)."""
+        return self.pipeline_class.model_version
+
+    def build(self, device: Any = "auto", **options: Any) -> Pipeline:
+        """The pipeline on ``device`` (``"auto"``: CUDA when present); ``options`` go to its constructor."""
+        return self.pipeline_class(device=device, **options)
+
+    def calibration_path(self) -> Path:
+        """Where the calibrated thresholds ship."""
+        return MODELS_DIR / self.calibration
+
+    def thresholds(self) -> Thresholds:
+        """The calibrated thresholds of this model."""
+        return load_thresholds(self.calibration_path())
+
+    def load_adapter(self) -> Adapter:
+        """The shipped, hash-checked per-user adaptation.
+
+        Raises:
+            ConfigError: none ships for this modality.
+            WeightsError: the shipped file is missing or its sha256 does not match.
+        """
+        if self.adapter is None:
+            raise ConfigError(
+                f"no per-user adaptation ships for {self.modality}: it did not beat the plain model on validation"
+            )
+        from verify.adaptation import Adapter
+
+        return Adapter.load(locate(self.adapter))
 
 
-def thresholds_path(model_id: str) -> Path:
-    """Where the calibrated thresholds of ``model_id`` ship."""
-    return MODELS_DIR / f"{model_id}.thresholds.json"
+SHIPPED: dict[str, ModelSpec] = {
+    "face": ModelSpec(
+        modality="face",
+        model_id="face-reidentification-retail-0095",
+        pipeline="verify.face.pipeline:FacePipeline",
+        calibration="face-reidentification-retail-0095.thresholds.json",
+        adapter=WeightsFile(
+            "adapt-face-metasgd.pt",
+            "5c111c76c769c50f5586187357ccce8f49bf0d58dacc0a9ecd9511990798f4f3",
+            "python -m verify train --data DATA --modality face --method metasgd --out assets/models (then"
+            " update the sha256 in verify/models.py and the model card)",
+        ),
+    ),
+    "voice": ModelSpec(
+        modality="voice",
+        model_id="ge2e-resemblyzer",
+        pipeline="verify.voice.pipeline:VoicePipeline",
+        calibration="ge2e-resemblyzer.thresholds.json",
+    ),
+}
 
 
-def model_thresholds(model_id: str) -> Thresholds:
-    """Calibrated thresholds shipped for ``model_id``."""
-    return load_thresholds(thresholds_path(model_id))
+def model_spec(modality: str) -> ModelSpec:
+    """The shipped model of ``modality``.
+
+    Raises:
+        ConfigError: ``modality`` is neither ``"face"`` nor ``"voice"``.
+    """
+    return SHIPPED[check_modality(modality)]
+
+
+def load_pipeline(modality: str, device: Any = "auto", **options: Any) -> Pipeline:
+    """Build the shipped pipeline of ``modality`` on ``device``."""
+    return model_spec(modality).build(device, **options)
+
+
+def model_thresholds(modality: str) -> Thresholds:
+    """Calibrated thresholds shipped for the model of ``modality``."""
+    return model_spec(modality).thresholds()

@@ -10,11 +10,12 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-from safetensors.torch import load_file
+from typing import TYPE_CHECKING
 
 from verify.errors import WeightsError
+
+if TYPE_CHECKING:  # torch is imported by the loaders only, so locating weights stays light
+    import torch
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 MODELS_DIR = ASSETS_DIR / "models"
@@ -69,6 +70,8 @@ def locate(weights: WeightsFile) -> Path:
 
 def load_state_dict(weights: WeightsFile) -> dict[str, torch.Tensor]:
     """Locate, verify and load a safetensors state dict on the CPU."""
+    from safetensors.torch import load_file
+
     path = locate(weights)
     try:
         return load_file(str(path), device="cpu")

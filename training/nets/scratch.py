@@ -4,7 +4,7 @@
 * :class:`VoiceTDNN`: ``(N, 40, T)`` log-mel frames (10 ms hop), statistics pooling over time.
 
 Both return ``(N, dim)`` L2-normalised embeddings, so the Siamese (contrastive) and prototypical
-losses of :mod:`verify.nets.siamese` and :mod:`verify.nets.protonet` apply unchanged.
+losses of :mod:`training.nets.siamese` and :mod:`training.nets.protonet` apply unchanged.
 """
 
 from __future__ import annotations
