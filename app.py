@@ -18,12 +18,14 @@ import os
 import sys
 from typing import Sequence
 
+from enrollment.service import Service
+from enrollment.settings import Settings, user_caller
 from verify.config import SECURITY_LEVELS
 from verify.errors import VerifyError
 from verify_app.ui import build_app
 
 MAX_UPLOAD = "50mb"
-__all__ = ["build_app", "main"]
+__all__ = ["build_app", "main", "open_service"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,6 +60,17 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
     return user, password
 
 
+def open_service(args: argparse.Namespace) -> Service:
+    """The service the app's options describe (options, then ``$VERIFY_*``, then defaults), as the CLI's.
+
+    Raises:
+        VerifyError: an invalid option or variable, a malformed or wrong key, an unusable store.
+    """
+    settings = Settings.resolve(store=args.store, key_file=args.key_file, device=args.device, level=args.level,
+                                caller=user_caller("app"))
+    return Service(settings=settings)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse options, build the app and serve it until interrupted."""
     args = build_parser().parse_args(argv)
@@ -71,13 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: --share public needs --auth USER:PASS (biometric data must not be open to the internet)",
               file=sys.stderr)
         return 2
-    from enrollment.service import Service
-    from enrollment.settings import Settings, user_caller
-
     try:
-        settings = Settings.resolve(store=args.store, key_file=args.key_file, device=args.device, level=args.level,
-                                    caller=user_caller("app"))
-        service = Service(settings=settings)
+        service = open_service(args)
     except VerifyError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

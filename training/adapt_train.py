@@ -25,7 +25,7 @@ from verify.calibration import CALIBRATED_FARS, Thresholds, calibrate
 from verify.errors import ConfigError
 from verify.adaptation import Adapter, AugmentConfig, Params, augment, binary_loss, initial_params, scores
 from training.episodes import rows_by_identity, sample_pairs, split_identities
-from training.features import FeatureSet, load_features
+from training.features import FeatureSet, backbone_key, load_features
 from training.maml import METHODS, MetaConfig, MetaLearner
 from verify.metrics import equal_error_rate, min_dcf, tar_at_far
 
@@ -155,7 +155,7 @@ def train_adaptation(modality: str, method: str, data_root: Path, out_dir: Path,
     init = initial_params(features.vectors.shape[1], threshold=_cosine_threshold(features, task_people, seed))
     learner = MetaLearner(init, support, query, config, entropy, frozen_init=("offset",))
     sampler = TaskSampler(features, task_people, cohort_fit, augment_config, settings, seed)
-    model_id, model_version = _backbone(modality)
+    model_id, model_version = backbone_key(modality)
 
     def snapshot() -> Adapter:
         step_sizes = learner.step_sizes
@@ -245,11 +245,3 @@ def _calibrate_on_validation(adapter: Adapter, vectors: np.ndarray, validation: 
         and figures["validation_min_dcf_adapted"] < figures["validation_min_dcf_plain"]
     )
     return figures
-
-
-def _backbone(modality: str) -> tuple[str, str]:
-    if modality == "face":
-        from verify.face.pipeline import FacePipeline as PipelineClass
-    else:
-        from verify.voice.pipeline import VoicePipeline as PipelineClass
-    return PipelineClass.model_id, PipelineClass.model_version

@@ -136,11 +136,10 @@ def list_dataset_files(dataset: str, data_root: Path) -> list[tuple[str, Path]]:
 
 def backbone_key(modality: str) -> tuple[str, str]:
     """``(model_id, model_version)`` of the shipped pipeline of a modality (no weights loaded)."""
-    if modality == "face":
-        from verify.face.pipeline import FacePipeline as PipelineClass
-    else:
-        from verify.voice.pipeline import VoicePipeline as PipelineClass
-    return PipelineClass.model_id, PipelineClass.model_version
+    from verify.models import model_spec
+
+    spec = model_spec(modality)
+    return spec.model_id, spec.version
 
 
 def _build_cache(dataset: str, data_root: Path, cache_dir: Path, device: str) -> None:

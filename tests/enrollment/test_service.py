@@ -1,0 +1,117 @@
+"""The service every front end calls, on the shipped samples: one set of rules for every use case."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from enrollment.adapted import load_adapted
+from enrollment.errors import LockedOutError, ThrottledError, UnknownIdentityError
+from enrollment.service import MissingSampleError, Service
+from verify.errors import ConfigError, NoSpeechError, QualityError
+from verify.io import decode_image
+
+
+@pytest.fixture
+def service(tmp_path, face_pipeline, voice_pipeline):
+    with Service(tmp_path / "people.db", device="cpu", caller="tester",
+                 pipelines={"face": face_pipeline, "voice": voice_pipeline}) as opened:
+        yield opened
+
+
+def test_enroll_check_identify_across_modalities(service, face_files, voice_files):
+    enrolled = service.enroll("Andy", face=face_files[0], voice=voice_files[0])
+    assert [t.modality for t in enrolled.templates] == ["face", "voice"] and not enrolled.failed
+    both = service.check("Andy", face=face_files[1], voice=voice_files[1])
+    assert both.outcome == "accepted" and set(both.decisions) == {"face", "voice"}
+    assert both.score == min(both.decisions.values(), key=lambda d: d.score - d.threshold).score
+    wrong_voice = service.check("Andy", face=face_files[1], voice=voice_files[6])
+    assert wrong_voice.outcome == "rejected" and "voice rejected" in wrong_voice.reason
+    assert service.identify(face=face_files[2]).identity == "Andy"
+    stranger = service.identify(face=face_files[6])
+    assert stranger.identity is None and stranger.outcome == "rejected"
+    assert stranger.searches["face"].candidates == ()  # nobody near the retry band: no names, no scores
+
+
+def test_files_bytes_and_arrays_are_all_samples(service, face_files):
+    service.enroll("Andy", face=face_files[0].read_bytes())
+    assert service.check("Andy", face=decode_image(face_files[1])).accepted
+    assert service.check("Andy", face=str(face_files[2])).accepted
+
+
+def test_a_failed_modality_is_reported_beside_the_enrolled_one(service, face_files, tmp_path):
+    silent = tmp_path / "silence.wav"
+    import soundfile
+
+    soundfile.write(silent, np.zeros(32_000, np.float32), 16_000)
+    result = service.enroll("Andy", face=face_files[0], voice=silent)
+    assert list(result.enrolled) == ["face"] and isinstance(result.failed["voice"], NoSpeechError)
+    with pytest.raises(NoSpeechError):
+        service.enroll("Bob", voice=silent)
+    with pytest.raises(MissingSampleError, match="give a face photo, a voice clip, or both"):
+        service.enroll("Bob")
+
+
+def test_an_unknown_name_fails_before_any_model_loads(tmp_path, face_files):
+    with Service(tmp_path / "empty.db", device="cpu") as fresh:
+        with pytest.raises(UnknownIdentityError, match="no face template enrolled for 'nobody'"):
+            fresh.check("nobody", face=face_files[0])
+        with pytest.raises(UnknownIdentityError):
+            fresh.check_many("nobody", [face_files[0]], "face")
+        assert fresh.loaded() == ()
+
+
+def test_reenroll_goes_through_the_quality_gate_and_the_lookalike_check(service, face_files, tmp_path):
+    service.enroll("Andy", face=face_files[0])
+    service.enroll("Andrew", face=face_files[3])
+    blurred = tmp_path / "blurred.png"
+    cv2.imwrite(str(blurred), cv2.GaussianBlur(cv2.imread(str(face_files[1])), (0, 0), 6))
+    with pytest.raises(QualityError, match="blurry"):
+        service.reenroll("Andrew", face=blurred)
+    replaced = service.reenroll("Andrew", face=face_files[0])  # the very photo Andy enrolled with
+    assert replaced.templates[0].sample_count == 1
+    assert any("looks like the already enrolled 'Andy'" in warning for warning in replaced.warnings)
+    with pytest.raises(UnknownIdentityError, match="'Zed' is not enrolled"):
+        service.reenroll("Zed", face=face_files[1])
+
+
+def test_identification_is_audited_and_throttled_per_caller(tmp_path, face_pipeline, face_files):
+    with Service(tmp_path / "t.db", device="cpu", identify_limit=2, pipelines={"face": face_pipeline}) as service:
+        service.enroll("Andy", face=face_files[0])
+        for _ in range(2):
+            assert service.identify(face=face_files[1], caller="kiosk").identity == "Andy"
+        with pytest.raises(ThrottledError, match=r"too many identifications from this client \(2 per 60 s\)"):
+            service.identify(face=face_files[1], caller="kiosk")
+        assert service.identify(face=face_files[1], caller="desk").identity == "Andy"
+        logged = [(a.caller, a.decision, a.identity) for a in service.audit() if a.action == "identify"]
+    assert logged == [("desk", "accepted", "Andy"), ("kiosk", "throttled", ""), ("kiosk", "accepted", "Andy"),
+                      ("kiosk", "accepted", "Andy")]
+
+
+def test_batches_count_towards_the_lockout(tmp_path, face_pipeline, face_files):
+    with Service(tmp_path / "l.db", device="cpu", max_failures=3, pipelines={"face": face_pipeline}) as service:
+        service.enroll("Andy", face=face_files[0])
+        results = service.check_many("Andy", [face_files[3]] * 4 + [face_files[1]], "face")
+        assert [getattr(r, "outcome", type(r).__name__) for r in results] == [
+            "rejected", "rejected", "rejected", "LockedOutError", "LockedOutError"]
+        with pytest.raises(LockedOutError):
+            service.check("Andy", face=face_files[1])
+        assert service.unlock("Andy", "face") and service.check("Andy", face=face_files[1]).accepted
+
+
+def test_adaptation_setting_adapts_faces_and_refuses_voices(tmp_path, face_pipeline, voice_pipeline, face_files,
+                                                            voice_files):
+    with Service(tmp_path / "a.db", device="cpu", adapt=True,
+                 pipelines={"face": face_pipeline, "voice": voice_pipeline}) as service:
+        service.enroll("Andy", face=face_files[0])
+        assert load_adapted(service.store, "Andy", "face") is not None
+        assert service.check("Andy", face=face_files[1]).accepted
+        with pytest.raises(ConfigError, match="no per-user adaptation ships for voice"):
+            service.enroll("Andy", voice=voice_files[0])
+
+
+def test_settings_or_options_not_both(tmp_path):
+    with Service(tmp_path / "s.db") as service:
+        with pytest.raises(ConfigError, match="either settings or store and options"):
+            Service(settings=service.settings, level="high")
