@@ -217,7 +217,7 @@ def level_rates(labels: np.ndarray, outcomes: np.ndarray, threshold: float) -> L
     outcomes = np.asarray(outcomes).astype(str).ravel()
     if labels.shape != outcomes.shape:
         raise ValueError(f"labels {labels.shape} and outcomes {outcomes.shape} differ in length")
-    unknown = set(np.unique(outcomes)) - {"accepted", "retry", "rejected"}
+    unknown = {str(outcome) for outcome in np.unique(outcomes)} - {"accepted", "retry", "rejected"}
     if unknown:
         raise ValueError(f"unknown outcomes {sorted(unknown)}: expected accepted, retry or rejected")
     genuine, impostor = int(labels.sum()), int((~labels).sum())

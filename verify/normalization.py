@@ -34,6 +34,7 @@ COHORT_FORMAT = "verify-impostor-cohort"
 COHORT_FORMAT_VERSION = 1
 STD_FLOOR = 1e-4  # a cohort of near-duplicates must not divide by ~0
 _ROWS_PER_CHUNK = 1024
+_UNIT_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ class Cohort:
     cohort_id: str = field(init=False)
 
     def __post_init__(self) -> None:
-        vectors = np.asarray(self.vectors, dtype=np.float32)
+        vectors = np.asarray(self.vectors, dtype=np.float64)
         if vectors.ndim != 2 or vectors.shape[0] < 2:
             raise CalibrationError(f"a cohort needs a (C, D) array with C >= 2, got shape {vectors.shape}")
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -110,7 +111,9 @@ class Cohort:
             raise CalibrationError("cohort vectors must be finite and non-zero")
         if isinstance(self.top_k, bool) or not isinstance(self.top_k, (int, np.integer)) or self.top_k < 2:
             raise CalibrationError(f"top_k must be an integer >= 2, got {self.top_k!r}")
-        vectors = np.ascontiguousarray(vectors / norms)
+        # rows already of unit length (a saved cohort) are kept bit for bit, so the id survives a reload
+        norms[np.abs(norms - 1.0) <= _UNIT_TOLERANCE] = 1.0
+        vectors = np.ascontiguousarray(vectors / norms, dtype=np.float32)
         if self.identities is not None:
             identities = np.asarray(self.identities)
             if identities.shape != (vectors.shape[0],):
