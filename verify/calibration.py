@@ -11,7 +11,8 @@ Two files ship beside a model:
 
   of the input score ``s`` (S-normalised cosine against the model's cohort, or the raw cosine)
   and features ``f_i`` of the probe's quality measures ``q`` (:mod:`verify.quality_measures`),
-  with one LLR threshold per target FAR and good-quality references for "retry" advice.
+  with one LLR threshold per target FAR, good-quality references for "retry" advice, and the
+  worst quality it was fitted on (a worse sample is never accepted: its LLR would be a guess).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from verify.quality_measures import (
     advice_message,
     feature_columns,
     improved_values,
+    worse_than,
 )
 from verify.scoring import CalibratedScore, Decision, OperatingPoint, calibrated_outcomes, decide_calibrated
 
@@ -112,11 +114,18 @@ class QualityTerms:
         llr: calibrated LLRs.
         slope: ``d llr / d score`` at each trial's quality.
         gains: measure -> LLR gained by moving that measure to its reference (``>= 0``).
+        outside: measure -> True where it is worse than the calibration's limit for it.
     """
 
     llr: np.ndarray
     slope: np.ndarray
     gains: Mapping[str, np.ndarray]
+    outside: Mapping[str, np.ndarray]
+
+    @property
+    def supported(self) -> np.ndarray:
+        """True where no measure is worse than what the calibration was fitted on."""
+        return ~np.any(list(self.outside.values()), axis=0) if self.outside else np.ones(self.llr.shape, bool)
 
     @property
     def quality_gain(self) -> np.ndarray:
@@ -138,6 +147,8 @@ class ScoreCalibration:
         thresholds: LLR threshold per target FAR (``Thresholds.by_far``).
         references: advised measure -> good-quality value (a distance from the ideal for
             ``"nearer"`` measures, see :func:`verify.quality_measures.reference_values`).
+        limits: advised measure -> the worst value the calibration was fitted on (same
+            convention); a worse sample is never accepted.
         cohort_id, top_k: the cohort scores are S-normalised against; ``None`` for raw cosine.
         model_version: version of the model, as its pipeline reports it.
         provenance: data, command, date and figures of the fit.
@@ -151,6 +162,7 @@ class ScoreCalibration:
     interaction_weights: tuple[float, ...]
     thresholds: Thresholds
     references: Mapping[str, float] = field(default_factory=dict)
+    limits: Mapping[str, float] = field(default_factory=dict)
     cohort_id: str | None = None
     top_k: int | None = None
     model_version: str = ""
@@ -195,16 +207,20 @@ class ScoreCalibration:
         per_feature = quality[None, :] + interaction[None, :] * scores[:, None]
         llr = self.scale * scores + self.offset + np.sum(per_feature * columns, axis=1)
         slope = self.scale + columns @ interaction
-        gains = {}
-        for name, reference in self.references.items():
+        gains, outside = {}, {}
+        for name in sorted(set(self.references) | set(self.limits)):
             used = [index for index, feature in enumerate(self.features) if feature.measure == name]
             if not used or name not in QUALITY_ADVICE:
                 continue
             values = np.broadcast_to(np.asarray(measures[name], dtype=np.float64), scores.shape)
-            better = improved_values(name, values, reference)
-            change = sum(per_feature[:, j] * (self.features[j].apply(better) - columns[:, j]) for j in used)
-            gains[name] = np.maximum(change, 0.0)
-        return QualityTerms(llr, slope, gains)
+            if name in self.limits:
+                outside[name] = worse_than(name, values, self.limits[name])
+            if name in self.references:
+                better = improved_values(name, values, self.references[name])
+                change = sum(per_feature[:, j] * (self.features[j].apply(better) - columns[:, j])
+                             for j in used)
+                gains[name] = np.maximum(change, 0.0)
+        return QualityTerms(llr, slope, gains, outside)
 
     def llrs(self, scores: np.ndarray, measures: Mapping[str, Any]) -> np.ndarray:
         """Calibrated LLRs of ``(N,)`` scores (see :meth:`terms`)."""
@@ -214,19 +230,28 @@ class ScoreCalibration:
         """Per-trial outcomes at a level, as :func:`verify.scoring.decide_calibrated` gives them
         for samples without front-end quality issues."""
         terms = self.terms(scores, measures)
-        return calibrated_outcomes(terms.llr, terms.slope, terms.quality_gain, self.operating_point(level))
+        return calibrated_outcomes(terms.llr, terms.slope, terms.quality_gain, self.operating_point(level),
+                                   terms.supported)
 
     def calibrated(self, score: float, measures: Mapping[str, float]) -> CalibratedScore:
         """One trial's LLR, slope, quality gain and the advice on its costliest measure."""
         terms = self.terms(np.array([score]), measures)
         gains = {name: float(gain[0]) for name, gain in terms.gains.items() if gain[0] > 0}
-        advice = ""
+        advice = unsupported = ""
         if gains:
             worst = max(gains, key=gains.get)
             advice = advice_message(worst, float(measures[worst]), self.references[worst])
-        return CalibratedScore(float(score), float(terms.llr[0]), float(terms.slope[0]), sum(gains.values()), advice)
+        beyond = [name for name, flag in terms.outside.items() if flag[0]]
+        if beyond:
+            name = beyond[0]
+            good = self.references.get(name, self.limits[name])
+            unsupported = advice_message(name, float(measures[name]), good)
+        return CalibratedScore(float(score), float(terms.llr[0]), float(terms.slope[0]), sum(gains.values()),
+                               advice, unsupported)
 
-    def input_score(self, cosine: float, template: CohortStats | None = None, probe: CohortStats | None = None) -> float:
+    def input_score(
+        self, cosine: float, template: CohortStats | None = None, probe: CohortStats | None = None
+    ) -> float:
         """The score this calibration takes: S-norm of ``cosine`` with both statistics, or ``cosine``.
 
         Raises:
@@ -244,7 +269,8 @@ class ScoreCalibration:
             if (stats.cohort_id, stats.top_k) != (self.cohort_id, self.top_k):
                 raise CohortMismatchError(
                     f"{side} statistics of cohort {stats.cohort_id} (top {stats.top_k}) do not match the "
-                    f"calibration's cohort {self.cohort_id} (top {self.top_k}); recompute them with Cohort.stats"
+                    f"calibration's cohort {self.cohort_id} (top {self.top_k}); "
+                    "recompute them with Cohort.stats"
                 )
         return s_norm(cosine, template, probe)
 
@@ -287,6 +313,7 @@ def save_calibration(path: Path, calibration: ScoreCalibration) -> None:
         },
         "thresholds": {f"{far:g}": value for far, value in sorted(calibration.thresholds.by_far.items())},
         "references": dict(calibration.references),
+        "limits": dict(calibration.limits),
         "provenance": dict(calibration.provenance),
     }
     Path(path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
@@ -304,7 +331,8 @@ def load_calibration(path: Path, model_id: str) -> ScoreCalibration:
         found = (document.get("format"), document.get("format_version"))
         if found != (CALIBRATION_FORMAT, CALIBRATION_FORMAT_VERSION):
             raise WeightsError(
-                f"{path} is not a {CALIBRATION_FORMAT} v{CALIBRATION_FORMAT_VERSION} file (found {found}). {fix}"
+                f"{path} is not a {CALIBRATION_FORMAT} v{CALIBRATION_FORMAT_VERSION} file "
+                f"(found {found}). {fix}"
             )
         if document["model_id"] != model_id:
             raise WeightsError(f"{path} calibrates model {document['model_id']!r}, not {model_id!r}. {fix}")
@@ -323,6 +351,7 @@ def load_calibration(path: Path, model_id: str) -> ScoreCalibration:
             interaction_weights=tuple(float(weights["interaction"][feature.name]) for feature in features),
             thresholds=Thresholds(model_id, by_far),
             references={str(name): float(value) for name, value in document["references"].items()},
+            limits={str(name): float(value) for name, value in document["limits"].items()},
             cohort_id=str(score["cohort_id"]) if normalized else None,
             top_k=int(score["top_k"]) if normalized else None,
             model_version=str(document.get("model_version", "")),

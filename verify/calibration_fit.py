@@ -33,6 +33,8 @@ class FitConfig:
         interactions: add ``score * feature`` terms (a quality-dependent scale).
         fars: target FARs that get an LLR threshold.
         reference_quantile: good-quality references are what this quantile of the probes reach.
+        limit_quantile: the worst quality calibrated is what all but this share of the probes
+            reach; worse samples are never accepted.
         max_impostor_trials: impostor trials used for the weights (a seeded random subset when
             there are more; thresholds always use all of them).
         seed: seed of that subset.
@@ -43,6 +45,7 @@ class FitConfig:
     interactions: bool = False
     fars: tuple[float, ...] = CALIBRATED_FARS
     reference_quantile: float = 0.8
+    limit_quantile: float = 0.005
     max_impostor_trials: int = 200_000
     seed: int = 0
 
@@ -53,11 +56,15 @@ class FitConfig:
             raise CalibrationError(f"l2 must be >= 0, got {self.l2}")
         if not 0.5 <= self.reference_quantile < 1.0:
             raise CalibrationError(f"reference_quantile must be in [0.5, 1), got {self.reference_quantile}")
+        if not 0.0 <= self.limit_quantile < 0.5:
+            raise CalibrationError(f"limit_quantile must be in [0, 0.5), got {self.limit_quantile}")
         if self.max_impostor_trials < 1:
             raise CalibrationError(f"max_impostor_trials must be >= 1, got {self.max_impostor_trials}")
 
 
-def _check_trials(scores: np.ndarray, labels: np.ndarray, fars: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def _check_trials(
+    scores: np.ndarray, labels: np.ndarray, fars: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray]:
     scores = np.asarray(scores, dtype=np.float64).ravel()
     labels = np.asarray(labels).astype(bool).ravel()
     if scores.shape != labels.shape:
@@ -73,11 +80,28 @@ def _check_trials(scores: np.ndarray, labels: np.ndarray, fars: Sequence[float])
     return scores, labels
 
 
-def _weighted_logistic(design: np.ndarray, labels: np.ndarray, prior: float, l2: float) -> np.ndarray:
+def class_weights(labels: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    """``(N,)`` trial weights summing to 1 within each class.
+
+    Without groups every trial of a class weighs the same; with groups (e.g. the data set of
+    each trial) every group that has trials of a class weighs the same within that class, so a
+    data set with many trials (thousands of digit pairs of 3 speakers) does not drown the others.
+    """
+    groups = np.zeros(labels.size, dtype=np.int64) if groups is None else np.asarray(groups)
+    weights = np.empty(labels.size)
+    for label in (True, False):
+        members = labels == label
+        names, inverse, counts = np.unique(groups[members], return_inverse=True, return_counts=True)
+        weights[members] = 1.0 / (counts[inverse] * names.size)
+    return weights
+
+
+def _weighted_logistic(
+    design: np.ndarray, labels: np.ndarray, groups: np.ndarray | None, prior: float, l2: float
+) -> np.ndarray:
     """Weights ``(offset, w_1..w_K)`` minimising the prior-weighted Cllr on standardised columns."""
-    genuine = labels.sum()
     entropy = -(prior * np.log(prior) + (1 - prior) * np.log(1 - prior))  # loss of llr = 0: Cllr 1
-    weights = np.where(labels, prior / genuine, (1 - prior) / (labels.size - genuine)) / entropy
+    weights = class_weights(labels, groups) * np.where(labels, prior, 1 - prior) / entropy
     sign = np.where(labels, 1.0, -1.0)
     prior_logodds = np.log(prior / (1 - prior))
     augmented = np.hstack([np.ones((len(design), 1)), design])
@@ -98,11 +122,16 @@ def _weighted_logistic(design: np.ndarray, labels: np.ndarray, prior: float, l2:
 
 
 def fit_weights(
-    scores: np.ndarray, labels: np.ndarray, columns: np.ndarray, config: FitConfig
+    scores: np.ndarray,
+    labels: np.ndarray,
+    columns: np.ndarray,
+    config: FitConfig,
+    groups: np.ndarray | None = None,
 ) -> tuple[float, float, np.ndarray, np.ndarray]:
     """``(scale, offset, quality (F,), interaction (F,))`` of the LLR model on raw columns.
 
-    Columns that do not vary carry no information and get weight 0.
+    Columns that do not vary carry no information and get weight 0. ``groups``: see
+    :func:`class_weights`.
     """
     blocks = [scores[:, None], columns] + ([scores[:, None] * columns] if config.interactions else [])
     design = np.hstack(blocks)
@@ -112,8 +141,13 @@ def fit_weights(
         raise CalibrationError("every calibration score is the same; nothing to calibrate")
     for index in np.nonzero(~varies)[0]:
         logger.info("calibration column %d does not vary; its weight is 0", index)
-    theta = _weighted_logistic((design[:, varies] - center[varies]) / spread[varies], labels,
-                               config.effective_prior, config.l2)
+    theta = _weighted_logistic(
+        (design[:, varies] - center[varies]) / spread[varies],
+        labels,
+        groups,
+        config.effective_prior,
+        config.l2,
+    )
     raw = np.zeros(design.shape[1])
     raw[varies] = theta[1:] / spread[varies]
     offset = theta[0] - float(np.sum(raw * center))
@@ -131,6 +165,7 @@ def fit_calibration(
     config: FitConfig = FitConfig(),
     *,
     cohort: tuple[str, int] | None = None,
+    groups: np.ndarray | None = None,
     model_version: str = "",
     provenance: Mapping[str, Any] | None = None,
 ) -> ScoreCalibration:
@@ -144,6 +179,8 @@ def fit_calibration(
         model_id: model the scores come from.
         config: fitting options.
         cohort: ``(cohort_id, effective top_k)`` the scores were S-normalised with, or None.
+        groups: optional ``(N,)`` group (data set) of each trial; groups weigh the same in the
+            fit (:func:`class_weights`). Thresholds count every impostor trial alike.
         model_version: recorded in the file.
         provenance: data, command, date, figures.
 
@@ -159,14 +196,32 @@ def fit_calibration(
     if impostors.size > config.max_impostor_trials:
         keep = np.random.default_rng(config.seed).choice(impostors, config.max_impostor_trials, replace=False)
         chosen = np.sort(np.concatenate([np.nonzero(labels)[0], keep]))
-    scale, offset, quality, interaction = fit_weights(scores[chosen], labels[chosen], columns[chosen], config)
-    used = {feature.measure for feature in features}
-    references = reference_values({name: values for name, values in measures.items() if name in used},
-                                   config.reference_quantile)
-    draft = ScoreCalibration(model_id, features, scale, offset, tuple(quality), tuple(interaction),
-                             Thresholds(model_id, {}), references,
-                             cohort_id=cohort[0] if cohort else None, top_k=cohort[1] if cohort else None,
-                             model_version=model_version, provenance=dict(provenance or {}))
+    if groups is not None and np.shape(groups) != scores.shape:
+        raise CalibrationError(f"groups {np.shape(groups)} and scores {scores.shape} differ in length")
+    chosen_groups = None if groups is None else np.asarray(groups)[chosen]
+    scale, offset, quality, interaction = fit_weights(
+        scores[chosen], labels[chosen], columns[chosen], config, chosen_groups
+    )
+    used = {
+        name: values for name, values in measures.items() if name in {feature.measure for feature in features}
+    }
+    references = reference_values(used, config.reference_quantile)
+    limits = reference_values(used, config.limit_quantile)
+    draft = ScoreCalibration(
+        model_id,
+        features,
+        scale,
+        offset,
+        tuple(quality),
+        tuple(interaction),
+        Thresholds(model_id, {}),
+        references,
+        limits,
+        cohort_id=cohort[0] if cohort else None,
+        top_k=cohort[1] if cohort else None,
+        model_version=model_version,
+        provenance=dict(provenance or {}),
+    )
     llrs = draft.llrs(scores, measures)
     thresholds = Thresholds(model_id, calibrate(llrs, labels, config.fars))
     return replace(draft, thresholds=thresholds)

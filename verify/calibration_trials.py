@@ -39,6 +39,9 @@ class Trials:
         probe: ``(N,)`` index of each trial's probe sample.
         measures: measure name -> ``(M,)`` quality measure of each sample; the probe's enter
             the calibration.
+        groups: optional ``(M,)`` group (data set, condition) of each sample; a trial belongs
+            to its enrolment sample's group. Groups weigh the same in the fit, the held-out
+            split is drawn within each group, and figures are also given per group.
     """
 
     vectors: np.ndarray
@@ -46,15 +49,20 @@ class Trials:
     enroll: np.ndarray
     probe: np.ndarray
     measures: Mapping[str, np.ndarray] = field(default_factory=dict)
+    groups: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         vectors, identities = np.asarray(self.vectors, dtype=np.float32), np.asarray(self.identities)
         enroll, probe = np.asarray(self.enroll, dtype=np.int64), np.asarray(self.probe, dtype=np.int64)
         count = len(vectors)
         if vectors.ndim != 2 or identities.shape != (count,):
-            raise CalibrationError(f"need (M, D) vectors and (M,) identities, got {vectors.shape} and {identities.shape}")
+            raise CalibrationError(
+                f"need (M, D) vectors and (M,) identities, got {vectors.shape} and {identities.shape}"
+            )
         if enroll.ndim != 1 or enroll.shape != probe.shape or enroll.size == 0:
-            raise CalibrationError(f"need equal non-empty (N,) enroll and probe indices, got {enroll.shape} and {probe.shape}")
+            raise CalibrationError(
+                f"need equal non-empty (N,) enroll and probe indices, got {enroll.shape} and {probe.shape}"
+            )
         if min(enroll.min(), probe.min()) < 0 or max(enroll.max(), probe.max()) >= count:
             raise CalibrationError(f"trial indices must lie in [0, {count})")
         if np.any(enroll == probe):
@@ -62,8 +70,20 @@ class Trials:
         for name, values in self.measures.items():
             if np.shape(values) != (count,):
                 raise CalibrationError(f"measure {name!r} has shape {np.shape(values)}, expected ({count},)")
-        for name, value in (("vectors", vectors), ("identities", identities), ("enroll", enroll), ("probe", probe)):
+        if self.groups is not None and np.shape(self.groups) != (count,):
+            raise CalibrationError(f"groups have shape {np.shape(self.groups)}, expected ({count},)")
+        for name, value in (
+            ("vectors", vectors),
+            ("identities", identities),
+            ("enroll", enroll),
+            ("probe", probe),
+        ):
             object.__setattr__(self, name, value)
+
+    @property
+    def trial_groups(self) -> np.ndarray | None:
+        """``(N,)`` group of each trial (its enrolment sample's), or None."""
+        return None if self.groups is None else np.asarray(self.groups)[self.enroll]
 
     @property
     def labels(self) -> np.ndarray:
@@ -72,7 +92,9 @@ class Trials:
 
     def probe_measures(self) -> dict[str, np.ndarray]:
         """Measure name -> ``(N,)`` values of each trial's probe."""
-        return {name: np.asarray(values, dtype=np.float64)[self.probe] for name, values in self.measures.items()}
+        return {
+            name: np.asarray(values, dtype=np.float64)[self.probe] for name, values in self.measures.items()
+        }
 
     def subset(self, keep: np.ndarray) -> Trials:
         """The trials selected by a boolean ``(N,)`` mask, over the same samples."""
@@ -93,15 +115,20 @@ def all_pairs(identities: np.ndarray, groups: np.ndarray | None = None) -> tuple
 
 def identity_split(trials: Trials, held_out_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``(fit, held_out)`` boolean ``(N,)`` masks: trials among a random ``1 - fraction`` of the
-    people, and trials among the rest. Trials between a person of each part are in neither.
+    people (of each group, when the trials have groups), and trials among the rest. Trials
+    between a person of each part are in neither.
 
     Raises:
         CalibrationError: the fraction is not in (0, 1).
     """
     if not 0.0 < held_out_fraction < 1.0:
         raise CalibrationError(f"held_out_fraction must be in (0, 1), got {held_out_fraction}")
-    people = np.random.default_rng(seed).permutation(np.unique(trials.identities))
-    held_people = people[: int(round(held_out_fraction * people.size))]
+    rng = np.random.default_rng(seed)
+    groups = np.zeros(len(trials.identities)) if trials.groups is None else np.asarray(trials.groups)
+    held_people = []
+    for group in np.unique(groups):
+        people = rng.permutation(np.unique(trials.identities[groups == group]))
+        held_people.extend(people[: int(round(held_out_fraction * people.size))])
     held_sample = np.isin(trials.identities, held_people)
     enroll_held, probe_held = held_sample[trials.enroll], held_sample[trials.probe]
     return ~enroll_held & ~probe_held, enroll_held & probe_held
@@ -121,7 +148,9 @@ def input_scores(trials: Trials, cohort: Cohort | None) -> np.ndarray:
         return cosine
     exclude = trials.identities if cohort.identities is not None else None
     means, stds = cohort.statistics(trials.vectors, exclude)
-    return s_norm_many(cosine, means[trials.enroll], stds[trials.enroll], means[trials.probe], stds[trials.probe])
+    return s_norm_many(
+        cosine, means[trials.enroll], stds[trials.enroll], means[trials.probe], stds[trials.probe]
+    )
 
 
 def evaluate_calibration(
@@ -132,8 +161,11 @@ def evaluate_calibration(
     outcomes = {level: calibration.outcomes(scores, measures, level) for level in SECURITY_LEVELS}
     thresholds = {level: calibration.operating_point(level).threshold for level in SECURITY_LEVELS}
     return {
-        "trials": int(labels.size), "genuine": int(labels.sum()), "impostor": int((~labels).sum()),
-        "cllr": round(cllr(llrs, labels), 5), "min_cllr": round(min_cllr(llrs, labels), 5),
+        "trials": int(labels.size),
+        "genuine": int(labels.sum()),
+        "impostor": int((~labels).sum()),
+        "cllr": round(cllr(llrs, labels), 5),
+        "min_cllr": round(min_cllr(llrs, labels), 5),
         "eer": round(equal_error_rate(llrs, labels)[0], 5),
         "levels": levels_report(labels, outcomes, thresholds),
     }
@@ -177,23 +209,41 @@ def calibrate_trials(
     scores, labels, measures = input_scores(trials, cohort), trials.labels, trials.probe_measures()
     fit_rows, held_rows = identity_split(trials, held_out_fraction, config.seed)
     cohort_ref = (cohort.cohort_id, cohort.effective_k) if cohort is not None else None
+    groups = trials.trial_groups
     calibration = fit_calibration(
-        scores[fit_rows], labels[fit_rows], {name: values[fit_rows] for name, values in measures.items()},
-        features, model_id, config, cohort=cohort_ref, model_version=model_version,
+        scores[fit_rows],
+        labels[fit_rows],
+        {name: values[fit_rows] for name, values in measures.items()},
+        features,
+        model_id,
+        config,
+        cohort=cohort_ref,
+        model_version=model_version,
+        groups=None if groups is None else groups[fit_rows],
     )
-    figures = {"fit": _figures(calibration, scores, labels, measures, fit_rows),
-               "held_out": _figures(calibration, scores, labels, measures, held_rows)}
+    figures = {}
+    for part, rows in (("fit", fit_rows), ("held_out", held_rows)):
+        figures[part] = _figures(calibration, scores, labels, measures, rows)
+        if groups is not None:
+            figures[part]["by_group"] = {
+                str(group): _figures(calibration, scores, labels, measures, rows & (groups == group))
+                for group in np.unique(groups)
+            }
     calibration = replace(calibration, provenance={**(provenance or {}), "figures": figures})
     return TrialsCalibration(calibration, figures)
 
 
 def _figures(
-    calibration: ScoreCalibration, scores: np.ndarray, labels: np.ndarray,
-    measures: Mapping[str, np.ndarray], rows: np.ndarray,
+    calibration: ScoreCalibration,
+    scores: np.ndarray,
+    labels: np.ndarray,
+    measures: Mapping[str, np.ndarray],
+    rows: np.ndarray,
 ) -> dict[str, Any]:
     """:func:`evaluate_calibration` on the trials selected by a boolean mask."""
     labels_part = labels[rows]
     if labels_part.all() or not labels_part.any():
         return {"trials": int(labels_part.size), "note": "one class only: no figures"}
-    return evaluate_calibration(calibration, scores[rows], labels_part,
-                                {name: values[rows] for name, values in measures.items()})
+    return evaluate_calibration(
+        calibration, scores[rows], labels_part, {name: values[rows] for name, values in measures.items()}
+    )

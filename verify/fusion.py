@@ -78,7 +78,8 @@ def fuse_llr(
     """Decide on the sum of the modalities' calibrated LLRs at fused LLR thresholds ``point``.
 
     Retry advice (quality) comes from the modality whose quality costs the most LLR, prefixed
-    with its name; front-end quality issues likewise.
+    with its name; front-end quality issues likewise. A modality whose quality is worse than its
+    calibration saw blocks acceptance (its LLR is a guess) and asks for a better sample.
 
     Raises:
         ConfigError: ``scores`` is empty.
@@ -88,7 +89,10 @@ def fuse_llr(
     llr = sum(result.llr for result in scores.values())
     worst = max(scores, key=lambda name: scores[name].quality_gain)
     advice = f"{worst}: {scores[worst].advice}" if scores[worst].advice else ""
-    fused = CalibratedScore(llr, llr, 1.0, sum(result.quality_gain for result in scores.values()), advice)
+    unsupported = "; ".join(f"{name}: {result.unsupported}" for name, result in scores.items()
+                            if result.unsupported)
+    gain = sum(result.quality_gain for result in scores.values())
+    fused = CalibratedScore(llr, llr, 1.0, gain, advice, unsupported)
     issues = [f"{name}: {issue}" for name, found in (quality_issues or {}).items() for issue in found]
     decision = decide_calibrated(fused, point, issues)
     return FusedDecision(decision.outcome, dict(decisions or {}), llr - point.threshold, decision.reason, llr)
@@ -111,7 +115,9 @@ class ModalityTrials:
     def __post_init__(self) -> None:
         shapes = {np.shape(self.llrs), np.shape(self.enroll_identity), np.shape(self.probe_identity)}
         if len(shapes) != 1 or len(np.shape(self.llrs)) != 1:
-            raise CalibrationError(f"llrs and identities must be (N,) arrays of one length, got shapes {shapes}")
+            raise CalibrationError(
+                f"llrs and identities must be (N,) arrays of one length, got shapes {shapes}"
+            )
 
 
 def chimeric_trials(

@@ -70,8 +70,12 @@ class CohortStats:
         """
         try:
             document = json.loads(text)
-            stats = cls(float(document["mean"]), float(document["std"]), int(document["top_k"]),
-                        str(document["cohort_id"]))
+            stats = cls(
+                float(document["mean"]),
+                float(document["std"]),
+                int(document["top_k"]),
+                str(document["cohort_id"]),
+            )
         except (ValueError, KeyError, TypeError) as error:
             raise CalibrationError(f"cannot read cohort statistics {text!r:.80}: {error!r}") from error
         if not (np.isfinite(stats.mean) and np.isfinite(stats.std) and stats.std > 0 and stats.top_k >= 2):
@@ -117,7 +121,9 @@ class Cohort:
         if self.identities is not None:
             identities = np.asarray(self.identities)
             if identities.shape != (vectors.shape[0],):
-                raise CalibrationError(f"identities {identities.shape} do not match {vectors.shape[0]} vectors")
+                raise CalibrationError(
+                    f"identities {identities.shape} do not match {vectors.shape[0]} vectors"
+                )
             object.__setattr__(self, "identities", identities)
         object.__setattr__(self, "vectors", vectors)
         object.__setattr__(self, "top_k", int(self.top_k))
@@ -156,7 +162,8 @@ class Cohort:
         vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
         if vectors.ndim != 2 or vectors.shape[1] != self.vectors.shape[1]:
             raise CalibrationError(
-                f"embeddings of shape {vectors.shape} do not match the cohort's dimension {self.vectors.shape[1]}"
+                f"embeddings of shape {vectors.shape} do not match the cohort's dimension "
+                f"{self.vectors.shape[1]}"
             )
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         if not np.all(np.isfinite(vectors)) or np.any(norms == 0):
@@ -216,8 +223,11 @@ def s_norm(score: float, template: CohortStats, probe: CohortStats) -> float:
 
 
 def s_norm_many(
-    scores: np.ndarray, template_means: np.ndarray, template_stds: np.ndarray,
-    probe_means: np.ndarray, probe_stds: np.ndarray,
+    scores: np.ndarray,
+    template_means: np.ndarray,
+    template_stds: np.ndarray,
+    probe_means: np.ndarray,
+    probe_stds: np.ndarray,
 ) -> np.ndarray:
     """:func:`s_norm` of many trials at once; every argument is ``(N,)``."""
     scores = np.asarray(scores, dtype=np.float64)
@@ -234,9 +244,14 @@ def save_cohort(manifest_path: Path, cohort: Cohort) -> None:
     with open(vectors_path, "wb") as handle:
         np.savez(handle, **arrays)
     manifest = {
-        "format": COHORT_FORMAT, "format_version": COHORT_FORMAT_VERSION, "model_id": cohort.model_id,
-        "vectors_file": vectors_path.name, "sha256": hashlib.sha256(vectors_path.read_bytes()).hexdigest(),
-        "shape": list(cohort.vectors.shape), "top_k": cohort.top_k, "cohort_id": cohort.cohort_id,
+        "format": COHORT_FORMAT,
+        "format_version": COHORT_FORMAT_VERSION,
+        "model_id": cohort.model_id,
+        "vectors_file": vectors_path.name,
+        "sha256": hashlib.sha256(vectors_path.read_bytes()).hexdigest(),
+        "shape": list(cohort.vectors.shape),
+        "top_k": cohort.top_k,
+        "cohort_id": cohort.cohort_id,
         "provenance": dict(cohort.provenance),
     }
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -254,13 +269,19 @@ def load_cohort(manifest_path: Path, model_id: str) -> Cohort:
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         if manifest.get("format") != COHORT_FORMAT or manifest.get("format_version") != COHORT_FORMAT_VERSION:
-            raise WeightsError(f"{manifest_path} is not a {COHORT_FORMAT} v{COHORT_FORMAT_VERSION} manifest. {fix}")
+            raise WeightsError(
+                f"{manifest_path} is not a {COHORT_FORMAT} v{COHORT_FORMAT_VERSION} manifest. {fix}"
+            )
         if manifest["model_id"] != model_id:
-            raise WeightsError(f"{manifest_path} is the cohort of model {manifest['model_id']!r}, not {model_id!r}")
+            raise WeightsError(
+                f"{manifest_path} is the cohort of model {manifest['model_id']!r}, not {model_id!r}"
+            )
         vectors_path = manifest_path.parent / manifest["vectors_file"]
         digest = hashlib.sha256(vectors_path.read_bytes()).hexdigest()
         if digest != manifest["sha256"]:
-            raise WeightsError(f"{vectors_path} has sha256 {digest[:12]}..., expected {manifest['sha256'][:12]}.... {fix}")
+            raise WeightsError(
+                f"{vectors_path} has sha256 {digest[:12]}..., expected {manifest['sha256'][:12]}.... {fix}"
+            )
         with np.load(vectors_path, allow_pickle=False) as arrays:
             vectors = arrays["vectors"]
             identities = arrays["identities"] if "identities" in arrays.files else None

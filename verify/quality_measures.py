@@ -39,9 +39,13 @@ class QualityFeature:
 
     def __post_init__(self) -> None:
         if self.transform not in TRANSFORMS:
-            raise CalibrationError(f"unknown transform {self.transform!r} of {self.measure!r}: choose one of {TRANSFORMS}")
+            raise CalibrationError(
+                f"unknown transform {self.transform!r} of {self.measure!r}: choose one of {TRANSFORMS}"
+            )
         if not self.low < self.high or (self.transform == "log" and self.low <= 0):
-            raise CalibrationError(f"bad clip range [{self.low}, {self.high}] for the {self.transform} of {self.measure!r}")
+            raise CalibrationError(
+                f"bad clip range [{self.low}, {self.high}] for the {self.transform} of {self.measure!r}"
+            )
 
     @property
     def name(self) -> str:
@@ -71,8 +75,13 @@ class QualityFeature:
     @classmethod
     def from_dict(cls, document: Mapping[str, Any]) -> QualityFeature:
         """Inverse of :meth:`to_dict`."""
-        return cls(str(document["measure"]), document["transform"], float(document["low"]),
-                   float(document["high"]), float(document.get("center", 0.0)))
+        return cls(
+            str(document["measure"]),
+            document["transform"],
+            float(document["low"]),
+            float(document["high"]),
+            float(document.get("center", 0.0)),
+        )
 
 
 @dataclass(frozen=True)
@@ -93,28 +102,38 @@ class Advice:
     ideal: float = 0.0
 
 
-QUALITY_ADVICE: Mapping[str, Advice] = MappingProxyType({
-    "speech_seconds": Advice("higher", too_low="speak for about {gap} s more"),
-    "snr_db": Advice("higher", too_low="too much background noise: move somewhere quieter"),
-    "clipped_fraction": Advice("lower", too_high="the sound is distorted: speak a little further from the microphone"),
-    "face_px": Advice("higher", too_low="move closer to the camera"),
-    "sharpness": Advice("higher", too_low="hold still: the image is too blurry"),
-    "brightness": Advice("nearer", too_low="more light on your face, please",
-                         too_high="too much light: avoid bright light on or behind you", ideal=128.0),
-    "contrast": Advice("higher", too_low="the face looks washed out: use more even light"),
-    "yaw": Advice("nearer", too_low="face the camera", too_high="face the camera", ideal=0.0),
-})
+QUALITY_ADVICE: Mapping[str, Advice] = MappingProxyType(
+    {
+        "speech_seconds": Advice("higher", too_low="speak for about {gap} s more"),
+        "snr_db": Advice("higher", too_low="too much background noise: move somewhere quieter"),
+        "clipped_fraction": Advice(
+            "lower", too_high="the sound is distorted: speak a little further from the microphone"
+        ),
+        "face_px": Advice("higher", too_low="move closer to the camera"),
+        "sharpness": Advice("higher", too_low="hold still: the image is too blurry"),
+        "brightness": Advice(
+            "nearer",
+            too_low="more light on your face, please",
+            too_high="too much light: avoid bright light on or behind you",
+            ideal=128.0,
+        ),
+        "contrast": Advice("higher", too_low="the face looks washed out: use more even light"),
+        "yaw": Advice("nearer", too_low="face the camera", too_high="face the camera", ideal=0.0),
+    }
+)
 
-DEFAULT_FEATURES: Mapping[str, QualityFeature] = MappingProxyType({
-    "speech_seconds": QualityFeature("speech_seconds", "log", 0.25, 30.0),
-    "snr_db": QualityFeature("snr_db", "linear", -5.0, 40.0),
-    "clipped_fraction": QualityFeature("clipped_fraction", "log", 1e-4, 0.5),
-    "face_px": QualityFeature("face_px", "log", 16.0, 512.0),
-    "sharpness": QualityFeature("sharpness", "log", 1.0, 5000.0),
-    "brightness": QualityFeature("brightness", "distance", 0.0, 255.0, center=128.0),
-    "contrast": QualityFeature("contrast", "log", 1.0, 128.0),
-    "yaw": QualityFeature("yaw", "distance", -90.0, 90.0, center=0.0),
-})
+DEFAULT_FEATURES: Mapping[str, QualityFeature] = MappingProxyType(
+    {
+        "speech_seconds": QualityFeature("speech_seconds", "log", 0.25, 30.0),
+        "snr_db": QualityFeature("snr_db", "linear", -5.0, 40.0),
+        "clipped_fraction": QualityFeature("clipped_fraction", "log", 1e-4, 0.5),
+        "face_px": QualityFeature("face_px", "log", 16.0, 512.0),
+        "sharpness": QualityFeature("sharpness", "log", 1.0, 5000.0),
+        "brightness": QualityFeature("brightness", "distance", 0.0, 255.0, center=128.0),
+        "contrast": QualityFeature("contrast", "log", 1.0, 128.0),
+        "yaw": QualityFeature("yaw", "distance", -90.0, 90.0, center=0.0),
+    }
+)
 
 
 def default_features(measure_names: Iterable[str]) -> tuple[QualityFeature, ...]:
@@ -132,21 +151,26 @@ def feature_columns(features: Iterable[QualityFeature], measures: Mapping[str, A
     for feature in features:
         if feature.measure not in measures:
             raise CalibrationError(
-                f"quality measure {feature.measure!r} is missing (the calibration needs it; got {sorted(measures)})"
+                f"quality measure {feature.measure!r} is missing "
+                f"(the calibration needs it; got {sorted(measures)})"
             )
         raw = np.asarray(measures[feature.measure], dtype=np.float64)
         values = np.full(rows, raw) if raw.ndim == 0 else raw
         if values.shape != (rows,):
-            raise CalibrationError(f"quality measure {feature.measure!r} has shape {values.shape}, expected ({rows},)")
+            raise CalibrationError(
+                f"quality measure {feature.measure!r} has shape {values.shape}, expected ({rows},)"
+            )
         columns.append(feature.apply(values))
     return np.stack(columns, axis=1) if columns else np.zeros((rows, 0))
 
 
 def reference_values(measures: Mapping[str, np.ndarray], quantile: float) -> dict[str, float]:
-    """Good-quality reference of every advised measure present: what the best samples reach.
+    """Value of every advised measure present that a share ``quantile`` of the samples is worse than.
 
     ``higher``: the ``quantile`` of the values; ``lower``: the ``1 - quantile``; ``nearer``: the
-    ``1 - quantile`` of the distances to the ideal (a distance, not a value).
+    ``1 - quantile`` of the distances to the ideal (a distance, not a value). A high quantile
+    gives a good-quality reference (what the better samples reach); a low one, the worst
+    quality seen.
     """
     references = {}
     for name, values in sorted(measures.items()):
@@ -173,6 +197,17 @@ def improved_values(name: str, values: np.ndarray, reference: float) -> np.ndarr
         return np.minimum(values, reference)
     offset = values - advice.ideal
     return advice.ideal + np.sign(offset) * np.minimum(np.abs(offset), reference)
+
+
+def worse_than(name: str, values: np.ndarray, limit: float) -> np.ndarray:
+    """Boolean mask of the values worse than ``limit`` (as :func:`reference_values` states it)."""
+    advice = QUALITY_ADVICE[name]
+    values = np.asarray(values, dtype=np.float64)
+    if advice.better == "higher":
+        return values < limit
+    if advice.better == "lower":
+        return values > limit
+    return np.abs(values - advice.ideal) > limit
 
 
 def advice_message(name: str, value: float, reference: float) -> str:

@@ -105,6 +105,9 @@ class CalibratedScore:
         quality_gain: how much higher the LLR would be with every measure at its good-quality
             reference (``>= 0``).
         advice: what the person can do about the measure that costs most, empty when none.
+        unsupported: non-empty when a quality measure is worse than anything the calibration
+            was fitted on: what to do about it. Such a sample is never accepted (its LLR is an
+            extrapolation).
     """
 
     score: float
@@ -112,6 +115,7 @@ class CalibratedScore:
     slope: float
     quality_gain: float = 0.0
     advice: str = ""
+    unsupported: str = ""
 
 
 def score_at_llr(result: CalibratedScore, llr_threshold: float) -> float:
@@ -122,16 +126,20 @@ def score_at_llr(result: CalibratedScore, llr_threshold: float) -> float:
 
 
 def calibrated_outcomes(
-    llr: np.ndarray, slope: np.ndarray, quality_gain: np.ndarray, point: OperatingPoint
+    llr: np.ndarray, slope: np.ndarray, quality_gain: np.ndarray, point: OperatingPoint,
+    supported: np.ndarray | None = None,
 ) -> np.ndarray:
     """Vectorised outcomes of :func:`decide_calibrated` without front-end quality issues.
 
-    ``point`` holds LLR thresholds. Accepted: positive slope and ``llr >= threshold``. Retry:
-    good quality would be accepted, or ``llr >= retry_threshold``. Rejected otherwise.
+    ``point`` holds LLR thresholds. Accepted: supported quality, positive slope and ``llr >=
+    threshold``. Retry: unsupported quality, good quality would be accepted, or ``llr >=
+    retry_threshold``. Rejected otherwise.
     """
     llr, slope, gain = (np.asarray(value, dtype=np.float64) for value in (llr, slope, quality_gain))
-    accepted = (slope > 0) & (llr >= point.threshold)
-    retry = ~accepted & (((gain > 0) & (llr + gain >= point.threshold)) | (llr >= point.retry_threshold))
+    supported = np.ones(llr.shape, bool) if supported is None else np.asarray(supported, bool)
+    accepted = supported & (slope > 0) & (llr >= point.threshold)
+    quality_limited = ~supported | ((gain > 0) & (llr + gain >= point.threshold))
+    retry = ~accepted & (quality_limited | (llr >= point.retry_threshold))
     return np.where(accepted, "accepted", np.where(retry, "retry", "rejected"))
 
 
@@ -140,17 +148,22 @@ def decide_calibrated(
 ) -> Decision:
     """Decide on a calibrated LLR at an operating point whose thresholds are LLRs.
 
-    In order: accepted when the LLR reaches the threshold (and the score carries evidence,
-    ``slope > 0``); retry with the quality advice when the same score at good quality would be
-    accepted; retry naming the front end's quality issues; retry when the LLR is in the retry
-    band; rejected otherwise.
+    In order: retry asking for better quality when a measure is worse than anything the
+    calibration saw (``result.unsupported``); accepted when the LLR reaches the threshold (and
+    the score carries evidence, ``slope > 0``); retry with the quality advice when the same
+    score at good quality would be accepted; retry naming the front end's quality issues; retry
+    when the LLR is in the retry band; rejected otherwise.
     """
-    threshold = score_at_llr(result, point.threshold)
-    made = {"score": result.score, "threshold": threshold, "llr": result.llr, "llr_threshold": point.threshold}
+    threshold = float("inf") if result.unsupported else score_at_llr(result, point.threshold)
+    made = {"score": result.score, "threshold": threshold, "llr": result.llr,
+            "llr_threshold": point.threshold}
+    if result.unsupported:
+        return Decision("retry", reason=result.unsupported, **made)
     if result.slope > 0 and result.llr >= point.threshold:
         return Decision("accepted", **made)
     if result.quality_gain > 0 and result.llr + result.quality_gain >= point.threshold:
-        return Decision("retry", reason=result.advice or "; ".join(quality_issues) or BORDERLINE_REASON, **made)
+        reason = result.advice or "; ".join(quality_issues) or BORDERLINE_REASON
+        return Decision("retry", reason=reason, **made)
     if quality_issues:
         return Decision("retry", reason="; ".join(quality_issues), **made)
     if result.llr >= point.retry_threshold:

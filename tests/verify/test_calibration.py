@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from scipy.stats import binom
 
 from verify.calibration import (
@@ -20,7 +19,7 @@ from verify.calibration import (
     save_calibration,
     save_thresholds,
 )
-from verify.calibration_fit import FitConfig, fit_calibration
+from verify.calibration_fit import FitConfig, class_weights, fit_calibration
 from verify.config import SECURITY_LEVELS
 from verify.errors import CalibrationError, CohortMismatchError, ConfigError, WeightsError
 from verify.metrics import cllr, min_cllr
@@ -318,6 +317,7 @@ def test_subsampled_impostors_still_recover_the_llr_and_thresholds_use_them_all(
         ({"l2": -1.0}, "l2 must be >= 0, got -1.0"),
         ({"reference_quantile": 0.2}, r"reference_quantile must be in \[0.5, 1\), got 0.2"),
         ({"max_impostor_trials": 0}, "max_impostor_trials must be >= 1, got 0"),
+        ({"limit_quantile": 0.5}, r"limit_quantile must be in \[0, 0.5\), got 0.5"),
     ],
 )
 def test_fit_config_refuses_bad_options(options, message):
@@ -340,6 +340,22 @@ def test_fit_refuses_unusable_trials(scores, labels, message):
         fit_calibration(scores, labels, {}, (), "m")
 
 
+def test_class_weights_sum_to_one_per_class_and_balance_groups():
+    labels = np.array([True, True, True, False, False, False, False])
+    groups = np.array(["a", "a", "b", "a", "b", "b", "b"])
+
+    weights = class_weights(labels, groups)
+
+    np.testing.assert_allclose(weights, [0.25, 0.25, 0.5, 0.5, 1 / 6, 1 / 6, 1 / 6])
+    np.testing.assert_allclose(class_weights(labels), [1 / 3] * 3 + [0.25] * 4)
+
+
+def test_fit_refuses_groups_of_another_length():
+    scores, labels = gaussian_scores(np.random.default_rng(9), 100, 1_000)
+    with pytest.raises(CalibrationError, match=r"groups \(3,\) and scores \(1100,\) differ in length"):
+        fit_calibration(scores, labels, {}, (), "m", FitConfig(fars=(0.1,)), groups=np.zeros(3))
+
+
 def test_fit_refuses_a_constant_score():
     labels = np.arange(200) < 100
     with pytest.raises(CalibrationError, match="every calibration score is the same"):
@@ -354,12 +370,14 @@ def test_fit_refuses_a_missing_measure():
 
 # --- ScoreCalibration ---------------------------------------------------------------------------
 LLR_THRESHOLDS = Thresholds("voice", {1e-1: 1.0, 1e-2: 3.0, 1e-3: 5.0, 1e-4: 7.0})
+STATS = CohortStats(0.1, 0.1, 100, "c0ffee")
 
 
 def seconds_calibration(**changes) -> ScoreCalibration:
-    """llr = (2 + 0.5 log t) s - 3 + 0.2 log t, reference 4 s of speech."""
+    """llr = (2 + 0.5 log t) s - 3 + 0.2 log t, reference 4 s of speech, calibrated down to 0.5 s."""
     fields = dict(model_id="voice", features=SECONDS, scale=2.0, offset=-3.0, quality_weights=(0.2,),
                   interaction_weights=(0.5,), thresholds=LLR_THRESHOLDS, references={"speech_seconds": 4.0},
+                  limits={"speech_seconds": 0.5},
                   cohort_id="c0ffee", top_k=100, model_version="1", provenance={"data": "synthetic"})
     return ScoreCalibration(**{**fields, **changes})
 
@@ -374,6 +392,29 @@ def test_llr_slope_and_quality_gain_follow_the_weights():
     assert result.quality_gain == pytest.approx((0.2 + 0.5 * 2.0) * np.log(4.0))
     assert result.advice == "speak for about 3 s more"
     assert calibration.calibrated(2.0, {"speech_seconds": 8.0}).quality_gain == 0.0  # already better
+
+
+def test_a_measure_worse_than_the_calibrated_limit_is_never_accepted():
+    calibration = seconds_calibration()
+
+    result = calibration.calibrated(10.0, {"speech_seconds": 0.3})  # huge LLR, but 0.3 s < 0.5 s
+
+    assert result.llr > 10 and result.unsupported == "speak for about 4 s more"
+    decision = calibration.decide(10.0, "low", {"speech_seconds": 0.3}, template=STATS, probe=STATS)
+    assert decision.outcome == "retry"
+    outcomes = calibration.outcomes(np.array([10.0, 10.0]), {"speech_seconds": np.array([0.3, 0.6])}, "low")
+    assert outcomes.tolist() == ["retry", "accepted"]
+    assert calibration.calibrated(10.0, {"speech_seconds": 0.6}).unsupported == ""
+
+
+def test_fit_records_the_worst_quality_it_saw():
+    scores, labels, measures = seconds_trials(np.random.default_rng(8), 2_000, 20_000)
+
+    calibration = fit_calibration(scores, labels, measures, SECONDS, "m", FitConfig(fars=(0.1, 0.01)))
+
+    seconds = measures["speech_seconds"]
+    assert calibration.limits["speech_seconds"] == pytest.approx(np.quantile(seconds, 0.005))
+    assert calibration.references["speech_seconds"] == pytest.approx(np.quantile(seconds, 0.8))
 
 
 def test_no_gain_where_the_model_says_quality_would_lower_the_llr():
@@ -429,7 +470,7 @@ def test_input_score_s_normalises_with_matching_statistics():
 
 
 def test_input_score_needs_both_statistics_when_normalising():
-    with pytest.raises(CalibrationError, match="S-normalises scores against cohort c0ffee: pass the template's"):
+    with pytest.raises(CalibrationError, match="against cohort c0ffee: pass the template"):
         seconds_calibration().input_score(0.6, CohortStats(0.2, 0.1, 100, "c0ffee"))
 
 
@@ -498,7 +539,8 @@ def test_a_raw_cosine_calibration_round_trips(tmp_path: Path):
         (lambda d: d["weights"].update(scale=None), "cannot read calibration"),
         (lambda d: d.update(thresholds=[1.0]), "cannot read calibration"),
     ],
-    ids=["model", "format", "version", "missing-weight", "score-kind", "transform", "null-scale", "thresholds"],
+    ids=["model", "format", "version", "missing-weight", "score-kind", "transform", "null-scale",
+         "thresholds"],
 )
 def test_load_refuses_files_of_another_model_or_format_or_malformed(tmp_path: Path, edit, message):
     path = tmp_path / "voice.calibration.json"

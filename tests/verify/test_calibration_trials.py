@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy.stats import binom
@@ -78,7 +80,9 @@ def test_identity_split_keeps_the_two_parts_people_apart(population):
     fit, held_out = identity_split(trials, 0.5, seed=1)
 
     fit_people = set(trials.identities[trials.enroll[fit]]) | set(trials.identities[trials.probe[fit]])
-    held_people = set(trials.identities[trials.enroll[held_out]]) | set(trials.identities[trials.probe[held_out]])
+    held_people = set(trials.identities[trials.enroll[held_out]]) | set(
+        trials.identities[trials.probe[held_out]]
+    )
     assert not fit_people & held_people
     assert len(fit_people) == len(held_people) == 120
     assert not np.any(fit & held_out)
@@ -98,8 +102,10 @@ def test_input_scores_are_cosines_or_s_norms_leaving_own_identity_out():
     np.testing.assert_allclose(input_scores(trials, None), [0.8, 0.0], atol=1e-6)
     normalised = input_scores(trials, cohort)
     # each sample's statistics against the cohort rows of other people only
-    stats = [Cohort(cohort.vectors[cohort.identities != own], 2, "m").stats(vector)
-             for vector, own in zip(vectors, [1, 1, 2])]
+    stats = [
+        Cohort(cohort.vectors[cohort.identities != own], 2, "m").stats(vector)
+        for vector, own in zip(vectors, [1, 1, 2])
+    ]
     z = lambda score, side: (score - stats[side].mean) / stats[side].std  # noqa: E731
     expected = [0.5 * (z(0.8, 0) + z(0.8, 1)), 0.5 * (z(0.0, 0) + z(0.0, 2))]
     np.testing.assert_allclose(normalised, expected, rtol=1e-5)
@@ -134,8 +140,38 @@ def test_held_out_far_stays_within_sampling_error_of_each_level(population):
 def test_calibrate_trials_without_cohort_or_measures_calibrates_raw_cosine(population):
     trials, _ = population
 
-    calibration = calibrate_trials(Trials(trials.vectors, trials.identities, trials.enroll, trials.probe),
-                                   None, "m").calibration
+    calibration = calibrate_trials(
+        Trials(trials.vectors, trials.identities, trials.enroll, trials.probe), None, "m"
+    ).calibration
 
     assert calibration.cohort_id is None and calibration.features == ()
     assert calibration.scale > 0
+
+
+def test_trials_refuse_groups_of_another_length():
+    with pytest.raises(CalibrationError, match=r"groups have shape \(2,\), expected \(3,\)"):
+        Trials(np.eye(3), np.arange(3), np.array([0]), np.array([1]), groups=np.zeros(2))
+
+
+def test_identity_split_is_drawn_within_each_group():
+    identities = np.r_[np.repeat(np.arange(40), 2), np.repeat(np.arange(100, 104), 2)]  # 40 + 4 people
+    groups = np.r_[np.zeros(80, int), np.ones(8, int)]
+    enroll, probe = all_pairs(identities, groups)
+    trials = Trials(np.random.default_rng(0).normal(size=(88, 4)), identities, enroll, probe, groups=groups)
+
+    fit, held_out = identity_split(trials, 0.5)
+
+    small_group = trials.trial_groups == 1
+    held_small = set(identities[enroll[held_out & small_group]])
+    fit_small = set(identities[enroll[fit & small_group]])
+    assert len(held_small) == len(fit_small) == 2  # half of the small group on each side
+
+
+def test_groups_get_figures_of_their_own(population):
+    trials, cohort = population
+    groups = np.where(trials.identities % 2 == 0, "even", "odd")
+
+    figures = calibrate_trials(replace(trials, groups=groups), cohort, "m").figures
+
+    assert set(figures["held_out"]["by_group"]) == {"even", "odd"}
+    assert figures["held_out"]["by_group"]["even"]["trials"] < figures["held_out"]["trials"]

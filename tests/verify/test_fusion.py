@@ -122,9 +122,11 @@ def test_fusion_beats_either_modality_alone():
     voice_labels = voice.enroll_identity == voice.probe_identity
     assert cllr(llrs, labels) < min(cllr(face.llrs, face_labels), cllr(voice.llrs, voice_labels))
     fused_tar = tar_at_far(llrs, labels, 1e-3)
-    assert fused_tar > max(tar_at_far(face.llrs, face_labels, 1e-3), tar_at_far(voice.llrs, voice_labels, 1e-3))
+    alone = max(tar_at_far(face.llrs, face_labels, 1e-3), tar_at_far(voice.llrs, voice_labels, 1e-3))
+    assert fused_tar > alone
     thresholds = fusion_thresholds(llrs, labels, "face+voice", provenance={"trials": "chimeric"})
-    assert thresholds.operating_point("medium").threshold == pytest.approx(threshold_at_far(llrs, labels, 1e-3))
+    medium = thresholds.operating_point("medium").threshold
+    assert medium == pytest.approx(threshold_at_far(llrs, labels, 1e-3))
     assert thresholds.provenance == {"trials": "chimeric"}
 
 
@@ -142,5 +144,14 @@ def test_modality_trials_refuse_arrays_of_different_lengths():
 
 
 def test_fusion_thresholds_need_enough_impostor_trials():
-    with pytest.raises(CalibrationError, match="cannot set fusion thresholds: 3 impostor trials cannot calibrate"):
+    with pytest.raises(CalibrationError, match="cannot set fusion thresholds: 3 impostor trials cannot"):
         fusion_thresholds(np.arange(5.0), np.array([True, True, False, False, False]), "face+voice")
+
+
+def test_a_modality_outside_its_calibrated_quality_blocks_fused_acceptance():
+    scores = {"face": CalibratedScore(3.0, 9.0, 1.0),
+              "voice": CalibratedScore(1.0, 4.0, 1.0, unsupported="speak for about 2 s more")}
+
+    fused = fuse_llr(scores, FUSED_POINT)
+
+    assert (fused.outcome, fused.reason) == ("retry", "voice: speak for about 2 s more")

@@ -24,7 +24,9 @@ from verify.normalization import (
 COHORT_2D = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0], [-0.8, 0.6]])
 
 
-def random_cohort(size: int = 50, dim: int = 8, top_k: int = 10, seed: int = 0, identities: bool = False) -> Cohort:
+def random_cohort(
+    size: int = 50, dim: int = 8, top_k: int = 10, seed: int = 0, identities: bool = False
+) -> Cohort:
     rng = np.random.default_rng(seed)
     labels = np.arange(size) // 2 if identities else None
     return Cohort(rng.normal(size=(size, dim)), top_k, "model", labels, {"data": "synthetic"})
@@ -36,7 +38,12 @@ def test_cohort_stats_round_trip_through_json_and_bytes():
 
     assert CohortStats.from_json(stats.to_json()) == stats
     assert CohortStats.from_bytes(stats.to_bytes()) == stats
-    assert json.loads(stats.to_json()) == {"mean": 0.1234567891, "std": 0.05, "top_k": 300, "cohort_id": "abcdef0123456789"}
+    assert json.loads(stats.to_json()) == {
+        "mean": 0.1234567891,
+        "std": 0.05,
+        "top_k": 300,
+        "cohort_id": "abcdef0123456789",
+    }
 
 
 @pytest.mark.parametrize(
@@ -151,7 +158,9 @@ def test_statistics_refuse_an_exclusion_that_leaves_fewer_than_two_scores():
 
 
 def test_statistics_refuse_another_dimension():
-    with pytest.raises(CalibrationError, match=r"embeddings of shape \(1, 3\) do not match the cohort's dimension 2"):
+    with pytest.raises(
+        CalibrationError, match=r"embeddings of shape \(1, 3\) do not match the cohort's dimension 2"
+    ):
         Cohort(COHORT_2D, 2, "model").stats(np.ones(3))
 
 
@@ -224,7 +233,11 @@ def test_save_then_load_round_trips_the_cohort(tmp_path: Path):
 
     np.testing.assert_array_equal(loaded.vectors, cohort.vectors)
     np.testing.assert_array_equal(loaded.identities, cohort.identities)
-    assert (loaded.cohort_id, loaded.top_k, loaded.provenance) == (cohort.cohort_id, 10, {"data": "synthetic"})
+    assert (loaded.cohort_id, loaded.top_k, loaded.provenance) == (
+        cohort.cohort_id,
+        10,
+        {"data": "synthetic"},
+    )
     document = json.loads(manifest.read_text())
     assert document["vectors_file"] == "model.cohort.npz" and document["shape"] == [50, 8]
 

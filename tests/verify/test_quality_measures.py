@@ -15,6 +15,7 @@ from verify.quality_measures import (
     feature_columns,
     improved_values,
     reference_values,
+    worse_than,
 )
 
 
@@ -23,7 +24,9 @@ def test_transforms_clip_then_transform():
 
     np.testing.assert_allclose(QualityFeature("q", "log", 0.5, 10.0).apply(values), np.log([0.5, 1.0, 10.0]))
     np.testing.assert_allclose(QualityFeature("q", "linear", 0.5, 10.0).apply(values), [0.5, 1.0, 10.0])
-    np.testing.assert_allclose(QualityFeature("q", "distance", 0.0, 50.0, center=20.0).apply(values), [19.9, 19.0, 30.0])
+    np.testing.assert_allclose(
+        QualityFeature("q", "distance", 0.0, 50.0, center=20.0).apply(values), [19.9, 19.0, 30.0]
+    )
 
 
 def test_feature_round_trips_through_a_dict_and_is_named_after_transform_and_measure():
@@ -69,7 +72,9 @@ def test_feature_columns_take_scalars_or_arrays():
 
 
 def test_feature_columns_name_a_missing_measure():
-    with pytest.raises(CalibrationError, match=r"quality measure 'snr_db' is missing .*got \['speech_seconds'\]"):
+    with pytest.raises(
+        CalibrationError, match=r"quality measure 'snr_db' is missing .*got \['speech_seconds'\]"
+    ):
         feature_columns(default_features(["snr_db"]), {"speech_seconds": 2.0}, 1)
 
 
@@ -111,3 +116,17 @@ def test_improved_values_move_only_worse_values_towards_the_reference():
 )
 def test_advice_messages_come_from_the_catalogue(name, value, reference, message):
     assert advice_message(name, value, reference) == message
+
+
+def test_worse_than_follows_each_measures_direction():
+    np.testing.assert_array_equal(worse_than("speech_seconds", np.array([0.5, 2.0]), 1.0), [True, False])
+    np.testing.assert_array_equal(worse_than("clipped_fraction", np.array([0.5, 0.0]), 0.1), [True, False])
+    np.testing.assert_array_equal(worse_than("yaw", np.array([-50.0, 20.0, 45.0]), 40.0), [True, False, True])
+
+
+def test_a_low_quantile_gives_the_worst_quality_seen():
+    values = np.arange(101, dtype=float)
+
+    limits = reference_values({"speech_seconds": values, "clipped_fraction": values}, 0.05)
+
+    assert limits == pytest.approx({"speech_seconds": 5.0, "clipped_fraction": 95.0})

@@ -173,16 +173,16 @@ def test_an_llr_at_the_threshold_is_accepted_with_the_equivalent_score_threshold
 
 
 def test_good_quality_that_would_be_accepted_asks_for_the_advised_action():
-    result = CalibratedScore(score=1.0, llr=4.0, slope=2.0, quality_gain=1.5, advice="move closer to the camera")
+    result = CalibratedScore(score=1.0, llr=4.0, slope=2.0, quality_gain=1.5, advice="move closer")
 
     decision = decide_calibrated(result, LLR_POINT, ("face is too dark",))
 
-    assert decision.outcome == "retry" and decision.reason == "move closer to the camera"
+    assert decision.outcome == "retry" and decision.reason == "move closer"
     assert decision.threshold == pytest.approx(1.5)
 
 
 def test_quality_gain_that_is_not_enough_falls_back_to_the_retry_band():
-    result = CalibratedScore(score=1.0, llr=3.2, slope=2.0, quality_gain=1.0, advice="move closer to the camera")
+    result = CalibratedScore(score=1.0, llr=3.2, slope=2.0, quality_gain=1.0, advice="move closer")
 
     assert decide_calibrated(result, LLR_POINT).reason == "borderline score, try another sample"
 
@@ -194,8 +194,9 @@ def test_front_end_quality_issues_turn_a_reject_into_a_retry():
 
 
 def test_a_low_llr_without_quality_problems_is_rejected():
-    decision = decide_calibrated(CalibratedScore(0.0, -2.0, 1.0, quality_gain=0.5, advice="speak for about 1 s more"),
-                                 LLR_POINT)
+    result = CalibratedScore(0.0, -2.0, 1.0, quality_gain=0.5, advice="speak for about 1 s more")
+
+    decision = decide_calibrated(result, LLR_POINT)
 
     assert decision.outcome == "rejected" and decision.reason == "score below threshold"
     assert decision.llr == -2.0
@@ -227,3 +228,15 @@ def test_calibrated_outcomes_vectorise_the_rules():
     )
 
     assert outcomes.tolist() == ["accepted", "retry", "retry", "retry", "rejected", "retry"]
+
+
+def test_quality_worse_than_anything_calibrated_is_never_accepted():
+    result = CalibratedScore(score=9.0, llr=20.0, slope=2.0, unsupported="speak for about 3 s more")
+
+    decision = decide_calibrated(result, LLR_POINT)
+
+    assert (decision.outcome, decision.reason) == ("retry", "speak for about 3 s more")
+    assert decision.threshold == float("inf")
+    outcomes = calibrated_outcomes(np.array([20.0, 20.0, -9.0]), np.ones(3), np.zeros(3), LLR_POINT,
+                                   supported=np.array([False, True, False]))
+    assert outcomes.tolist() == ["retry", "accepted", "retry"]
