@@ -62,6 +62,15 @@ class ModelMismatchError(VerifyError):
     """A template was made by a different model than the one scoring it."""
 
 
+class CohortMismatchError(ModelMismatchError):
+    """Cohort statistics were computed against another cohort (or top-k) than the one in use."""
+
+
+# --- score normalisation and calibration ------------------------------------------------------
+class CalibrationError(VerifyError):
+    """Scores, trials, statistics or quality measures that calibration cannot use."""
+
+
 # --- configuration ----------------------------------------------------------------------------
 class ConfigError(VerifyError):
     """An option has an invalid value (unknown device, security level, modality, ...)."""
