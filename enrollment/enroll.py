@@ -23,7 +23,7 @@ from verify.verifier import Verifier
 if TYPE_CHECKING:  # the adapter (torch) is built by the caller; enrollment never imports it
     from verify.adaptation import Adapter
 
-LOOKALIKE_LEVEL = "high"  # a new identity scoring above this level's threshold against another warns
+LOOKALIKE_LEVEL = "high"  # a sample another template would accept at this level warns
 
 
 @dataclass(frozen=True)
@@ -42,37 +42,34 @@ class Enrollment:
 
 def enroll(
     store: TemplateStore,
-    pipeline: Pipeline,
+    verifier: Verifier,
     identity: str,
     source: Any,
     *,
     allow_low_quality: bool = False,
-    lookalike_threshold: float | None = None,
     adapter: Adapter | None = None,
     replace: bool = False,
 ) -> Enrollment:
-    """Embed one sample and add it to ``identity``'s template (created on first use).
+    """Embed one sample with ``verifier.pipeline`` and add it to ``identity``'s template (created on
+    first use); with ``replace`` (re-enrollment) it replaces the template and its earlier samples.
 
-    With ``replace`` (re-enrollment) the sample replaces the template and its earlier samples.
-
-    Only the embedding is stored. A sample with quality issues (blur, darkness, clipping) is
-    refused unless ``allow_low_quality``, since a poor template hurts every later check. A sample
-    scoring at or above ``lookalike_threshold`` (default: the model's high-security threshold)
-    against another identity's template of the same modality adds a warning. With an
-    ``adapter`` (:class:`verify.adaptation.Adapter`), the user's scorer is adapted to the new
-    template and stored beside it (with the guard's keep / fall-back record).
+    Only the embedding is stored, with the template's cohort statistics when the verifier's
+    scorer normalises scores. A sample with quality issues (blur, darkness, clipping) is refused
+    unless ``allow_low_quality``, since a poor template hurts every later check. A sample that
+    another identity's template of the same modality would accept at the high security level
+    adds a warning. With an ``adapter`` (:class:`verify.adaptation.Adapter`), the user's scorer
+    is adapted to the new template and stored beside it (with the guard's keep / fall-back record).
 
     Raises:
         VerifyError: the sample is unreadable, has no face or speech, or has quality issues;
             the identity name is invalid; the template was made by another model.
     """
     identity = validate_identity(identity)
+    pipeline = verifier.pipeline
     sample = pipeline.embed(source)
     if sample.quality_issues and not allow_low_quality:
         raise QualityError("cannot enroll from this sample: " + "; ".join(sample.quality_issues))
-    if lookalike_threshold is None:
-        lookalike_threshold = _high_security_threshold(pipeline)
-    warnings = lookalikes(store, pipeline, identity, sample.vector, lookalike_threshold)
+    warnings = lookalikes(store, verifier.at_level(LOOKALIKE_LEVEL), identity, sample)
     if replace:
         template = Template.from_sample(identity, pipeline.modality, sample.vector, pipeline.model_id,
                                         pipeline.model_version, time.time())
@@ -80,9 +77,18 @@ def enroll(
     else:
         template = store.add_sample(identity, pipeline.modality, sample.vector, pipeline.model_id,
                                     pipeline.model_version)
+    template = with_cohort_stats(store, verifier, template)
     if adapter is not None:
         adapt_template(store, adapter, template)
     return Enrollment(template, sample, warnings)
+
+
+def with_cohort_stats(store: TemplateStore, verifier: Verifier, template: Template) -> Template:
+    """``template`` with the statistics its scorer needs, computed and stored when missing or stale."""
+    if verifier.scorer.usable(template.cohort_stats):
+        return template
+    stats = verifier.template_stats(template.embedding)
+    return template if stats is None else store.set_cohort_stats(template, stats)
 
 
 def adapt_template(store: TemplateStore, adapter: Adapter, template: Template) -> AdaptedParams:
@@ -112,7 +118,8 @@ def _adapted_decider(store: TemplateStore, verifier: Verifier, template: Templat
     Stored parameters made from an older template or another checkpoint are re-adapted first.
     """
     if adapter is None:
-        return lambda probe: verifier.decide(template.embedding, probe)
+        template = with_cohort_stats(store, verifier, template)
+        return lambda probe: verifier.decide(template.embedding, probe, template.cohort_stats)
     if adapter.thresholds is None:
         raise ConfigError(f"the {adapter.method} adaptation checkpoint has no calibrated thresholds; retrain it")
     adapted = load_adapted(store, template.identity, template.modality)
@@ -129,37 +136,23 @@ def _adapted_decider(store: TemplateStore, verifier: Verifier, template: Templat
     return decide_adapted
 
 
-def _high_security_threshold(pipeline: Pipeline) -> float | None:
-    """The shipped high-security threshold of the pipeline's model; ``None`` for a model that is not
-    shipped (tests, experiments): no lookalike check."""
-    from verify.models import model_spec
-
-    spec = model_spec(pipeline.modality)
-    if spec.model_id != pipeline.model_id:
-        return None
-    return spec.thresholds().operating_point(LOOKALIKE_LEVEL).threshold
-
-
-def lookalikes(
-    store: TemplateStore, pipeline: Pipeline, identity: str, vector: np.ndarray, threshold: float | None
-) -> tuple[str, ...]:
-    """Warnings for other identities whose template scores ``>= threshold`` against ``vector`` ``(D,)``."""
-    if threshold is None:
+def lookalikes(store: TemplateStore, verifier: Verifier, identity: str, sample: Embedding) -> tuple[str, ...]:
+    """Warnings for other identities of the same model whose template ``verifier`` (at its level)
+    would accept ``sample`` for."""
+    pipeline = verifier.pipeline
+    others = [other for other in store.list_templates()
+              if other.identity != identity and other.modality == pipeline.modality
+              and (other.model_id, other.model_version) == (pipeline.model_id, pipeline.model_version)]
+    if not others:
         return ()
-    warnings = []
-    for other in store.list_templates():
-        if other.identity == identity or other.modality != pipeline.modality or other.dim != len(vector):
-            continue
-        if (other.model_id, other.model_version) != (pipeline.model_id, pipeline.model_version):
-            continue
-        score = float(np.dot(other.embedding, vector) / np.linalg.norm(vector))
-        if score >= threshold:
-            warnings.append(
-                f"{identity!r} looks like the already enrolled {other.identity!r} ({pipeline.modality},"
-                f" score {score:.3f} >= {threshold:.3f}, the {LOOKALIKE_LEVEL}-security threshold):"
-                " check this is not one person under two names, or an impostor"
-            )
-    return tuple(warnings)
+    decisions = verifier.decide_many(np.stack([other.embedding for other in others]), sample,
+                                     [other.cohort_stats for other in others])
+    return tuple(
+        f"{identity!r} looks like the already enrolled {other.identity!r} ({pipeline.modality}: it would be"
+        f" accepted at the {verifier.level} security level): check this is not one person under two names,"
+        " or an impostor"
+        for other, decision in zip(others, decisions) if decision.accepted
+    )
 
 
 def enrolled_template(store: TemplateStore, pipeline: Pipeline, identity: str) -> Template:

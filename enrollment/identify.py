@@ -12,6 +12,7 @@ names nobody: the answer must not rank strangers against the whole gallery.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,16 +21,24 @@ from enrollment.errors import UnknownIdentityError
 from enrollment.store import TemplateStore
 from verify.embedding import Embedding
 from verify.errors import ConfigError
-from verify.scoring import Decision, cosine_scores
+from verify.scorer import evidence
+from verify.scoring import Decision
 from verify.verifier import Verifier
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One enrolled identity and its cosine score against the probe."""
+    """One enrolled identity and how strongly the probe matches it.
+
+    Attributes:
+        identity: the enrolled name.
+        score: the decision's score (the normalised score when the scorer calibrates).
+        evidence: what the level's thresholds apply to: the calibrated LLR, else the score.
+    """
 
     identity: str
     score: float
+    evidence: float
 
 
 @dataclass(frozen=True)
@@ -58,8 +67,9 @@ def identify(
     """Best enrolled identity for ``probe`` (embedded by ``verifier.pipeline``), or nobody.
 
     Args:
-        margin: smallest score gap (cosine units) between the best and second-best identity;
-            ``None`` uses the width of the security level's retry band.
+        margin: smallest gap in evidence (the calibrated LLR, or the cosine for an uncalibrated
+            scorer) between the best and second-best identity; ``None`` uses the width of the
+            security level's retry band.
 
     Raises:
         UnknownIdentityError: nobody is enrolled for this modality with the current model.
@@ -77,21 +87,22 @@ def identify(
         raise UnknownIdentityError(
             f"nobody is enrolled for {pipeline.modality} with model {pipeline.model_id} {pipeline.model_version}"
         )
-    scores = cosine_scores(np.stack([t.embedding for t in current]), probe.vector)[:, 0]
-    order = np.argsort(-scores, kind="stable")
-    ranked = [Candidate(current[i].identity, float(scores[i])) for i in order]
-    candidates = tuple(c for c in ranked if c.score >= point.retry_threshold)
-    best = ranked[0]
-    decision = verifier.decide(current[order[0]].embedding, probe)
+    decisions = verifier.decide_many(np.stack([t.embedding for t in current]), probe,
+                                     [t.cohort_stats for t in current])
+    strength = np.array([evidence(decision) for decision in decisions])
+    order = np.argsort(-strength, kind="stable")
+    ranked = [Candidate(current[i].identity, decisions[i].score, float(strength[i])) for i in order]
+    candidates = tuple(c for c in ranked if c.evidence >= point.retry_threshold)
+    best, decision = ranked[0], decisions[order[0]]
     if not decision.accepted:
         reason = f"no enrolled {pipeline.modality} matches ({decision.reason})"
         return Identification(None, decision, candidates, reason, skipped)
-    if len(ranked) > 1 and best.score - ranked[1].score < margin:
+    if len(ranked) > 1 and best.evidence - ranked[1].evidence < margin:
         runner_up = ranked[1]
         reason = (
-            f"ambiguous: {best.identity!r} ({best.score:.3f}) and {runner_up.identity!r} "
-            f"({runner_up.score:.3f}) are closer than the margin {margin:.3f}"
+            f"ambiguous: {best.identity!r} ({best.evidence:.3f}) and {runner_up.identity!r} "
+            f"({runner_up.evidence:.3f}) are closer than the margin {margin:.3f}"
         )
-        ambiguous = Decision("retry", decision.score, decision.threshold, reason)
+        ambiguous = dataclasses.replace(decision, outcome="retry", reason=reason)
         return Identification(None, ambiguous, candidates, reason, skipped)
     return Identification(best.identity, decision, candidates, "", skipped)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from enrollment.enroll import enrolled_template
+from enrollment.enroll import enrolled_template, with_cohort_stats
 from enrollment.identify import identify
 from enrollment.ratelimit import ensure_not_locked, ensure_not_throttled, record_identification
 from verify.errors import FaceTooSmallError, NoFaceError, VerifyError
@@ -89,9 +89,9 @@ class LiveSession:
     def _decide(self, verifier, sample) -> tuple[Decision, str | None]:
         store = self.service.store
         if self.identity is not None:
-            template = enrolled_template(store, verifier.pipeline, self.identity)
+            template = with_cohort_stats(store, verifier, enrolled_template(store, verifier.pipeline, self.identity))
             ensure_not_locked(store, template.identity, "face", self.service.settings.lockout, caller=self.caller)
-            return verifier.decide(template.embedding, sample), self.identity
+            return verifier.decide(template.embedding, sample, template.cohort_stats), self.identity
         ensure_not_throttled(store, self.caller, "face", self.service.settings.throttle)
         found = identify(store, verifier, sample)
         if found.identity is not None and found.identity != self._last_named:

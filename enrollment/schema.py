@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 APPLICATION_ID = 0x56524659  # "VRFY"
 MAGIC = "verify-enrollment-store"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _migrate_0_to_1(connection: sqlite3.Connection) -> None:
@@ -90,6 +90,11 @@ def _migrate_3_to_4(connection: sqlite3.Connection) -> None:
     connection.execute("CREATE INDEX attempts_by_caller ON attempts (action, caller, time)")
 
 
+def _migrate_4_to_5(connection: sqlite3.Connection) -> None:
+    """Templates keep their cohort statistics (S-norm); older templates get them on first use."""
+    connection.execute("ALTER TABLE templates ADD COLUMN cohort_stats TEXT")
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
-    0: _migrate_0_to_1, 1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4
+    0: _migrate_0_to_1, 1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5
 }

@@ -36,7 +36,7 @@ from verify.config import MODALITIES
 from verify.embedding import Embedding, Pipeline
 from verify.errors import ConfigError, InputError, VerifyError
 from verify.fusion import fuse_and
-from verify.models import load_pipeline, model_spec
+from verify.models import load_pipeline, model_spec, shipped_verifier
 from verify.scoring import Decision, OperatingPoint
 from verify.verifier import Verifier
 
@@ -101,11 +101,11 @@ class Service:
 
     def verifier(self, modality: str, level: str | None = None) -> Verifier:
         """A verifier of ``modality`` at ``level`` (default: the settings' level)."""
-        return Verifier(self.pipeline(modality), model_spec(modality).thresholds(), level or self.settings.level)
+        return shipped_verifier(self.pipeline(modality), level or self.settings.level)
 
     def operating_point(self, modality: str, level: str | None = None) -> OperatingPoint:
-        """The thresholds a level applies to ``modality`` (loads no model)."""
-        return model_spec(modality).thresholds().operating_point(level or self.settings.level)
+        """The thresholds a level applies to ``modality``, in evidence units (calibrated LLR; loads no model)."""
+        return model_spec(modality).scorer.operating_point(level or self.settings.level)
 
     def adapter(self, modality: str) -> Adapter | None:
         """The shipped per-user adaptation when the settings ask for it, else ``None``.
@@ -150,7 +150,7 @@ class Service:
         failed: dict[str, VerifyError] = {}
         for modality, source in sources.items():
             try:
-                enrolled[modality] = enroll(self.store, self.pipeline(modality), identity, source,
+                enrolled[modality] = enroll(self.store, self.verifier(modality), identity, source,
                                             allow_low_quality=allow_low_quality, adapter=self.adapter(modality),
                                             replace=replace)
             except VerifyError as error:

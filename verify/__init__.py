@@ -24,7 +24,8 @@ _EXPORTS = {
     "Verifier": "verify.verifier",
     "VerifyError": "verify.errors",
     "load_pipeline": "verify.models",
-    "model_thresholds": "verify.models",
+    "model_scorer": "verify.models",
+    "shipped_verifier": "verify.models",
 }
 __all__ = sorted(_EXPORTS)
 

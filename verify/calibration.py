@@ -279,8 +279,13 @@ class ScoreCalibration:
         template: CohortStats | None = None, probe: CohortStats | None = None,
     ) -> Decision:
         """The check-time decision: cosine -> input score -> LLR -> decision at ``level``."""
-        result = self.calibrated(self.input_score(cosine, template, probe), measures)
-        return decide_calibrated(result, self.operating_point(level), quality_issues)
+        return self.decide_input(self.input_score(cosine, template, probe), level, measures, quality_issues)
+
+    def decide_input(
+        self, score: float, level: str, measures: Mapping[str, float], quality_issues: Sequence[str] = ()
+    ) -> Decision:
+        """Decide on an input score already normalised as this calibration expects (see :meth:`input_score`)."""
+        return decide_calibrated(self.calibrated(score, measures), self.operating_point(level), quality_issues)
 
     def check_cohort(self, cohort: Cohort | None) -> None:
         """Raise :class:`WeightsError` unless ``cohort`` is the one this calibration was fitted with."""

@@ -208,7 +208,8 @@ class LevelRates:
 
 
 def level_rates(labels: np.ndarray, outcomes: np.ndarray, threshold: float) -> LevelRates:
-    """FAR, FRR and retry rate of per-trial outcomes (``"accepted"``, ``"retry"``, ``"rejected"``).
+    """FAR, FRR and retry rate of per-trial outcomes (``"accepted"``, ``"retry"``, ``"rejected"``,
+    or ``"error"`` for a sample that could not be scored: never accepted, not a retry).
 
     Raises:
         ValueError: lengths differ, an outcome is unknown, or a class has no trials.
@@ -217,9 +218,9 @@ def level_rates(labels: np.ndarray, outcomes: np.ndarray, threshold: float) -> L
     outcomes = np.asarray(outcomes).astype(str).ravel()
     if labels.shape != outcomes.shape:
         raise ValueError(f"labels {labels.shape} and outcomes {outcomes.shape} differ in length")
-    unknown = {str(outcome) for outcome in np.unique(outcomes)} - {"accepted", "retry", "rejected"}
+    unknown = {str(outcome) for outcome in np.unique(outcomes)} - {"accepted", "retry", "rejected", "error"}
     if unknown:
-        raise ValueError(f"unknown outcomes {sorted(unknown)}: expected accepted, retry or rejected")
+        raise ValueError(f"unknown outcomes {sorted(unknown)}: expected accepted, retry, rejected or error")
     genuine, impostor = int(labels.sum()), int((~labels).sum())
     if genuine == 0 or impostor == 0:
         raise ValueError(f"need genuine and impostor trials, got {genuine} genuine and {impostor} impostor")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -14,14 +15,16 @@ from pathlib import Path
 
 import pytest
 
+from verify.models import model_scorer
 from verify_cli.main import main
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = REPO_ROOT / "assets" / "samples"
 FACES, VOICES = SAMPLES / "faces", SAMPLES / "voices"
 ANDY, ANGELA, ANTONIO = FACES / "Andy_Roddick", FACES / "Angela_Bassett", FACES / "Antonio_Banderas"
-FACE_MEDIUM = 0.358645  # assets/models/face-reidentification-retail-0095.thresholds.json, FAR 1e-3
-FACE_LOW = 0.260047  # FAR 1e-2
+FACE_MEDIUM = model_scorer("face").operating_point("medium").threshold  # calibrated LLR, FAR 1e-3
+FACE_LOW = model_scorer("face").operating_point("low").threshold  # FAR 1e-2
+DECISION = r"score -?\d+\.\d{3}  threshold -?\d+\.\d{3}  llr -?\d+\.\d{2}"
 
 pytestmark = pytest.mark.usefixtures("torch_threads")
 
@@ -76,12 +79,12 @@ def test_enroll_list_check_delete(cli) -> None:
 
     code, out, err = cli("check", "Andy", "--face", ANDY / "2.jpg")
     assert code == 0, err
-    assert re.fullmatch(rf"accepted  score 0\.\d{{3}}  threshold {FACE_MEDIUM:.3f}\n", out), out
+    assert re.fullmatch(rf"accepted  {DECISION} \(needs {FACE_MEDIUM:.2f}\)\n", out), out
     code, out, _ = cli("check", "Andy", "--face", ANGELA / "1.jpg")
     assert code == 1
-    assert re.fullmatch(rf"rejected  score -?0\.\d{{3}}  threshold {FACE_MEDIUM:.3f}  \(score below threshold\)\n", out), out
+    assert re.fullmatch(rf"rejected  {DECISION} \(needs {FACE_MEDIUM:.2f}\)  \(score below threshold\)\n", out), out
     code, out, _ = cli("check", "Andy", "--face", ANDY / "2.jpg", options=("--level", "low"))
-    assert code == 0 and f"threshold {FACE_LOW:.3f}" in out
+    assert code == 0 and f"(needs {FACE_LOW:.2f})" in out
 
     code, out, _ = cli("delete", "Andy")
     assert code == 0 and out.strip() == "deleted 1 template(s) of 'Andy'"
@@ -179,7 +182,8 @@ def check_batch_rows(rows: list[dict], folder: Path) -> None:
         if row["decision"] == "error":
             assert "truncated or corrupt" in row["reason"] and row["score"] == "" and row["threshold"] == ""
         else:
-            assert -1.0 <= float(row["score"]) <= 1.0 and float(row["threshold"]) == pytest.approx(FACE_MEDIUM, abs=1e-4)
+            score, threshold = float(row["score"]), float(row["threshold"])
+            assert (score >= threshold) == (row["decision"] == "accepted")  # the normalised score this photo needed
             assert row["reason"] == ("" if row["decision"] == "accepted" else "score below threshold")
 
 
@@ -318,7 +322,7 @@ def test_demo_accepts_every_same_row_and_rejects_every_other_row(cli, modality: 
     rows = demo_rows(out)
     assert len(rows) == 18  # 3 people x 2 probes x 3 claims
     for probe, claimed, truth, decision, score in rows:
-        assert truth in ("same", "other") and float(score) <= 1.0
+        assert truth in ("same", "other") and math.isfinite(float(score))
         assert decision == ("accepted" if truth == "same" else "rejected"), (probe, claimed, truth, decision, score)
     assert sum(row[2] == "same" for row in rows) == 6
 
@@ -327,7 +331,7 @@ def test_info_lists_models_levels_and_store(cli, store: Path) -> None:
     code, out, _ = cli("info")
     assert code == 0
     assert "face: face-reidentification-retail-0095" in out and "voice: ge2e-resemblyzer" in out
-    assert f"accept >= {FACE_MEDIUM:.3f}" in out
+    assert f"accept LLR >= {FACE_MEDIUM:.2f}" in out
     assert f"store: {store}" in out
 
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from verify.errors import DecodeError, FaceTooSmallError, NoFaceError
 from verify.io import decode_image
-from verify.models import model_thresholds
+from verify.models import shipped_verifier
 from verify.scoring import cosine_scores
 from verify.verifier import Verifier
 
@@ -57,7 +57,7 @@ def test_every_genuine_pair_scores_above_every_impostor_pair(face_files, face_em
 
 
 def test_medium_level_accepts_genuine_and_rejects_impostors(face_pipeline, face_files, face_embeddings) -> None:
-    verifier = Verifier(face_pipeline, model_thresholds(face_pipeline.modality), "medium")
+    verifier = shipped_verifier(face_pipeline, "medium")
     assert verifier.operating_point.target_far == 1e-3
     templates = {person(path): e.vector for path, e in zip(face_files, face_embeddings) if path.stem == "0"}
     probes = [(path, e) for path, e in zip(face_files, face_embeddings) if path.stem != "0"]
@@ -66,7 +66,7 @@ def test_medium_level_accepts_genuine_and_rejects_impostors(face_pipeline, face_
             decision = verifier.decide(template, probe)
             expected = "accepted" if person(path) == claimed else "rejected"
             assert decision.outcome == expected, (claimed, str(path), decision)
-            assert decision.threshold == verifier.operating_point.threshold
+            assert decision.llr_threshold == verifier.operating_point.threshold
 
 
 # Batched and single forward passes run different CPU kernels (oneDNN picks by batch size and

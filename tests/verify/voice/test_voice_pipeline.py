@@ -13,7 +13,7 @@ import torch
 import torchaudio.functional
 
 from verify.errors import DecodeError, NoSpeechError
-from verify.models import model_thresholds
+from verify.models import shipped_verifier
 from verify.scoring import cosine_scores
 from verify.verifier import Verifier
 
@@ -68,7 +68,7 @@ def test_every_genuine_pair_scores_above_every_impostor_pair(voice_files, voice_
 
 def test_medium_level_accepts_genuine_and_rejects_impostors(voice_pipeline, voice_files, voice_embeddings) -> None:
     """Enroll each speaker from clip 0, probe with clips 1 and 2 of everyone (as ``verify demo``)."""
-    verifier = Verifier(voice_pipeline, model_thresholds(voice_pipeline.modality), "medium")
+    verifier = shipped_verifier(voice_pipeline, "medium")
     templates = {speaker(path): e.vector for path, e in zip(voice_files, voice_embeddings) if path.stem == "0"}
     probes = [(path, e) for path, e in zip(voice_files, voice_embeddings) if path.stem != "0"]
     for claimed, template in templates.items():
