@@ -26,8 +26,9 @@ from enrollment.audit import Attempt, recent_attempts
 from enrollment.backup import export_store, import_store
 from enrollment.enroll import Enrollment, check_embedded, check_many, enroll, enrolled_template
 from enrollment.errors import UnknownIdentityError
-from enrollment.identify import identify
+from enrollment.identify import Identification, identify
 from enrollment.ratelimit import clear_lockout, ensure_not_throttled, record_identification
+from enrollment.replay_guard import ReplayGuard, forget, remember
 from enrollment.results import CheckResult, EnrollResult, IdentifyResult
 from enrollment.settings import Settings
 from enrollment.store import TemplateStore
@@ -37,6 +38,7 @@ from verify.embedding import Embedding, Pipeline
 from verify.errors import ConfigError, InputError, VerifyError
 from verify.fusion import fuse_and
 from verify.models import load_pipeline, model_spec
+from verify.replay import load_replay_threshold, sample_digest
 from verify.scoring import Decision, OperatingPoint
 from verify.verifier import Verifier
 
@@ -84,6 +86,7 @@ class Service:
         self.store = TemplateStore(self.settings.store_path, key=self.settings.key)
         self._pipelines: dict[str, Pipeline] = dict(pipelines or {})
         self._adapters: dict[str, Adapter] = {}
+        self._replay_thresholds: dict[str, float | None] = {}
         self._lock = threading.Lock()
 
     # --- models ---------------------------------------------------------------------------------
@@ -120,6 +123,23 @@ class Service:
                 self._adapters[modality] = model_spec(modality).load_adapter()
             return self._adapters[modality]
 
+    def replay_guard(self, modality: str) -> ReplayGuard:
+        """The replay rule of ``modality``'s pipeline, with the near-identical threshold shipped for it.
+
+        A pipeline that is not the shipped model's (tests, experiments) gets no near-identical
+        threshold: only byte-identical copies are caught.
+
+        Raises:
+            WeightsError: the shipped model's replay threshold file is missing or unreadable.
+        """
+        pipeline = self.pipeline(modality)
+        with self._lock:
+            if modality not in self._replay_thresholds:
+                spec = model_spec(modality)
+                shipped = spec.model_id == pipeline.model_id
+                self._replay_thresholds[modality] = load_replay_threshold(spec.model_id).cosine if shipped else None
+        return ReplayGuard(self.store, pipeline, self._replay_thresholds[modality])
+
     # --- enrollment -----------------------------------------------------------------------------
     def enroll(self, name: str, *, face: Any = None, voice: Any = None, allow_low_quality: bool = False) -> EnrollResult:
         """Enroll ``name`` from one face and/or one voice sample (again: adds samples).
@@ -155,6 +175,11 @@ class Service:
                                             replace=replace)
             except VerifyError as error:
                 failed[modality] = error
+                continue
+            if replace:
+                forget(self.store, identity, modality)
+            remember(self.store, identity, self.pipeline(modality), "enrolled", sample_digest(source),
+                     enrolled[modality].sample.vector)
         if not enrolled:
             raise next(iter(failed.values()))
         return EnrollResult(identity, enrolled, failed)
@@ -184,9 +209,19 @@ class Service:
         for modality, source in sources.items():
             decisions[modality] = check_embedded(
                 self.store, verifiers[modality], identity, self._embedder(verifiers[modality], source, samples),
-                policy=self.settings.lockout, adapter=self.adapter(modality), caller=self._caller(caller))
+                policy=self.settings.lockout, adapter=self.adapter(modality), caller=self._caller(caller),
+                review=self._replay_review(modality, identity, [source]))
         fused = fuse_and(decisions)
         return CheckResult(identity, fused.outcome, self._level(level), decisions, samples, fused.reason)
+
+    def _replay_review(self, modality: str, identity: str, sources: Sequence[Any]) -> Callable:
+        """``review(index, probe, decision)``: the replay rule for probes made from ``sources``."""
+        guard = self.replay_guard(modality)
+
+        def review(index: int, probe: Embedding, decision: Decision) -> Decision:
+            return guard.review(identity, sample_digest(sources[index]), probe, decision)
+
+        return review
 
     @staticmethod
     def _embedder(verifier: Verifier, source: Any, samples: dict[str, Embedding]) -> Callable[[], Embedding]:
@@ -207,7 +242,7 @@ class Service:
         self.store.get(identity, modality)  # an unknown name fails before the model loads
         return check_many(self.store, self.verifier(modality, level), identity, sources,
                           policy=self.settings.lockout, adapter=self.adapter(modality),
-                          caller=self._caller(caller))
+                          caller=self._caller(caller), review=self._replay_review(modality, identity, sources))
 
     # --- 1:N ------------------------------------------------------------------------------------
     def identify(self, *, face: Any = None, voice: Any = None, level: str | None = None,
@@ -230,12 +265,22 @@ class Service:
             verifier = self.verifier(modality, level)
             try:
                 samples[modality] = verifier.pipeline.embed(source)
-                searches[modality] = identify(self.store, verifier, samples[modality])
+                searches[modality] = self._unless_replay(
+                    identify(self.store, verifier, samples[modality]), modality, source, samples[modality])
             except VerifyError as error:
                 record_identification(self.store, who, modality, None, error)
                 raise
             record_identification(self.store, who, modality, searches[modality].identity, searches[modality].decision)
         return self._identify_result(searches, samples, self._level(level))
+
+    def _unless_replay(self, search: Identification, modality: str, source: Any, probe: Embedding) -> Identification:
+        """The search, or nobody named when the probe is a copy of the named person's samples."""
+        if search.identity is None:
+            return search
+        decision = self.replay_guard(modality).review(search.identity, sample_digest(source), probe, search.decision)
+        if decision.accepted:
+            return search
+        return Identification(None, decision, search.candidates, decision.reason, search.skipped)
 
     @staticmethod
     def _identify_result(searches: dict, samples: dict, level: str) -> IdentifyResult:
@@ -252,12 +297,24 @@ class Service:
 
     # --- live frames ----------------------------------------------------------------------------
     def live_session(self, name: str | None, *, level: str | None = None, caller: str | None = None,
-                     strict: bool = False) -> LiveSession:
-        """A session a front end feeds webcam frames into, verifying ``name`` (``None``: identify)."""
-        from enrollment.live import LiveSession
+                     strict: bool = False, challenge: bool | None = None, mirrored: bool = False) -> LiveSession:
+        """A session a front end feeds webcam frames into, verifying ``name`` (``None``: identify).
+
+        Args:
+            strict: also require natural variation between frames.
+            challenge: prompt head moves before deciding (default: the settings' ``live_challenge``,
+                on unless turned off); without it each frame is decided on its own.
+            mirrored: the frames are mirror images (a webcam preview), so the person's left is
+                the image's left.
+        """
+        from enrollment.live import LiveConfig, LiveSession
+        from verify.challenge import ChallengeConfig
 
         identity = validate_identity(name) if name is not None else None
-        return LiveSession(self, identity, self._level(level), self._caller(caller), strict)
+        use_challenge = self.settings.live_challenge if challenge is None else challenge
+        config = LiveConfig(ChallengeConfig(mirrored=mirrored) if use_challenge else None,
+                            seed=self.settings.challenge_seed, strict=strict)
+        return LiveSession(self, identity, self._level(level), self._caller(caller), config)
 
     # --- gallery, backups, audit ----------------------------------------------------------------
     def templates(self) -> list[Template]:

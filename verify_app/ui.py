@@ -23,6 +23,14 @@ INTRO = """# Face & voice check
 photo, the live webcam or a voice clip is that person, or ask *Who is this?*.
 Only numbers computed from the samples are kept, never the photos or recordings."""
 PRIVATE = {"api_visibility": "private"}
+MIRROR_WEBCAM = True  # the browser mirrors the live webcam, and the frames it streams: the person's left is on the left
+
+
+def _live_start(service: Service) -> str:
+    if service.settings.live_challenge:
+        return ("Press **Record** under the webcam to start, look at the camera, then follow the prompts "
+                "(turn your head, look up or down, come closer): a photo cannot do them.")
+    return "Press **Record** under the webcam to start."
 
 
 def _user_errors(fn: Callable) -> Callable:
@@ -155,14 +163,15 @@ def _verify_tab(service: Service, level: gr.Radio) -> gr.Dropdown:
                                elem_id="verify-identity")
         with gr.Tabs():
             with gr.Tab("Live webcam"):
-                strict = gr.Checkbox(False, label="Strict mode: also refuse a still photo held up to the camera",
+                strict = gr.Checkbox(False, label="Strict mode: also refuse frames that do not vary naturally",
                                      elem_id="live-strict")
                 with gr.Row():
                     webcam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Webcam",
-                                      elem_id="live-webcam", height=360)
+                                      elem_id="live-webcam", height=360,
+                                      webcam_options=gr.WebcamOptions(mirror=MIRROR_WEBCAM))
                     annotated = gr.Image(label="What the system sees", interactive=False,
                                          elem_id="live-annotated", height=360)
-                live_status = gr.Markdown("Press **Record** under the webcam to start.", elem_id="live-status")
+                live_status = gr.Markdown(_live_start(service), elem_id="live-status")
                 state = gr.State(None)  # this user's LiveSession
             with gr.Tab("Photo or voice clip"):
                 with gr.Row():
@@ -184,7 +193,7 @@ def _verify_tab(service: Service, level: gr.Radio) -> gr.Dropdown:
             if session is None:
                 claimed = None if who in (None, "", handlers.WHO_IS_THIS) else who
                 session = service.live_session(claimed, level=level_value, caller=caller_of(request),
-                                               strict=bool(strict_value))
+                                               strict=bool(strict_value), mirrored=MIRROR_WEBCAM)
             view = process_frame(session, frame)
             return view.image, view.message, session
         except VerifyError as error:
