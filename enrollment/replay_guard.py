@@ -21,7 +21,7 @@ from enrollment.crypto import associated_data
 from enrollment.store import TemplateStore
 from enrollment.template import validate_identity, validate_modality
 from verify.embedding import Embedding, Pipeline
-from verify.replay import DIGEST_BYTES, RememberedSample, find_replay
+from verify.replay import DIGEST_BYTES, RememberedSample, find_replay, sample_digest
 from verify.scoring import Decision
 
 KEEP = {"enrolled": 16, "accepted": 16}
@@ -99,20 +99,16 @@ class ReplayGuard:
     pipeline: Pipeline
     near_identical: float | None
 
-    def review(self, identity: str, digest: bytes | None, probe: Embedding, decision: Decision,
-               remember_accepted: bool = True) -> Decision:
-        """``decision``, or a rejection "replay suspected: ..." when an accepted probe is a copy.
-
-        An accepted probe that is no copy is remembered (unless ``remember_accepted`` is False).
-        """
+    def review(self, identity: str, digest: bytes | None, probe: Embedding, decision: Decision) -> Decision:
+        """``decision``, or a rejection "replay suspected: ..." when an accepted probe is a copy."""
         if not decision.accepted:
             return decision
         why = self.find(identity, digest, [probe.vector])
-        if why:
-            return Decision("rejected", decision.score, decision.threshold, why)
-        if remember_accepted:
-            remember(self.store, identity, self.pipeline, "accepted", digest, probe.vector)
-        return decision
+        return Decision("rejected", decision.score, decision.threshold, why) if why else decision
+
+    def remember_accepted(self, identity: str, digest: bytes | None, probe: Embedding) -> None:
+        """Keep an accepted probe, so that a copy of it is refused later."""
+        remember(self.store, identity, self.pipeline, "accepted", digest, probe.vector)
 
     def find(self, identity: str, digest: bytes | None, vectors: Sequence[np.ndarray]) -> str | None:
         """Why a probe (its digest and one or more ``(D,)`` embeddings) is a copy, or ``None``."""
@@ -123,3 +119,31 @@ class ReplayGuard:
             if why:
                 return why
         return None
+
+
+class ReplayReview:
+    """The replay rule over the probes made from ``sources`` (one check or one batch).
+
+    Called as ``review(index, probe, decision)`` it flags copies (see
+    :data:`enrollment.enroll.Review`); :meth:`remember_accepted` then keeps the probes whose final
+    answer (after the lockout) was an acceptance.
+    """
+
+    def __init__(self, guard: ReplayGuard, identity: str, sources: Sequence[object]) -> None:
+        self.guard = guard
+        self.identity = identity
+        self.sources = sources
+        self._accepted: dict[int, tuple[bytes | None, Embedding]] = {}
+
+    def __call__(self, index: int, probe: Embedding, decision: Decision) -> Decision:
+        digest = sample_digest(self.sources[index])
+        decision = self.guard.review(self.identity, digest, probe, decision)
+        if decision.accepted:
+            self._accepted[index] = (digest, probe)
+        return decision
+
+    def remember_accepted(self, answers: Sequence[object]) -> None:
+        """Keep the probes whose answer in ``answers`` (aligned with the sources) is an acceptance."""
+        for index, (digest, probe) in self._accepted.items():
+            if isinstance(answers[index], Decision) and answers[index].accepted:
+                self.guard.remember_accepted(self.identity, digest, probe)

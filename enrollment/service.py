@@ -28,7 +28,7 @@ from enrollment.enroll import Enrollment, check_embedded, check_many, enroll, en
 from enrollment.errors import UnknownIdentityError
 from enrollment.identify import Identification, identify
 from enrollment.ratelimit import clear_lockout, ensure_not_throttled, record_identification
-from enrollment.replay_guard import ReplayGuard, forget, remember
+from enrollment.replay_guard import ReplayGuard, ReplayReview, forget, remember
 from enrollment.results import CheckResult, EnrollResult, IdentifyResult
 from enrollment.settings import Settings
 from enrollment.store import TemplateStore
@@ -207,21 +207,14 @@ class Service:
         samples: dict[str, Embedding] = {}
         decisions: dict[str, Decision] = {}
         for modality, source in sources.items():
+            review = ReplayReview(self.replay_guard(modality), identity, [source])
             decisions[modality] = check_embedded(
                 self.store, verifiers[modality], identity, self._embedder(verifiers[modality], source, samples),
                 policy=self.settings.lockout, adapter=self.adapter(modality), caller=self._caller(caller),
-                review=self._replay_review(modality, identity, [source]))
+                review=review)
+            review.remember_accepted([decisions[modality]])
         fused = fuse_and(decisions)
         return CheckResult(identity, fused.outcome, self._level(level), decisions, samples, fused.reason)
-
-    def _replay_review(self, modality: str, identity: str, sources: Sequence[Any]) -> Callable:
-        """``review(index, probe, decision)``: the replay rule for probes made from ``sources``."""
-        guard = self.replay_guard(modality)
-
-        def review(index: int, probe: Embedding, decision: Decision) -> Decision:
-            return guard.review(identity, sample_digest(sources[index]), probe, decision)
-
-        return review
 
     @staticmethod
     def _embedder(verifier: Verifier, source: Any, samples: dict[str, Embedding]) -> Callable[[], Embedding]:
@@ -240,9 +233,12 @@ class Service:
         """
         identity = validate_identity(name)
         self.store.get(identity, modality)  # an unknown name fails before the model loads
-        return check_many(self.store, self.verifier(modality, level), identity, sources,
-                          policy=self.settings.lockout, adapter=self.adapter(modality),
-                          caller=self._caller(caller), review=self._replay_review(modality, identity, sources))
+        review = ReplayReview(self.replay_guard(modality), identity, sources)
+        answers = check_many(self.store, self.verifier(modality, level), identity, sources,
+                             policy=self.settings.lockout, adapter=self.adapter(modality),
+                             caller=self._caller(caller), review=review)
+        review.remember_accepted(answers)
+        return answers
 
     # --- 1:N ------------------------------------------------------------------------------------
     def identify(self, *, face: Any = None, voice: Any = None, level: str | None = None,
@@ -277,8 +273,10 @@ class Service:
         """The search, or nobody named when the probe is a copy of the named person's samples."""
         if search.identity is None:
             return search
-        decision = self.replay_guard(modality).review(search.identity, sample_digest(source), probe, search.decision)
+        guard, digest = self.replay_guard(modality), sample_digest(source)
+        decision = guard.review(search.identity, digest, probe, search.decision)
         if decision.accepted:
+            guard.remember_accepted(search.identity, digest, probe)
             return search
         return Identification(None, decision, search.candidates, decision.reason, search.skipped)
 
