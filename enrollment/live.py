@@ -118,9 +118,10 @@ class LiveSession:
         self._rng = random.Random() if config.seed is None else None
         self._attempt = self._new_attempt() if config.challenge is not None else None
         self._last_named: str | None = None
+        self.last: FrameResult | None = None
 
     def feed(self, frame: np.ndarray, time_s: float | None = None) -> FrameResult:
-        """Decide one ``(H, W, 3)`` uint8 RGB frame, taken at ``time_s`` seconds (default: now).
+        """Decide one ``(H, W, 3)`` uint8 RGB frame, taken at ``time_s`` seconds (default: now); kept as ``last``.
 
         Raises:
             InputError: ``frame`` is not an image array.
@@ -133,10 +134,13 @@ class LiveSession:
         try:
             sample = verifier.pipeline.embed(frame)
         except VerifyError as error:
-            return self._no_face(error, start)
+            self.last = self._no_face(error, start)
+            return self.last
         if self._attempt is None:
-            return self._plain(verifier, sample, start)
-        return self._challenged(verifier, sample, now, start)
+            self.last = self._plain(verifier, sample, start)
+        else:
+            self.last = self._challenged(verifier, sample, now, start)
+        return self.last
 
     # --- one frame, one decision (no challenge) -------------------------------------------------------------
     def _plain(self, verifier: Verifier, sample: Embedding, start: float) -> FrameResult:

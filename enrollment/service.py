@@ -44,6 +44,7 @@ from verify.verifier import Verifier
 
 if TYPE_CHECKING:  # torch: only with per-user adaptation
     from enrollment.live import LiveSession
+    from enrollment.live_voice import LiveVoiceSession
     from verify.adaptation import Adapter
 
 
@@ -313,6 +314,14 @@ class Service:
         config = LiveConfig(ChallengeConfig(mirrored=mirrored) if use_challenge else None,
                             seed=self.settings.challenge_seed, strict=strict)
         return LiveSession(self, identity, self._level(level), self._caller(caller), config)
+
+    def live_voice_session(self, name: str | None, *, level: str | None = None,
+                           caller: str | None = None) -> LiveVoiceSession:
+        """A session a front end feeds microphone chunks into, verifying ``name`` (``None``: identify)."""
+        from enrollment.live_voice import LiveVoiceSession
+
+        identity = validate_identity(name) if name is not None else None
+        return LiveVoiceSession(self, identity, self._level(level), self._caller(caller))
 
     # --- gallery, backups, audit ----------------------------------------------------------------
     def templates(self) -> list[Template]:
