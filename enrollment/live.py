@@ -13,7 +13,9 @@ out within seconds); each *completed* attempt is logged and counted like a photo
 identity that is locked out cannot be verified live, and a throttled caller cannot identify
 live. Without the challenge (kiosks that cannot prompt), each frame is decided on its own as
 before; ``strict`` then accepts only once a few frames show natural variation
-(:mod:`verify.liveness`), and with the challenge adds that check to the final decision.
+(:mod:`verify.liveness`), and with the challenge adds that check to the final decision. Strict
+mode also refuses an accepted face whose region shows the shipped screen or print cues
+(:mod:`verify.screen_cues`); those cues never accept anything.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from verify.errors import ConfigError, FaceTooSmallError, NoFaceError, VerifyErr
 from verify.io import check_image_array
 from verify.liveness import LivenessCheck, LivenessConfig, max_pairwise_distance
 from verify.scoring import Decision, l2_normalize
+from verify.screen_cues import face_region
 
 if TYPE_CHECKING:
     from enrollment.service import Service
@@ -102,6 +105,7 @@ class _Attempt:
     box: tuple[float, float, float, float] | None = None
     final: FrameResult | None = None
     until: float = 0.0
+    regions: list[np.ndarray] = field(default_factory=list)
 
 
 class LiveSession:
@@ -136,20 +140,23 @@ class LiveSession:
         except VerifyError as error:
             self.last = self._no_face(error, start)
             return self.last
+        region = face_region(frame, sample.location) if self.config.strict else None
         if self._attempt is None:
-            self.last = self._plain(verifier, sample, start)
+            self.last = self._plain(verifier, sample, region, start)
         else:
-            self.last = self._challenged(verifier, sample, now, start)
+            self.last = self._challenged(verifier, sample, region, now, start)
         return self.last
 
     # --- one frame, one decision (no challenge) -------------------------------------------------------------
-    def _plain(self, verifier: Verifier, sample: Embedding, start: float) -> FrameResult:
+    def _plain(self, verifier: Verifier, sample: Embedding, region: np.ndarray | None, start: float) -> FrameResult:
         try:
             decision, named = self._decide_frame(verifier, sample)
         except VerifyError as error:
             return FrameResult("retry", self.identity, None, str(error), sample.location, _ms(start))
         if decision.accepted and named is not None:
             decision = self._unless_replay(named, [sample.vector], decision)
+        if region is not None:
+            decision = self._unless_screen(decision, [region])
         outcome, reason = decision.outcome, decision.reason
         if self.liveness is not None:
             status = self.liveness.update(sample.vector, decision.accepted)
@@ -202,7 +209,8 @@ class LiveSession:
             return FrameResult("retry", self.identity, None, _ask(error), None, _ms(start))
         return self._restart(None, _ask(error) + "; the challenge starts again", start)
 
-    def _challenged(self, verifier: Verifier, sample: Embedding, now: float, start: float) -> FrameResult:
+    def _challenged(self, verifier: Verifier, sample: Embedding, region: np.ndarray | None, now: float,
+                    start: float) -> FrameResult:
         attempt = self._attempt
         if sample.landmarks is None:
             raise ConfigError("the face pipeline gives no landmarks: the live challenge needs them")
@@ -229,6 +237,8 @@ class LiveSession:
         if status.frontal:
             attempt.frontal.append(sample)
             attempt.anchor = attempt.frontal[0].vector
+            if region is not None:
+                attempt.regions = [*attempt.regions[-1:], region]
         if status.phase == "failed":
             return self._finish(FrameResult("rejected", self.identity, None, status.reason, sample.location,
                                             _ms(start), challenge=status), now)
@@ -254,38 +264,51 @@ class LiveSession:
         vectors = np.stack([frame.vector for frame in attempt.frontal])
         probe = Embedding(l2_normalize(vectors.mean(axis=0)), attempt.frontal[-1].quality_issues)
         try:
-            decision, named = self._final_decision(verifier, probe, vectors)
+            decision, named = self._final_decision(verifier, probe, vectors, attempt.regions)
         except VerifyError as error:
             return FrameResult("retry", self.identity, None, str(error), location, _ms(start), challenge=status)
         reason = decision.reason or f"live: {len(status.moves)} moves done"
         return FrameResult(decision.outcome, named, decision, reason, location, _ms(start),
                            prompt=status.prompt, challenge=status)
 
-    def _final_decision(self, verifier: Verifier, probe: Embedding, vectors: np.ndarray) -> tuple[Decision, str | None]:
+    def _final_decision(self, verifier: Verifier, probe: Embedding, vectors: np.ndarray,
+                        regions: list[np.ndarray]) -> tuple[Decision, str | None]:
         store, settings = self.service.store, self.service.settings
         if self.identity is None:
             ensure_not_throttled(store, self.caller, "face", settings.throttle)
             found = identify(store, verifier, probe)
             decision, named = found.decision, found.identity
             if named is not None:
-                decision = self._passive(self._unless_replay(named, list(vectors), decision), vectors)
+                decision = self._passive(self._unless_replay(named, list(vectors), decision), vectors, regions)
                 named = named if decision.accepted else None
             record_identification(store, self.caller, "face", named, decision)
             return decision, named
         decision = self._passive(self._unless_replay(self.identity, list(vectors),
-                                                     self._claimed_decision(verifier, probe)), vectors)
+                                                     self._claimed_decision(verifier, probe)), vectors, regions)
         (answer,) = record_results(store, self.identity, "face", [decision], settings.lockout, caller=self.caller)
         if isinstance(answer, VerifyError):
             raise answer
         return answer, self.identity
 
-    def _passive(self, decision: Decision, vectors: np.ndarray) -> Decision:
-        """In strict mode, refuse an accepted attempt whose frontal frames do not vary naturally."""
+    def _passive(self, decision: Decision, vectors: np.ndarray, regions: list[np.ndarray]) -> Decision:
+        """In strict mode, refuse an accepted attempt whose frontal frames do not vary naturally or
+        show screen or print cues; the cues never accept anything."""
         if not (self.config.strict and decision.accepted):
             return decision
         if max_pairwise_distance(vectors) < LivenessConfig().min_variation:
             return Decision("rejected", decision.score, decision.threshold,
                             "static image suspected: the face does not change between frames")
+        return self._unless_screen(decision, regions)
+
+    def _unless_screen(self, decision: Decision, regions: list[np.ndarray]) -> Decision:
+        """``decision``, or a rejection when an accepted face region shows the shipped screen/print cues."""
+        if not decision.accepted:
+            return decision
+        cues = self.service.screen_cues()
+        found = [cue for region in regions for cue in cues.suspicious(region)]
+        if found:
+            return Decision("rejected", decision.score, decision.threshold,
+                            f"screen or print replay suspected: {found[0]}")
         return decision
 
 

@@ -39,6 +39,7 @@ from verify.errors import ConfigError, InputError, VerifyError
 from verify.fusion import fuse_and
 from verify.models import load_pipeline, model_spec
 from verify.replay import load_replay_threshold, sample_digest
+from verify.screen_cues import ScreenCues, load_screen_cues
 from verify.scoring import Decision, OperatingPoint
 from verify.verifier import Verifier
 
@@ -88,6 +89,7 @@ class Service:
         self._pipelines: dict[str, Pipeline] = dict(pipelines or {})
         self._adapters: dict[str, Adapter] = {}
         self._replay_thresholds: dict[str, float | None] = {}
+        self._screen_cues: ScreenCues | None = None
         self._lock = threading.Lock()
 
     # --- models ---------------------------------------------------------------------------------
@@ -140,6 +142,17 @@ class Service:
                 shipped = spec.model_id == pipeline.model_id
                 self._replay_thresholds[modality] = load_replay_threshold(spec.model_id).cosine if shipped else None
         return ReplayGuard(self.store, pipeline, self._replay_thresholds[modality])
+
+    def screen_cues(self) -> ScreenCues:
+        """The shipped passive screen/print cues (used by strict live sessions), loaded once.
+
+        Raises:
+            WeightsError: the shipped file is missing or unreadable.
+        """
+        with self._lock:
+            if self._screen_cues is None:
+                self._screen_cues = load_screen_cues()
+            return self._screen_cues
 
     # --- enrollment -----------------------------------------------------------------------------
     def enroll(self, name: str, *, face: Any = None, voice: Any = None, allow_low_quality: bool = False) -> EnrollResult:

@@ -33,7 +33,7 @@ class PosePipeline:
 
     @staticmethod
     def indexed(index: int) -> np.ndarray:
-        frame = np.zeros((4, 4, 3), np.uint8)
+        frame = np.full((480, 640, 3), 90, np.uint8)
         frame[0, 0] = (index % 256, index // 256, 0)
         return frame
 

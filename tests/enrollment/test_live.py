@@ -150,3 +150,13 @@ def test_the_settings_turn_the_challenge_off_and_fix_the_seed(tmp_path, stub, mo
     with Service(tmp_path / "s.db", pipelines={"face": stub}) as seeded:
         assert seeded.settings.challenge_seed == 3
         assert seeded.live_session(None, mirrored=True).config.challenge.mirrored
+
+
+def test_strict_mode_refuses_an_accepted_attempt_showing_a_shipped_screen_cue(service, stub):
+    from verify.screen_cues import ScreenCues
+
+    service._screen_cues = ScreenCues({"fine_detail": 0.5})  # as if a cue had been kept: flat frames fail it
+    poses = [{}] * 5 + [p for move in MOVES for p in (POSES[move], POSES[move], {})]
+    frames = [stub.frame(real_head(**pose), person(0, 0.05, seed)) for seed, pose in enumerate(poses)]
+    last = feed_all(service.live_session("Ann", strict=True), frames)[-1]
+    assert last.outcome == "rejected" and last.reason.startswith("screen or print replay suspected: fine detail")
