@@ -35,7 +35,7 @@ from enrollment.service import Service  # noqa: E402
 from verify.challenge import Challenge, boxes_continuous, head_pose  # noqa: E402
 
 MOVES = ("turn_left", "look_up")
-POSES = [{}] * 4 + [dict(yaw=25), dict(yaw=25), {}, dict(pitch=-25), dict(pitch=-25), {}]
+POSES = [{}] * 4 + [{"yaw": 25}, {"yaw": 25}, {}, {"pitch": -25}, {"pitch": -25}, {}]
 
 
 def timed(step: Callable[[int], object], count: int) -> dict[str, float]:

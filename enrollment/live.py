@@ -29,8 +29,20 @@ import numpy as np
 
 from enrollment.enroll import enrolled_template
 from enrollment.identify import identify
-from enrollment.ratelimit import ensure_not_locked, ensure_not_throttled, record_identification, record_results
-from verify.challenge import Challenge, ChallengeConfig, ChallengeStatus, boxes_continuous, head_pose, random_moves
+from enrollment.ratelimit import (
+    ensure_not_locked,
+    ensure_not_throttled,
+    record_identification,
+    record_results,
+)
+from verify.challenge import (
+    Challenge,
+    ChallengeConfig,
+    ChallengeStatus,
+    boxes_continuous,
+    head_pose,
+    random_moves,
+)
 from verify.embedding import Embedding
 from verify.errors import ConfigError, FaceTooSmallError, NoFaceError, VerifyError
 from verify.io import check_image_array

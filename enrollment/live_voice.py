@@ -23,7 +23,12 @@ import numpy as np
 from enrollment.enroll import enrolled_template
 from enrollment.identify import identify
 from enrollment.live import LiveOutcome
-from enrollment.ratelimit import ensure_not_locked, ensure_not_throttled, record_identification, record_results
+from enrollment.ratelimit import (
+    ensure_not_locked,
+    ensure_not_throttled,
+    record_identification,
+    record_results,
+)
 from verify.errors import ConfigError, NoSpeechError, VerifyError
 from verify.io import check_waveform
 from verify.replay import REPLAY_REASON

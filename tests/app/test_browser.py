@@ -29,10 +29,11 @@ if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api")
 
+from posed_faces import measure, pick_poses, segments, webcam_frame  # noqa: E402
+
 from app import build_app  # noqa: E402
 from enrollment.service import Service  # noqa: E402
 from verify_app import handlers  # noqa: E402
-from posed_faces import measure, pick_poses, segments, webcam_frame  # noqa: E402
 
 MOVES = ("look_up", "turn_left")  # what SEED draws (tests/enrollment/test_live_real_faces.py checks it)
 

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
-
-from enrollment.service import Service
 from head_model import flat_photo, real_head
 from pose_pipeline import PosePipeline
-from verify.challenge import random_moves, ChallengeConfig
-import random
+
+from enrollment.service import Service
+from verify.challenge import ChallengeConfig, random_moves
 
 SEED = 3
 MOVES = random_moves(ChallengeConfig(), random.Random(SEED))
-POSES = {"turn_left": dict(yaw=25), "turn_right": dict(yaw=-25), "look_up": dict(pitch=-25),
-         "look_down": dict(pitch=25), "come_closer": dict(closer_mm=150)}
+POSES = {"turn_left": {"yaw": 25}, "turn_right": {"yaw": -25}, "look_up": {"pitch": -25},
+         "look_down": {"pitch": 25}, "come_closer": {"closer_mm": 150}}
 
 
 def person(index: int, jitter: float = 0.0, seed: int = 0) -> np.ndarray:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 
 import pytest
+from posed_faces import measure, pick_poses, segments, webcam_frame
 
 from enrollment.service import Service
-from posed_faces import measure, pick_poses, segments, webcam_frame
 from verify.challenge import ChallengeConfig, random_moves
 
 pytestmark = pytest.mark.data

@@ -7,11 +7,11 @@ import sqlite3
 import cv2
 import numpy as np
 import pytest
+from vector_pipeline import VectorPipeline, direction
 
 from enrollment.errors import StoreKeyError
 from enrollment.replay_guard import KEEP, remembered
 from enrollment.service import Service
-from vector_pipeline import VectorPipeline, direction
 from verify.io import decode_image
 
 KEY = bytes(range(32))

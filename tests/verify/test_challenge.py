@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import pytest
+from head_model import flat_photo, real_head
 
 from verify.challenge import (
     MOVES,
@@ -19,7 +20,7 @@ from verify.challenge import (
     random_moves,
 )
 from verify.errors import ConfigError, InputError
-from head_model import flat_photo, real_head
+
 
 def test_a_frontal_head_has_no_yaw_and_its_nose_between_eyes_and_mouth():
     pose = head_pose(real_head())
