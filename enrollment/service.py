@@ -39,14 +39,14 @@ from verify.errors import ConfigError, InputError, VerifyError
 from verify.fusion import fuse_and
 from verify.models import load_pipeline, model_spec
 from verify.replay import load_replay_threshold, sample_digest
-from verify.screen_cues import ScreenCues, load_screen_cues
 from verify.scoring import Decision, OperatingPoint
 from verify.verifier import Verifier
 
-if TYPE_CHECKING:  # torch: only with per-user adaptation
+if TYPE_CHECKING:  # torch with per-user adaptation, OpenCV with live sessions: imported on use
     from enrollment.live import LiveSession
     from enrollment.live_voice import LiveVoiceSession
     from verify.adaptation import Adapter
+    from verify.screen_cues import ScreenCues
 
 
 class MissingSampleError(InputError):
@@ -149,6 +149,8 @@ class Service:
         Raises:
             WeightsError: the shipped file is missing or unreadable.
         """
+        from verify.screen_cues import load_screen_cues  # OpenCV: only for strict live sessions
+
         with self._lock:
             if self._screen_cues is None:
                 self._screen_cues = load_screen_cues()
