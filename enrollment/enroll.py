@@ -23,6 +23,9 @@ from verify.verifier import Verifier
 if TYPE_CHECKING:  # the adapter (torch) is built by the caller; enrollment never imports it
     from verify.adaptation import Adapter
 
+Review = Callable[[int, Embedding, Decision], Decision]
+"""``review(index, probe, decision) -> decision``: a rule applied to each decision before it is logged."""
+
 LOOKALIKE_LEVEL = "high"  # a sample another template would accept at this level warns
 
 
@@ -206,11 +209,13 @@ def check_embedded(
     now: float | None = None,
     adapter: Adapter | None = None,
     caller: str = "",
+    review: Review | None = None,
 ) -> Decision:
     """Decide a probe against ``identity``, logged and subject to ``policy``.
 
     ``probe`` is an embedding, or a function embedding the sample once the identity is known and
-    not locked out (its :class:`VerifyError` is logged, then raised).
+    not locked out (its :class:`VerifyError` is logged, then raised). ``review`` may turn the
+    decision into another before it is logged (the replay guard: ``review(0, probe, decision)``).
 
     Raises:
         LockedOutError: too many recent failed checks against ``identity`` (this modality).
@@ -220,7 +225,10 @@ def check_embedded(
     ensure_not_locked(store, template.identity, modality, policy, now, caller)
     decider = _adapted_decider(store, verifier, template, adapter)
     try:
-        result: Decision | VerifyError = decider(probe() if callable(probe) else probe)
+        embedded = probe() if callable(probe) else probe
+        result: Decision | VerifyError = decider(embedded)
+        if review is not None:
+            result = review(0, embedded, result)
     except VerifyError as error:
         result = error
     (answer,) = record_results(store, template.identity, modality, [result], policy, now, caller)
@@ -239,11 +247,13 @@ def check_many(
     now: float | None = None,
     adapter: Adapter | None = None,
     caller: str = "",
+    review: Review | None = None,
 ) -> list[Decision | VerifyError]:
     """Verify many samples against ``identity`` in batches; failed samples yield their error.
 
     Every sample is logged and counts towards the lockout ``policy``: once it locks ``identity``
-    out, the remaining samples yield :class:`LockedOutError` instead of a decision.
+    out, the remaining samples yield :class:`LockedOutError` instead of a decision. ``review``
+    (``review(index, probe, decision)``) may turn a decision into another before it is logged.
 
     Raises:
         LockedOutError: ``identity`` is locked out before the batch starts.
@@ -252,8 +262,10 @@ def check_many(
     modality = verifier.pipeline.modality
     ensure_not_locked(store, template.identity, modality, policy, now, caller)
     decider = _adapted_decider(store, verifier, template, adapter)
-    results = [
-        result if isinstance(result, VerifyError) else decider(result)
-        for result in verifier.pipeline.embed_many(sources)
-    ]
+    results: list[Decision | VerifyError] = []
+    for index, result in enumerate(verifier.pipeline.embed_many(sources)):
+        if isinstance(result, VerifyError) or review is None:
+            results.append(result if isinstance(result, VerifyError) else decider(result))
+        else:
+            results.append(review(index, result, decider(result)))
     return record_results(store, template.identity, modality, results, policy, now, caller)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 APPLICATION_ID = 0x56524659  # "VRFY"
 MAGIC = "verify-enrollment-store"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def _migrate_0_to_1(connection: sqlite3.Connection) -> None:
@@ -95,6 +95,31 @@ def _migrate_4_to_5(connection: sqlite3.Connection) -> None:
     connection.execute("ALTER TABLE templates ADD COLUMN cohort_stats TEXT")
 
 
+def _migrate_5_to_6(connection: sqlite3.Connection) -> None:
+    """Samples kept for replay checks (digest + embedding, sealed under the key), removed with their template."""
+    connection.execute(
+        """CREATE TABLE replay_samples (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            identity TEXT NOT NULL,
+            modality TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('enrolled', 'accepted')),
+            model_id TEXT NOT NULL,
+            model_version TEXT NOT NULL,
+            sample BLOB NOT NULL,
+            dim INTEGER NOT NULL CHECK (dim > 0 AND length(sample) = 33 + 4 * dim),
+            created_at REAL NOT NULL,
+            seal BLOB
+        )"""
+    )
+    connection.execute("CREATE INDEX replay_samples_by_identity ON replay_samples (identity, modality, kind, id)")
+    connection.execute(
+        """CREATE TRIGGER replay_samples_follow_templates AFTER DELETE ON templates BEGIN
+            DELETE FROM replay_samples WHERE identity = OLD.identity AND modality = OLD.modality;
+        END"""
+    )
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
-    0: _migrate_0_to_1, 1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5
+    0: _migrate_0_to_1, 1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5,
+    5: _migrate_5_to_6,
 }

@@ -13,6 +13,8 @@ lockout                     ``VERIFY_MAX_FAILURES``,         5 failures in 300 s
 1:N throttle                ``VERIFY_IDENTIFY_LIMIT``,       20 per caller per 60 s
                             ``VERIFY_IDENTIFY_WINDOW``
 per-user adaptation         ``VERIFY_ADAPT`` (``1``/``0``)   off
+live head-move challenge    ``VERIFY_LIVE_CHALLENGE``        on
+challenge seed (tests)      ``VERIFY_CHALLENGE_SEED``        none: random moves
 ==========================  ===============================  =============================
 """
 
@@ -46,6 +48,9 @@ class Settings:
         throttle: 1:N identifications allowed per caller.
         adapt: enroll and check with the shipped per-user adaptation (where one ships).
         caller: who the attempts are logged for when a call names nobody (``"cli:<user>"``, ...).
+        live_challenge: live webcam sessions prompt head moves before deciding.
+        challenge_seed: every live attempt prompts the moves drawn from this seed (tests and
+            demos only: a recording of those moves would pass); ``None`` draws them at random.
     """
 
     store_path: Path
@@ -56,6 +61,8 @@ class Settings:
     throttle: ThrottlePolicy = DEFAULT_THROTTLE
     adapt: bool = False
     caller: str = ""
+    live_challenge: bool = True
+    challenge_seed: int | None = None
 
     def __post_init__(self) -> None:
         target_far(self.level)  # raises ConfigError naming the choices
@@ -76,6 +83,8 @@ class Settings:
         identify_window: float | None = None,
         adapt: bool | None = None,
         caller: str | None = None,
+        live_challenge: bool | None = None,
+        challenge_seed: int | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Settings from the arguments given, else the environment, else the defaults.
@@ -106,6 +115,8 @@ class Settings:
             throttle=throttle,
             adapt=pick(adapt, "VERIFY_ADAPT", _flag, False),
             caller=caller if caller is not None else user_caller("python"),
+            live_challenge=pick(live_challenge, "VERIFY_LIVE_CHALLENGE", _flag, True),
+            challenge_seed=pick(challenge_seed, "VERIFY_CHALLENGE_SEED", int, None),
         )
 
 

@@ -26,9 +26,9 @@ from verify.models import model_spec
 from verify.scoring import Decision
 
 WHO_IS_THIS = "Who is this?"
-ICONS = {"accepted": "✔", "rejected": "✘", "retry": "↻"}  # in common fonts, unlike emoji
-HEADLINES = {"accepted": "Accepted", "rejected": "Rejected", "retry": "Try again"}
-CSS_COLOURS = {"accepted": "#1a8f38", "rejected": "#c62828", "retry": "#b36b00"}
+ICONS = {"accepted": "✔", "rejected": "✘", "retry": "↻", "pending": "…"}  # in common fonts, unlike emoji
+HEADLINES = {"accepted": "Accepted", "rejected": "Rejected", "retry": "Try again", "pending": "Checking"}
+CSS_COLOURS = {"accepted": "#1a8f38", "rejected": "#c62828", "retry": "#b36b00", "pending": "#1f5fbf"}
 
 
 def badge(outcome: str, text: str | None = None) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,7 +15,7 @@ from verify.config import SECURITY_LEVELS
 from verify.errors import VerifyError
 from verify_app import handlers
 from verify_app.batch import ROW_HEADERS, BatchLimits, batch_check, write_csv
-from verify_app.frames import process_frame
+from verify_app.live_tab import caller_of, live_tab
 
 INTRO = """# Face & voice check
 **1. Enroll** a person once, from one photo and/or one voice clip. **2. Verify** later that a
@@ -36,33 +35,6 @@ def _user_errors(fn: Callable) -> Callable:
             raise gr.Error(str(error), print_exception=False) from None
 
     return wrapper
-
-
-def caller_of(request: gr.Request | None) -> str:
-    """Who a request's attempts are logged and throttled for: its client address."""
-    client = getattr(request, "client", None)
-    return f"app:{getattr(client, 'host', None) or 'unknown'}"
-
-
-class FrameGate:
-    """Sessions whose webcam frame is being processed: a frame arriving meanwhile is dropped, not queued."""
-
-    def __init__(self) -> None:
-        self._busy: set[str] = set()
-        self._lock = threading.Lock()
-
-    def try_begin(self, key: str) -> bool:
-        """Mark ``key`` (a session) busy; False if it already is (the caller drops its frame)."""
-        with self._lock:
-            if key in self._busy:
-                return False
-            self._busy.add(key)
-            return True
-
-    def end(self, key: str) -> None:
-        """Mark ``key`` free again."""
-        with self._lock:
-            self._busy.discard(key)
 
 
 def _speech_audio(samples: np.ndarray | None) -> tuple[int, np.ndarray] | None:
@@ -154,16 +126,7 @@ def _verify_tab(service: Service, level: gr.Radio) -> gr.Dropdown:
                                label="Who should this be?", info="pick a name, or 'Who is this?' to search everyone",
                                elem_id="verify-identity")
         with gr.Tabs():
-            with gr.Tab("Live webcam"):
-                strict = gr.Checkbox(False, label="Strict mode: also refuse a still photo held up to the camera",
-                                     elem_id="live-strict")
-                with gr.Row():
-                    webcam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Webcam",
-                                      elem_id="live-webcam", height=360)
-                    annotated = gr.Image(label="What the system sees", interactive=False,
-                                         elem_id="live-annotated", height=360)
-                live_status = gr.Markdown("Press **Record** under the webcam to start.", elem_id="live-status")
-                state = gr.State(None)  # this user's LiveSession
+            live_tab(service, identity, level)
             with gr.Tab("Photo or voice clip"):
                 with gr.Row():
                     face = _face_input("verify-face", "Face photo", upload_first=True)
@@ -173,32 +136,6 @@ def _verify_tab(service: Service, level: gr.Radio) -> gr.Dropdown:
                 with gr.Row():
                     crop = gr.Image(label="Face compared", interactive=False, height=200)
                     details = gr.JSON(label="Details (scores and thresholds)", elem_id="verify-json")
-
-    gate = FrameGate()
-
-    def live(frame, who, level_value, strict_value, session, request: gr.Request):
-        key = getattr(request, "session_hash", None) or "anonymous"
-        if frame is None or not gate.try_begin(key):
-            return gr.skip(), gr.skip(), gr.skip()  # drop this frame: the last one is still being processed
-        try:
-            if session is None:
-                claimed = None if who in (None, "", handlers.WHO_IS_THIS) else who
-                session = service.live_session(claimed, level=level_value, caller=caller_of(request),
-                                               strict=bool(strict_value))
-            view = process_frame(session, frame)
-            return view.image, view.message, session
-        except VerifyError as error:
-            return gr.skip(), f"### {handlers.badge('retry')}\n{error}", None
-        finally:
-            gate.end(key)
-
-    webcam.stream(live, [webcam, identity, level, strict, state], [annotated, live_status, state],
-                  # "multiple" (gradio's default for streams): "always_last" stalls the stream after one
-                  # frame in gradio 6.31; frames that arrive while one is processed are dropped above.
-                  stream_every=0.5, time_limit=600, trigger_mode="multiple", concurrency_limit=4,
-                  show_progress="hidden", api_name="live_frame")
-    for control in (identity, strict, level):
-        control.change(lambda: None, None, state, **PRIVATE)  # a new claim, level or mode starts a new session
 
     @_user_errors
     def run(who, face_path, voice_path, level_value, request: gr.Request):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import socket
+import time
 
+import cv2
+import numpy as np
 import pytest
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -54,3 +57,21 @@ def test_who_is_this_and_errors_over_the_api(client, face_files):
         client.predict("Angela", None, None, False, api_name="/enroll")
     table = client.predict(api_name="/gallery")
     assert {row[0] for row in table["data"]} >= {"Angela"}
+
+
+def test_kiosks_feed_frames_over_http_and_a_still_photo_is_never_accepted(client, face_files, tmp_path):
+    client.predict("Andy", handle_file(str(face_files[0])), None, False, api_name="/enroll")
+    photo = tmp_path / "frame.png"  # a frontal photo of Andy in a webcam-sized frame
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    frame[90:390, 170:470] = cv2.resize(cv2.imread(str(face_files[2])), (300, 300))
+    cv2.imwrite(str(photo), frame)
+    answers = []
+    for _ in range(8):
+        answers.append(client.predict(handle_file(str(photo)), "Andy", "medium", api_name="/live_feed"))
+        time.sleep(0.3)
+    assert {answer["outcome"] for answer in answers} == {"pending"}
+    assert answers[0]["prompt"] == "look straight at the camera and hold still" and answers[0]["steps"] >= 2
+    moves = {"turn your head to your left", "turn your head to your right", "look up", "look down",
+             "come closer to the camera"}
+    assert answers[-1]["prompt"] in moves and answers[-1]["step"] == 0  # the session lives across calls
+    assert "moves" not in answers[-1]  # the moves to come are never sent

@@ -117,3 +117,12 @@ def test_repeated_impostor_checks_lock_the_identity_out_and_are_audited(service,
     with pytest.raises(LockedOutError, match="Andy"):
         handlers.verify_samples(service, "Andy", face=str(face_files[1]))  # even the genuine face
     assert len(recent_attempts(service.store, identity="Andy")) == 6
+
+
+def test_a_copy_of_the_enrollment_sample_shows_replay_suspected(service, face_files):
+    handlers.enroll_samples(service, "Andy", face=str(face_files[0]))
+    view = handlers.verify_samples(service, "Andy", face=str(face_files[0]))
+    assert view.outcome == "rejected" and "replay suspected: a byte-identical copy of an enrollment sample" in view.message
+    assert view.details["modalities"]["face"]["reason"].startswith("replay suspected")
+    who = handlers.verify_samples(service, WHO_IS_THIS, face=str(face_files[0]))
+    assert who.identity is None and "replay suspected" in who.message

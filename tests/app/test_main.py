@@ -6,7 +6,7 @@ import pytest
 
 import app
 from enrollment.service import Service
-from verify_app.ui import FrameGate
+from verify_app.live_tab import FrameGate
 
 
 def test_parse_auth():
@@ -36,7 +36,8 @@ def test_build_app_loads_no_model_and_names_its_api(tmp_path):
     demo = app.build_app(Service(tmp_path / "store.db", device="cpu"))
     assert demo.service.loaded() == ()
     api_names = {dep.api_name for dep in demo.fns.values() if dep.api_name and dep.api_visibility == "public"}
-    assert {"enroll", "verify", "live_frame", "gallery", "delete", "reenroll", "batch", "settings"} <= api_names
+    assert {"enroll", "verify", "live_frame", "live_audio", "live_feed", "gallery", "delete", "reenroll", "batch",
+            "settings"} <= api_names
 
 
 def test_a_busy_session_drops_frames():

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import pytest
 
 from verify.models import model_scorer
@@ -84,7 +85,8 @@ def test_enroll_list_check_delete(cli) -> None:
     assert code == 1
     assert re.fullmatch(rf"rejected  {DECISION} \(needs {FACE_MEDIUM:.2f}\)  \(score below threshold\)\n", out), out
     code, out, _ = cli("check", "Andy", "--face", ANDY / "2.jpg", options=("--level", "low"))
-    assert code == 0 and f"(needs {FACE_LOW:.2f})" in out
+    assert code == 1 and f"(needs {FACE_LOW:.2f})" in out  # the same file again is a replay
+    assert "(replay suspected: a byte-identical copy of a recently accepted sample)" in out
 
     code, out, _ = cli("delete", "Andy")
     assert code == 0 and out.strip() == "deleted 1 template(s) of 'Andy'"
@@ -92,6 +94,22 @@ def test_enroll_list_check_delete(cli) -> None:
     assert code == 0 and out.strip() == "no identities enrolled"
     code, out, _ = cli("list", "--json")
     assert json.loads(out) == []
+
+
+def test_checking_the_very_file_used_to_enroll_answers_replay(cli, tmp_path: Path) -> None:
+    assert cli("enroll", "Andy", "--face", ANDY / "0.jpg")[0] == 0
+    code, out, _ = cli("check", "Andy", "--face", ANDY / "0.jpg")
+    assert code == 1 and out.startswith("rejected  score ")  # the score would accept: the replay rule refuses
+    assert "replay suspected: a byte-identical copy of an enrollment sample" in out
+    copy = tmp_path / "copy.png"  # the same photo, re-encoded: other bytes, a near-identical embedding
+    copy.write_bytes(cv2.imencode(".png", cv2.imread(str(ANDY / "0.jpg")))[1].tobytes())
+    code, out, _ = cli("check", "Andy", "--face", copy)
+    assert code == 1 and "replay suspected: a near-identical copy of an enrollment sample" in out
+    code, out, _ = cli("audit", "--name", "Andy", "--json")
+    assert [a["detail"][:16] for a in json.loads(out)] == ["replay suspected"] * 2
+    assert cli("enroll", "reader", "--voice", VOICES / "103" / "0.flac")[0] == 0
+    code, out, _ = cli("check", "reader", "--voice", VOICES / "103" / "0.flac")
+    assert code == 1 and "replay suspected" in out
 
 
 def test_voice_enroll_and_check(cli) -> None:

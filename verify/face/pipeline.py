@@ -90,7 +90,8 @@ class FacePipeline(BatchedPipeline):
         crop = align_face(image, face.landmarks, REID_LANDMARK_TEMPLATE, FACE_REID_INPUT_SIZE)
         notes = (f"{len(detections)} faces found; used the largest, most central one",) if len(detections) > 1 else ()
         box = tuple(float(value) for value in face.box)
-        return Embedding(np.empty(0, np.float32), face_quality_issues(crop, self.config), notes, crop, location=box)
+        return Embedding(np.empty(0, np.float32), face_quality_issues(crop, self.config), notes, crop, location=box,
+                         landmarks=np.array(face.landmarks, np.float32), measures={"faces": float(len(detections))})
 
     @torch.inference_mode()
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
