@@ -58,8 +58,8 @@ def test_who_is_this_in_the_app_is_audited_and_throttled(tmp_path, capsys, face_
         client = Client(demo.local_url, verbose=False)
         client.predict("Angela", handle_file(str(face_files[3])), None, False, api_name="/enroll")
         for _ in range(3):
-            _, found, _ = client.predict(handlers.WHO_IS_THIS, handle_file(str(face_files[4])), None, "medium",
-                                         api_name="/verify")
+            _, found = client.predict(handlers.WHO_IS_THIS, handle_file(str(face_files[4])), None, "medium",
+                                      api_name="/verify")
             assert found["identity"] == "Angela"
         with pytest.raises(Exception, match="too many identifications from this client"):
             client.predict(handlers.WHO_IS_THIS, handle_file(str(face_files[4])), None, "medium", api_name="/verify")

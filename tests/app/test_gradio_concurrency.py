@@ -49,7 +49,7 @@ def test_identical_probes_from_many_clients_all_answered(app_url, face_files):
         for _ in range(CALLS):
             try:
                 result = client.predict("Andy", handle_file(str(face_files[1])), None, "medium", api_name="/verify")
-                outcomes.append(result[1]["outcome"])
+                outcomes.append(result[-1]["outcome"])
             except Exception as error:  # noqa: BLE001 - every failure is what the test counts
                 outcomes.append(f"{type(error).__name__}: {error}")
         return outcomes
