@@ -3,7 +3,7 @@
 Two shapes are accepted:
 
 - ``multipart/form-data`` with files ``face`` and/or ``voice`` and text fields (``name``,
-  ``level``, ...); fields may also come in the query string;
+  ``level``, ...); fields may also come in the query string (or a urlencoded form: fields only);
 - the raw file as the body, ``Content-Type: image/*`` (a face) or ``audio/*`` (a voice), or any
   type with ``?modality=face|voice``; fields in the query string.
 
@@ -84,7 +84,7 @@ async def read_submission(request: Request, allowed: frozenset[str]) -> Submissi
     """
     query = dict(request.query_params)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == "multipart/form-data":
+    if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         fields, samples = dict(query), {}
         async with request.form(max_files=len(SAMPLE_FIELDS), max_fields=MAX_FORM_FIELDS) as form:
             for key, value in form.multi_items():
