@@ -21,7 +21,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from enrollment.service import Service
 from enrollment.settings import Settings, user_caller

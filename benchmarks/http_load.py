@@ -39,7 +39,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from enrollment.service import Service  # noqa: E402
+from enrollment.service import Service
 
 SIZES = (250, 500, 800)
 IMPOSTORS = 80
@@ -72,7 +72,7 @@ def build_probes(data: Path, seed: int) -> tuple[bytes, list[Probe]]:
     rng = random.Random(seed)
     probes = [Probe(jpeg(photo, side), True) for photo in photos[1:] for side in SIZES]
     for other in rng.sample([name for name in people if name != person], IMPOSTORS):
-        probes.append(Probe(jpeg(sorted((root / other).iterdir())[0], rng.choice(SIZES)), False))
+        probes.append(Probe(jpeg(min((root / other).iterdir()), rng.choice(SIZES)), False))
     rng.shuffle(probes)
     return jpeg(photos[0], 250), probes
 
@@ -106,8 +106,9 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "VERIFY_MAX_FAILURES": "0", "VERIFY_DEVICE": "cpu"}
         command = [sys.executable, str(REPO / "app.py"), "--store", str(store), "--port", str(self.port)]
+        self.log = (folder / f"server-{index}.log").open("w")
         self.process = subprocess.Popen(command + options.split(), env=env, cwd=REPO, stdout=subprocess.DEVNULL,
-                                        stderr=open(folder / f"server-{index}.log", "w"))
+                                        stderr=self.log)
 
     def wait(self, client) -> None:
         deadline = time.monotonic() + 300
@@ -126,6 +127,7 @@ class Server:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=30)
+        self.log.close()
 
 
 def rest_caller(url: str, token: str):

@@ -14,10 +14,11 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from verify.embedding import Embedding, Pipeline
 from verify.errors import BusyError, ConfigError, VerifyError
@@ -47,7 +48,7 @@ class BatchingConfig:
 
 
 class _Call:
-    __slots__ = ("source", "future")
+    __slots__ = ("future", "source")
 
     def __init__(self, source: Any) -> None:
         self.source = source

@@ -7,7 +7,7 @@ with ``--no-api-auth``) the caller is the client's address.
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import anyio.to_thread
 from fastapi import Depends, Request

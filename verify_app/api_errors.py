@@ -95,7 +95,7 @@ def install_error_handlers(app: FastAPI, prefix: str) -> None:
         return JSONResponse({"error": "RequestValidationError", "message": str(error)}, status_code=400)
 
     async def http_error(request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, HTTPException)  # noqa: S101 - registered for this class only
+        assert isinstance(error, HTTPException)
         name = {404: "NotFound", 405: "MethodNotAllowed"}.get(error.status_code, "HTTPError")
         return JSONResponse({"error": name, "message": str(error.detail)}, status_code=error.status_code,
                             headers=error.headers)

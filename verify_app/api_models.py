@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Literal, Mapping
+from typing import Literal
 
 from pydantic import BaseModel
 

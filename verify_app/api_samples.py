@@ -13,8 +13,9 @@ Bodies over the limit are refused with :class:`InputTooLargeError` (413): at onc
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any
 
 from fastapi import Request
 from starlette.datastructures import UploadFile

@@ -22,9 +22,10 @@ OpenAPI: ``/api/v1/docs`` (interactive) and ``/api/v1/openapi.json``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread

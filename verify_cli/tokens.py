@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from enrollment.tokens import SCOPES
 from verify_cli.commands import open_service

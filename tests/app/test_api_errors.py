@@ -18,7 +18,15 @@ from enrollment.errors import (
     UnknownIdentityError,
 )
 from enrollment.service import MissingSampleError
-from verify.errors import BusyError, ConfigError, DecodeError, InputTooLargeError, ModelMismatchError, NoFaceError, WeightsError
+from verify.errors import (
+    BusyError,
+    ConfigError,
+    DecodeError,
+    InputTooLargeError,
+    ModelMismatchError,
+    NoFaceError,
+    WeightsError,
+)
 from verify_app.api_errors import error_response, status_of
 
 

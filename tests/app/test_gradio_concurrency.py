@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 gradio_client = pytest.importorskip("gradio_client")
-from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client import Client, handle_file
 
-from app import build_app  # noqa: E402
-from enrollment.service import Service  # noqa: E402
+from app import build_app
+from enrollment.service import Service
 
 CLIENTS, CALLS = 8, 5
 

@@ -111,6 +111,6 @@ def test_the_web_app_is_served_beside_the_api(enrolled, face_files):
 
     url, _, _, _ = enrolled
     assert "<html" in httpx.get(f"{url}/").text
-    text, details = Client(f"{url}/", verbose=False).predict("Andy", handle_file(str(face_files[1])), None, "medium",
-                                                             api_name="/verify")
+    _, details = Client(f"{url}/", verbose=False).predict("Andy", handle_file(str(face_files[1])), None, "medium",
+                                                          api_name="/verify")
     assert details["outcome"] == "accepted" and details["modalities"]["face"]["score"] > 0

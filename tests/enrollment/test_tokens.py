@@ -81,6 +81,6 @@ def test_with_a_store_key_a_widened_scope_is_refused(tmp_path):
         assert TokenRegistry(sealed).authenticate(issued.secret, "verify").name == "door"
     with sqlite3.connect(tmp_path / "sealed.db") as raw:
         raw.execute("UPDATE api_tokens SET scope = 'admin'")
-    with TemplateStore(tmp_path / "sealed.db", key=key) as sealed:
-        with pytest.raises(TemplateIntegrityError, match="API token 'door'"):
-            TokenRegistry(sealed).authenticate(issued.secret, "admin")
+    with TemplateStore(tmp_path / "sealed.db", key=key) as sealed, pytest.raises(TemplateIntegrityError,
+                                                                                  match="API token 'door'"):
+        TokenRegistry(sealed).authenticate(issued.secret, "admin")

@@ -39,9 +39,8 @@ class SlowPipeline:
 
 def test_concurrent_calls_share_batches_and_each_gets_its_own_answer():
     inner = SlowPipeline()
-    with BatchingPipeline(inner) as batched:
-        with ThreadPoolExecutor(16) as pool:
-            vectors = list(pool.map(lambda n: batched.embed(n).vector, range(48)))
+    with BatchingPipeline(inner) as batched, ThreadPoolExecutor(16) as pool:
+        vectors = list(pool.map(lambda n: batched.embed(n).vector, range(48)))
     assert all(int(np.argmax(vector)) == n for n, vector in enumerate(vectors))
     assert sorted(s for batch in inner.batches for s in batch) == list(range(48))
     assert max(len(batch) for batch in inner.batches) > 1 and len(inner.batches) < 48
@@ -63,7 +62,7 @@ def test_batches_are_bounded_and_the_queue_refuses_when_full():
         first = pool.submit(batched.embed, 0)
         assert inner.started.wait(5)
         waiting = [pool.submit(batched.embed, n) for n in range(1, 5)]
-        while batched._queue.qsize() < 4:  # noqa: SLF001
+        while batched._queue.qsize() < 4:
             time.sleep(0.001)
         with pytest.raises(BusyError, match="4 face samples are already waiting"):
             batched.embed(9)
