@@ -37,7 +37,7 @@ class BatchingConfig:
     """
 
     window_s: float = 0.0
-    max_batch: int = 16
+    max_batch: int = 8
     max_pending: int = 256
 
     def __post_init__(self) -> None:

@@ -105,8 +105,8 @@ def api_router(service: Service, config: ApiConfig = ApiConfig()) -> APIRouter:
 
     @router.post("/enroll", response_model=answers.EnrollAnswer, summary="Enroll a person (admin)",
                  openapi_extra=_sample_body({"name": NAME, "allow_low_quality": "true: accept a blurry, dark or "
-                                             "clipped sample"}, ("name",)))
-    async def enroll(request: Request, caller: str = Depends(auth.needs("admin"))) -> dict:
+                                             "clipped sample"}, ("name",)), dependencies=[Depends(auth.needs("admin"))])
+    async def enroll(request: Request) -> dict:
         """Enroll ``name`` from one photo and/or one clip; again to add samples."""
         sent = await read_submission(request, frozenset({"name", "allow_low_quality"}))
         result = await run(service.enroll, sent.text("name", required=True), face=sent.samples.get("face"),
@@ -133,17 +133,20 @@ def api_router(service: Service, config: ApiConfig = ApiConfig()) -> APIRouter:
                            level=sent.text("level"), caller=caller)
         return answers.identify_answer(result)
 
-    @router.get("/identities", response_model=answers.IdentitiesAnswer, summary="Enrolled people (admin)")
-    async def identities(caller: str = Depends(auth.needs("admin"))) -> dict:
+    @router.get("/identities", response_model=answers.IdentitiesAnswer, summary="Enrolled people (admin)",
+                dependencies=[Depends(auth.needs("admin"))])
+    async def identities() -> dict:
         return answers.identities_answer(await run(service.templates))
 
-    @router.delete("/identities/{name}", response_model=answers.DeleteAnswer, summary="Delete a person (admin)")
-    async def delete(name: str, modality: str = "all", caller: str = Depends(auth.needs("admin"))) -> dict:
+    @router.delete("/identities/{name}", response_model=answers.DeleteAnswer, summary="Delete a person (admin)",
+                   dependencies=[Depends(auth.needs("admin"))])
+    async def delete(name: str, modality: str = "all") -> dict:
         """Delete ``name``'s templates: every modality, or ``?modality=face|voice``."""
         return {"identity": name, "deleted": await run(service.delete, name, modality)}
 
-    @router.get("/info", response_model=answers.InfoAnswer, summary="Models, thresholds and limits")
-    async def info(caller: str = Depends(auth.needs("verify"))) -> dict:
+    @router.get("/info", response_model=answers.InfoAnswer, summary="Models, thresholds and limits",
+                dependencies=[Depends(auth.needs("verify"))])
+    async def info() -> dict:
         return await run(_info, service, config)
 
     @router.get("/health", response_model=answers.HealthAnswer, summary="Liveness (no token needed)")
