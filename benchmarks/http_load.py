@@ -1,13 +1,16 @@
 """HTTP load on one ``python app.py`` over loopback: the REST API and the web app's API, side by side.
 
     python benchmarks/http_load.py [--data ../shared/data] [--server= --server=--no-batching ...]
-        [--rest 1x20,16x130,32x40] [--gradio 1x20,8x20] [--out benchmarks/results/http_load.json]
+        [--rest 1x4,16x26,32x8] [--gradio 1x4,8x4] [--rounds 5] [--out benchmarks/results/http_load.json]
 
 Probes are real LFW photos of evaluation people, re-encoded as JPEG at 250, 500 or 800 px: one
 person is enrolled from one photo; their other photos are genuine probes, one photo of each of
 80 other people are impostors. Each scenario is ``clients x calls``: that many threads, each with
 its own keep-alive connection, sending that many verifications one after another. Each
-``--server`` is a set of ``app.py`` options to measure (default: micro-batching, then without).
+``--server`` is a set of ``app.py`` options to measure (default: micro-batching, and without). The
+servers run side by side and take turns, scenario by scenario, for ``--rounds`` rounds, so a
+change in the machine's load (it is shared) falls on every server alike; figures are pooled
+over the rounds.
 
 Printed per scenario: throughput, p50/p95/p99 latency, errors (any answer but 200 or a failed
 call), *wrong* decisions (an outcome other than the one the service gives the same bytes in this
@@ -160,11 +163,22 @@ def gradio_caller(url: str, token: str):
     return call
 
 
+@dataclass(frozen=True)
+class Measurement:
+    """One run of a scenario: per call (latency s, error, wrong decision, score difference), wall time,
+    the server's CPU seconds, and the 1-minute load average before and after."""
+
+    records: list[tuple[float, bool, bool, float]]
+    seconds: float
+    cpu_seconds: float
+    load: tuple[float, float]
+
+
 def run_scenario(make_caller, server: Server, probes: list[Probe], paths: list[Path], clients: int,
-                 calls: int) -> dict:
-    """``clients`` threads x ``calls`` verifications, started together; one record per call."""
+                 calls: int) -> Measurement:
+    """``clients`` threads x ``calls`` verifications, started together."""
     callers = [make_caller(server.url, server.token) for _ in range(clients)]
-    records: list[tuple[float, bool, bool, float]] = []  # latency, error, wrong, score difference
+    records: list[tuple[float, bool, bool, float]] = []
     lock, start = threading.Lock(), threading.Barrier(clients + 1)
 
     def client(index: int) -> None:
@@ -189,20 +203,24 @@ def run_scenario(make_caller, server: Server, probes: list[Probe], paths: list[P
     start.wait()
     for thread in threads:
         thread.join()
-    wall = time.perf_counter() - began
-    return summarize(records, wall, server.cpu_seconds() - cpu_before, load_before, os.getloadavg()[0])
+    return Measurement(records, time.perf_counter() - began, server.cpu_seconds() - cpu_before,
+                       (load_before, os.getloadavg()[0]))
 
 
-def summarize(records: list[tuple[float, bool, bool, float]], wall: float, cpu: float, load_before: float,
-              load_after: float) -> dict:
+def summarize(runs: list[Measurement]) -> dict:
+    """Figures pooled over the rounds of one scenario on one server."""
+    records = [record for run in runs for record in run.records]
     latencies = np.array([r[0] for r in records])
+    seconds = sum(run.seconds for run in runs)
+    loads = [load for run in runs for load in run.load]
     return {
-        "requests": len(records), "seconds": round(wall, 2), "per_second": round(len(records) / wall, 2),
+        "requests": len(records), "seconds": round(seconds, 2), "per_second": round(len(records) / seconds, 2),
         "p50_s": round(float(np.percentile(latencies, 50)), 3), "p95_s": round(float(np.percentile(latencies, 95)), 3),
         "p99_s": round(float(np.percentile(latencies, 99)), 3), "errors": sum(r[1] for r in records),
         "wrong_decisions": sum(r[2] for r in records), "max_score_difference": float(max(r[3] for r in records)),
-        "server_cpu_ms_per_request": round(1000 * cpu / len(records), 1),
-        "load_average_1min": [round(load_before, 2), round(load_after, 2)],
+        "server_cpu_ms_per_request": round(1000 * sum(run.cpu_seconds for run in runs) / len(records), 1),
+        "load_average_1min": [round(min(loads), 2), round(max(loads), 2)],
+        "per_second_by_round": [round(len(run.records) / run.seconds, 2) for run in runs],
     }
 
 
@@ -210,32 +228,38 @@ def parse_scenarios(text: str) -> list[tuple[int, int]]:
     return [tuple(int(n) for n in item.split("x")) for item in text.split(",") if item]  # type: ignore[misc]
 
 
-def serve_and_measure(options: str, index: int, folder: Path, args: argparse.Namespace, enrollment: bytes,
-                      probes: list[Probe], paths: list[Path]) -> list[dict]:
-    """Start a server with ``options``, enroll the person over REST, run every scenario; one row each."""
+def start_server(options: str, index: int, folder: Path, enrollment: bytes, probes: list[Probe],
+                 paths: list[Path]) -> Server:
+    """A running server with ``options``, the person enrolled over REST, warmed up."""
     import httpx
 
     server = Server(folder, options, index)
-    rows = []
-    try:
-        with httpx.Client(timeout=TIMEOUT_S, headers={"Authorization": f"Bearer {server.token}"}) as admin:
-            server.wait(admin)
-            admin.post(f"{server.url}/api/v1/enroll", data={"name": "person"},
-                       files={"face": ("enroll.jpg", enrollment, "image/jpeg")}).raise_for_status()
-        run_scenario(rest_caller, server, probes, paths, 2, 5)  # warm-up
+    with httpx.Client(timeout=TIMEOUT_S, headers={"Authorization": f"Bearer {server.token}"}) as admin:
+        server.wait(admin)
+        admin.post(f"{server.url}/api/v1/enroll", data={"name": "person"},
+                   files={"face": ("enroll.jpg", enrollment, "image/jpeg")}).raise_for_status()
+    run_scenario(rest_caller, server, probes, paths, 2, 5)
+    return server
+
+
+def measure(servers: dict[str, Server], args: argparse.Namespace, probes: list[Probe], paths: list[Path]) -> list[dict]:
+    """Every scenario on every server, ``rounds`` times, the servers taking turns; one row per scenario
+    and server, pooled over the rounds."""
+    runs: dict[tuple, list[Measurement]] = {}
+    for round_index in range(args.rounds):
         for front_end, make_caller, scenarios in (("rest", rest_caller, args.rest), ("gradio", gradio_caller, args.gradio)):
             for clients, calls in parse_scenarios(scenarios):
-                row = {"front_end": front_end, "server": options or "(defaults)", "clients": clients, "calls": calls,
-                       **run_scenario(make_caller, server, probes, paths, clients, calls)}
-                print(format_row(row), flush=True)
-                rows.append(row)
-    finally:
-        server.stop()
-    return rows
+                for name, server in servers.items():
+                    run = run_scenario(make_caller, server, probes, paths, clients, calls)
+                    runs.setdefault((front_end, name, clients, calls), []).append(run)
+                    print(f"round {round_index + 1}: {front_end} {name} {clients}x{calls}: "
+                          f"{len(run.records) / run.seconds:.1f}/s, load {os.getloadavg()[0]:.1f}", flush=True)
+    return [{"front_end": key[0], "server": key[1], "clients": key[2], "calls_per_round": key[3], "rounds": len(value),
+             **summarize(value)} for key, value in runs.items()]
 
 
 def format_row(row: dict) -> str:
-    return (f"{row['front_end']:<6} {row['server']:<16} {row['clients']:>2} x {row['calls']:<4}"
+    return (f"{row['front_end']:<6} {row['server']:<16} {row['clients']:>2} clients"
             f" {row['requests']:>5} req  {row['per_second']:6.1f}/s  p50 {row['p50_s']:.3f}  p95 {row['p95_s']:.3f}"
             f"  p99 {row['p99_s']:.3f} s  errors {row['errors']}  wrong {row['wrong_decisions']}"
             f"  server CPU {row['server_cpu_ms_per_request']} ms/req  load {row['load_average_1min']}")
@@ -245,8 +269,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--server", action="append", help="app.py options of a server to measure (repeat)")
-    parser.add_argument("--rest", default="1x20,16x130,32x40", help="REST scenarios, clients x calls")
-    parser.add_argument("--gradio", default="1x20,8x20", help="web app scenarios, clients x calls")
+    parser.add_argument("--rest", default="1x4,16x26,32x8", help="REST scenarios per round, clients x calls")
+    parser.add_argument("--gradio", default="1x4,8x4", help="web app scenarios per round, clients x calls")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "http_load.json")
     args = parser.parse_args()
@@ -255,14 +280,21 @@ def main() -> None:
     outcomes = {kind: {o: sum(p.outcome == o and p.genuine == (kind == "genuine") for p in probes)
                        for o in ("accepted", "retry", "rejected")} for kind in ("genuine", "impostor")}
     print(f"{len(probes)} probes; reference decisions (this process, one at a time): {outcomes}", flush=True)
-    rows = []
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         paths = [folder / f"probe{i}.jpg" for i in range(len(probes))]
         for path, probe in zip(paths, probes):
             path.write_bytes(probe.data)
-        for index, options in enumerate(args.server or ["", "--no-batching"]):
-            rows += serve_and_measure(options, index, folder, args, enrollment, probes, paths)
+        servers: dict[str, Server] = {}
+        try:
+            for index, options in enumerate(args.server or ["", "--no-batching"]):
+                servers[options or "(defaults)"] = start_server(options, index, folder, enrollment, probes, paths)
+            rows = measure(servers, args, probes, paths)
+        finally:
+            for server in servers.values():
+                server.stop()
+    for row in rows:
+        print(format_row(row))
     args.out.write_text(json.dumps({"command": " ".join(sys.argv), "cpu_count": os.cpu_count(),
                                     "probes": len(probes), "reference_outcomes": outcomes, "rows": rows}, indent=1))
     print(f"wrote {args.out}")
