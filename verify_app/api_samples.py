@@ -116,8 +116,9 @@ class BodyLimit:
         self.max_bytes = max_bytes
         self.prefix = prefix
 
-    def _too_large(self, size: str) -> InputTooLargeError:
-        return InputTooLargeError(f"the request body is {size}; the limit is {self.max_bytes / 2**20:g} MiB")
+    def _too_large(self, declared_bytes: int | None = None) -> InputTooLargeError:
+        size = f" ({declared_bytes / 2**20:.1f} MiB)" if declared_bytes is not None else ""
+        return InputTooLargeError(f"the request body{size} is over the limit of {self.max_bytes / 2**20:g} MiB")
 
     async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]],
                        send: Callable[[dict], Awaitable[None]]) -> None:
@@ -126,7 +127,7 @@ class BodyLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
-            await error_response(self._too_large(f"{int(declared) / 2**20:.1f} MiB"))(scope, receive, send)
+            await error_response(self._too_large(int(declared)))(scope, receive, send)
             return
         received = 0
 
@@ -135,7 +136,7 @@ class BodyLimit:
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.max_bytes:
-                raise self._too_large("larger")
+                raise self._too_large()
             return message
 
         await self.app(scope, limited, send)

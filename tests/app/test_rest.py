@@ -119,7 +119,7 @@ def test_a_body_over_the_limit_is_refused_as_it_streams(api, tokens):
             yield b"\0" * 2**16
 
     answer = api.post("/api/v1/verify?name=Andy", content=chunks(), headers={**tokens["verify"], "Content-Type": "image/jpeg"})
-    assert answer.status_code == 413 and "the limit is 2 MiB" in answer.json()["message"]
+    assert answer.status_code == 413 and "over the limit of 2 MiB" in answer.json()["message"]
 
 
 def test_lockout_and_audit_as_the_cli(api, tokens, face_files, service, capsys):
