@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 APPLICATION_ID = 0x56524659  # "VRFY"
 MAGIC = "verify-enrollment-store"
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def _migrate_0_to_1(connection: sqlite3.Connection) -> None:
@@ -119,7 +119,23 @@ def _migrate_5_to_6(connection: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_6_to_7(connection: sqlite3.Connection) -> None:
+    """API tokens of the REST API (:mod:`enrollment.tokens`): only a digest of each secret is kept."""
+    connection.execute(
+        """CREATE TABLE api_tokens (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            scope TEXT NOT NULL CHECK (scope IN ('verify', 'admin')),
+            digest BLOB NOT NULL CHECK (length(digest) = 32),
+            seal BLOB,
+            created_at REAL NOT NULL,
+            revoked_at REAL
+        )"""
+    )
+    connection.execute("CREATE UNIQUE INDEX api_tokens_active_name ON api_tokens (name) WHERE revoked_at IS NULL")
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: _migrate_0_to_1, 1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5,
-    5: _migrate_5_to_6,
+    5: _migrate_5_to_6, 6: _migrate_6_to_7,
 }

@@ -33,6 +33,7 @@ from enrollment.results import CheckResult, EnrollResult, IdentifyResult
 from enrollment.settings import Settings
 from enrollment.store import TemplateStore
 from enrollment.template import Template, validate_identity, validate_modality
+from enrollment.tokens import TokenRegistry
 from verify.config import MODALITIES
 from verify.embedding import Embedding, Pipeline
 from verify.errors import ConfigError, InputError, VerifyError
@@ -90,6 +91,7 @@ class Service:
             raise ConfigError("give either settings or store and options, not both")
         self.settings = settings or Settings.resolve(store=store, **options)
         self.store = TemplateStore(self.settings.store_path, key=self.settings.key)
+        self.tokens = TokenRegistry(self.store)  # the REST API's tokens: create, list, revoke, authenticate
         self._pipelines: dict[str, Pipeline] = dict(pipelines or {})
         self._scorers: dict[str, Scorer] = dict(scorers or {})
         self._adapters: dict[str, Adapter] = {}

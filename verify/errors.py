@@ -53,6 +53,11 @@ class ClippedAudioError(QualityError):
     """Too many samples of the clip are at full scale."""
 
 
+# --- capacity ---------------------------------------------------------------------------------
+class BusyError(VerifyError):
+    """Too much work is already waiting: the request is refused at once; try again shortly."""
+
+
 # --- models and weights -----------------------------------------------------------------------
 class WeightsError(VerifyError):
     """A weights file is missing, has the wrong hash, or does not match the network."""

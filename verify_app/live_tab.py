@@ -19,6 +19,7 @@ from verify.errors import VerifyError
 from verify_app import handlers
 from verify_app.frames import process_frame
 from verify_app.live_voice import process_chunk, together_message, voice_message
+from verify_app.media import MediaFiles
 
 PRIVATE = {"api_visibility": "private"}
 MIRROR_WEBCAM = True
@@ -63,7 +64,7 @@ def _start_message(service: Service) -> str:
     return "Press **Record** under the webcam to start."
 
 
-def live_tab(service: Service, identity: gr.Dropdown, level: gr.Radio) -> None:
+def live_tab(service: Service, identity: gr.Dropdown, level: gr.Radio, media: MediaFiles) -> None:
     """The tab's components and streaming events, verifying the person picked in ``identity`` at ``level``."""
     with gr.Tab("Live webcam and microphone"):
         strict = gr.Checkbox(False, label="Strict mode: also refuse frames that do not vary naturally",
@@ -96,7 +97,7 @@ def live_tab(service: Service, identity: gr.Dropdown, level: gr.Radio) -> None:
                                                strict=bool(strict_value), mirrored=MIRROR_WEBCAM)
             view = process_frame(session, frame)
             last_voice = voice_session.last if voice_session is not None else None
-            return view.image, view.message, together_message(session.last, last_voice), session
+            return media.image(view.image, "jpeg"), view.message, together_message(session.last, last_voice), session
         except VerifyError as error:
             return gr.skip(), f"### {handlers.badge('retry')}\n{error}", gr.skip(), None
         finally:

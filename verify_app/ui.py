@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
-import numpy as np
 
 from enrollment.service import Service
 from verify.config import SECURITY_LEVELS
@@ -16,6 +15,7 @@ from verify.errors import VerifyError
 from verify_app import handlers
 from verify_app.batch import ROW_HEADERS, BatchLimits, batch_check, write_csv
 from verify_app.live_tab import caller_of, live_tab
+from verify_app.media import MediaFiles
 
 INTRO = """# Face & voice check
 **1. Enroll** a person once, from one photo and/or one voice clip. **2. Verify** later that a
@@ -37,12 +37,6 @@ def _user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
-def _speech_audio(samples: np.ndarray | None) -> tuple[int, np.ndarray] | None:
-    if samples is None:
-        return None
-    return 16_000, (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
-
-
 def build_app(service: Service, concurrency: int = 2, batch_limits: BatchLimits = BatchLimits()) -> gr.Blocks:
     """The whole app over ``service``; models load on first use and are shared by every user.
 
@@ -52,6 +46,7 @@ def build_app(service: Service, concurrency: int = 2, batch_limits: BatchLimits 
         batch_limits: file-count and size limits of the Batch tab.
     """
     default_level = service.settings.level
+    media = MediaFiles()
     with gr.Blocks(title="Face & voice check") as demo:
         gr.Markdown(INTRO)
         with gr.Row():
@@ -61,8 +56,8 @@ def build_app(service: Service, concurrency: int = 2, batch_limits: BatchLimits 
             level_info = gr.Markdown(handlers.thresholds_summary(service, default_level), elem_id="level-info")
         level.change(functools.partial(handlers.thresholds_summary, service), level, level_info, **PRIVATE)
         with gr.Tabs():
-            enrolled = _enroll_tab(service)
-            verify_identity = _verify_tab(service, level)
+            enrolled = _enroll_tab(service, media)
+            verify_identity = _verify_tab(service, level, media)
             gallery_identity, gallery_table, gallery_changed = _gallery_tab(service)
             batch_identity = _batch_tab(service, level, batch_limits)
             settings = _settings_tab(service)
@@ -89,7 +84,9 @@ def _refresher(service: Service) -> Callable:
 
 def _face_input(elem_id: str, label: str, upload_first: bool = False) -> gr.Image:
     sources = ["upload", "webcam"] if upload_first else ["webcam", "upload"]
-    return gr.Image(sources=sources, type="filepath", label=label, elem_id=elem_id, height=320)
+    # image_mode=None hands over the uploaded file untouched: converting it (to RGB by default) re-saved
+    # it to one content-addressed path, rewritten in place while a concurrent request read it.
+    return gr.Image(sources=sources, type="filepath", image_mode=None, label=label, elem_id=elem_id, height=320)
 
 
 def _voice_input(elem_id: str, label: str, upload_first: bool = False) -> gr.Audio:
@@ -97,7 +94,7 @@ def _voice_input(elem_id: str, label: str, upload_first: bool = False) -> gr.Aud
     return gr.Audio(sources=sources, type="filepath", label=label, elem_id=elem_id)
 
 
-def _enroll_tab(service: Service):
+def _enroll_tab(service: Service, media: MediaFiles):
     with gr.Tab("1. Enroll"):
         gr.Markdown("Type the person's name, then take a photo **or** record a few seconds of speech "
                     "(or both). One of each is enough; enrolling again adds samples.")
@@ -111,22 +108,29 @@ def _enroll_tab(service: Service):
         with gr.Row():
             crop = gr.Image(label="What was enrolled (shown here, not stored): aligned face", interactive=False, height=200, elem_id="enroll-crop")
             speech = gr.Audio(label="What was enrolled (shown here, not stored): speech without silence", interactive=False)
+        previews = gr.State(None)  # (crop, speech) arrays: shown by the page, never part of the API's answer
 
     @_user_errors
     def run(name_value, face_path, voice_path, allow):
         result = handlers.enroll_samples(service, name_value, face_path, voice_path, bool(allow))
-        return result.message, result.face_crop, _speech_audio(result.speech)
+        return result.message, (result.face_crop, result.speech)
 
-    return button.click(run, [name, face, voice, allow_low], [status, crop, speech], api_name="enroll")
+    def show(shown):
+        face_crop, speech_samples = shown or (None, None)
+        return media.image(face_crop), media.speech(speech_samples)
+
+    enrolled = button.click(run, [name, face, voice, allow_low], [status, previews], api_name="enroll")
+    enrolled.success(show, previews, [crop, speech], **PRIVATE)
+    return enrolled
 
 
-def _verify_tab(service: Service, level: gr.Radio) -> gr.Dropdown:
+def _verify_tab(service: Service, level: gr.Radio, media: MediaFiles) -> gr.Dropdown:
     with gr.Tab("2. Verify"):
         identity = gr.Dropdown([handlers.WHO_IS_THIS], value=handlers.WHO_IS_THIS, allow_custom_value=True,
                                label="Who should this be?", info="pick a name, or 'Who is this?' to search everyone",
                                elem_id="verify-identity")
         with gr.Tabs():
-            live_tab(service, identity, level)
+            live_tab(service, identity, level, media)
             with gr.Tab("Photo or voice clip"):
                 with gr.Row():
                     face = _face_input("verify-face", "Face photo", upload_first=True)
@@ -136,13 +140,15 @@ def _verify_tab(service: Service, level: gr.Radio) -> gr.Dropdown:
                 with gr.Row():
                     crop = gr.Image(label="Face compared", interactive=False, height=200)
                     details = gr.JSON(label="Details (scores and thresholds)", elem_id="verify-json")
+                compared = gr.State(None)  # the aligned face: shown by the page, never part of the API's answer
 
     @_user_errors
     def run(who, face_path, voice_path, level_value, request: gr.Request):
         result = handlers.verify_samples(service, who, face_path, voice_path, level_value, caller_of(request))
         return result.message, result.details, result.face_crop
 
-    button.click(run, [identity, face, voice, level], [status, details, crop], api_name="verify")
+    verified = button.click(run, [identity, face, voice, level], [status, details, compared], api_name="verify")
+    verified.success(media.image, compared, crop, **PRIVATE)
     return identity
 
 

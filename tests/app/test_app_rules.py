@@ -61,8 +61,8 @@ def test_who_is_this_in_the_app_is_audited_and_throttled(tmp_path, capsys, face_
         mirrored = tmp_path / "mirrored.png"  # each photo once: the same file twice would be a replay
         cv2.imwrite(str(mirrored), cv2.imread(str(face_files[4]))[:, ::-1])
         for photo in (face_files[4], face_files[5], mirrored):
-            _, found, _ = client.predict(handlers.WHO_IS_THIS, handle_file(str(photo)), None, "medium",
-                                         api_name="/verify")
+            _, found = client.predict(handlers.WHO_IS_THIS, handle_file(str(photo)), None, "medium",
+                                      api_name="/verify")
             assert found["identity"] == "Angela"
         with pytest.raises(Exception, match="too many identifications from this client"):
             client.predict(handlers.WHO_IS_THIS, handle_file(str(face_files[4])), None, "medium", api_name="/verify")
