@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Literal
@@ -24,11 +26,18 @@ class ErrorAnswer(BaseModel):
 
 
 class ModalityDecision(BaseModel):
-    """One modality's decision: its score against the level's threshold, and the sample's quality."""
+    """One modality's decision and the sample's quality.
+
+    ``score`` is the normalised score and ``threshold`` the score this sample needed (``null`` when
+    its quality is too poor for any score to do); ``llr`` is the calibrated log-likelihood ratio
+    the level's ``llr_threshold`` applies to.
+    """
 
     outcome: Outcome
     score: float
-    threshold: float
+    threshold: float | None
+    llr: float | None
+    llr_threshold: float | None
     reason: str
     quality_issues: list[str]
     notes: list[str]
@@ -41,15 +50,18 @@ class VerifyAnswer(BaseModel):
     identity: str
     level: str
     score: float
-    threshold: float
+    threshold: float | None
     reason: str
     quality_issues: list[str]
     modalities: dict[str, ModalityDecision]
 
 
 class Candidate(BaseModel):
+    """An enrolled person in or above the retry band: the score and the evidence (LLR) it gives."""
+
     identity: str
     score: float
+    evidence: float
 
 
 class ModalitySearch(ModalityDecision):
@@ -66,7 +78,7 @@ class IdentifyAnswer(BaseModel):
     identity: str | None
     level: str
     score: float
-    threshold: float
+    threshold: float | None
     reason: str
     quality_issues: list[str]
     modalities: dict[str, ModalitySearch]
@@ -142,9 +154,13 @@ class InfoAnswer(BaseModel):
     models: dict[str, ModelInfo]
 
 
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
 def _decision(decision: Decision, sample: Embedding | None) -> dict:
-    return {"outcome": decision.outcome, "score": decision.score, "threshold": decision.threshold,
-            "reason": decision.reason, "quality_issues": list(sample.quality_issues) if sample else [],
+    return {"outcome": decision.outcome, "score": decision.score, "threshold": _finite(decision.threshold),
+            "llr": decision.llr, "llr_threshold": decision.llr_threshold, "reason": decision.reason, "quality_issues": list(sample.quality_issues) if sample else [],
             "notes": list(sample.notes) if sample else []}
 
 
@@ -159,7 +175,7 @@ def _issues(samples: Mapping[str, Embedding]) -> list[str]:
 def verify_answer(result: CheckResult) -> dict:
     """The JSON of a 1:1 check."""
     return {"outcome": result.outcome, "identity": result.identity, "level": result.level, "score": result.score,
-            "threshold": result.threshold, "reason": result.reason, "quality_issues": _issues(result.samples),
+            "threshold": _finite(result.threshold), "reason": result.reason, "quality_issues": _issues(result.samples),
             "modalities": {m: _decision(d, result.samples.get(m)) for m, d in result.decisions.items()}}
 
 
@@ -168,11 +184,11 @@ def identify_answer(result: IdentifyResult) -> dict:
     deciding = _deciding({m: s.decision for m, s in result.searches.items()})
     modalities = {
         m: {**_decision(s.decision, result.samples.get(m)), "identity": s.identity,
-            "candidates": [{"identity": c.identity, "score": c.score} for c in s.candidates]}
+            "candidates": [{"identity": c.identity, "score": c.score, "evidence": c.evidence} for c in s.candidates]}
         for m, s in result.searches.items()
     }
     return {"outcome": result.outcome, "identity": result.identity, "level": result.level, "score": deciding.score,
-            "threshold": deciding.threshold, "reason": result.reason, "quality_issues": _issues(result.samples),
+            "threshold": _finite(deciding.threshold), "reason": result.reason, "quality_issues": _issues(result.samples),
             "modalities": modalities}
 
 
