@@ -175,3 +175,20 @@ def face_weight(detection: Detection, image_shape: tuple[int, ...]) -> float:
 def choose_face(detections: Sequence[Detection], image_shape: tuple[int, ...]) -> Detection:
     """The largest, most central face: the one of highest :func:`face_weight`."""
     return max(detections, key=lambda detection: face_weight(detection, image_shape))
+
+
+def box_iou(a: Detection, b: Detection) -> float:
+    """Intersection over union of two detections' boxes."""
+    width = min(a.box[2], b.box[2]) - max(a.box[0], b.box[0])
+    height = min(a.box[3], b.box[3]) - max(a.box[1], b.box[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    intersection = width * height
+    areas = [(box[2] - box[0]) * (box[3] - box[1]) for box in (a.box, b.box)]
+    return float(intersection / (areas[0] + areas[1] - intersection))
+
+
+def match_face(face: Detection, candidates: Sequence[Detection], min_iou: float) -> Detection | None:
+    """The candidate whose box overlaps ``face``'s most, if their IoU reaches ``min_iou``; else ``None``."""
+    best = max(candidates, key=lambda candidate: box_iou(face, candidate), default=None)
+    return best if best is not None and box_iou(face, best) >= min_iou else None
