@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from verify.config import FaceFrontEndConfig
-from verify.face.mtcnn import PNET_WINDOW, Cascade, detect_faces, pyramid_scales
+from verify.face.mtcnn import PNET_WINDOW, Cascade, detect_faces, pyramid_scales, refine_faces
 
 CPU_DETECTION_BATCH = 4
 """Frames per MTCNN call on the CPU: larger batches gain nothing there and spill the caches."""
@@ -111,6 +111,14 @@ class FaceDetector:
                 for i in unsettled:
                     results[i] = merge_detections(first_pass[i], results[i])
         return results
+
+    def refine(self, image: np.ndarray, seeds: Sequence[Detection]) -> list[Detection]:
+        """MTCNN's faces in an ``(H, W, 3)`` uint8 RGB image found by its last two stages from
+        another detector's ``seeds`` instead of its pyramid (a few milliseconds instead of tens)."""
+        if not seeds:
+            return []
+        boxes, points = refine_faces(image, np.stack([seed.box for seed in seeds]), self.cascade)
+        return self._detections(boxes, points, 1.0)
 
     def _detect_group(self, scaled, indices: list[int], scales: list[float], results: list[list[Detection]]) -> None:
         """Detections at the pyramid ``scales`` in the equal-sized images ``indices``."""

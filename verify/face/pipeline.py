@@ -73,13 +73,23 @@ def fusion_identity(fusion: FaceFusionConfig) -> tuple[str, str]:
     and of the recipe) of the embeddings a fusion makes; templates of another pair are refused."""
     if fusion == LEGACY_FUSION:
         return "face-reidentification-retail-0095", FACE_REID_WEIGHTS.sha256[:12]
-    digest = hashlib.sha256(repr((fusion.detectors, fusion.networks, fusion.mirror)).encode())
+    digest = hashlib.sha256(repr((fusion.detectors, fusion.networks, fusion.mirror, fusion.mtcnn_refines)).encode())
     for name in (*fusion.detectors, *fusion.networks):
         digest.update(WEIGHTS_IDS[name].encode())
     return "face-fusion-" + "-".join(NETWORK_TAGS[name] for name in fusion.networks), digest.hexdigest()[:12]
 
 
 FACE_MODEL_ID, FACE_MODEL_VERSION = fusion_identity(FaceFusionConfig())
+
+
+def fuse_embeddings(groups: Sequence[np.ndarray]) -> np.ndarray:
+    """One face's fused unit vector from each network's unit embeddings of it, ``(K_n, D_n)`` each.
+
+    Each group's mean is renormalised and scaled by ``1 / sqrt(len(groups))``; the results are
+    concatenated. The cosine of two fused vectors is the mean of the networks' cosines.
+    """
+    scale = 1.0 / np.sqrt(len(groups))
+    return np.concatenate([l2_normalize(np.asarray(group).mean(axis=0)) * scale for group in groups]).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -157,7 +167,7 @@ class FacePipeline(BatchedPipeline):
     def embed_with_face(self, image: np.ndarray) -> tuple[Detection | None, Embedding | VerifyError]:
         """Embed one decoded ``(H, W, 3)`` uint8 RGB image (a webcam frame); also return the chosen
         face's detection (``None`` when no face was found), e.g. to draw its box."""
-        detection, face = self._locate(image, self._detect([image])[0])
+        detection, face = self.locate(image.shape, self.detect([image])[0])
         if isinstance(face, VerifyError):
             return detection, face
         return detection, self._embed_located([image], [face])[0]
@@ -170,29 +180,43 @@ class FacePipeline(BatchedPipeline):
             except VerifyError as error:
                 decoded.append(error)
         images = [item for item in decoded if not isinstance(item, VerifyError)]
-        found = iter(self._detect(images))
-        faces = [item if isinstance(item, VerifyError) else self._locate(item, next(found))[1] for item in decoded]
+        found = iter(self.detect(images))
+        faces = [item if isinstance(item, VerifyError) else self.locate(item.shape, next(found))[1] for item in decoded]
         located = [(image, face) for image, face in zip(decoded, faces) if isinstance(face, LocatedFace)]
         embeddings = iter(self._embed_located([image for image, _ in located], [face for _, face in located]))
         return [name_source(face, source) if isinstance(face, VerifyError) else next(embeddings)
                 for source, face in zip(sources, faces)]  # fmt: skip
 
-    def _detect(self, images: Sequence[np.ndarray]) -> list[list[list[Detection]]]:
-        """Per image, each configured detector's detections (in configuration order)."""
-        if not images:
-            return []
-        per_detector = [detector.detect(images) for detector in self.detectors.values()]
-        return [list(found) for found in zip(*per_detector)]
+    def detect(self, images: Sequence[np.ndarray]) -> list[list[list[Detection]]]:
+        """Per image, each configured detector's detections (in configuration order).
 
-    def _locate(
-        self, image: np.ndarray, found: Sequence[Sequence[Detection]]
+        With ``mtcnn_refines``, MTCNN only refines the face the detectors before it chose.
+        """
+        found: list[list[list[Detection]]] = [[] for _ in images]
+        for name, detector in self.detectors.items():
+            seeded = [i for i, earlier in enumerate(found) if any(earlier)] if self._refining(name) else []
+            searched = [i for i in range(len(images)) if i not in set(seeded)]
+            results = dict(zip(searched, detector.detect([images[i] for i in searched]) if searched else []))
+            for i in seeded:
+                chooser = next(detections for detections in found[i] if detections)
+                results[i] = detector.refine(images[i], [choose_face(chooser, images[i].shape)])
+            for i in range(len(images)):
+                found[i].append(results[i])
+        return found
+
+    def _refining(self, name: str) -> bool:
+        return name == "mtcnn" and self.fusion.mtcnn_refines and self.fusion.detectors[0] != "mtcnn"
+
+    def locate(
+        self, image_shape: tuple[int, ...], found: Sequence[Sequence[Detection]]
     ) -> tuple[Detection | None, LocatedFace | VerifyError]:
         """The chosen face's detection and the face with its alignments (see the module
-        docstring), or the error that stops it."""
+        docstring), or the error that stops it, from each detector's detections in an image of
+        ``image_shape``."""
         chooser = next((detections for detections in found if detections), None)
         if chooser is None:
             return None, NoFaceError("no face found in the image")
-        face = choose_face(chooser, image.shape)
+        face = choose_face(chooser, image_shape)
         if face.short_side < self.config.min_face_px:
             return face, FaceTooSmallError(
                 f"the face is {face.short_side:.0f} px wide; at least {self.config.min_face_px} px is needed"
@@ -204,20 +228,16 @@ class FacePipeline(BatchedPipeline):
         """Fused embeddings of located faces, every network's crops embedded in batches."""
         if not faces:
             return []
-        fused: list[list[np.ndarray]] = [[] for _ in faces]
+        groups: list[list[np.ndarray]] = [[] for _ in faces]
         previews: list[np.ndarray] = []
         for network in self.networks.values():
             crops = [self._crops(image, face, network) for image, face in zip(images, faces)]
             vectors = network.embed(np.concatenate(crops))
-            start = 0
-            for index, group in enumerate(crops):
-                fused[index].append(l2_normalize(vectors[start : start + len(group)].mean(axis=0)))
-                start += len(group)
-            if not previews:
-                previews = [group[0] for group in crops]
-        scale = 1.0 / np.sqrt(len(self.networks))
-        return [self._embedding(np.concatenate(parts) * scale, preview, face)
-                for parts, preview, face in zip(fused, previews, faces)]  # fmt: skip
+            bounds = np.cumsum([0] + [len(group) for group in crops])
+            for index in range(len(faces)):
+                groups[index].append(vectors[bounds[index] : bounds[index + 1]])
+            previews = previews or [group[0] for group in crops]
+        return [self._embedding(fuse_embeddings(parts), preview, face) for parts, preview, face in zip(groups, previews, faces)]
 
     def _crops(self, image: np.ndarray, face: LocatedFace, network: EmbeddingNetwork) -> np.ndarray:
         """``(K, size, size, 3)`` aligned crops of one face for ``network`` (mirrored copies last)."""
@@ -228,7 +248,7 @@ class FacePipeline(BatchedPipeline):
         notes = (f"{face.faces_found} faces found; used the largest, most central one",) if face.faces_found > 1 else ()
         measures = face_measures(preview, face.detection.landmarks, face.detection.box)
         measures["alignments"] = float(len(face.alignments))
-        return Embedding(vector.astype(np.float32), face_quality_issues(preview, self.config), notes, preview, measures)
+        return Embedding(vector, face_quality_issues(preview, self.config), notes, preview, measures)
 
     @torch.inference_mode()
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
