@@ -83,9 +83,10 @@ def augmented_copy(image: np.ndarray, rng: np.random.Generator, index: int) -> n
 
 @dataclass
 class Features:
-    """One image's detections (per detector) and unit embeddings keyed by (network, landmarks, mirrored)."""
+    """One image's detections (by :data:`DETECTIONS` name) and unit embeddings keyed by
+    (network, landmarks, mirrored)."""
 
-    detections: list[list[Detection]]
+    detections: dict[str, list[Detection]]
     shape: tuple[int, ...]
     vectors: dict[tuple[str, bytes, bool], np.ndarray] = field(default_factory=dict)
 
@@ -93,29 +94,39 @@ class Features:
 def located(pipeline: FacePipeline, features: Features, fusion: FaceFusionConfig) -> LocatedFace | None:
     """The face ``fusion``'s pipeline would embed, or ``None`` when it fails."""
     refined = fusion.mtcnn_refines and fusion.detectors[0] == "yunet"
-    names = ["mtcnn_refined" if refined and name == "mtcnn" else name for name in fusion.detectors]
-    found = [features.detections[DETECTIONS.index(name)] for name in names]
+    found = [features.detections["mtcnn_refined" if refined and name == "mtcnn" else name] for name in fusion.detectors]
     face = pipeline.locate(features.shape, found)[1]
     return face if isinstance(face, LocatedFace) else None
 
 
-def extract(pipeline: FacePipeline, images: list[np.ndarray], mirrored: list[bool]) -> list[Features]:
-    """Detections and every embedding any variant needs, for a chunk of images (the mirrored
-    crops' only where ``mirrored``)."""
+def extract(pipeline: FacePipeline, images: list[np.ndarray], fusions: list[FaceFusionConfig]) -> list[Features]:
+    """Detections and every embedding the ``fusions`` need, for a chunk of images.
+
+    ``pipeline`` detects with MTCNN and YuNet, then refines YuNet's face with MTCNN's last stages;
+    when only refining fusions are asked for, it detects as they do (MTCNN's pyramid only where
+    YuNet finds nothing).
+    """
+    mtcnn, yunet = pipeline.detectors["mtcnn"], pipeline.detectors["yunet"]
+    found_by_yunet = yunet.detect(images)
+    refining_only = all(fusion.mtcnn_refines for fusion in fusions)
+    searched = [i for i, found in enumerate(found_by_yunet) if not (refining_only and found)]
+    found_by_mtcnn = dict(zip(searched, mtcnn.detect([images[i] for i in searched]) if searched else []))
     features = []
-    for image, (mtcnn, yunet) in zip(images, pipeline.detect(images)):
-        refined = pipeline.detectors["mtcnn"].refine(image, [choose_face(yunet, image.shape)]) if yunet else mtcnn
-        features.append(Features([mtcnn, yunet, refined], image.shape))
+    for index, (image, found) in enumerate(zip(images, found_by_yunet)):
+        detections = {"yunet": found} | ({"mtcnn": found_by_mtcnn[index]} if index in found_by_mtcnn else {})
+        detections["mtcnn_refined"] = mtcnn.refine(image, [choose_face(found, image.shape)]) if found else detections["mtcnn"]
+        features.append(Features(detections, image.shape))
+    mirrored = any(fusion.mirror for fusion in fusions)
     for name, network in pipeline.networks.items():
         keys, crops = [], []
-        for image, item, mirror in zip(images, features, mirrored):
-            alignments = {lm.tobytes(): lm for fusion, _ in VARIANTS.values() if (face := located(pipeline, item, fusion))
+        for image, item in zip(images, features):
+            alignments = {lm.tobytes(): lm for fusion in fusions if (face := located(pipeline, item, fusion))
                           for lm in face.alignments}  # fmt: skip
             for key, landmarks in alignments.items():
                 crop = align_face(image, landmarks, network.template, network.size)
                 keys.append((item, (name, key, False)))
                 crops.append(crop)
-                if mirror:
+                if mirrored:
                     keys.append((item, (name, key, True)))
                     crops.append(np.ascontiguousarray(crop[:, ::-1]))
         if crops:
@@ -134,9 +145,10 @@ def variant_vector(pipeline: FacePipeline, features: Features, fusion: FaceFusio
                             for name in fusion.networks])  # fmt: skip
 
 
-def compute_features(pipeline: FacePipeline, root: Path, jobs: list[tuple[str, str, int]], seed: int) -> dict:
-    """Features of every job ``(file, condition, copy)``: condition ``clean``, ``probe`` (degraded)
-    or ``enroll`` (augmented copy number ``copy``)."""
+def compute_features(pipeline: FacePipeline, root: Path, jobs: list[tuple[str, str, int]], seed: int,
+                     fusions: list[FaceFusionConfig]) -> dict:
+    """Features the ``fusions`` need of every job ``(file, condition, copy)``: condition ``clean``,
+    ``probe`` (degraded) or ``enroll`` (augmented copy number ``copy``)."""
     results = {}
     for start in tqdm(range(0, len(jobs), 32), desc="images", unit="chunk"):
         chunk = jobs[start : start + 32]
@@ -148,7 +160,7 @@ def compute_features(pipeline: FacePipeline, root: Path, jobs: list[tuple[str, s
             elif condition == "enroll":
                 image = augmented_copy(image, degrade.seeded_rng(seed, f"enroll{copy}:{name}"), copy)
             images.append(image)
-        results.update(zip(chunk, extract(pipeline, images, [condition != "enroll" for _, condition, _ in chunk])))
+        results.update(zip(chunk, extract(pipeline, images, fusions)))
     return results
 
 
@@ -204,8 +216,10 @@ def main() -> None:
         enrolls = sorted({pair.enroll_path for pair in pairs})
         files = sorted(set(enrolls) | {pair.probe_path for pair in pairs})
         jobs = [(name, "clean", 0) for name in files] + [(name, "probe", 0) for name in sorted({p.probe_path for p in pairs})]
-        jobs += [(name, "enroll", k) for name in enrolls for k in range(args.augment)]
-        features = compute_features(pipeline, args.root, jobs, args.seed)
+        features = compute_features(pipeline, args.root, jobs, args.seed, [fusion for fusion, _ in VARIANTS.values()])
+        copies = [(name, "enroll", k) for name in enrolls for k in range(args.augment)]
+        augmented = [fusion for fusion, augment in VARIANTS.values() if augment]
+        features |= compute_features(pipeline, args.root, copies, args.seed, augmented)
         for name, (fusion, augment) in VARIANTS.items():
             vectors = {job: variant_vector(pipeline, item, fusion) for job, item in features.items()
                        if augment or job[1] != "enroll"}  # fmt: skip
