@@ -13,11 +13,8 @@ from enrollment.enroll import enrolled_template
 from enrollment.ratelimit import ensure_not_locked
 from enrollment.identify import identify
 from verify.embedding import Embedding
-from verify.errors import VerifyError
-from verify.face.align import align_face
-from verify.face.detect import Detection, choose_face
-from verify.face.quality import face_quality_issues
-from verify.face.reid_net import FACE_REID_INPUT_SIZE, REID_LANDMARK_TEMPLATE
+from verify.errors import FaceTooSmallError, NoFaceError, VerifyError
+from verify.face.detect import Detection
 from verify.io import check_image_array
 from verify.liveness import LivenessCheck
 from verify.scoring import Decision
@@ -39,16 +36,14 @@ class FrameResult:
 
 def _embed_face(services: Services, frame: np.ndarray) -> tuple[Detection | None, Embedding | str]:
     """Detect, align and embed the main face of a frame; a string explains a missing face."""
-    pipeline = services.pipeline("face")
-    detections = pipeline.detector.detect([frame])[0]
-    if not detections:
+    face, sample = services.pipeline("face").embed_with_face(frame)
+    if isinstance(sample, NoFaceError):
         return None, "no face found: look at the camera"
-    face = choose_face(detections, frame.shape)
-    if face.short_side < pipeline.config.min_face_px:
+    if isinstance(sample, FaceTooSmallError):
         return face, "face too small: come closer"
-    crop = align_face(frame, face.landmarks, REID_LANDMARK_TEMPLATE, FACE_REID_INPUT_SIZE)
-    vector = pipeline.embed_crops(crop[None])[0]
-    return face, Embedding(vector, face_quality_issues(crop, pipeline.config), (), crop)
+    if isinstance(sample, VerifyError):
+        raise sample
+    return face, sample
 
 
 def _decide(services: Services, identity: str, level: str, sample: Embedding) -> tuple[Decision, str]:

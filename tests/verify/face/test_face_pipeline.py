@@ -39,7 +39,8 @@ def sample_vector(face_embeddings) -> np.ndarray:
 # --- the shipped samples ----------------------------------------------------------------------
 def test_embeddings_are_unit_vectors_with_an_aligned_preview(face_embeddings) -> None:
     for embedding in face_embeddings:
-        assert embedding.vector.shape == (256,) and embedding.vector.dtype == np.float32
+        # re-identification network (256) and SFace (128), fused
+        assert embedding.vector.shape == (384,) and embedding.vector.dtype == np.float32
         assert np.linalg.norm(embedding.vector) == pytest.approx(1.0, abs=1e-5)
         assert embedding.preview.shape == (128, 128, 3) and embedding.preview.dtype == np.uint8
         assert embedding.quality_issues == ()
