@@ -167,6 +167,10 @@ class FacePipeline(BatchedPipeline):
     def embed_with_face(self, image: np.ndarray) -> tuple[Detection | None, Embedding | VerifyError]:
         """Embed one decoded ``(H, W, 3)`` uint8 RGB image (a webcam frame); also return the chosen
         face's detection (``None`` when no face was found), e.g. to draw its box."""
+        try:
+            image = decode_image(image, self.limits)
+        except VerifyError as error:
+            return None, error
         detection, face = self.locate(image.shape, self.detect([image])[0])
         if isinstance(face, VerifyError):
             return detection, face
