@@ -117,8 +117,9 @@ class FaceDetector:
         another detector's ``seeds`` instead of its pyramid (a few milliseconds instead of tens)."""
         if not seeds:
             return []
-        boxes, points = refine_faces(image, np.stack([seed.box for seed in seeds]), self.cascade)
-        return self._detections(boxes, points, 1.0)
+        scaled, factor = self._downscale(image)  # as for the pyramid: large photos would cost a lot
+        boxes, points = refine_faces(scaled, np.stack([seed.box for seed in seeds]) * factor, self.cascade)
+        return self._detections(boxes, points, factor)
 
     def _detect_group(self, scaled, indices: list[int], scales: list[float], results: list[list[Detection]]) -> None:
         """Detections at the pyramid ``scales`` in the equal-sized images ``indices``."""

@@ -111,3 +111,13 @@ def test_match_face_takes_the_most_overlapping_box_above_the_threshold() -> None
     assert match_face(face, [near, far, nearer], 0.5) is nearer
     assert match_face(face, [near, far], 0.5) is None  # IoU 6/14
     assert match_face(face, [], 0.5) is None
+
+
+def test_refining_a_face_in_a_large_photo_works_on_the_downscaled_copy(face_pipeline, face) -> None:
+    mtcnn = face_pipeline.detectors["mtcnn"]
+    (searched,) = mtcnn.detect([face])
+    large = cv2.resize(face, (1500, 1500), interpolation=cv2.INTER_LINEAR)  # detected at 640 px
+    seed = Detection(searched[0].box * 6, searched[0].landmarks * 6, 0.99)
+    (refined,) = mtcnn.refine(large, [seed])
+    np.testing.assert_allclose(refined.landmarks / 6, searched[0].landmarks, atol=3)
+    assert mtcnn.refine(large, []) == []
