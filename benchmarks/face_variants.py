@@ -1,7 +1,7 @@
 """Accuracy and speed of face pipeline variants: detectors x alignments x networks, one-shot.
 
     python benchmarks/face_variants.py --root ../shared/data [--seed 0] [--threads 2]
-        [--augment 3] [--runs 20] [--limit N] [--out benchmarks/results/face_variants.json]
+        [--augment 3] [--runs 20] [--limit N] [--only-timing] [--out benchmarks/results/face_variants.json]
 
 Trials: the evaluation pairs ``benchmarks/pairs/lfw_gray_eval.csv`` and ``orl_att_eval.csv``
 (people never used for calibration). Each pair enrolls from its first image, clean, and is
@@ -12,8 +12,9 @@ image). A pair whose image has no usable face is scored as a reject.
 Variants (:class:`~verify.config.FaceFusionConfig`): the detectors whose landmarks align the face
 (the first chooses it), the networks whose scores are fused with equal weights, mirrored crops,
 and condition-augmented enrollment (the template is the mean of the clean enrollment image and
-``--augment`` degraded copies of it: downscaled, blurred, exposure and noise changed; drawn from
-the same family of degradations as the probes, so that figure is optimistic).
+``--augment`` copies of it made by :func:`verify.face.degrade.enrollment_copy`: downscaled,
+blurred, exposure and noise changed; drawn from the same family of degradations as the probes,
+so that figure is optimistic).
 
 Every image is decoded, degraded, detected and embedded once; the variants are assembled from
 those embeddings exactly as :class:`~verify.face.pipeline.FacePipeline` assembles them. Speed: one
@@ -69,16 +70,6 @@ VARIANTS: dict[str, tuple[FaceFusionConfig, bool]] = {
     "YuNet, MTCNN refine + reid + SFace + mirrored crops": (FaceFusionConfig(**{**asdict(REFINED), "mirror": True}), False),
     "YuNet, MTCNN refine + reid + SFace + augmented enrollment": (REFINED, True),
 }
-
-
-def augmented_copy(image: np.ndarray, rng: np.random.Generator, index: int) -> np.ndarray:
-    """The ``index``-th enrollment copy: downscaled and recompressed, blurred, or re-exposed with noise."""
-    recipes = (
-        lambda im: degrade.jpeg(degrade.downscale(im, rng, restore=True), rng),
-        lambda im: degrade.gaussian_blur(im, rng),
-        lambda im: degrade.sensor_noise(degrade.exposure(im, rng), rng),
-    )
-    return recipes[index % len(recipes)](image)
 
 
 @dataclass
@@ -158,7 +149,7 @@ def compute_features(pipeline: FacePipeline, root: Path, jobs: list[tuple[str, s
             if condition == "probe":
                 image = degrade.webcam_like(image, degrade.seeded_rng(seed, f"probe:{name}"))
             elif condition == "enroll":
-                image = augmented_copy(image, degrade.seeded_rng(seed, f"enroll{copy}:{name}"), copy)
+                image = degrade.enrollment_copy(image, degrade.seeded_rng(seed, f"enroll{copy}:{name}"), copy)
             images.append(image)
         results.update(zip(chunk, extract(pipeline, images, fusions)))
     return results
@@ -205,8 +196,13 @@ def main() -> None:
     parser.add_argument("--augment", type=int, default=3, help="degraded copies in an augmented enrollment")
     parser.add_argument("--runs", type=int, default=20, help="timed checks per variant")
     parser.add_argument("--limit", type=int, default=None, help="only the first LIMIT pairs of each set (a quick look)")
+    parser.add_argument("--only-timing", action="store_true", help="measure the check times again into the existing --out")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "face_variants.json")
     args = parser.parse_args()
+    if args.only_timing:
+        report = json.loads(args.out.read_text())
+        retime(report, args)
+        return
     pipeline = FacePipeline(device="cpu", cpu_threads=args.threads, fusion=FaceFusionConfig(BOTH, ("reid", "sface")))
     report = {"command": "python " + " ".join(sys.argv), "machine": machine(), "seed": args.seed,
               "augment": args.augment, "variants": {name: {"fusion": asdict(fusion), "augmented_enrollment": augment}
@@ -227,8 +223,15 @@ def main() -> None:
                 condition: score(pairs, vectors, args.augment if augment else 0, probes)
                 for condition, probes in (("clean", "clean"), ("degraded", "probe"))
             }
+    retime(report, args)
+
+
+def retime(report: dict, args: argparse.Namespace) -> None:
+    """Measure every variant's check time into ``report``, write it to ``args.out`` and print the table."""
+    report["timing"] = {"command": "python " + " ".join(sys.argv), "machine_before": machine()}
     for name, figures in check_times(args.root, args.threads, args.runs).items():
         report["variants"][name]["check_ms"] = figures
+    report["timing"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(table(report))

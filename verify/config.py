@@ -87,6 +87,10 @@ FACE_NETWORKS = ("reid", "sface")
 class FaceFusionConfig:
     """Which detectors align the face and which embedding networks embed it.
 
+    The defaults are the shipped recipe, the most accurate within twice the former check time
+    (``python benchmarks/face_variants.py``): YuNet chooses the face, MTCNN's last two stages
+    refine it, and both networks embed both alignments.
+
     Attributes:
         detectors: each detector's five landmarks give one alignment of the face; the first
             detector that finds a face chooses it and the others' faces are matched to it by box
@@ -100,10 +104,10 @@ class FaceFusionConfig:
             detectors before it found nothing.
     """
 
-    detectors: tuple[str, ...] = ("mtcnn", "yunet")
+    detectors: tuple[str, ...] = ("yunet", "mtcnn")
     networks: tuple[str, ...] = ("reid", "sface")
     mirror: bool = False
-    mtcnn_refines: bool = False
+    mtcnn_refines: bool = True
 
     def __post_init__(self) -> None:
         for field_name, names, known in (("detectors", self.detectors, FACE_DETECTORS),

@@ -107,6 +107,21 @@ def webcam_like(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return image
 
 
+def enrollment_copy(image: np.ndarray, rng: np.random.Generator, index: int) -> np.ndarray:
+    """The ``index``-th condition-augmented copy of an enrollment image, cycling through three kinds:
+    downscaled then JPEG-compressed, blurred, re-exposed with sensor noise.
+
+    A template can average the clean image with a few such copies, so it also resembles the
+    poorer probes a webcam gives (``benchmarks/face_variants.py`` measures it).
+    """
+    kinds = (
+        lambda im: jpeg(downscale(im, rng, restore=True), rng),
+        lambda im: gaussian_blur(im, rng),
+        lambda im: sensor_noise(exposure(im, rng), rng),
+    )
+    return kinds[index % len(kinds)](image)
+
+
 def seeded_rng(seed: int, key: str) -> np.random.Generator:
     """A generator that depends only on ``seed`` and ``key`` (e.g. a file name), stable across runs."""
     return np.random.default_rng([seed, zlib.crc32(key.encode("utf-8"))])

@@ -1,16 +1,20 @@
 """Face pipeline: decode -> detect (each detector) -> choose -> align (once per detector) -> quality
 -> embed (each network, each alignment) -> one fused vector, batched.
 
-Which detectors and networks take part is a :class:`~verify.config.FaceFusionConfig`; the shipped
-one is MTCNN and YuNet for alignment, face-reidentification-retail-0095 and SFace for embedding
-(``python benchmarks/face_variants.py`` measures every combination on people never used for
-calibration; the model card ``assets/models/face-fusion-reid0095-sface.md`` has the figures).
+Which detectors and networks take part is a :class:`~verify.config.FaceFusionConfig`. The shipped
+one: YuNet chooses the face; MTCNN's last two stages (R-net, O-net) run on YuNet's box and give
+MTCNN's landmarks, a second alignment, for a few milliseconds instead of MTCNN's whole pyramid;
+face-reidentification-retail-0095 and SFace embed both alignments. ``python
+benchmarks/face_variants.py`` measures every combination on people never used for calibration
+(figures in ``assets/models/face-fusion-reid0095-sface.md``).
 
 Choosing the face: the first detector of the configuration that finds any face picks the
 largest, most central one (:func:`~verify.face.detect.choose_face`); each other detector's face
-that overlaps it by at least :data:`MATCH_IOU` (box IoU) gives a second alignment. When only one
-detector finds the face, the face is embedded from the alignments available: every network still
-embeds it, so the vector keeps its layout and stays comparable, from a little less information.
+that overlaps it by at least :data:`MATCH_IOU` (box IoU) gives another alignment. When only one
+detector finds the face (YuNet misses it and MTCNN's pyramid, searched then, finds it; or MTCNN's
+stages reject YuNet's box), the face is embedded from the alignment available: every network
+still embeds it, so the vector keeps its layout and stays comparable, from a little less
+information.
 
 Fusion: for each network, the L2-normalised embeddings of the face's alignments (and of their
 mirror images, when configured) are averaged and renormalised; each network's unit vector is
