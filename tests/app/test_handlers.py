@@ -6,6 +6,8 @@ import pytest
 
 from enrollment.errors import InvalidIdentityError, UnknownIdentityError
 from verify.errors import DecodeError, NoFaceError, NoSpeechError
+from verify.face.pipeline import FACE_MODEL_ID
+from verify.models import model_thresholds
 from verify_app import handlers
 from verify_app.handlers import WHO_IS_THIS, MissingSampleError
 
@@ -67,7 +69,7 @@ def test_gallery_delete_and_reenroll(services, face_files, voice_files):
     handlers.enroll_samples(services, "Andy", face=str(face_files[1]))
     rows = handlers.gallery_rows(services)
     assert [row[:3] for row in rows] == [["Andy", "face", 2], ["Andy", "voice", 1]]
-    assert rows[0][5].startswith("face-reidentification-retail-0095 ") and rows[0][3].endswith("UTC")
+    assert rows[0][5].startswith(f"{FACE_MODEL_ID} ") and rows[0][3].endswith("UTC")
     assert "Re-enrolled" in handlers.reenroll(services, "Andy", face=str(face_files[2])).message
     assert services.store.get("Andy", "face").sample_count == 1
     assert "Deleted 1 template" in handlers.delete_identity(services, "Andy", "voice")
@@ -99,7 +101,8 @@ def test_bad_inputs_raise_clear_errors(services, face_files, blank_photo, silent
 
 def test_settings_and_level_texts_show_thresholds(services):
     text = handlers.settings_markdown(services)
-    assert "face-reidentification-retail-0095" in text and "ge2e-resemblyzer" in text and "≥ 0.359" in text
+    medium = model_thresholds(FACE_MODEL_ID).by_far[1e-3]
+    assert FACE_MODEL_ID in text and "ge2e-resemblyzer" in text and f"≥ {medium:.3f}" in text
     assert "`cpu`" in text
     assert "1 impostor in 10,000" in handlers.thresholds_summary("high")
 

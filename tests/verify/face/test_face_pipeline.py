@@ -108,7 +108,8 @@ def test_two_faces_uses_the_larger_central_one_and_says_so(face_pipeline, face_f
     canvas[25:275, 0:250] = sample
     canvas[75:225, 280:430] = cv2.resize(other, (150, 150), interpolation=cv2.INTER_AREA)
     embedding = face_pipeline.embed(canvas)
-    assert embedding.notes == ("2 faces found; used the largest, most central one",)
+    # 3 with YuNet choosing: it also finds the half face at the left edge of Antonio_Banderas/0.jpg
+    assert embedding.notes == ("3 faces found; used the largest, most central one",)
     assert embedding.quality_issues == ()
     assert cosine(embedding.vector, face_embeddings[0].vector) > 0.9
     assert cosine(embedding.vector, face_embeddings[6].vector) < 0.3
