@@ -9,6 +9,7 @@ import pytest
 
 from verify.embedding import Embedding
 from verify.errors import ConfigError, NoFaceError
+from verify.face.pipeline import FacePipeline
 from verify.meta import features as features_module
 from verify.meta.features import DEFAULT_DATA_ROOT, cache_path, load_features, load_raw_inputs
 
@@ -49,7 +50,7 @@ def test_cache_round_trip_skips_failures(tiny_faces, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     first = load_features("lfw_gray", tiny_faces, cache, device="cpu")
     assert cache_path("lfw_gray", cache).is_file()
-    assert cache_path("lfw_gray", cache).name.startswith("face-reidentification-retail-0095-")
+    assert cache_path("lfw_gray", cache).name.startswith(f"{FacePipeline.model_id}-")
     assert first.vectors.shape == (6, 8) and first.vectors.dtype == np.float32
     assert all(path.startswith("faces/lfw_gray/") and not path.endswith("2.jpg") for path in first.paths)
     assert [path.split("/")[2] for path in first.paths] == list(first.identities)
