@@ -55,8 +55,8 @@ CPU_NETWORK_BATCH = 8
 """Crops per forward pass on the CPU: larger batches spill the caches and are slower per crop."""
 
 MATCH_IOU = 0.5
-"""Box IoU from which another detector's face is the chosen face (the same face found by two
-detectors overlaps by 0.76-0.98 on the shipped and ORL samples)."""
+"""Box IoU from which another detector's face is the chosen face (YuNet's and MTCNN's boxes of
+each shipped sample overlap by more than 0.7: ``tests/verify/face/test_yunet.py``)."""
 
 LEGACY_FUSION = FaceFusionConfig(detectors=("mtcnn",), networks=("reid",))
 """MTCNN alignment and the re-identification network alone: the pipeline before fusion, whose

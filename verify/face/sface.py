@@ -9,11 +9,11 @@ does not take ``DequantizeLinear`` with a ``block_size`` (opset 21), so
 :func:`dequantize_linear` converts those nodes while the model is read: the weights are
 dequantized once, exactly as ONNX defines it, into float32 constants. The network then runs in
 float32 like every other network here (``verify/runtime.py``), on the CPU even when the rest of
-the pipeline runs on CUDA. Measured on one 112 px crop, 2 threads of a loaded 2-core machine:
-OpenVINO 6-8 ms; OpenCV's DNN module (``cv2.dnn.readNetFromONNX``) 12-14 ms; onnxruntime 1.32
-about 200 ms, because the file lists its weights as graph inputs, which onnxruntime requires to be
-fed and will not constant-fold, so it dequantizes every weight on every call. The outputs agree
-(cosine 1.0000 to OpenCV's on the same input; ``tests/verify/face/test_sface.py``).
+the pipeline runs on CUDA. ``python benchmarks/sface_runtimes.py`` times one crop in each runtime
+that reads the file (2 threads, the runtimes taking turns): OpenVINO was the fastest, 1.4x
+OpenCV's DNN module (``cv2.dnn.readNetFromONNX``) and 3.6x onnxruntime 1.32, all three giving the
+same embedding (cosine 1.000000). onnxruntime requires the weights the file lists as graph
+inputs, unused, to be fed, and does not constant-fold weights listed as inputs.
 
 OpenCV 5.0's ``cv2.FaceRecognizerSF`` cannot run this file (it sets the input without a name
 on a graph that lists several inputs); OpenCV's DNN module with ``setInput(blob, "data")`` can.
