@@ -23,7 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from speed import REPO, interleave, latency, machine  # noqa: E402
 
 from verify.face.align import align_face  # noqa: E402
-from verify.face.sface import SFACE_INPUT_NAME, SFACE_INPUT_SIZE, SFACE_LANDMARK_TEMPLATE, SFACE_WEIGHTS, SFaceNetwork  # noqa: E402
+from verify.face.sface import (  # noqa: E402
+    SFACE_INPUT_NAME,
+    SFACE_INPUT_SIZE,
+    SFACE_LANDMARK_TEMPLATE,
+    SFACE_WEIGHTS,
+    SFaceNetwork,
+)
 from verify.face.yunet import YuNetDetector  # noqa: E402
 from verify.io import decode_image  # noqa: E402
 from verify.weights import locate  # noqa: E402

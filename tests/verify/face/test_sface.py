@@ -9,7 +9,13 @@ import pytest
 import verify.face.sface as sface_module
 from verify.errors import WeightsError
 from verify.face.align import align_face
-from verify.face.sface import SFACE_EMBEDDING_DIM, SFACE_INPUT_NAME, SFACE_INPUT_SIZE, SFACE_LANDMARK_TEMPLATE, SFaceNetwork
+from verify.face.sface import (
+    SFACE_EMBEDDING_DIM,
+    SFACE_INPUT_NAME,
+    SFACE_INPUT_SIZE,
+    SFACE_LANDMARK_TEMPLATE,
+    SFaceNetwork,
+)
 from verify.face.yunet import YuNetDetector
 from verify.io import decode_image
 from verify.scoring import l2_normalize
