@@ -103,16 +103,10 @@ class ModelSpec:
 SHIPPED: dict[str, ModelSpec] = {
     "face": ModelSpec(
         modality="face",
-        model_id="face-reidentification-retail-0095",
+        model_id="face-fusion-reid0095-sface",
         pipeline="verify.face.pipeline:FacePipeline",
-        calibration="face-reidentification-retail-0095.calibration.json",
-        cohort="face-reidentification-retail-0095.cohort.json",
-        adapter=WeightsFile(
-            "adapt-face-metasgd.pt",
-            "5c111c76c769c50f5586187357ccce8f49bf0d58dacc0a9ecd9511990798f4f3",
-            "python -m verify train --data DATA --modality face --method metasgd --out assets/models (then"
-            " update the sha256 in verify/models.py and the model card)",
-        ),
+        calibration="face-fusion-reid0095-sface.calibration.json",
+        cohort="face-fusion-reid0095-sface.cohort.json",
     ),
     "voice": ModelSpec(
         modality="voice",

