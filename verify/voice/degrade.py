@@ -176,6 +176,21 @@ def compose(*steps: Degradation) -> Degradation:
     return composed
 
 
+ENROLLMENT_COPIES: tuple[Degradation, ...] = (
+    partial(add_noise, kind="pink", snr_db=(10.0, 20.0)),
+    partial(reverberate, rt60_seconds=(0.3, 0.6)),
+    partial(telephone, mu_law_probability=0.0),
+)
+"""Condition copies of an enrollment sample: pink noise at 10-20 dB, a reverberant room, an 8 kHz
+band. Scoring a probe against the best-matching copy (see ``VoicePipeline.embed_condition_copies``)
+lowers the EER of noisy, babble and telephone probes without raising that of clean ones."""
+
+
+def enrollment_copies(samples: np.ndarray, seed: int = 0) -> list[np.ndarray]:
+    """``samples`` through each of :data:`ENROLLMENT_COPIES`, reproducibly (generator seeded by ``(seed, copy)``)."""
+    return [copy(samples, np.random.default_rng([seed, index])) for index, copy in enumerate(ENROLLMENT_COPIES)]
+
+
 def random_degradation(rng: np.random.Generator) -> Degradation:
     """One degradation drawn from a broad family, parameters bound (babble excluded: it needs clips).
 

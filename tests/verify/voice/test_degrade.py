@@ -192,3 +192,15 @@ def test_bad_arguments_are_config_errors():
         degrade.add_noise(np.zeros(100, np.float32), np.random.default_rng(0))
     with pytest.raises(ConfigError, match="noise has 3 samples but the speech has 1600"):
         degrade.mix_at_snr(clip, np.ones(3), 0.0)
+
+
+def test_enrollment_copies_are_reproducible_and_one_per_condition():
+    clip = speech_like()
+
+    copies = degrade.enrollment_copies(clip)
+
+    assert len(copies) == len(degrade.ENROLLMENT_COPIES) == 3
+    for copy, again in zip(copies, degrade.enrollment_copies(clip)):
+        np.testing.assert_array_equal(copy, again)
+    assert not np.array_equal(copies[0], degrade.enrollment_copies(clip, seed=1)[0])
+    assert 10 <= snr_of(clip, copies[0]) <= 20  # pink noise at 10-20 dB
