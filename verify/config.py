@@ -121,24 +121,37 @@ class FaceFusionConfig:
 
 @dataclass(frozen=True)
 class VoiceFrontEndConfig:
-    """Voice front-end settings: resampling, silence trimming and quality checks.
+    """Voice front-end settings: resampling, speech detection, trimming and quality checks.
 
     Attributes:
         sample_rate: rate the encoder expects (Hz).
-        frame_seconds: analysis frame for speech detection (s).
-        silence_dbfs: frames quieter than this (dB relative to full scale) are never speech.
-        dynamic_range_db: frames more than this below the loudest frame are treated as silence.
+        speech_detector: ``"silero"`` (Silero VAD, :mod:`verify.voice.vad`) or ``"energy"``
+            (frames within ``dynamic_range_db`` of the loudest one).
+        vad_threshold: speech probability from which a Silero frame is speech; frames down to
+            ``vad_threshold - 0.15`` join a speech run that reaches it.
+        frame_seconds: analysis frame of the energy detector (s).
+        silence_dbfs: frames quieter than this (dB relative to full scale) are never speech;
+            a clip with no louder frame is refused as silent.
+        dynamic_range_db: energy detector: frames more than this below the loudest frame are silence.
         keep_seconds: speech frames are widened by this on both sides before trimming (s).
         min_speech_seconds: clips with less detected speech are refused.
+        short_speech_seconds: clips with less detected speech are flagged (answer "retry").
+        recommended_speech_seconds: how much speech the "too short" message asks for.
+        min_snr_db: clips with a lower estimated signal-to-noise ratio are flagged as noisy.
         max_clipped_fraction: fraction of samples at full scale above which the clip is flagged.
         target_dbfs: speech is scaled up (never down) to this RMS level, as in Resemblyzer.
     """
 
     sample_rate: int = 16_000
+    speech_detector: str = "silero"
+    vad_threshold: float = 0.5
     frame_seconds: float = 0.03
     silence_dbfs: float = -55.0
     dynamic_range_db: float = 40.0
     keep_seconds: float = 0.15
     min_speech_seconds: float = 0.15
+    short_speech_seconds: float = 2.0
+    recommended_speech_seconds: float = 3.0
+    min_snr_db: float = 10.0
     max_clipped_fraction: float = 0.01
     target_dbfs: float = -30.0
