@@ -11,7 +11,7 @@ when conditions are given (:func:`thresholds_in_every_condition`).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -20,7 +20,7 @@ from scipy.optimize import minimize
 from verify.calibration import CALIBRATED_FARS, ScoreCalibration, Thresholds, calibrate
 from verify.errors import CalibrationError
 from verify.metrics import threshold_at_far
-from verify.quality_measures import QualityFeature, feature_columns, reference_values
+from verify.quality_measures import QualityFeature, feature_columns, reference_values, stricter_limit
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ class FitConfig:
         reference_quantile: good-quality references are what this quantile of the probes reach.
         limit_quantile: the worst quality calibrated is what all but this share of the probes
             reach; worse samples are never accepted (0: the worst probe fitted on).
+        least_quality: measure -> the worst value any decision is made on, whatever the fitted
+            probes reached (the stricter of the two is the limit), as the limits state it.
         max_impostor_trials: impostor trials used for the weights (a seeded random subset when
             there are more; thresholds always use all of them).
         seed: seed of that subset.
@@ -48,6 +50,7 @@ class FitConfig:
     fars: tuple[float, ...] = CALIBRATED_FARS
     reference_quantile: float = 0.8
     limit_quantile: float = 0.0
+    least_quality: Mapping[str, float] = field(default_factory=dict)
     max_impostor_trials: int = 200_000
     seed: int = 0
 
@@ -214,6 +217,9 @@ def fit_calibration(
     }
     references = reference_values(used, config.reference_quantile)
     limits = reference_values(used, config.limit_quantile)
+    for name, least in config.least_quality.items():
+        if name in limits:
+            limits[name] = stricter_limit(name, limits[name], least)
     draft = ScoreCalibration(
         model_id,
         features,
