@@ -21,9 +21,11 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from verify.calibration import Thresholds
 from verify.config import SECURITY_LEVELS
 from verify.embedding import Embedding, Pipeline
 from verify.errors import VerifyError
+from verify.fusion import ModalityTrials, chimeric_pairs
 from verify.face import degrade as face_degrade
 from verify.io import decode_audio, decode_image
 from verify.normalization import s_norm_many
@@ -219,11 +221,23 @@ class TrialScores:
         labels: True for genuine trials.
         llr: calibrated log-likelihood ratios.
         outcomes: level -> ``"accepted"``, ``"retry"`` or ``"rejected"``, as the product answers.
+        quality_gain: LLR the probe's quality costs (:attr:`QualityTerms.quality_gain`).
+        supported: False where the probe's quality is worse than the calibration's limits.
+        flagged: True where the front end flagged the probe (blurry, dark, short, noisy).
     """
 
     labels: np.ndarray
     llr: np.ndarray
     outcomes: Mapping[str, np.ndarray]
+    quality_gain: np.ndarray
+    supported: np.ndarray
+    flagged: np.ndarray
+
+    def take(self, rows: np.ndarray) -> TrialScores:
+        """The trials at ``rows`` (indices or a boolean mask), in that order."""
+        return TrialScores(self.labels[rows], self.llr[rows], {level: answer[rows] for level, answer in
+                                                               self.outcomes.items()},
+                           self.quality_gain[rows], self.supported[rows], self.flagged[rows])
 
 
 def score_trials(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.ndarray, probe: np.ndarray,
@@ -239,9 +253,76 @@ def score_trials(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.
         means, stds = scorer.cohort.statistics(samples.vectors)
         scores = s_norm_many(cosines, means[enroll], stds[enroll], means[probe], stds[probe])
     terms = scorer.calibration.terms(scores, {name: values[probe] for name, values in samples.measures.items()})
+    flagged = samples.flagged[probe]
     outcomes = {}
     for level in levels:
         answer = calibrated_outcomes(terms.llr, terms.slope, terms.quality_gain, scorer.operating_point(level),
                                      terms.supported)
-        outcomes[level] = np.where((answer == "rejected") & samples.flagged[probe], "retry", answer)
-    return TrialScores(samples.people[enroll] == samples.people[probe], terms.llr, outcomes)
+        outcomes[level] = np.where((answer == "rejected") & flagged, "retry", answer)
+    return TrialScores(samples.people[enroll] == samples.people[probe], terms.llr, outcomes, terms.quality_gain,
+                       terms.supported, flagged)
+
+
+def llr_sum_trials(parts: Sequence[TrialScores], thresholds: Thresholds,
+                   levels: Sequence[str] = tuple(SECURITY_LEVELS)) -> TrialScores:
+    """Answers of the LLR-sum rule on paired trials (row ``i`` of every part is one trial), as
+    :func:`verify.fusion.fuse_llr` gives them: the summed LLR held at the fused ``thresholds``."""
+    llr = np.sum([part.llr for part in parts], axis=0)
+    gain = np.sum([part.quality_gain for part in parts], axis=0)
+    supported = np.all([part.supported for part in parts], axis=0)
+    flagged = np.any([part.flagged for part in parts], axis=0)
+    outcomes = {}
+    for level in levels:
+        answer = calibrated_outcomes(llr, np.ones_like(llr), gain, thresholds.operating_point(level), supported)
+        outcomes[level] = np.where((answer == "rejected") & flagged, "retry", answer)
+    return TrialScores(parts[0].labels, llr, outcomes, gain, supported, flagged)
+
+
+def and_rule_trials(parts: Sequence[TrialScores]) -> TrialScores:
+    """Answers of the AND rule on paired trials, as :func:`verify.fusion.fuse_and` gives them."""
+    outcomes = {}
+    for level in parts[0].outcomes:
+        answers = np.array([part.outcomes[level] for part in parts])
+        outcomes[level] = np.where((answers == "rejected").any(axis=0), "rejected",
+                                   np.where((answers == "accepted").all(axis=0), "accepted", "retry"))
+    return TrialScores(parts[0].labels, np.sum([part.llr for part in parts], axis=0), outcomes,
+                       np.sum([part.quality_gain for part in parts], axis=0),
+                       np.all([part.supported for part in parts], axis=0),
+                       np.any([part.flagged for part in parts], axis=0))
+
+
+def chimeric_scores(first: tuple[CalibratedScorer, EmbeddedSamples, str],
+                    second: tuple[CalibratedScorer, EmbeddedSamples, str],
+                    draws: int = 1, seed: int = 0) -> tuple[TrialScores, TrialScores]:
+    """Paired trials of chimeric people of two modalities: row ``i`` of both results is one trial.
+
+    Each side is ``(scorer, samples, condition)``. In each of ``draws`` seeded draws, as many
+    people as the smaller side has are taken from each side and paired one to one
+    (:func:`verify.fusion.chimeric_pairs`); every clean enrollment is tried against every probe
+    of the side's condition (:func:`condition_trials`).
+    """
+    rng = np.random.default_rng(seed)
+    people = [np.unique(samples.people) for _, samples, _ in (first, second)]
+    count = min(len(names) for names in people)
+    drawn: tuple[list[TrialScores], list[TrialScores]] = ([], [])
+    for _ in range(draws):
+        sides = []
+        for (scorer, samples, condition), names in zip((first, second), people):
+            subset = samples.select(np.isin(samples.people, rng.choice(names, count, replace=False)))
+            enroll, probe = condition_trials(subset, condition)
+            _, codes = np.unique(subset.people, return_inverse=True)
+            sides.append((score_trials(scorer, subset, enroll, probe), codes[enroll], codes[probe]))
+        rows, pick = chimeric_pairs(*(ModalityTrials(scores.llr, enrolled, probed)
+                                      for scores, enrolled, probed in sides), seed=int(rng.integers(2**31)))
+        drawn[0].append(sides[0][0].take(rows))
+        drawn[1].append(sides[1][0].take(pick))
+    return concatenate_scores(drawn[0]), concatenate_scores(drawn[1])
+
+
+def concatenate_scores(parts: Sequence[TrialScores]) -> TrialScores:
+    """One :class:`TrialScores` of several, in order."""
+    return TrialScores(np.concatenate([part.labels for part in parts]), np.concatenate([part.llr for part in parts]),
+                       {level: np.concatenate([part.outcomes[level] for part in parts]) for level in parts[0].outcomes},
+                       np.concatenate([part.quality_gain for part in parts]),
+                       np.concatenate([part.supported for part in parts]),
+                       np.concatenate([part.flagged for part in parts]))

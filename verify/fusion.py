@@ -120,14 +120,15 @@ class ModalityTrials:
             )
 
 
-def chimeric_trials(
+def chimeric_pairs(
     first: ModalityTrials, second: ModalityTrials, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Fused LLRs and labels of chimeric people: ``(M,)`` float and ``(M,)`` bool.
+    """Trials of chimeric people: ``(first_rows, second_rows)``, ``(M,)`` indices into each side.
 
     The people of ``first`` and ``second`` are paired one to one at random (as many pairs as the
     smaller side has people). Every ``first`` trial between paired people is matched with a
-    random ``second`` trial between the partners (in either order); its fused LLR is the sum.
+    random ``second`` trial between the partners (in either order); a chimeric trial is
+    genuine when its ``first`` trial is.
 
     Raises:
         CalibrationError: no trial could be matched.
@@ -156,8 +157,20 @@ def chimeric_trials(
     if not usable.any():
         raise CalibrationError("no trial of the first modality has a partner trial in the second")
     pick = order[start[usable] + (rng.random(usable.sum()) * count[usable]).astype(np.int64)]
-    llrs = np.asarray(first.llrs, dtype=np.float64)[usable] + np.asarray(second.llrs, dtype=np.float64)[pick]
-    labels = np.asarray(first.enroll_identity)[usable] == np.asarray(first.probe_identity)[usable]
+    return np.nonzero(usable)[0], pick
+
+
+def chimeric_trials(
+    first: ModalityTrials, second: ModalityTrials, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fused LLRs and labels of chimeric people (:func:`chimeric_pairs`): ``(M,)`` float and bool.
+
+    Raises:
+        CalibrationError: no trial could be matched.
+    """
+    rows, pick = chimeric_pairs(first, second, seed)
+    llrs = np.asarray(first.llrs, dtype=np.float64)[rows] + np.asarray(second.llrs, dtype=np.float64)[pick]
+    labels = np.asarray(first.enroll_identity)[rows] == np.asarray(first.probe_identity)[rows]
     return llrs, labels
 
 

@@ -17,7 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from verify.calibration import load_calibration
+from verify.calibration import Thresholds, load_calibration, load_thresholds
 from verify.config import DEFAULT_SECURITY_LEVEL, check_modality
 from verify.embedding import Pipeline
 from verify.errors import ConfigError
@@ -140,3 +140,17 @@ def model_scorer(modality: str) -> CalibratedScorer:
 def shipped_verifier(pipeline: Pipeline, level: str = DEFAULT_SECURITY_LEVEL) -> Verifier:
     """A verifier of ``pipeline`` with the shipped scoring of its modality, at ``level``."""
     return Verifier(pipeline, model_scorer(pipeline.modality), level)
+
+
+def fusion_thresholds_path() -> Path:
+    """Where the LLR-sum thresholds of the shipped face and voice models are (scripts/calibrate_fusion.py)."""
+    return MODELS_DIR / f"fusion-{SHIPPED['face'].model_id}+{SHIPPED['voice'].model_id}.thresholds.json"
+
+
+def fusion_thresholds() -> Thresholds:
+    """The shipped face + voice LLR-sum thresholds (:func:`verify.fusion.fuse_llr`).
+
+    Raises:
+        WeightsError: the file is missing or corrupt.
+    """
+    return load_thresholds(fusion_thresholds_path())

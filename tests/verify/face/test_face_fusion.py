@@ -102,7 +102,7 @@ def test_the_pipelines_cosine_is_the_mean_of_its_networks_cosines(face_pipeline,
 
 def test_measures_describe_the_face(face_embeddings) -> None:
     measures = face_embeddings[0].measures
-    assert set(measures) == {"face_px", "sharpness", "brightness", "contrast", "yaw", "alignments"}
+    assert set(measures) == {"face_px", "sharpness", "brightness", "contrast", "yaw", "alignments", "faces"}
     assert 80 < measures["face_px"] < 140 and abs(measures["yaw"]) < 0.3 and measures["sharpness"] > 15
 
 

@@ -1,0 +1,99 @@
+"""Face + voice fusion on chimeric people: the LLR sum against the AND rule, at every level.
+
+Evaluation halves of LFW (faces) and LibriSpeech (voices) are embedded under the condition
+benchmark's conditions (benchmarks/conditions.py, same seed and cache); each face person is
+paired with a voice person (no data set has both; several random pairings, pooled). A trial
+enrolls a clean face and a clean voice and probes with a face and a voice of the conditions
+named in the row. Both rules decide every trial: **AND** (each modality at its own level,
+both must accept: the product's rule until now) and **LLR sum** (the calibrated LLRs summed
+and held at the fused thresholds of scripts/calibrate_fusion.py). Prints a Markdown table and
+writes benchmarks/results/fusion.json.
+
+    python benchmarks/fusion.py [--root ../shared/data] [--cache .cache/conditions] [--seed 7] [--draws 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from conditions import evaluation_files  # noqa: E402  (benchmarks/conditions.py)
+
+from verify.conditions import (  # noqa: E402
+    and_rule_trials,
+    chimeric_scores,
+    embed_under_conditions,
+    llr_sum_trials,
+    load_samples,
+    save_samples,
+)
+from verify.config import SECURITY_LEVELS  # noqa: E402
+from verify.metrics import levels_report  # noqa: E402
+from verify.models import fusion_thresholds, load_pipeline, model_scorer  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "results" / "fusion.json"
+DATASETS = {"face": "lfw_gray", "voice": "librispeech"}
+CONDITION_PAIRS = [("clean", "clean"), ("webcam", "clean"), ("clean", "1-3 s"), ("webcam", "1-3 s"),
+                   ("clean", "1-2 s + babble 5-10 dB"), ("webcam", "1-2 s + babble 5-10 dB"),
+                   ("webcam", "telephone"), ("webcam", "white noise 0-15 dB")]
+
+
+def samples_of(modality: str, args: argparse.Namespace):
+    """The evaluation people of the modality's data set, embedded under the benchmark conditions."""
+    pipeline = load_pipeline(modality, "cpu")
+    dataset = DATASETS[modality]
+    cached = args.cache / f"{pipeline.model_id}-{pipeline.model_version}-{dataset}-{args.seed}.npz"
+    if cached.exists():
+        return load_samples(cached)
+    from verify.conditions import FACE_CONDITIONS, VOICE_CONDITIONS
+
+    conditions = FACE_CONDITIONS if modality == "face" else VOICE_CONDITIONS
+    samples = embed_under_conditions(pipeline, args.root, evaluation_files(args.root, dataset, None), conditions,
+                                     args.seed)
+    save_samples(cached, samples)
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "conditions")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the degradations (as benchmarks/conditions.py)")
+    parser.add_argument("--draws", type=int, default=3, help="random pairings of face and voice people")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    sides = {modality: (model_scorer(modality), samples_of(modality, args)) for modality in DATASETS}
+    fused = fusion_thresholds()
+    thresholds = {  # in LLR units; AND holds each modality at its own threshold, shown as the lower
+        "LLR sum": {level: fused.operating_point(level).threshold for level in SECURITY_LEVELS},
+        "AND": {level: min(scorer.operating_point(level).threshold for scorer, _ in sides.values())
+                for level in SECURITY_LEVELS},
+    }
+    rows = []
+    print("| face + voice probes | rule | genuine / impostor | "
+          + " | ".join(f"{level}: FAR / FRR (retry)" for level in SECURITY_LEVELS) + " |")
+    print("|---|---|---|" + "---|" * len(SECURITY_LEVELS))
+    for face_condition, voice_condition in CONDITION_PAIRS:
+        face, voice = chimeric_scores((*sides["face"], face_condition), (*sides["voice"], voice_condition),
+                                      args.draws, args.seed)
+        for rule, trials in (("AND", and_rule_trials([face, voice])), ("LLR sum", llr_sum_trials([face, voice], fused))):
+            report = levels_report(trials.labels, trials.outcomes, thresholds[rule])
+            rows.append({"face": face_condition, "voice": voice_condition, "rule": rule, "levels": report})
+            genuine, impostor = int(trials.labels.sum()), int((~trials.labels).sum())
+            cells = " | ".join(f"{report[level]['far']:.3%} / {report[level]['frr']:.2%} ({report[level]['retry']:.2%})"
+                               for level in SECURITY_LEVELS)
+            print(f"| {face_condition} + {voice_condition} | {rule} | {genuine:,} / {impostor:,} | {cells} |",
+                  flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"command": "python " + " ".join(sys.argv), "seed": args.seed,
+                                    "draws": args.draws, "rows": rows}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
