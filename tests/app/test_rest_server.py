@@ -61,8 +61,8 @@ def enrolled(server, face_files, voice_files):
 
 def test_identical_probes_from_many_clients_at_once(enrolled, face_files):
     url, service, pipelines, headers = enrolled
-    expected = service.check("Andy", face=face_files[1])
-    probe = face_files[1].read_bytes()
+    expected = service.check("Andy", face=face_files[3])  # another person's: an accepted probe sent again is a replay
+    probe = face_files[3].read_bytes()
 
     def client(_: int) -> list[tuple[int, str, float]]:
         with httpx.Client(headers=headers["verify"], timeout=60) as http:
@@ -78,7 +78,8 @@ def test_identical_probes_from_many_clients_at_once(enrolled, face_files):
 
 def test_mixed_probes_at_once_each_get_their_own_decision(enrolled, face_files, voice_files):
     url, service, _, headers = enrolled
-    probes = [("face", path) for path in face_files[1:]] + [("voice", path) for path in voice_files[1:]]
+    # other people's samples: an accepted probe sent twice would be refused the second time as a replay
+    probes = [("face", path) for path in face_files[3:]] + [("voice", path) for path in voice_files[3:]]
     expected = [service.check("Andy", **{modality: path}) for modality, path in probes]
 
     def send(item):
@@ -111,6 +112,6 @@ def test_the_web_app_is_served_beside_the_api(enrolled, face_files):
 
     url, _, _, _ = enrolled
     assert "<html" in httpx.get(f"{url}/").text
-    _, details = Client(f"{url}/", verbose=False).predict("Andy", handle_file(str(face_files[1])), None, "medium",
+    _, details = Client(f"{url}/", verbose=False).predict("Andy", handle_file(str(face_files[2])), None, "medium",
                                                           api_name="/verify")
     assert details["outcome"] == "accepted" and details["modalities"]["face"]["score"] > 0

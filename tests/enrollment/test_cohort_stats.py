@@ -65,6 +65,7 @@ def test_a_template_from_before_the_statistics_gets_them_on_first_use(tmp_path, 
                 " model_version, created_at, updated_at, seal FROM newer")
     raw.execute("DROP TABLE newer")
     raw.execute("DROP TABLE replay_samples")  # added by version 6
+    raw.execute("DROP TABLE api_tokens")  # added by version 7
     raw.execute("PRAGMA user_version = 4")
     raw.commit()
     raw.close()

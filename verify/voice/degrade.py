@@ -182,7 +182,7 @@ ENROLLMENT_COPIES: tuple[Degradation, ...] = (
     partial(telephone, mu_law_probability=0.0),
 )
 """Condition copies of an enrollment sample: pink noise at 10-20 dB, a reverberant room, an 8 kHz
-band. Scoring a probe against the best-matching copy (see ``VoicePipeline.embed_condition_copies``)
+band. Scoring a probe against the best-matching copy (see the voice pipeline's ``embed_condition_copies``)
 lowers the EER of noisy, babble and telephone probes without raising that of clean ones."""
 
 
