@@ -16,7 +16,7 @@ Intervals: 95 % person bootstrap (1,000 replicates for rates, 200 for EER and Cl
 benchmarks/results/meta_shift.{json,md} and <runs>/<modality>-shift-shipping.json.
 
     python scripts/train_shift.py && python benchmarks/meta_shift.py [--data ../shared/data]
-        [--modality face voice] [--runs runs/shift] [--models-dir assets/models]
+        [--modality face voice] [--runs runs/shift]
 """
 
 from __future__ import annotations
@@ -46,12 +46,10 @@ from training.shift_eval import (  # noqa: E402
 )
 from training.shift_methods import SHIFT_METHODS, checkpoint, load_method  # noqa: E402
 from training.shift_setup import TrialList, build_setup, copy_table, score_trials, validation_people  # noqa: E402
-from verify.calibration import load_calibration  # noqa: E402
 from verify.conditions import FACE_CONDITIONS, VOICE_CONDITIONS, condition_trials  # noqa: E402
-from verify.models import model_spec  # noqa: E402
-from verify.normalization import load_cohort  # noqa: E402
+from verify.models import model_scorer, model_spec  # noqa: E402
 from verify.scorer import CalibratedScorer  # noqa: E402
-from verify.weights import MODELS_DIR, sha256_of  # noqa: E402
+from verify.weights import sha256_of  # noqa: E402
 
 DATASETS = {"face": "lfw_gray", "voice": "librispeech"}
 TEST_MAX_IMPOSTORS = 300_000  # as benchmarks/conditions.py
@@ -59,13 +57,13 @@ NAMED = {"face": FACE_CONDITIONS, "voice": VOICE_CONDITIONS}
 RESULTS = REPO / "benchmarks" / "results"
 
 
-def shipped_scorer(modality: str, models_dir: Path) -> tuple[CalibratedScorer, dict]:
-    """The shipped S-norm + calibration of ``modality`` read from ``models_dir``, and the files' sha256."""
+def shipped_scorer(modality: str) -> tuple[CalibratedScorer, dict]:
+    """The shipped S-norm + calibration of ``modality`` (:func:`verify.models.model_scorer`) and its files' sha256."""
     spec = model_spec(modality)
-    calibration, cohort = models_dir / spec.calibration, models_dir / spec.cohort
-    scorer = CalibratedScorer(load_calibration(calibration, spec.model_id), load_cohort(cohort, spec.model_id))
-    return scorer, {"calibration": str(calibration), "calibration_sha256": sha256_of(calibration),
-                    "cohort_sha256": sha256_of(cohort.with_suffix(".npz"))}
+    calibration, cohort = spec.calibration_path(), spec.cohort_path()
+    return model_scorer(modality), {"calibration": str(calibration.relative_to(REPO)),
+                                    "calibration_sha256": sha256_of(calibration),
+                                    "cohort_sha256": sha256_of(cohort.with_suffix(".npz"))}
 
 
 def test_trials(samples, modality: str) -> TrialList:
@@ -98,7 +96,7 @@ def modality_results(modality: str, args: argparse.Namespace) -> dict:
     sets = {"validation": (calibration_part, TrialList.of_people(calibration_part, validation_people(
                 calibration_part, split, modality))),
             "test": (test_part, test_trials(test_part, modality))}
-    scorer, shipped_files = shipped_scorer(modality, args.models_dir)
+    scorer, shipped_files = shipped_scorer(modality)
     decisions = {part: [shipped_decisions(scorer, samples, trials)] for part, (samples, trials) in sets.items()}
     methods: dict[str, dict] = {}
     for method in args.methods:
@@ -139,27 +137,31 @@ def percent(estimate: dict, interval: bool = True) -> str:
 
 
 def markdown(results: dict) -> str:
+    """The comparison tables (validation decides, test reports) and the methods' costs."""
     lines = [f"# Per-user methods vs the shipped path under condition shift ({results['date']})", "",
              f"Command: `{results['command']}`; torch {results['torch']}, 1 CPU thread. Rates in %, "
-             "[95 % person-bootstrap interval]. FRR counts every genuine trial not accepted (retry included).", ""]
+             "[95 % person-bootstrap interval]. FRR counts every genuine trial not accepted (retry included); "
+             "`FRR @ FAR 0.1 %` puts each path at its own threshold for the medium level's target FAR "
+             "on these trials (threshold-free), Δ is the paired difference to the shipped path.", ""]
     for modality, result in results["modalities"].items():
         for part in ("validation", "test"):
             table = result[part]
             lines += [f"## {modality}, {part} people ({table['people']} people, {table['genuine']:,} genuine / "
                       f"{table['impostor']:,} impostor trials; probes: {', '.join(table['conditions'])})", "",
-                      "| path | " + " | ".join(f"{level} FAR | {level} FRR (retry)" for level in LEVELS)
-                      + " | EER | Cllr | beats shipped at every level |",
-                      "|---|" + "---|---|" * len(LEVELS) + "---|---|---|"]
+                      "| path | EER | FRR @ FAR 0.1 % | Δ vs shipped | "
+                      + " | ".join(f"{level} FAR / FRR (retry)" for level in LEVELS)
+                      + " | Cllr | beats shipped at every level |",
+                      "|---|---|---|---|" + "---|" * len(LEVELS) + "---|---|"]
             for name, figures in table["paths"].items():
-                cells = []
-                for level in LEVELS:
-                    rates = figures["levels"][level]
-                    cells += [percent(rates["far"], False),
-                              f"{percent(rates['frr'])} ({percent(rates['retry'], False)})"]
+                cells = [f"{percent(figures['levels'][level]['far'], False)} / "
+                         f"{percent(figures['levels'][level]['frr'])} ({percent(figures['levels'][level]['retry'], False)})"
+                         for level in LEVELS]
                 beats = "" if name == "shipped" else ("yes" if figures["beats_at_every_level"] else "no")
+                delta = "" if name == "shipped" else percent(figures["frr_at_far_difference"])
                 cllr = figures["cllr"]
-                lines.append(f"| {name} | " + " | ".join(cells) + f" | {percent(figures['eer'])} | "
-                             f"{cllr['value']:.3f} [{cllr['ci95'][0]:.3f}, {cllr['ci95'][1]:.3f}] | {beats} |")
+                lines.append(f"| {name} | {percent(figures['eer'])} | {percent(figures['frr_at_far'])} | {delta} | "
+                             + " | ".join(cells)
+                             + f" | {cllr['value']:.3f} [{cllr['ci95'][0]:.3f}, {cllr['ci95'][1]:.3f}] | {beats} |")
             lines.append("")
         timing = {name: entry for name, entry in result["methods"].items() if "enroll_ms" in entry}
         lines += ["| method | training (s, 1 thread) | selected step | enrollment (ms per user) |", "|---|---|---|---|"]
@@ -176,7 +178,6 @@ def main() -> None:
     parser.add_argument("--modality", nargs="+", default=["face", "voice"], choices=sorted(DATASETS))
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "shift")
     parser.add_argument("--methods", nargs="+", default=list(SHIFT_METHODS), choices=SHIFT_METHODS)
-    parser.add_argument("--models-dir", type=Path, default=MODELS_DIR, help="where the shipped cohort and calibration lie")
     parser.add_argument("--replicates", type=int, default=1000)
     parser.add_argument("--curve-replicates", type=int, default=200)
     parser.add_argument("--out-name", default="meta_shift")

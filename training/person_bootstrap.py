@@ -96,3 +96,18 @@ def weighted_cllr(llrs: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> 
     miss = np.sum(weights[labels] * np.logaddexp(0.0, -llrs[labels])) / genuine
     false_alarm = np.sum(weights[~labels] * np.logaddexp(0.0, llrs[~labels])) / impostor
     return float((miss + false_alarm) / (2 * np.log(2)))
+
+
+def weighted_frr_at_far(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray, far: float) -> float:
+    """FRR of trials weighted by ``weights`` at the lowest threshold whose FAR is at most ``far``
+    (accept ``score >= t``; ties are accepted or refused together)."""
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    labels, weights = np.asarray(labels, bool)[order], np.asarray(weights, np.float64)[order]
+    genuine, impostor = np.sum(weights * labels), np.sum(weights * ~labels)
+    if genuine <= 0 or impostor <= 0:
+        return float("nan")
+    sorted_scores = np.asarray(scores, dtype=np.float64)[order]
+    last = np.r_[sorted_scores[1:] != sorted_scores[:-1], True]
+    far_curve = np.r_[0.0, np.cumsum(weights * ~labels)[last] / impostor]
+    frr_curve = np.r_[1.0, 1.0 - np.cumsum(weights * labels)[last] / genuine]
+    return float(frr_curve[np.nonzero(far_curve <= far)[0][-1]])

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from training.person_bootstrap import PersonResampler, interval, weighted_cllr, weighted_eer
+from training.person_bootstrap import PersonResampler, interval, weighted_cllr, weighted_eer, weighted_frr_at_far
 from training.shift_setup import TrialList
 from verify.calibration import ScoreCalibration
 from verify.calibration_fit import FitConfig, fit_calibration
@@ -33,6 +33,7 @@ from verify.scorer import CalibratedScorer
 from verify.scoring import calibrated_outcomes
 
 LEVELS = tuple(SECURITY_LEVELS)
+MATCHED_LEVEL = "medium"  # FRR at this level's target FAR, each path at its own threshold for it
 
 
 @dataclass(frozen=True)
@@ -93,12 +94,18 @@ def _rates(decisions: Decisions, labels: np.ndarray, resampler: PersonResampler)
 
 
 def _curve_figures(decisions: Decisions, labels: np.ndarray, resampler: PersonResampler,
-                   curve_replicates: int) -> dict[str, dict]:
+                   curve_replicates: int) -> tuple[dict[str, dict], np.ndarray]:
+    """EER, Cllr and FRR at the :data:`MATCHED_LEVEL`'s target FAR with 95 % CIs, and the latter's replicates."""
+    far = target_far(MATCHED_LEVEL)
+    weights = [resampler.trial_weights(b) for b in range(curve_replicates)]
     ones = np.ones(len(labels))
-    eer = [weighted_eer(decisions.llr, labels, resampler.trial_weights(b)) for b in range(curve_replicates)]
-    cllr = [weighted_cllr(decisions.llr, labels, resampler.trial_weights(b)) for b in range(curve_replicates)]
-    return {"eer": _estimate(weighted_eer(decisions.llr, labels, ones), np.array(eer)),
-            "cllr": _estimate(weighted_cllr(decisions.llr, labels, ones), np.array(cllr))}
+    eer = np.array([weighted_eer(decisions.llr, labels, w) for w in weights])
+    cllr = np.array([weighted_cllr(decisions.llr, labels, w) for w in weights])
+    matched = np.array([weighted_frr_at_far(decisions.llr, labels, w, far) for w in weights])
+    return {"eer": _estimate(weighted_eer(decisions.llr, labels, ones), eer),
+            "cllr": _estimate(weighted_cllr(decisions.llr, labels, ones), cllr),
+            "frr_at_far": {"level": MATCHED_LEVEL, "far": far,
+                           **_estimate(weighted_frr_at_far(decisions.llr, labels, ones, far), matched)}}, matched
 
 
 def compare(paths: Sequence[Decisions], labels: np.ndarray, people: np.ndarray, baseline: str = "shipped",
@@ -106,8 +113,10 @@ def compare(paths: Sequence[Decisions], labels: np.ndarray, people: np.ndarray, 
     """Figures of every path with 95 % CIs, paired differences against ``baseline`` and the verdict.
 
     Returns ``{"trials", "genuine", "impostor", "people", "paths": {name: {"levels": {level: {far,
-    frr, retry}}, "eer", "cllr", "vs_baseline": {level: {"frr_difference", "far_difference",
-    "beats"}}, "beats_at_every_level"}}}``; every estimate is ``{"value", "ci95": [low, high]}``.
+    frr, retry}}, "eer", "cllr", "frr_at_far", "vs_baseline": {level: {"frr_difference",
+    "far_difference", "beats"}}, "frr_at_far_difference", "beats_at_every_level"}}}``; every
+    estimate is ``{"value", "ci95": [low, high]}``; ``frr_at_far`` is the FRR at the medium
+    level's target FAR with each path's own threshold for it (a threshold-free comparison).
     """
     labels = np.asarray(labels, bool)
     resampler = PersonResampler.draw(people, replicates, seed)
@@ -115,10 +124,13 @@ def compare(paths: Sequence[Decisions], labels: np.ndarray, people: np.ndarray, 
     base = by_name[baseline]
     results: dict[str, Any] = {"trials": int(labels.size), "genuine": int(labels.sum()),
                                "impostor": int((~labels).sum()), "people": resampler.groups, "paths": {}}
+    curves = {path.name: _curve_figures(path, labels, resampler, curve_replicates) for path in paths}
     for path in paths:
-        figures = {"levels": _rates(path, labels, resampler),
-                   **_curve_figures(path, labels, resampler, curve_replicates)}
+        figures = {"levels": _rates(path, labels, resampler), **curves[path.name][0]}
         if path.name != baseline:
+            figures["frr_at_far_difference"] = _estimate(
+                figures["frr_at_far"]["value"] - curves[baseline][0]["frr_at_far"]["value"],
+                curves[path.name][1] - curves[baseline][1])
             figures["vs_baseline"] = _paired(path, base, labels, resampler, figures["levels"],
                                              results["paths"][baseline]["levels"])
             figures["beats_at_every_level"] = all(entry["beats"] for entry in figures["vs_baseline"].values())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.person_bootstrap import PersonResampler, interval, weighted_cllr, weighted_eer
+from training.person_bootstrap import PersonResampler, interval, weighted_cllr, weighted_eer, weighted_frr_at_far
 from verify.errors import ConfigError
 from verify.metrics import equal_error_rate
 
@@ -42,3 +42,13 @@ def test_unit_weights_give_the_plain_eer_and_cllr():
     perfect = np.where(labels, 20.0, -20.0)
     assert weighted_cllr(perfect, labels, np.ones(2000)) < 1e-6
     assert weighted_cllr(np.zeros(2000), labels, np.ones(2000)) == pytest.approx(1.0)
+
+
+def test_frr_at_far_takes_the_lowest_threshold_within_the_far():
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2])
+    labels = np.array([True, False, True, True, False, True, False, False])
+    ones = np.ones(8)
+    assert weighted_frr_at_far(scores, labels, ones, 0.0) == pytest.approx(0.75)  # only 0.9 accepted
+    assert weighted_frr_at_far(scores, labels, ones, 0.25) == pytest.approx(0.25)  # down to 0.6
+    assert weighted_frr_at_far(scores, labels, ones, 0.5) == pytest.approx(0.0)
+    assert weighted_frr_at_far(scores, labels, np.r_[ones[:7], 3.0], 0.2) == pytest.approx(0.25)  # 1 of 6

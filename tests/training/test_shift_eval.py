@@ -30,6 +30,9 @@ def test_a_path_with_fewer_false_rejections_at_equal_far_beats_the_baseline():
         frr = result["paths"]["shipped"]["levels"][level]["frr"]
         assert frr["ci95"][0] <= frr["value"] <= frr["ci95"][1]
     assert "vs_baseline" not in result["paths"]["shipped"]
+    matched = result["paths"]["better"]["frr_at_far"]
+    assert matched["level"] == "medium" and matched["ci95"][0] <= matched["value"] <= matched["ci95"][1]
+    assert result["paths"]["same"]["frr_at_far_difference"]["value"] == 0.0
 
 
 def test_a_path_that_accepts_more_impostors_than_the_target_does_not_beat():
