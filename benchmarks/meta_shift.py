@@ -92,7 +92,7 @@ def modality_results(modality: str, args: argparse.Namespace) -> dict:
     calibration_part = embedded_part(dataset, args.data, "calibration", TRAIN_SEED)
     test_part = embedded_part(dataset, args.data, "test", TEST_SEED)
     setup = build_setup(calibration_part, modality, split)
-    held = setup.held_out_trials()
+    held = setup.calibration_trials()
     sets = {"validation": (calibration_part, TrialList.of_people(calibration_part, validation_people(
                 calibration_part, split, modality))),
             "test": (test_part, test_trials(test_part, modality))}

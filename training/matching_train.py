@@ -37,12 +37,12 @@ class MatchingOptions:
     hidden: int = 128
     read_steps: int = 3
     cohort_support: int = 64
-    train_steps: int = 600
+    train_steps: int = 250
     tasks_per_step: int = 16
     lr: float = 1e-3
     query_positives: int = 4
     query_negatives: int = 32
-    selection_every: int = 100
+    selection_every: int = 50
     threads: int = 1
 
 

@@ -66,25 +66,53 @@ def interval(replicates: np.ndarray, level: float = 0.95) -> tuple[float, float]
     return float(low), float(high)
 
 
+class Curve:
+    """Trials sorted once by score, for FAR/FRR curves under many weightings (accept ``score >= t``;
+    trials with equal scores are accepted or refused together)."""
+
+    def __init__(self, scores: np.ndarray, labels: np.ndarray) -> None:
+        self.order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+        self.labels = np.asarray(labels, bool)[self.order]
+        sorted_scores = np.asarray(scores, dtype=np.float64)[self.order]
+        self.last = np.r_[sorted_scores[1:] != sorted_scores[:-1], True]
+
+    def rates(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """FAR and FRR at every threshold (from accepting none), or None when a class weighs nothing."""
+        weights = np.asarray(weights, np.float64)[self.order]
+        genuine, impostor = np.sum(weights * self.labels), np.sum(weights * ~self.labels)
+        if genuine <= 0 or impostor <= 0:
+            return None
+        far = np.r_[0.0, np.cumsum(weights * ~self.labels)[self.last] / impostor]
+        frr = np.r_[1.0, 1.0 - np.cumsum(weights * self.labels)[self.last] / genuine]
+        return far, frr
+
+    def eer(self, weights: np.ndarray) -> float:
+        """EER, FAR and FRR interpolated at the crossing."""
+        rates = self.rates(weights)
+        if rates is None:
+            return float("nan")
+        far, frr = rates
+        difference = far - frr
+        index = int(np.argmax(difference >= 0))
+        if index == 0:
+            return float((far[-1] + frr[-1]) / 2)
+        span = difference[index] - difference[index - 1]
+        weight = 0.0 if span == 0 else -difference[index - 1] / span
+        return float(((far[index - 1] + weight * (far[index] - far[index - 1]))
+                      + (frr[index - 1] + weight * (frr[index] - frr[index - 1]))) / 2)
+
+    def frr_at_far(self, weights: np.ndarray, target: float) -> float:
+        """FRR at the lowest threshold whose FAR is at most ``target``."""
+        rates = self.rates(weights)
+        if rates is None:
+            return float("nan")
+        far, frr = rates
+        return float(frr[np.nonzero(far <= target)[0][-1]])
+
+
 def weighted_eer(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> float:
-    """EER of trials weighted by ``weights`` (accept ``score >= t``), FAR and FRR interpolated at the crossing."""
-    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
-    labels, weights = np.asarray(labels, bool)[order], np.asarray(weights, np.float64)[order]
-    genuine, impostor = np.sum(weights * labels), np.sum(weights * ~labels)
-    if genuine <= 0 or impostor <= 0:
-        return float("nan")
-    sorted_scores = np.asarray(scores, dtype=np.float64)[order]
-    last = np.r_[sorted_scores[1:] != sorted_scores[:-1], True]  # accept every trial down to a tie's end
-    far = np.r_[0.0, np.cumsum(weights * ~labels)[last] / impostor]
-    frr = np.r_[1.0, 1.0 - np.cumsum(weights * labels)[last] / genuine]
-    difference = far - frr
-    index = int(np.argmax(difference >= 0))
-    if index == 0:
-        return float((far[-1] + frr[-1]) / 2)
-    span = difference[index] - difference[index - 1]
-    weight = 0.0 if span == 0 else -difference[index - 1] / span
-    return float(((far[index - 1] + weight * (far[index] - far[index - 1]))
-                  + (frr[index - 1] + weight * (frr[index] - frr[index - 1]))) / 2)
+    """EER of trials weighted by ``weights`` (see :class:`Curve`)."""
+    return Curve(scores, labels).eer(weights)
 
 
 def weighted_cllr(llrs: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> float:
@@ -99,15 +127,5 @@ def weighted_cllr(llrs: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> 
 
 
 def weighted_frr_at_far(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray, far: float) -> float:
-    """FRR of trials weighted by ``weights`` at the lowest threshold whose FAR is at most ``far``
-    (accept ``score >= t``; ties are accepted or refused together)."""
-    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
-    labels, weights = np.asarray(labels, bool)[order], np.asarray(weights, np.float64)[order]
-    genuine, impostor = np.sum(weights * labels), np.sum(weights * ~labels)
-    if genuine <= 0 or impostor <= 0:
-        return float("nan")
-    sorted_scores = np.asarray(scores, dtype=np.float64)[order]
-    last = np.r_[sorted_scores[1:] != sorted_scores[:-1], True]
-    far_curve = np.r_[0.0, np.cumsum(weights * ~labels)[last] / impostor]
-    frr_curve = np.r_[1.0, 1.0 - np.cumsum(weights * labels)[last] / genuine]
-    return float(frr_curve[np.nonzero(far_curve <= far)[0][-1]])
+    """FRR of trials weighted by ``weights`` at the lowest threshold whose FAR is at most ``far``."""
+    return Curve(scores, labels).frr_at_far(weights, far)

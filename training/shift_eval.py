@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from training.person_bootstrap import PersonResampler, interval, weighted_cllr, weighted_eer, weighted_frr_at_far
+from training.person_bootstrap import Curve, PersonResampler, interval, weighted_cllr
 from training.shift_setup import TrialList
 from verify.calibration import ScoreCalibration
 from verify.calibration_fit import FitConfig, fit_calibration
@@ -99,13 +99,13 @@ def _curve_figures(decisions: Decisions, labels: np.ndarray, resampler: PersonRe
     far = target_far(MATCHED_LEVEL)
     weights = [resampler.trial_weights(b) for b in range(curve_replicates)]
     ones = np.ones(len(labels))
-    eer = np.array([weighted_eer(decisions.llr, labels, w) for w in weights])
+    curve = Curve(decisions.llr, labels)
+    eer = np.array([curve.eer(w) for w in weights])
     cllr = np.array([weighted_cllr(decisions.llr, labels, w) for w in weights])
-    matched = np.array([weighted_frr_at_far(decisions.llr, labels, w, far) for w in weights])
-    return {"eer": _estimate(weighted_eer(decisions.llr, labels, ones), eer),
+    matched = np.array([curve.frr_at_far(w, far) for w in weights])
+    return {"eer": _estimate(curve.eer(ones), eer),
             "cllr": _estimate(weighted_cllr(decisions.llr, labels, ones), cllr),
-            "frr_at_far": {"level": MATCHED_LEVEL, "far": far,
-                           **_estimate(weighted_frr_at_far(decisions.llr, labels, ones, far), matched)}}, matched
+            "frr_at_far": {"level": MATCHED_LEVEL, "far": far, **_estimate(curve.frr_at_far(ones, far), matched)}}, matched
 
 
 def compare(paths: Sequence[Decisions], labels: np.ndarray, people: np.ndarray, baseline: str = "shipped",

@@ -3,8 +3,9 @@
 The train people of :func:`training.episodes.split_identities` are divided into *cohort* people
 (their clean and degraded embeddings are the impostor cohort every per-user method adapts
 against, as the shipped cohort is for S-norm), *task* people (the episodes) and *held-out*
-people (checkpoint selection, and the trials each method's score calibration is fitted on:
-scores of the people a method was trained on would be over-confident). Validation and test
+people (checkpoint selection on the training probe conditions, and the trials each method's
+score calibration is fitted on, in every degraded condition: scores of the people a method was
+trained on would be over-confident). Validation and test
 people are never read here.
 
 A method is a :class:`UserScorer`: ``enroll(templates, copies)`` makes per-user state once,
@@ -116,8 +117,14 @@ class ShiftSetup:
         return copy_table(self.samples)
 
     def held_out_trials(self) -> TrialList:
-        """Trials among the held-out people (selection, score calibration)."""
+        """Trials among the held-out people in the training probe conditions (checkpoint selection)."""
         return TrialList.of_people(self.samples, self.held_out)
+
+    def calibration_trials(self) -> TrialList:
+        """Trials among the held-out people in every degraded condition (a method's score calibration:
+        the training conditions alone give too few impostor trials for FAR 0.01 % on voices)."""
+        people = PeopleRows.build(self.samples, self.groups["held_out"], is_probe_condition)
+        return TrialList.of_people(self.samples, people)
 
     def scores(self, scorer: UserScorer, trials: TrialList) -> np.ndarray:
         """:func:`score_trials` over :attr:`samples`."""

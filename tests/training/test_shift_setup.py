@@ -63,3 +63,12 @@ def test_cosine_scorer_scores_trials_as_the_dot_product():
     np.testing.assert_allclose(scores, expected, rtol=1e-6)
     table = copy_table(samples)
     assert table.shape == (len(samples.vectors), 3) and np.all(table[samples.conditions != "clean"] == -1)
+
+
+def test_calibration_trials_are_the_held_out_people_in_every_degraded_condition():
+    samples = shift_samples()
+    setup = build_setup(samples, "face", split())
+    trials = setup.calibration_trials()
+    assert set(samples.people[trials.enroll]) == set(setup.groups["held_out"])
+    assert set(samples.people[trials.probe]) == set(setup.groups["held_out"])
+    assert set(samples.conditions[trials.probe]) == {"webcam"}
