@@ -94,14 +94,6 @@ class MatchingVerifier:
                   for i in range(0, len(probes_tensor), self.chunk)]
         return torch.cat(scores).numpy().astype(np.float64)
 
-    @torch.inference_mode()
-    def class_scores(self, support: np.ndarray, labels: np.ndarray, query: np.ndarray, n_way: int) -> np.ndarray:
-        """``(Q, n_way)`` log ``P(class | query, support)`` of one N-way episode (no cohort)."""
-        self.net.eval()
-        as_tensor = lambda array: torch.as_tensor(array, dtype=torch.float32)[None]  # noqa: E731
-        return self.net.class_log_probs(as_tensor(query), as_tensor(support), torch.as_tensor(labels)[None],
-                                        n_way)[0].numpy()
-
     def save(self, path: Path) -> Path:
         """Write a checkpoint readable with ``torch.load(weights_only=True)``."""
         document = {"format": CHECKPOINT_FORMAT, "state": self.net.state_dict(), "dim": self.net.dim,
