@@ -7,7 +7,7 @@ those whose checkpoint exists unless --retrain. Validation and test people are n
 Compare them with the shipped decision path: python benchmarks/meta_shift.py.
 
     python scripts/train_shift.py [--data ../shared/data] [--modality face voice] [--out runs/shift]
-        [--methods adapt0 maml ...] [--retrain]
+        [--methods adapt0 maml ...] [--retrain] [--steps N]
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(SHIFT_METHODS), choices=SHIFT_METHODS)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--retrain", action="store_true", help="train again where a checkpoint exists")
+    parser.add_argument("--steps", type=int, default=None, help="outer steps of every method (default: each method's own)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(1)
@@ -56,7 +57,7 @@ def main() -> None:
             if path.exists() and not args.retrain:
                 continue
             started = time.perf_counter()
-            train_method(setup, method, args.out, modality, args.seed)
+            train_method(setup, method, args.out, modality, args.seed, args.steps)
             times[f"{modality} {method}"] = round(time.perf_counter() - started, 1)
             log.info("%s %s: %.0f s", modality, method, times[f"{modality} {method}"])
     print(json.dumps({"train_seconds": times}, indent=1))
