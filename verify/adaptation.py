@@ -187,6 +187,9 @@ class Adapter:
         thresholds: calibrated thresholds of the adapted logit scores (validation identities).
         info: free-form training and validation figures.
         seed: seed of the enrollment augmentations (adaptation is deterministic).
+        copies: enrollment copies (sample-space augmentations: the enrollment sample degraded by
+            the front end's condition copies, embedded) the adaptation takes as extra positives;
+            0 for an adapter meta-trained without them.
         checkpoint_id: sha256 of the checkpoint file it was loaded from (``"unsaved"`` otherwise);
             stored with every user's adapted parameters.
     """
@@ -204,6 +207,7 @@ class Adapter:
     thresholds: Thresholds | None = None
     info: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
+    copies: int = 0
     checkpoint_id: str = "unsaved"
 
     @property
@@ -221,19 +225,35 @@ class Adapter:
             first_order=True,
         )
 
-    def adapt_many(self, templates: np.ndarray) -> tuple[np.ndarray, list[GuardRecord]]:
+    def _copies(self, copies: np.ndarray | None, count: int) -> Tensor:
+        """``(N, C, D)`` unit copies, checked against what the adapter was meta-trained with."""
+        if copies is None:
+            if self.copies:
+                raise ConfigError(f"the {self.method} adaptation takes {self.copies} enrollment copies per template; "
+                                  "pass the embeddings of the enrollment sample's condition copies")
+            return torch.empty(count, 0, self.dim)
+        tensor = torch.as_tensor(np.asarray(copies, dtype=np.float32))
+        if tensor.shape != (count, self.copies, self.dim):
+            raise ConfigError(f"enrollment copies have shape {tuple(tensor.shape)}; the adapter expects "
+                              f"({count}, {self.copies}, {self.dim})")
+        return tensor / tensor.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+    def adapt_many(self, templates: np.ndarray, copies: np.ndarray | None = None) -> tuple[np.ndarray, list[GuardRecord]]:
         """Adapt to each of ``templates`` ``(N, D)``; returns ``(N, 2 D + 2)`` params and guard records.
 
-        Where the guard rejects an adaptation the row holds the initial parameters.
+        ``copies``: ``(N, C, D)`` embeddings of each enrollment's condition copies, extra positives
+        (required when the adapter was meta-trained with ``C = copies > 0``). Where the guard
+        rejects an adaptation the row holds the initial parameters.
         """
         vectors = torch.as_tensor(np.atleast_2d(np.asarray(templates, dtype=np.float32)))
         if vectors.shape[1] != self.dim:
             raise ConfigError(f"templates have dimension {vectors.shape[1]}; the adapter expects {self.dim}")
         vectors = vectors / vectors.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        extra = self._copies(copies, len(vectors))
         generator = torch.Generator().manual_seed(self.seed)
         augmented = torch.stack([augment(row[None], self.cohort_fit, self.augment_config, generator)[0] for row in vectors])
         held = self.augment_config.count - self.augment_config.holdout
-        fit, holdout = augmented[:, :held], augmented[:, held:]
+        fit, holdout = torch.cat([extra, augmented[:, :held]], dim=1), augmented[:, held:]
         with torch.enable_grad():
             adapted = vmap(self._adapt_one)(vectors, fit)
         adapted = {name: value.detach() for name, value in adapted.items()}
@@ -248,9 +268,9 @@ class Adapter:
         ]
         return flat, records
 
-    def adapt(self, template: np.ndarray) -> tuple[np.ndarray, GuardRecord]:
-        """Adapt to one ``(D,)`` template: ``(2 D + 2,)`` params and the guard's record."""
-        flat, records = self.adapt_many(np.asarray(template)[None])
+    def adapt(self, template: np.ndarray, copies: np.ndarray | None = None) -> tuple[np.ndarray, GuardRecord]:
+        """Adapt to one ``(D,)`` template (with its ``(C, D)`` copies): ``(2 D + 2,)`` params and the guard's record."""
+        flat, records = self.adapt_many(np.asarray(template)[None], None if copies is None else np.asarray(copies)[None])
         return flat[0], records[0]
 
     def score(self, flat_params: np.ndarray, template: np.ndarray, probes: np.ndarray) -> np.ndarray:
@@ -282,6 +302,7 @@ class Adapter:
             "thresholds": {f"{far:g}": value for far, value in (self.thresholds.by_far.items() if self.thresholds else ())},
             "info": json.dumps(self.info, sort_keys=True),
             "seed": self.seed,
+            "copies": self.copies,
         }
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -319,6 +340,7 @@ class Adapter:
                 thresholds=Thresholds(document["model_id"] + "+adapt-" + document["method"], by_far) if by_far else None,
                 info=json.loads(document["info"]),
                 seed=int(document["seed"]),
+                copies=int(document.get("copies", 0)),
                 checkpoint_id=sha256_of(path),
             )
         except (OSError, RuntimeError, ValueError, KeyError, TypeError, AttributeError) as error:

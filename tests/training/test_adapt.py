@@ -227,3 +227,20 @@ def test_the_shipped_face_adapter_separates_two_real_people(face_embeddings):
         scored = adapter.score(params, template, vectors)
         same = np.arange(9) // 3 == person
         assert scored[same][1:].min() >= threshold > scored[~same].max(), (person, record, scored)
+
+
+def test_enrollment_copies_are_extra_positives_checked_and_saved(tmp_path):
+    features = synthetic_features(seed=9)
+    template, copies = features.vectors[0], features.vectors[1:3]
+    plain = make_adapter()
+    with_copies = Adapter(plain.init, 0.05, 3, plain.cohort_fit, plain.cohort_guard, plain.augment_config,
+                          method="maml", modality="face", model_id="vector", model_version="1", copies=2)
+    with pytest.raises(ConfigError, match="takes 2 enrollment copies"):
+        with_copies.adapt(template)
+    with pytest.raises(ConfigError, match=r"shape \(1, 3, 16\); the adapter expects \(1, 2, 16\)"):
+        with_copies.adapt(template, features.vectors[1:4])
+    adapted, record = with_copies.adapt(template, copies)
+    assert record.margin_adapted != plain.adapt(template)[1].margin_adapted  # the copies took part
+    loaded = Adapter.load(with_copies.save(tmp_path / "copies.pt"))
+    assert loaded.copies == 2
+    np.testing.assert_array_equal(loaded.adapt(template, copies)[0], adapted)
