@@ -255,12 +255,35 @@ def check_many(
     Raises:
         LockedOutError: ``identity`` is locked out before the batch starts.
     """
+    return check_embedded_many(store, verifier, identity, lambda: verifier.pipeline.embed_many(sources),
+                               policy=policy, now=now, adapter=adapter, caller=caller)
+
+
+def check_embedded_many(
+    store: TemplateStore,
+    verifier: Verifier,
+    identity: str,
+    probes: Sequence[Embedding | VerifyError] | Callable[[], Sequence[Embedding | VerifyError]],
+    *,
+    policy: LockoutPolicy = DEFAULT_POLICY,
+    now: float | None = None,
+    adapter: Adapter | None = None,
+    caller: str = "",
+) -> list[Decision | VerifyError]:
+    """:func:`check_many` of probes embedded elsewhere (another process, a cluster), in their order.
+
+    ``probes`` holds each sample's embedding or its error, or is a function returning them once
+    the identity is known and not locked out. With no probes it only checks both.
+
+    Raises:
+        LockedOutError: ``identity`` is locked out before the first probe.
+    """
     template = enrolled_template(store, verifier.pipeline, identity)
     modality = verifier.pipeline.modality
     ensure_not_locked(store, template.identity, modality, policy, now, caller)
     decider = _adapted_decider(store, verifier, template, adapter)
     results = [
         result if isinstance(result, VerifyError) else decider(result)
-        for result in verifier.pipeline.embed_many(sources)
+        for result in (probes() if callable(probes) else probes)
     ]
     return record_results(store, template.identity, modality, results, policy, now, caller)

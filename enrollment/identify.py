@@ -8,6 +8,11 @@ resolved by a coin toss). The default margin is the width of the level's retry b
 
 Only candidates scoring at or above the level's retry threshold are returned, and a failed search
 names nobody: the answer must not rank strangers against the whole gallery.
+
+The templates come from a :class:`~enrollment.gallery.Gallery`: every one of them while the gallery
+is searched exactly (the answers are those of scoring the whole gallery), else a shortlist
+retrieved by HNSW. Either way the candidates are then scored by :func:`exact_scores`, the one
+scorer of 1:N (the seam where per-template score normalisation plugs in).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from enrollment.errors import UnknownIdentityError
+from enrollment.gallery import Gallery, GalleryConfig, GalleryKey
 from enrollment.store import TemplateStore
 from verify.embedding import Embedding
 from verify.errors import ConfigError
@@ -52,37 +58,49 @@ class Identification:
     skipped: tuple[str, ...] = ()
 
 
+def exact_scores(vectors: np.ndarray, probe: Embedding) -> np.ndarray:
+    """Scores ``(K,)`` of the probe against templates ``(K, D)``: the verifier's cosine similarity."""
+    return cosine_scores(vectors, probe.vector)[:, 0]
+
+
 def identify(
-    store: TemplateStore, verifier: Verifier, probe: Embedding, margin: float | None = None
+    store: TemplateStore, verifier: Verifier, probe: Embedding, margin: float | None = None, *,
+    gallery: Gallery | None = None,
 ) -> Identification:
     """Best enrolled identity for ``probe`` (embedded by ``verifier.pipeline``), or nobody.
 
     Args:
         margin: smallest score gap (cosine units) between the best and second-best identity;
             ``None`` uses the width of the security level's retry band.
+        gallery: the up-to-date gallery of the pipeline's modality and model (see
+            :meth:`Service.gallery <enrollment.service.Service.gallery>`); ``None`` reads every
+            template of the store into an exact one.
 
     Raises:
         UnknownIdentityError: nobody is enrolled for this modality with the current model.
-        ConfigError: ``margin`` is negative.
+        ConfigError: ``margin`` is negative, or the gallery holds another modality or model.
     """
     pipeline, point = verifier.pipeline, verifier.operating_point
     if margin is None:
         margin = point.threshold - point.retry_threshold
     if not margin >= 0:
         raise ConfigError(f"identification margin must be >= 0, got {margin!r}")
-    templates = [t for t in store.list_templates() if t.modality == pipeline.modality]
-    current = [t for t in templates if (t.model_id, t.model_version) == (pipeline.model_id, pipeline.model_version)]
-    skipped = tuple(t.identity for t in templates if t not in current)
-    if not current:
+    key = GalleryKey(pipeline.modality, pipeline.model_id, pipeline.model_version)
+    if gallery is None:
+        gallery = Gallery.build(store, key, GalleryConfig())
+    elif gallery.key != key:
+        raise ConfigError(f"the gallery holds {gallery.key}, the verifier embeds {key}")
+    if not gallery.count:
         raise UnknownIdentityError(
             f"nobody is enrolled for {pipeline.modality} with model {pipeline.model_id} {pipeline.model_version}"
         )
-    scores = cosine_scores(np.stack([t.embedding for t in current]), probe.vector)[:, 0]
+    identities, vectors = gallery.shortlist(probe.vector)
+    scores = exact_scores(vectors, probe)
     order = np.argsort(-scores, kind="stable")
-    ranked = [Candidate(current[i].identity, float(scores[i])) for i in order]
+    ranked = [Candidate(identities[i], float(scores[i])) for i in order]
     candidates = tuple(c for c in ranked if c.score >= point.retry_threshold)
-    best = ranked[0]
-    decision = verifier.decide(current[order[0]].embedding, probe)
+    best, skipped = ranked[0], gallery.skipped
+    decision = verifier.decide(vectors[order[0]], probe)
     if not decision.accepted:
         reason = f"no enrolled {pipeline.modality} matches ({decision.reason})"
         return Identification(None, decision, candidates, reason, skipped)

@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from enrollment.audit import Attempt, recent_attempts
 from enrollment.backup import export_store, import_store
-from enrollment.enroll import Enrollment, check_embedded, check_many, enroll, enrolled_template
+from enrollment.enroll import Enrollment, check_embedded, check_embedded_many, check_many, enroll, enrolled_template
 from enrollment.errors import UnknownIdentityError
+from enrollment.gallery import Gallery, GalleryKey
 from enrollment.identify import identify
-from enrollment.ratelimit import clear_lockout, ensure_not_throttled, record_identification
+from enrollment.ratelimit import clear_lockout, ensure_not_throttled, record_identification, record_identifications
 from enrollment.results import CheckResult, EnrollResult, IdentifyResult
 from enrollment.settings import Settings
 from enrollment.store import TemplateStore
@@ -84,6 +85,7 @@ class Service:
         self.store = TemplateStore(self.settings.store_path, key=self.settings.key)
         self._pipelines: dict[str, Pipeline] = dict(pipelines or {})
         self._adapters: dict[str, Adapter] = {}
+        self._galleries: dict[GalleryKey, Gallery] = {}
         self._lock = threading.Lock()
 
     # --- models ---------------------------------------------------------------------------------
@@ -142,7 +144,9 @@ class Service:
         identity = validate_identity(name)
         if not self.store.find(identity):
             raise UnknownIdentityError(f"{identity!r} is not enrolled; enroll them first")
-        return self._enroll(identity, samples_given(face, voice), allow_low_quality, replace=True)
+        result = self._enroll(identity, samples_given(face, voice), allow_low_quality, replace=True)
+        self._sync_galleries(result.enrolled)
+        return result
 
     def _enroll(self, name: str, sources: dict[str, Any], allow_low_quality: bool, replace: bool) -> EnrollResult:
         identity = validate_identity(name)
@@ -209,6 +213,22 @@ class Service:
                           policy=self.settings.lockout, adapter=self.adapter(modality),
                           caller=self._caller(caller))
 
+    def check_embedded_many(self, name: str, probes: Sequence[Embedding | VerifyError], modality: str, *,
+                            level: str | None = None, caller: str | None = None) -> list[Decision | VerifyError]:
+        """:meth:`check_many` of samples embedded elsewhere (a cluster's workers), decided and logged here
+        in the order given: the same rules and the same decisions as :meth:`check_many`.
+
+        With no probes it only checks that ``name`` is enrolled and not locked out.
+
+        Raises:
+            UnknownIdentityError, LockedOutError: before the first probe.
+        """
+        identity = validate_identity(name)
+        self.store.get(identity, modality)
+        return check_embedded_many(self.store, self.verifier(modality, level), identity, probes,
+                                   policy=self.settings.lockout, adapter=self.adapter(modality),
+                                   caller=self._caller(caller))
+
     # --- 1:N ------------------------------------------------------------------------------------
     def identify(self, *, face: Any = None, voice: Any = None, level: str | None = None,
                  caller: str | None = None) -> IdentifyResult:
@@ -230,12 +250,61 @@ class Service:
             verifier = self.verifier(modality, level)
             try:
                 samples[modality] = verifier.pipeline.embed(source)
-                searches[modality] = identify(self.store, verifier, samples[modality])
+                searches[modality] = identify(self.store, verifier, samples[modality],
+                                              gallery=self.gallery(verifier.pipeline))
             except VerifyError as error:
                 record_identification(self.store, who, modality, None, error)
                 raise
             record_identification(self.store, who, modality, searches[modality].identity, searches[modality].decision)
         return self._identify_result(searches, samples, self._level(level))
+
+    def identify_embedded(self, probes: Sequence[Embedding | VerifyError], modality: str, *,
+                          level: str | None = None, caller: str) -> list[IdentifyResult | VerifyError]:
+        """Bulk 1:N for an operator: identify samples embedded elsewhere, in the order given.
+
+        Every search is logged for ``caller`` (an error as an error), as :meth:`identify` logs it,
+        but **not throttled**: this is an offline job of whoever can open the store (and its key),
+        who could read every template anyway; no front end serving other callers may use it. Name
+        the job in ``caller`` (the CLI uses ``"cli-bulk:<user>"``) so the audit log shows it.
+
+        Raises:
+            UnknownIdentityError: nobody is enrolled for ``modality``.
+        """
+        verifier = self.verifier(modality, level)
+        gallery = self.gallery(verifier.pipeline)
+        results: list[IdentifyResult | VerifyError] = []
+        logged: list[tuple[str | None, Decision | VerifyError]] = []
+        for probe in probes:
+            if isinstance(probe, VerifyError):
+                results.append(probe)
+                logged.append((None, probe))
+                continue
+            search = identify(self.store, verifier, probe, gallery=gallery)
+            results.append(self._identify_result({modality: search}, {modality: probe}, self._level(level)))
+            logged.append((search.identity, search.decision))
+        record_identifications(self.store, caller, modality, logged)
+        return results
+
+    def gallery(self, pipeline: Pipeline) -> Gallery:
+        """The 1:N gallery of the pipeline's modality and model, opened once and brought up to date."""
+        key = GalleryKey(pipeline.modality, pipeline.model_id, pipeline.model_version)
+        with self._lock:
+            gallery = self._galleries.get(key)
+            if gallery is None:
+                gallery = self._galleries[key] = Gallery.open(self.store, key, self.settings.gallery)
+                return gallery
+        gallery.refresh(self.store)
+        return gallery
+
+    def _sync_galleries(self, modalities: Sequence[str] | Mapping[str, Any]) -> None:
+        """After a delete or a re-enrollment: update loaded galleries and saved ones (a removed vector
+        must not stay on disk)."""
+        for modality in modalities:
+            loaded = [gallery for key, gallery in self._galleries.items() if key.modality == modality]
+            for gallery in loaded:
+                gallery.refresh(self.store)
+            if not loaded:
+                Gallery.sync_saved(self.store, modality, self.settings.gallery)
 
     @staticmethod
     def _identify_result(searches: dict, samples: dict, level: str) -> IdentifyResult:
@@ -274,7 +343,10 @@ class Service:
         Raises:
             UnknownIdentityError: nothing matched.
         """
-        return self.store.delete(validate_identity(name), None if modality in (None, "", "all") else modality)
+        which = None if modality in (None, "", "all") else modality
+        deleted = self.store.delete(validate_identity(name), which)
+        self._sync_galleries(MODALITIES if which is None else (which,))
+        return deleted
 
     def export_templates(self, path: str | Path) -> int:
         """Write every template to a JSON backup (mode 0600); returns how many."""

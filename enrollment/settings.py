@@ -13,6 +13,7 @@ lockout                     ``VERIFY_MAX_FAILURES``,         5 failures in 300 s
 1:N throttle                ``VERIFY_IDENTIFY_LIMIT``,       20 per caller per 60 s
                             ``VERIFY_IDENTIFY_WINDOW``
 per-user adaptation         ``VERIFY_ADAPT`` (``1``/``0``)   off
+1:N exact search up to      ``VERIFY_GALLERY_EXACT_MAX``     20,000 templates (HNSW above)
 ==========================  ===============================  =============================
 """
 
@@ -26,9 +27,11 @@ from typing import Callable, Mapping, TypeVar
 
 from enrollment.crypto import load_key, parse_key
 from enrollment.database import default_store_path
+from enrollment.gallery import GalleryConfig
 from enrollment.ratelimit import DEFAULT_POLICY, DEFAULT_THROTTLE, LockoutPolicy, ThrottlePolicy
 from verify.config import DEFAULT_SECURITY_LEVEL, target_far
 from verify.errors import ConfigError
+from verify.search import IndexConfig
 
 T = TypeVar("T")
 
@@ -46,6 +49,7 @@ class Settings:
         throttle: 1:N identifications allowed per caller.
         adapt: enroll and check with the shipped per-user adaptation (where one ships).
         caller: who the attempts are logged for when a call names nobody (``"cli:<user>"``, ...).
+        gallery: how 1:N galleries are indexed (exact search up to a size, HNSW above) and saved.
     """
 
     store_path: Path
@@ -56,6 +60,7 @@ class Settings:
     throttle: ThrottlePolicy = DEFAULT_THROTTLE
     adapt: bool = False
     caller: str = ""
+    gallery: GalleryConfig = GalleryConfig()
 
     def __post_init__(self) -> None:
         target_far(self.level)  # raises ConfigError naming the choices
@@ -76,6 +81,7 @@ class Settings:
         identify_window: float | None = None,
         adapt: bool | None = None,
         caller: str | None = None,
+        gallery_exact_max: int | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Settings from the arguments given, else the environment, else the defaults.
@@ -106,6 +112,8 @@ class Settings:
             throttle=throttle,
             adapt=pick(adapt, "VERIFY_ADAPT", _flag, False),
             caller=caller if caller is not None else user_caller("python"),
+            gallery=GalleryConfig(IndexConfig(exact_max=pick(gallery_exact_max, "VERIFY_GALLERY_EXACT_MAX", int,
+                                                             IndexConfig().exact_max))),
         )
 
 

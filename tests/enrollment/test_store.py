@@ -239,7 +239,7 @@ def test_new_file_is_private_and_stores_only_embeddings(store_path: Path) -> Non
         "identity", "modality", "embedding", "dim", "sample_count",
         "model_id", "model_version", "created_at", "updated_at", "seal",
     ]  # fmt: skip
-    assert sorted(tables) == ["adapted", "attempts", "lockouts", "meta", "sqlite_sequence", "templates"]
+    assert sorted(tables) == ["adapted", "attempts", "lockouts", "meta", "sqlite_sequence", "template_changes", "templates"]
     assert journal == "wal"
 
 
