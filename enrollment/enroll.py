@@ -13,6 +13,7 @@ import numpy as np
 
 from enrollment.ratelimit import DEFAULT_POLICY, LockoutPolicy, ensure_not_locked, record_results
 from enrollment.adapted import AdaptedParams, load_adapted, save_adapted
+from enrollment.gallery import Gallery
 from enrollment.store import TemplateStore
 from enrollment.template import Template, validate_identity
 from verify.embedding import Embedding, Pipeline
@@ -50,6 +51,7 @@ def enroll(
     lookalike_threshold: float | None = None,
     adapter: Adapter | None = None,
     replace: bool = False,
+    gallery: Gallery | None = None,
 ) -> Enrollment:
     """Embed one sample and add it to ``identity``'s template (created on first use).
 
@@ -60,7 +62,9 @@ def enroll(
     scoring at or above ``lookalike_threshold`` (default: the model's high-security threshold)
     against another identity's template of the same modality adds a warning. With an
     ``adapter`` (:class:`verify.adaptation.Adapter`), the user's scorer is adapted to the new
-    template and stored beside it (with the guard's keep / fall-back record).
+    template and stored beside it (with the guard's keep / fall-back record). With a ``gallery`` (the
+    up-to-date gallery of the pipeline's modality and model) lookalikes are looked for among its
+    shortlist instead of every stored template.
 
     Raises:
         VerifyError: the sample is unreadable, has no face or speech, or has quality issues;
@@ -72,7 +76,7 @@ def enroll(
         raise QualityError("cannot enroll from this sample: " + "; ".join(sample.quality_issues))
     if lookalike_threshold is None:
         lookalike_threshold = _high_security_threshold(pipeline)
-    warnings = lookalikes(store, pipeline, identity, sample.vector, lookalike_threshold)
+    warnings = lookalikes(store, pipeline, identity, sample.vector, lookalike_threshold, gallery)
     if replace:
         template = Template.from_sample(identity, pipeline.modality, sample.vector, pipeline.model_id,
                                         pipeline.model_version, time.time())
@@ -141,21 +145,32 @@ def _high_security_threshold(pipeline: Pipeline) -> float | None:
 
 
 def lookalikes(
-    store: TemplateStore, pipeline: Pipeline, identity: str, vector: np.ndarray, threshold: float | None
+    store: TemplateStore, pipeline: Pipeline, identity: str, vector: np.ndarray, threshold: float | None,
+    gallery: Gallery | None = None,
 ) -> tuple[str, ...]:
-    """Warnings for other identities whose template scores ``>= threshold`` against ``vector`` ``(D,)``."""
+    """Warnings for other identities whose template scores ``>= threshold`` against ``vector`` ``(D,)``.
+
+    With a ``gallery`` only its shortlist for ``vector`` is scored: every template while it is
+    searched exactly (the same warnings), the nearest ones by HNSW above that size.
+    """
     if threshold is None:
         return ()
+    if gallery is not None:
+        shortlist = gallery.shortlist(vector)
+        others = [(name, template) for name, template in zip(shortlist.identities, shortlist.vectors)
+                  if len(template) == len(vector)]
+    else:
+        others = [(other.identity, other.embedding) for other in store.list_templates()
+                  if other.modality == pipeline.modality and other.dim == len(vector)
+                  and (other.model_id, other.model_version) == (pipeline.model_id, pipeline.model_version)]
     warnings = []
-    for other in store.list_templates():
-        if other.identity == identity or other.modality != pipeline.modality or other.dim != len(vector):
+    for other, template in others:
+        if other == identity:
             continue
-        if (other.model_id, other.model_version) != (pipeline.model_id, pipeline.model_version):
-            continue
-        score = float(np.dot(other.embedding, vector) / np.linalg.norm(vector))
+        score = float(np.dot(template, vector) / np.linalg.norm(vector))
         if score >= threshold:
             warnings.append(
-                f"{identity!r} looks like the already enrolled {other.identity!r} ({pipeline.modality},"
+                f"{identity!r} looks like the already enrolled {other!r} ({pipeline.modality},"
                 f" score {score:.3f} >= {threshold:.3f}, the {LOOKALIKE_LEVEL}-security threshold):"
                 " check this is not one person under two names, or an impostor"
             )

@@ -31,6 +31,7 @@ from enrollment.gallery_file import GalleryFileError, gallery_path, load_gallery
 from enrollment.store import TemplateStore
 from enrollment.template import Template
 from verify.errors import ConfigError
+from verify.scoring import l2_normalize
 from verify.search import IndexConfig, VectorIndex
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,22 @@ class GalleryConfig:
 
 
 @dataclass(frozen=True)
+class Shortlist:
+    """Templates to score a probe against, in identity order.
+
+    Attributes:
+        identities: ``K`` names.
+        vectors: ``(K, D)`` their scoring vectors, as stored.
+        unit: ``(K, D)`` the same rows through :func:`~verify.scoring.l2_normalize`, as cosine
+            scoring normalises them.
+    """
+
+    identities: list[str]
+    vectors: np.ndarray
+    unit: np.ndarray
+
+
+@dataclass(frozen=True)
 class GalleryKey:
     """Which templates a gallery holds: one modality, made by one model version."""
 
@@ -91,6 +108,7 @@ class Gallery:
         alive = index.alive(np.arange(len(index))).tolist()
         self._rows = {name: row for row, name in enumerate(identities) if alive[row]}
         self._lock = threading.RLock()
+        self._unit: np.ndarray | None = None  # l2_normalize(every row) of an exact index, made once
 
     # --- opening ----------------------------------------------------------------------------
     @classmethod
@@ -203,12 +221,13 @@ class Gallery:
             for name, row in zip((name for name, _ in added), self.index.add(np.stack([v for _, v in added]))):
                 self._identities.append(name)
                 self._rows[name] = int(row)
-        self.version = now
-        if removed or (rebuild and self.index.kind == "hnsw"):
-            self._persist(store)
+        self.version, self._unit = now, None
+        unsaved = self.path is not None and self.count >= self.config.save_min and not self.path.exists()
+        if removed or (rebuild and self.index.kind == "hnsw") or unsaved:
+            self._persist(store)  # a file behind by additions only is brought up to date when loaded
 
     def _take(self, other: Gallery) -> None:
-        self.index, self.version = other.index, other.version
+        self.index, self.version, self._unit = other.index, other.version, None
         self._identities, self._skipped, self._rows = other._identities, other._skipped, other._rows
 
     # --- searching ----------------------------------------------------------------------------
@@ -227,18 +246,21 @@ class Gallery:
         """Identities of this modality whose template another model made (re-enroll them), sorted."""
         return tuple(sorted(self._skipped))
 
-    def shortlist(self, vector: np.ndarray) -> tuple[list[str], np.ndarray]:
-        """Identities and their vectors ``(K, D)`` to score ``vector`` ``(D,)`` against, in identity order.
+    def shortlist(self, vector: np.ndarray) -> Shortlist:
+        """The templates to score ``vector`` ``(D,)`` against, in identity order.
 
         Every template when the search is exact; the approximate top ``config.shortlist`` by
         inner product otherwise.
         """
         with self._lock:
             if self.exact:
-                return list(self._identities), self.index.vectors
+                if self._unit is None or len(self._unit) != len(self.index):
+                    self._unit = l2_normalize(self.index.vectors) if len(self.index) else self.index.vectors
+                return Shortlist(list(self._identities), self.index.vectors, self._unit)
             _, rows = self.index.search(vector, self.config.shortlist)
             rows = sorted(rows.tolist(), key=self._identities.__getitem__)
-            return [self._identities[row] for row in rows], self.index.vectors[rows]
+            vectors = self.index.vectors[rows]
+            return Shortlist([self._identities[row] for row in rows], vectors, l2_normalize(vectors))
 
     # --- saving ---------------------------------------------------------------------------------
     def _persist(self, store: TemplateStore) -> None:

@@ -26,7 +26,7 @@ from enrollment.gallery import Gallery, GalleryConfig, GalleryKey
 from enrollment.store import TemplateStore
 from verify.embedding import Embedding
 from verify.errors import ConfigError
-from verify.scoring import Decision, cosine_scores
+from verify.scoring import Decision, l2_normalize
 from verify.verifier import Verifier
 
 
@@ -58,9 +58,10 @@ class Identification:
     skipped: tuple[str, ...] = ()
 
 
-def exact_scores(vectors: np.ndarray, probe: Embedding) -> np.ndarray:
-    """Scores ``(K,)`` of the probe against templates ``(K, D)``: the verifier's cosine similarity."""
-    return cosine_scores(vectors, probe.vector)[:, 0]
+def exact_scores(unit_templates: np.ndarray, probe: Embedding) -> np.ndarray:
+    """Scores ``(K,)`` of the probe against L2-normalised templates ``(K, D)``: the verifier's cosine
+    similarity, computed as :func:`~verify.scoring.cosine_scores` computes it (the same bits)."""
+    return (unit_templates @ l2_normalize(np.atleast_2d(probe.vector)).T)[:, 0]
 
 
 def identify(
@@ -94,18 +95,19 @@ def identify(
         raise UnknownIdentityError(
             f"nobody is enrolled for {pipeline.modality} with model {pipeline.model_id} {pipeline.model_version}"
         )
-    identities, vectors = gallery.shortlist(probe.vector)
-    scores = exact_scores(vectors, probe)
-    order = np.argsort(-scores, kind="stable")
-    ranked = [Candidate(identities[i], float(scores[i])) for i in order]
-    candidates = tuple(c for c in ranked if c.score >= point.retry_threshold)
-    best, skipped = ranked[0], gallery.skipped
-    decision = verifier.decide(vectors[order[0]], probe)
+    shortlist = gallery.shortlist(probe.vector)
+    scores = exact_scores(shortlist.unit, probe)
+    above = np.flatnonzero(scores >= point.retry_threshold)
+    candidates = tuple(Candidate(shortlist.identities[i], float(scores[i]))
+                       for i in above[np.argsort(-scores[above], kind="stable")])
+    first = int(np.argmax(scores))  # the first of equal scores, as a stable sort would rank them
+    best, skipped = Candidate(shortlist.identities[first], float(scores[first])), gallery.skipped
+    decision = verifier.decide(shortlist.vectors[first], probe)
     if not decision.accepted:
         reason = f"no enrolled {pipeline.modality} matches ({decision.reason})"
         return Identification(None, decision, candidates, reason, skipped)
-    if len(ranked) > 1 and best.score - ranked[1].score < margin:
-        runner_up = ranked[1]
+    runner_up = _runner_up(scores, first, shortlist.identities)
+    if runner_up is not None and best.score - runner_up.score < margin:
         reason = (
             f"ambiguous: {best.identity!r} ({best.score:.3f}) and {runner_up.identity!r} "
             f"({runner_up.score:.3f}) are closer than the margin {margin:.3f}"
@@ -113,3 +115,13 @@ def identify(
         ambiguous = Decision("retry", decision.score, decision.threshold, reason)
         return Identification(None, ambiguous, candidates, reason, skipped)
     return Identification(best.identity, decision, candidates, "", skipped)
+
+
+def _runner_up(scores: np.ndarray, first: int, identities: list[str]) -> Candidate | None:
+    """The second-best candidate (the first of equal scores after ``first``), or ``None`` for one template."""
+    if len(scores) < 2:
+        return None
+    rest = scores.copy()
+    rest[first] = -np.inf
+    second = int(np.argmax(rest))
+    return Candidate(identities[second], float(scores[second]))

@@ -154,9 +154,10 @@ class Service:
         failed: dict[str, VerifyError] = {}
         for modality, source in sources.items():
             try:
-                enrolled[modality] = enroll(self.store, self.pipeline(modality), identity, source,
+                pipeline = self.pipeline(modality)
+                enrolled[modality] = enroll(self.store, pipeline, identity, source,
                                             allow_low_quality=allow_low_quality, adapter=self.adapter(modality),
-                                            replace=replace)
+                                            replace=replace, gallery=self.gallery(pipeline))
             except VerifyError as error:
                 failed[modality] = error
         if not enrolled:

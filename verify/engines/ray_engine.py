@@ -4,7 +4,7 @@ Without an address it starts a Ray on this machine (``local_cpus`` CPUs, no dash
 down when done; with one it joins that cluster, whose nodes must have this project installed
 (``pip install -e '.[scale]'``, same version). Each actor takes one CPU and embeds with one
 thread, or one GPU when the cluster has GPUs. Reading takes no CPU slot, so the actors can hold
-them all. Per-file errors (unreadable, no face, ...) come back as errors, never as a failed job,
+them all (and as many reads run at once as there are actors, not one process per block). Per-file errors (unreadable, no face, ...) come back as errors, never as a failed job,
 and the results come back in the files' order, in the same chunks as the local engine's.
 
 Only embeddings leave the workers; the store and its key never reach them.
@@ -187,7 +187,7 @@ class RayEngine:
         on_gpu = "num_gpus" in resources
         dataset = ray.data.read_binary_files(
             list(files.locations), filesystem=files.filesystem, include_paths=True, ignore_missing_paths=True,
-            num_cpus=0, override_num_blocks=math.ceil(len(files) / size),
+            num_cpus=0, concurrency=workers, override_num_blocks=math.ceil(len(files) / size),
         ).map_batches(
             _Embedder, fn_constructor_kwargs={"modality": self.modality, "device": "cuda" if on_gpu else "cpu",
                                               "threads": None if on_gpu else 1},
