@@ -1,6 +1,6 @@
 """Images per second of ``verify batch`` on the local engine and on Ray with 1 and 2 workers, one folder.
 
-    python benchmarks/batch_scale.py [--photos 1000] [--rounds 1] [--out benchmarks/results/batch_scale.json]
+    python benchmarks/batch_scale.py [--lfw ../shared/data/faces/lfw_gray] [--photos 1000] [--rounds 1]
 
 Folder: the first ``--photos`` LFW photos (people in name order) copied to a temporary folder. One
 store, one person enrolled (the first photo), the lockout off (``--max-failures 0``: a thousand
@@ -36,9 +36,9 @@ from verify_cli.main import main as cli  # noqa: E402
 LFW = REPO.parent / "shared" / "data" / "faces" / "lfw_gray"
 
 
-def copy_photos(count: int, folder: Path) -> list[Path]:
+def copy_photos(source: Path, count: int, folder: Path) -> list[Path]:
     copied = []
-    for person in sorted(LFW.iterdir()):
+    for person in sorted(source.iterdir()):
         for photo in sorted(person.iterdir()):
             target = folder / person.name / photo.name
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -96,6 +96,7 @@ def rows(path: Path) -> list[tuple]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=1000)
+    parser.add_argument("--lfw", type=Path, default=LFW, help="the LFW folder (default: ../shared/data/faces/lfw_gray)")
     parser.add_argument("--rounds", type=int, default=1, help="runs of each engine, taking turns")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "batch_scale.json")
     args = parser.parse_args()
@@ -106,7 +107,7 @@ def main() -> None:
     clock = ChunkClock()
     with tempfile.TemporaryDirectory() as temporary:
         work = Path(temporary)
-        photos = copy_photos(args.photos, work / "photos")
+        photos = copy_photos(args.lfw, args.photos, work / "photos")
         report["photos"] = len(photos)
         base = ["--store", str(work / "people.db"), "--device", "cpu", "--max-failures", "0"]
         if cli(base + ["enroll", photos[0].parent.name, "--face", str(photos[0])]) != 0:

@@ -11,7 +11,7 @@ log-normal (sigma 0.3) so that same-person scores spread as real ones do (both d
 are in the report). Isotropic random vectors would be easier to make and much harder to index
 than any real gallery (every point nearly equidistant), so they would not say what to expect.
 
-Queries (single, one thread), each searched exactly (NumPy, the ground truth) and by the index:
+Queries (single, one thread: FAISS's and NumPy's), each searched exactly (NumPy, the ground truth) and by the index:
 
 - ``synthetic genuine``: a new sample of a random synthetic identity of the gallery;
 - ``real probes``: every other photo of the real enrolled people;
@@ -27,9 +27,12 @@ as the product does. The machine's load is recorded before and after.
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy: one query, one thread (as FAISS searches)
+
 import argparse
 import json
-import os
 import platform
 import sys
 import time

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from enrollment.changes import StoreVersion, changed_since, in_history, store_version
+from enrollment.errors import StoreError
 from enrollment.gallery_file import GalleryFileError, gallery_path, load_gallery, save_gallery
 from enrollment.store import TemplateStore
 from enrollment.template import Template
@@ -267,6 +268,12 @@ class Gallery:
         """Save when large enough; otherwise remove a saved file (it could hold removed vectors)."""
         if self.path is None:
             return
+        try:
+            self._save(store)
+        except (StoreError, OSError) as error:  # searching from memory still works; the next open rebuilds
+            log.warning("the %s gallery index is not saved: %s", self.key.modality, error)
+
+    def _save(self, store: TemplateStore) -> None:
         if self.count < self.config.save_min:
             self.path.unlink(missing_ok=True)
             return

@@ -143,7 +143,8 @@ def _open_sealed(path: Path, body: memoryview, header: bytes, sizes: list[int], 
         seal = bytes(body[offset : offset + SEAL_BYTES])
         ciphertext = bytes(body[offset + SEAL_BYTES : offset + SEAL_BYTES + length])
         try:
-            payload[position : position + length] = store.unseal(ciphertext, seal, _aad(header, index), f"gallery {path}")
+            what = f"gallery {path}"
+            payload[position : position + length] = store.unseal(ciphertext, seal, _aad(header, index), what)
         except TemplateIntegrityError as error:
             raise GalleryFileError(str(error)) from None
         offset += SEAL_BYTES + length

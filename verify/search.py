@@ -47,9 +47,9 @@ class IndexConfig:
 
     def __post_init__(self) -> None:
         for name in ("exact_max", "hnsw_m", "ef_construction", "ef_search"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "exact_max" else 2):
-                raise ConfigError(f"index setting {name} must be an integer >= {0 if name == 'exact_max' else 2}, got {value!r}")
+            value, least = getattr(self, name), 0 if name == "exact_max" else 2
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ConfigError(f"index setting {name} must be an integer >= {least}, got {value!r}")
 
     def kind_for(self, rows: int) -> IndexKind:
         """The kind of index that ``rows`` rows get: exact up to ``exact_max``, else HNSW (when FAISS is there)."""

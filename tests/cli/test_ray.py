@@ -8,8 +8,6 @@ import json
 
 import pytest
 
-from tests.cli.test_cli import batch_dir, cli, corrupt_jpeg, enrolled, store  # noqa: F401
-
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("torch_threads")]

@@ -1,16 +1,15 @@
-"""``identify --top`` and ``--dir``, ``embed``, and Parquet output, on the local engine (the Ray engine: test_ray.py)."""
+"""``identify --top`` and ``--dir``, ``embed`` and Parquet output on the local engine (Ray: test_ray.py)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.cli.test_cli import ANDY, ANGELA, FACES, batch_dir, cli, corrupt_jpeg, enrolled, one_error_line, store  # noqa: F401
+from tests.cli.test_cli import ANDY, one_error_line
 
 pytestmark = pytest.mark.usefixtures("torch_threads")
 

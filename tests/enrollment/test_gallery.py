@@ -278,3 +278,17 @@ def test_deleting_and_reenrolling_update_the_saved_gallery(tmp_path):
     with service(tmp_path / "s.db") as other_process:  # no gallery loaded: the saved one is updated
         other_process.delete("carol")
     assert vectors[2].tobytes() not in saved.read_bytes()
+
+
+def test_a_gallery_that_cannot_be_saved_still_answers(store, verifier, monkeypatch, caplog):
+    vectors = random_rows(50)
+    fill(store, vectors)
+
+    def refuse(*args, **kwargs):
+        raise OSError("read-only file system")
+
+    monkeypatch.setattr("enrollment.gallery.save_gallery", refuse)
+    with caplog.at_level(logging.WARNING, logger="enrollment.gallery"):
+        gallery = Gallery.open(store, KEY, HNSW)
+    assert "the face gallery index is not saved: read-only file system" in caplog.text
+    assert identify(store, verifier, Embedding(vectors[3]), gallery=gallery).identity == "p00003"

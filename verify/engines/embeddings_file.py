@@ -72,7 +72,8 @@ def read_embeddings(path: str | Path) -> EmbeddingsTable:
     _, pq = _pyarrow()
     try:
         table = pq.read_table(str(path)).to_pydict()
-        columns = [table[name] for name in ("path", "modality", "model_id", "model_version", "vector", "quality", "error")]
+        columns = [table[name] for name in ("path", "modality", "model_id", "model_version", "vector", "quality",
+                                            "error")]
     except (OSError, KeyError) as error:
         raise ConfigError(f"{path} is not an embeddings file written by `verify embed`: {error}") from None
     paths, modalities, models, versions, vectors, quality, errors = columns

@@ -4,8 +4,9 @@ Without an address it starts a Ray on this machine (``local_cpus`` CPUs, no dash
 down when done; with one it joins that cluster, whose nodes must have this project installed
 (``pip install -e '.[scale]'``, same version). Each actor takes one CPU and embeds with one
 thread, or one GPU when the cluster has GPUs. Reading takes no CPU slot, so the actors can hold
-them all (and as many reads run at once as there are actors, not one process per block). Per-file errors (unreadable, no face, ...) come back as errors, never as a failed job,
-and the results come back in the files' order, in the same chunks as the local engine's.
+them all (as many reads run at once as there are actors, not one process per block). Per-file
+errors (unreadable, no face, ...) come back as errors, never as a failed job, and the results
+come back in the files' order, in the same chunks as the local engine's.
 
 Only embeddings leave the workers; the store and its key never reach them.
 """
@@ -221,5 +222,6 @@ def _in_order(files: FileList, batches, size: int) -> Iterator[Chunk]:
             start += size
     while start < len(files):
         stop = min(start + size, len(files))
-        yield [(files.paths[i], done.pop(i, None) or DecodeError(f"cannot read {files.paths[i]}")) for i in range(start, stop)]
+        yield [(files.paths[i], done.pop(i, None) or DecodeError(f"cannot read {files.paths[i]}"))
+               for i in range(start, stop)]
         start = stop

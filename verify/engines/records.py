@@ -33,8 +33,9 @@ def to_record(path: str, result: Embedding | VerifyError) -> dict[str, Any]:
     if isinstance(result, VerifyError):
         return {"path": path, "vector": None, "quality": [], "notes": [], "measures": "{}",
                 "error_type": type(result).__name__, "error": str(result)}
-    return {"path": path, "vector": np.asarray(result.vector, np.float32).tolist(), "quality": list(result.quality_issues),
-            "notes": list(result.notes), "measures": json.dumps(dict(result.measures)), "error_type": "", "error": ""}
+    return {"path": path, "vector": np.asarray(result.vector, np.float32).tolist(),
+            "quality": list(result.quality_issues), "notes": list(result.notes),
+            "measures": json.dumps(dict(result.measures)), "error_type": "", "error": ""}
 
 
 def from_record(record: dict[str, Any]) -> Embedding | VerifyError:
