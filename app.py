@@ -1,13 +1,18 @@
-"""Web app for one-shot face and voice verification (Gradio).
+"""One server for one-shot face and voice verification: the REST API and the web app (Gradio).
 
     python app.py [--host 127.0.0.1] [--port 7860] [--store FILE] [--key-file FILE] [--device auto]
-                  [--level medium] [--auth USER:PASS] [--share never|public] [--concurrency 2]
+                  [--level medium] [--auth USER:PASS] [--no-api-auth] [--batch-window-ms 0 | --no-batching]
+                  [--cpu-threads N]
+                  [--share never|public] [--concurrency 2]
 
-or the console script ``verify-app``. Binds to 127.0.0.1 unless told otherwise; the login can
-also come from ``$VERIFY_APP_AUTH`` (``user:pass``). The store, key, device, level, lockout and
-throttle settings are read like the command line's (arguments, then ``$VERIFY_*``, then
-defaults), so both front ends apply the same rules to the same store. Models load on first use,
-once, and are shared by every user; nothing heavy happens at import time.
+or the console script ``verify-app``. Serves the REST API at ``/api/v1`` (API tokens: ``python -m
+verify token create NAME --scope verify|admin``; OpenAPI at ``/api/v1/docs``) and the web app at
+``/``. Binds to 127.0.0.1 unless told otherwise; the web app's login can also come from
+``$VERIFY_APP_AUTH`` (``user:pass``); ``--no-api-auth`` serves the API without tokens, on
+localhost only. The store, key, device, level, lockout and throttle settings are read like the
+command line's (arguments, then ``$VERIFY_*``, then defaults), so every front end applies the same
+rules to the same store. The models load once, when the server starts; nothing heavy happens at
+import time. ``--share public`` serves the web app alone through a gradio.live tunnel.
 """
 
 from __future__ import annotations
@@ -16,20 +21,24 @@ import argparse
 import logging
 import os
 import sys
-from typing import Sequence
+from collections.abc import Mapping, Sequence
 
 from enrollment.service import Service
 from enrollment.settings import Settings, user_caller
+from verify.batching import BatchingConfig
 from verify.config import SECURITY_LEVELS
+from verify.embedding import Pipeline
 from verify.errors import VerifyError
+from verify_app.rest import ApiConfig
+from verify_app.server import LOCAL_HOSTS, MAX_UPLOAD, build_server, close_pipelines, serving_pipelines
 from verify_app.ui import build_app
 
-MAX_UPLOAD = "50mb"
 __all__ = ["build_app", "main", "open_service"]
+log = logging.getLogger("verify_app")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="verify-app", description="Face and voice verification web app")
+    parser = argparse.ArgumentParser(prog="verify-app", description="Face and voice verification: REST API and web app")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--store", help="enrollment store (default $VERIFY_STORE, else "
@@ -39,10 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--level", default=None, choices=sorted(SECURITY_LEVELS),
                         help="default security level (default $VERIFY_LEVEL, else medium)")
     parser.add_argument("--auth", default=os.environ.get("VERIFY_APP_AUTH"),
-                        help="USER:PASS login required for every page (default $VERIFY_APP_AUTH)")
+                        help="USER:PASS login required for every page of the web app (default $VERIFY_APP_AUTH)")
+    parser.add_argument("--no-api-auth", action="store_true",
+                        help="serve the REST API without tokens (refused unless --host is localhost)")
+    parser.add_argument("--batch-window-ms", type=float, default=0.0,
+                        help="micro-batching: how long the first queued sample waits for others (default 0: "
+                        "batch only what is already queued)")
+    parser.add_argument("--no-batching", action="store_true",
+                        help="run each request's sample on its own, as many at once as there are cores")
+    parser.add_argument("--cpu-threads", type=int, default=None,
+                        help="threads of each network on the CPU (default: one per core)")
     parser.add_argument("--share", choices=["never", "public"], default="never",
-                        help="'public' opens a gradio.live tunnel; refused without --auth")
-    parser.add_argument("--concurrency", type=int, default=2, help="requests processed at once")
+                        help="'public' opens a gradio.live tunnel to the web app alone; refused without --auth")
+    parser.add_argument("--concurrency", type=int, default=2, help="web app requests processed at once")
     return parser
 
 
@@ -60,7 +78,7 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
     return user, password
 
 
-def open_service(args: argparse.Namespace) -> Service:
+def open_service(args: argparse.Namespace, pipelines: Mapping[str, Pipeline] | None = None) -> Service:
     """The service the app's options describe (options, then ``$VERIFY_*``, then defaults), as the CLI's.
 
     Raises:
@@ -68,11 +86,19 @@ def open_service(args: argparse.Namespace) -> Service:
     """
     settings = Settings.resolve(store=args.store, key_file=args.key_file, device=args.device, level=args.level,
                                 caller=user_caller("app"))
-    return Service(settings=settings)
+    return Service(settings=settings, pipelines=pipelines)
+
+
+def _refusal(args: argparse.Namespace, auth: tuple[str, str] | None) -> str | None:
+    if args.share == "public" and auth is None:
+        return "--share public needs --auth USER:PASS (biometric data must not be open to the internet)"
+    if args.no_api_auth and args.host not in LOCAL_HOSTS:
+        return f"--no-api-auth is only allowed with --host 127.0.0.1 or localhost, not {args.host!r}"
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse options, build the app and serve it until interrupted."""
+    """Parse options, load the models and serve until interrupted."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -80,18 +106,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.share == "public" and auth is None:
-        print("error: --share public needs --auth USER:PASS (biometric data must not be open to the internet)",
-              file=sys.stderr)
+    refusal = _refusal(args, auth)
+    if refusal:
+        print(f"error: {refusal}", file=sys.stderr)
         return 2
     try:
-        service = open_service(args)
+        with open_service(args) as checked:  # a bad option, store or key stops here, before any model loads
+            settings = checked.settings
+        if args.share == "public":
+            return _share(args, auth)
+        batching = None if args.no_batching else BatchingConfig(window_s=args.batch_window_ms / 1000)
+        pipelines = serving_pipelines(settings.device, batching, cpu_threads=args.cpu_threads)
+        service = Service(settings=settings, pipelines=pipelines)
     except VerifyError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    demo = build_app(service, concurrency=args.concurrency)
-    demo.launch(server_name=args.host, server_port=args.port, auth=auth, share=args.share == "public",
-                max_file_size=MAX_UPLOAD, show_error=False)
+    try:
+        _serve(args, service, auth)
+    finally:
+        close_pipelines(pipelines)
+        service.close()
+    return 0
+
+
+def _serve(args: argparse.Namespace, service: Service, auth: tuple[str, str] | None) -> None:
+    import uvicorn
+
+    if not args.no_api_auth and not service.tokens.list():
+        log.warning("no API token yet: create one with 'python -m verify token create NAME --scope admin'")
+    workers = ApiConfig.workers if not args.no_batching else os.cpu_count() or 1  # batched: most wait, cheaply
+    server = build_server(service, ApiConfig(require_token=not args.no_api_auth, workers=workers), ui_auth=auth,
+                          ui_concurrency=args.concurrency, host=args.host, port=args.port)
+    log.info("REST API at http://%s:%d/api/v1 (docs /api/v1/docs), web app at http://%s:%d/",
+             args.host, args.port, args.host, args.port)
+    uvicorn.run(server, host=args.host, port=args.port, log_level="warning")
+
+
+def _share(args: argparse.Namespace, auth: tuple[str, str] | None) -> int:
+    with open_service(args) as service:
+        build_app(service, concurrency=args.concurrency).launch(
+            server_name=args.host, server_port=args.port, auth=auth, share=True, max_file_size=MAX_UPLOAD,
+            show_error=False)
     return 0
 
 

@@ -3,7 +3,7 @@
     python -m verify embed ../shared/data/faces/lfw_gray --out lfw_gray.parquet   # real embeddings, once
     python benchmarks/gallery.py --embeddings lfw_gray.parquet [--sizes 10000 100000 1000000]
 
-Gallery: N synthetic 256-d face templates plus the real evaluation people of LFW (the first photo
+Gallery: N synthetic face templates (of the embeddings' dimension) plus the real evaluation people of LFW (the first photo
 of each, one-shot). Synthetic templates come from a Gaussian model of real embeddings fitted on
 the *calibration* people only: their mean, between-person and within-person covariances; a
 template or probe is ``identity centre + s * within-person noise``, unit-normalised, with ``s``
@@ -23,6 +23,12 @@ latency p50/p99 of the index search (shortlist of 100) and of the whole identifi
 search, agreement of the named person with exact search, and for real probes how many are named
 correctly and how many wrongly. Up to ``exact_max`` (20,000) the gallery is searched exactly,
 as the product does. The machine's load is recorded before and after.
+
+Decisions are made on the raw cosine at the model's shipped cosine thresholds
+(``assets/models/<model>.thresholds.json``, :class:`~verify.scorer.CosineScorer`): synthetic
+templates have no cohort statistics and synthetic probes no quality measures, which the product's
+calibrated scorer needs. The index and its recall do not depend on the scorer; the product's
+ranking of the shortlist by S-norm and LLR adds one cohort product per query to ``identify``.
 """
 
 from __future__ import annotations
@@ -48,8 +54,9 @@ from enrollment.changes import StoreVersion  # noqa: E402
 from enrollment.gallery import Gallery, GalleryConfig, GalleryKey  # noqa: E402
 from enrollment.identify import identify  # noqa: E402
 from verify.embedding import Embedding  # noqa: E402
+from verify.calibration import load_thresholds  # noqa: E402
 from verify.engines.embeddings_file import read_embeddings  # noqa: E402
-from verify.models import model_thresholds  # noqa: E402
+from verify.scorer import CosineScorer  # noqa: E402
 from verify.scoring import decide  # noqa: E402
 from verify.search import IndexConfig, VectorIndex  # noqa: E402
 from verify.verifier import Verifier  # noqa: E402
@@ -216,8 +223,9 @@ def bench_size(size: int, model: FaceModel, real: dict, queries: dict, args, ver
         centres = model.centres(min(100_000, size - start), rng)
         parts.append(model.samples(centres, rng))
         picked_centres.append(centres[picked[(picked >= start) & (picked < start + len(centres))] - start])
-    synthetic = np.concatenate(parts) if size else np.empty((0, 256), np.float32)
-    genuine = model.samples(np.concatenate(picked_centres), rng) if size else np.empty((0, 256), np.float32)
+    dim = len(model.mean)
+    synthetic = np.concatenate(parts) if size else np.empty((0, dim), np.float32)
+    genuine = model.samples(np.concatenate(picked_centres), rng) if size else np.empty((0, dim), np.float32)
     names = [f"synthetic {i:07d}" for i in range(size)] + real["names"]
     vectors = np.concatenate([synthetic, real["templates"]])
     order = sorted(range(len(names)), key=names.__getitem__)  # galleries are in identity order
@@ -248,7 +256,8 @@ def bench_size(size: int, model: FaceModel, real: dict, queries: dict, args, ver
                                            ef_search=ef or IndexConfig().ef_search), shortlist=args.shortlist)
         index.config = config.index
         gallery = Gallery(GalleryKey(verifier.pipeline.modality, verifier.pipeline.model_id,
-                                     verifier.pipeline.model_version), config, names, index, StoreVersion(0, 0), set())
+                                     verifier.pipeline.model_version), config, names, [None] * len(names), index,
+                          StoreVersion(0, 0), set())
         runs = {}
         for name, (rows, quality) in sets.items():
             runs[name] = run_queries(gallery, verifier, rows, quality, *truth[name], args.shortlist)
@@ -320,7 +329,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "gallery.json")
     args = parser.parse_args()
     table = read_embeddings(args.embeddings)
-    verifier = Verifier(Stub(table.modality, table.model_id, table.model_version), model_thresholds(table.modality))
+    thresholds = load_thresholds(REPO / "assets" / "models" / f"{table.model_id}.thresholds.json")
+    verifier = Verifier(Stub(table.modality, table.model_id, table.model_version), CosineScorer(thresholds))
     model, real, queries, stats = real_people(table, args.seed)
     report = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "machine": machine(), "scores": stats,
               "real_people": len(real["names"]), "real_probes": len(real["probe_people"]), "sizes": {}}

@@ -72,7 +72,7 @@ def main() -> None:
     frame[115:365, 195:445] = portrait
     for batch in (1, 16):
         frames = [frame.copy() for _ in range(batch)]
-        figures[f"face_detect_fps_640x480_batch_{batch}"] = rate(lambda: face.detector.detect(frames), batch, args.seconds, face.device)
+        figures[f"face_detect_fps_640x480_batch_{batch}"] = rate(lambda: face.detectors["mtcnn"].detect(frames), batch, args.seconds, face.device)
     peak_memory.record("face_detect")
     voice = VoicePipeline(device=args.device, batch_size=64)
     for batch in (1, 64):

@@ -35,7 +35,9 @@ from speed import REPO, face_photos, interleave, machine, single_frame  # noqa: 
 
 from verify.face.detect import MTCNN_MIN_FACE_PX  # noqa: E402
 from verify.face.mtcnn import detect_faces, pyramid_scales  # noqa: E402
-from verify.face.pipeline import FacePipeline  # noqa: E402
+from verify.face.align import align_face  # noqa: E402
+from verify.face.pipeline import LEGACY_FUSION, FacePipeline  # noqa: E402
+from verify.face.reid_net import FACE_REID_INPUT_SIZE, REID_LANDMARK_TEMPLATE  # noqa: E402
 from verify.io import decode_image  # noqa: E402
 
 
@@ -45,6 +47,12 @@ def embed(face: FacePipeline, crops: np.ndarray, chunk: int):
             face.embed_crops(crops[start : start + chunk])
 
     return run
+
+
+def aligned_crop(face: FacePipeline, image: np.ndarray) -> np.ndarray:
+    """The re-identification network's aligned crop of the image's face."""
+    _, located = face.locate(image.shape, face.detect([image])[0])
+    return align_face(image, located.alignments[0], REID_LANDMARK_TEMPLATE, FACE_REID_INPUT_SIZE)
 
 
 def summarise(times: dict[str, list[float]], baseline: str) -> dict:
@@ -59,23 +67,22 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "levers_cpu.json")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
-    face = FacePipeline(device="cpu", cpu_threads=cores)
-    eager = FacePipeline(device="cpu", cpu_threads=cores, cpu_runtime="torch")
-    mixed = FacePipeline(device="cpu", cpu_threads=cores)
-    mixed.detector.cascade = eager.detector.cascade
-    single_thread = FacePipeline(device="cpu", cpu_threads=1)
+    face = FacePipeline(device="cpu", cpu_threads=cores, fusion=LEGACY_FUSION)
+    eager = FacePipeline(device="cpu", cpu_threads=cores, cpu_runtime="torch", fusion=LEGACY_FUSION)
+    mixed = FacePipeline(device="cpu", cpu_threads=cores, fusion=LEGACY_FUSION)
+    mixed.detectors["mtcnn"].cascade = eager.detectors["mtcnn"].cascade
+    single_thread = FacePipeline(device="cpu", cpu_threads=1, fusion=LEGACY_FUSION)
     torch.set_num_threads(cores)  # the last pipeline set one thread for the whole process
     frames = [single_frame(photo) for photo in face_photos(16)]
     one, sixteen = frames[0][None], np.stack(frames)
-    pyramid = pyramid_scales(480, 640, MTCNN_MIN_FACE_PX, face.detector.cascade.factor)
-    crops = np.stack([face._crop(image, face.detector.detect([image])[0])[0] for image in
-                      [decode_image(photo) for photo in face_photos(32)]])  # fmt: skip
+    pyramid = pyramid_scales(480, 640, MTCNN_MIN_FACE_PX, face.detectors["mtcnn"].cascade.factor)
+    crops = np.stack([aligned_crop(face, decode_image(photo)) for photo in face_photos(32)])
     facenet = MTCNN(keep_all=True, device=torch.device("cpu"))
     report = {"command": "python " + " ".join(sys.argv), "machine": machine()}
     report["runtime"] = {
         **summarise(interleave({
-            "pyramid_1x640x480_torch": lambda: detect_faces(one, eager.detector.cascade, pyramid),
-            "pyramid_1x640x480_openvino": lambda: detect_faces(one, face.detector.cascade, pyramid),
+            "pyramid_1x640x480_torch": lambda: detect_faces(one, eager.detectors["mtcnn"].cascade, pyramid),
+            "pyramid_1x640x480_openvino": lambda: detect_faces(one, face.detectors["mtcnn"].cascade, pyramid),
         }, args.runs), "pyramid_1x640x480_torch"),
         **summarise(interleave({
             "embed_32_crops_torch": embed(eager, crops, 8),
@@ -88,16 +95,16 @@ def main() -> None:
         }, args.runs * 4), "frame_end_to_end_torch"),
     }  # fmt: skip
     report["coarse_to_fine"] = summarise(interleave({
-        "whole_pyramid_1x640x480": lambda: detect_faces(one, face.detector.cascade, pyramid),
-        "coarse_to_fine_1x640x480": lambda: face.detector.detect([one[0]]),
+        "whole_pyramid_1x640x480": lambda: detect_faces(one, face.detectors["mtcnn"].cascade, pyramid),
+        "coarse_to_fine_1x640x480": lambda: face.detectors["mtcnn"].detect([one[0]]),
     }, args.runs), "whole_pyramid_1x640x480")  # fmt: skip
     report["mtcnn"] = summarise(interleave({
         "facenet_batch1": lambda: facenet.detect(one, landmarks=True),
-        "ours_torch_batch1": lambda: detect_faces(one, eager.detector.cascade, pyramid),
+        "ours_torch_batch1": lambda: detect_faces(one, eager.detectors["mtcnn"].cascade, pyramid),
         "facenet_16_frames_one_call": lambda: facenet.detect(sixteen, landmarks=True),
-        "ours_torch_16_frames_one_call": lambda: detect_faces(sixteen, eager.detector.cascade, pyramid),
+        "ours_torch_16_frames_one_call": lambda: detect_faces(sixteen, eager.detectors["mtcnn"].cascade, pyramid),
         "ours_torch_16_frames_calls_of_4": lambda: [
-            detect_faces(sixteen[i : i + 4], eager.detector.cascade, pyramid) for i in range(0, 16, 4)
+            detect_faces(sixteen[i : i + 4], eager.detectors["mtcnn"].cascade, pyramid) for i in range(0, 16, 4)
         ],
     }, args.runs), "facenet_batch1")  # fmt: skip
     report["embedding_batch"] = summarise(interleave({

@@ -50,7 +50,7 @@ from verify.device import resolve_device  # noqa: E402
 from verify.errors import VerifyError  # noqa: E402
 from verify.face.pipeline import FACE_MODEL_ID, FacePipeline  # noqa: E402
 from verify.io import decode_audio, decode_image  # noqa: E402
-from verify.models import model_thresholds  # noqa: E402
+from verify.models import shipped_verifier  # noqa: E402
 from verify.verifier import Verifier  # noqa: E402
 from verify.voice.frontend import prepare_speech  # noqa: E402
 from verify.voice.pipeline import VoicePipeline  # noqa: E402
@@ -114,7 +114,7 @@ def bench_face_single(ours: FacePipeline, peers: list, runs: int, store_dir: Pat
     frame = single_frame(photo)
     jpeg = cv2.imencode(".jpg", frame[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
     enrolled = sorted(photo.parent.glob("*.jpg"))[1]
-    verifier = Verifier(ours, model_thresholds("face"))
+    verifier = shipped_verifier(ours)
     template = ours.embed(enrolled).vector
     systems = {"ours_array": lambda: verifier.check(template, frame), "ours_jpeg": lambda: verifier.check(template, jpeg)}
     for peer in peers:

@@ -26,9 +26,11 @@ from enrollment.errors import BackupError
 from enrollment.store import SCHEMA_VERSION, TemplateStore
 from enrollment.template import Template
 from verify.errors import ModelMismatchError
+from verify.normalization import CohortStats
 
 FORMAT = "verify-enrollment-export"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 adds each template's cohort statistics; version 1 files still import
+READABLE_VERSIONS = (1, 2)
 MAX_IMPORT_BYTES = 100 * 1024 * 1024
 _FIELDS = ("identity", "modality", "embedding_sum", "sample_count", "model_id", "model_version",
            "created_at", "updated_at")  # fmt: skip
@@ -45,6 +47,7 @@ def _template_record(template: Template) -> dict:
         "created_at": template.created_at,
         "updated_at": template.updated_at,
         "embedding_sum": base64.b64encode(template.embedding_sum.astype("<f4").tobytes()).decode("ascii"),
+        "cohort_stats": None if template.cohort_stats is None else json.loads(template.cohort_stats.to_json()),
     }
 
 
@@ -87,10 +90,10 @@ def _read_document(path: Path) -> dict:
         raise BackupError(f"{path} is not a JSON export of an enrollment store: {error}") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise BackupError(f"{path} is not an export of an enrollment store (no format {FORMAT!r})")
-    if document.get("format_version") != FORMAT_VERSION:
+    if document.get("format_version") not in READABLE_VERSIONS:
         raise BackupError(
             f"{path} has export format version {document.get('format_version')!r};"
-            f" this program reads version {FORMAT_VERSION}"
+            f" this program reads versions {', '.join(map(str, READABLE_VERSIONS))}"
         )
     if not isinstance(document.get("templates"), list):
         raise BackupError(f"{path} has no list of templates")
@@ -107,6 +110,8 @@ def _parse_template(record: object, where: str) -> Template:
             raise BackupError(f"{where} has {len(blob)} embedding bytes for dim {record.get('dim')!r}")
         values = {name: record[name] for name in _FIELDS}
         values["embedding_sum"] = np.frombuffer(blob, dtype="<f4").astype(np.float32)
+        stats = record.get("cohort_stats")
+        values["cohort_stats"] = None if stats is None else CohortStats.from_json(json.dumps(stats))
         return Template(**values)
     except binascii.Error:
         raise BackupError(f"{where} has an embedding that is not base64") from None

@@ -24,7 +24,10 @@ from verify.verifier import Verifier
 if TYPE_CHECKING:  # the adapter (torch) is built by the caller; enrollment never imports it
     from verify.adaptation import Adapter
 
-LOOKALIKE_LEVEL = "high"  # a new identity scoring above this level's threshold against another warns
+Review = Callable[[int, Embedding, Decision], Decision]
+"""``review(index, probe, decision) -> decision``: a rule applied to each decision before it is logged."""
+
+LOOKALIKE_LEVEL = "high"  # a sample another template would accept at this level warns
 
 
 @dataclass(frozen=True)
@@ -43,40 +46,37 @@ class Enrollment:
 
 def enroll(
     store: TemplateStore,
-    pipeline: Pipeline,
+    verifier: Verifier,
     identity: str,
     source: Any,
     *,
     allow_low_quality: bool = False,
-    lookalike_threshold: float | None = None,
     adapter: Adapter | None = None,
     replace: bool = False,
     gallery: Gallery | None = None,
 ) -> Enrollment:
-    """Embed one sample and add it to ``identity``'s template (created on first use).
+    """Embed one sample with ``verifier.pipeline`` and add it to ``identity``'s template (created on
+    first use); with ``replace`` (re-enrollment) it replaces the template and its earlier samples.
 
-    With ``replace`` (re-enrollment) the sample replaces the template and its earlier samples.
-
-    Only the embedding is stored. A sample with quality issues (blur, darkness, clipping) is
-    refused unless ``allow_low_quality``, since a poor template hurts every later check. A sample
-    scoring at or above ``lookalike_threshold`` (default: the model's high-security threshold)
-    against another identity's template of the same modality adds a warning. With an
-    ``adapter`` (:class:`verify.adaptation.Adapter`), the user's scorer is adapted to the new
-    template and stored beside it (with the guard's keep / fall-back record). With a ``gallery`` (the
-    up-to-date gallery of the pipeline's modality and model) lookalikes are looked for among its
-    shortlist instead of every stored template.
+    Only the embedding is stored, with the template's cohort statistics when the verifier's
+    scorer normalises scores. A sample with quality issues (blur, darkness, clipping) is refused
+    unless ``allow_low_quality``, since a poor template hurts every later check. A sample that
+    another identity's template of the same modality would accept at the high security level
+    adds a warning. With an ``adapter`` (:class:`verify.adaptation.Adapter`), the user's scorer
+    is adapted to the new template and stored beside it (with the guard's keep / fall-back record). With a ``gallery`` (the up-to-date gallery of the
+    pipeline's modality and model) lookalikes are looked for among its shortlist instead of every
+    stored template.
 
     Raises:
         VerifyError: the sample is unreadable, has no face or speech, or has quality issues;
             the identity name is invalid; the template was made by another model.
     """
     identity = validate_identity(identity)
+    pipeline = verifier.pipeline
     sample = pipeline.embed(source)
     if sample.quality_issues and not allow_low_quality:
         raise QualityError("cannot enroll from this sample: " + "; ".join(sample.quality_issues))
-    if lookalike_threshold is None:
-        lookalike_threshold = _high_security_threshold(pipeline)
-    warnings = lookalikes(store, pipeline, identity, sample.vector, lookalike_threshold, gallery)
+    warnings = lookalikes(store, verifier.at_level(LOOKALIKE_LEVEL), identity, sample, gallery)
     if replace:
         template = Template.from_sample(identity, pipeline.modality, sample.vector, pipeline.model_id,
                                         pipeline.model_version, time.time())
@@ -84,9 +84,18 @@ def enroll(
     else:
         template = store.add_sample(identity, pipeline.modality, sample.vector, pipeline.model_id,
                                     pipeline.model_version)
+    template = with_cohort_stats(store, verifier, template)
     if adapter is not None:
         adapt_template(store, adapter, template)
     return Enrollment(template, sample, warnings)
+
+
+def with_cohort_stats(store: TemplateStore, verifier: Verifier, template: Template) -> Template:
+    """``template`` with the statistics its scorer needs, computed and stored when missing or stale."""
+    if verifier.scorer.usable(template.cohort_stats):
+        return template
+    stats = verifier.template_stats(template.embedding)
+    return template if stats is None else store.set_cohort_stats(template, stats)
 
 
 def adapt_template(store: TemplateStore, adapter: Adapter, template: Template) -> AdaptedParams:
@@ -116,7 +125,8 @@ def _adapted_decider(store: TemplateStore, verifier: Verifier, template: Templat
     Stored parameters made from an older template or another checkpoint are re-adapted first.
     """
     if adapter is None:
-        return lambda probe: verifier.decide(template.embedding, probe)
+        template = with_cohort_stats(store, verifier, template)
+        return lambda probe: verifier.decide(template.embedding, probe, template.cohort_stats)
     if adapter.thresholds is None:
         raise ConfigError(f"the {adapter.method} adaptation checkpoint has no calibrated thresholds; retrain it")
     adapted = load_adapted(store, template.identity, template.modality)
@@ -133,48 +143,36 @@ def _adapted_decider(store: TemplateStore, verifier: Verifier, template: Templat
     return decide_adapted
 
 
-def _high_security_threshold(pipeline: Pipeline) -> float | None:
-    """The shipped high-security threshold of the pipeline's model; ``None`` for a model that is not
-    shipped (tests, experiments): no lookalike check."""
-    from verify.models import model_spec
+def lookalikes(store: TemplateStore, verifier: Verifier, identity: str, sample: Embedding,
+               gallery: Gallery | None = None) -> tuple[str, ...]:
+    """Warnings for other identities of the same model whose template ``verifier`` (at its level)
+    would accept ``sample`` for.
 
-    spec = model_spec(pipeline.modality)
-    if spec.model_id != pipeline.model_id:
-        return None
-    return spec.thresholds().operating_point(LOOKALIKE_LEVEL).threshold
-
-
-def lookalikes(
-    store: TemplateStore, pipeline: Pipeline, identity: str, vector: np.ndarray, threshold: float | None,
-    gallery: Gallery | None = None,
-) -> tuple[str, ...]:
-    """Warnings for other identities whose template scores ``>= threshold`` against ``vector`` ``(D,)``.
-
-    With a ``gallery`` only its shortlist for ``vector`` is scored: every template while it is
+    With a ``gallery`` only its shortlist for the sample is decided: every template while it is
     searched exactly (the same warnings), the nearest ones by HNSW above that size.
     """
-    if threshold is None:
-        return ()
+    pipeline = verifier.pipeline
     if gallery is not None:
-        shortlist = gallery.shortlist(vector)
-        others = [(name, template) for name, template in zip(shortlist.identities, shortlist.vectors)
-                  if len(template) == len(vector)]
+        shortlist = gallery.shortlist(sample.vector)
+        others = [row for row, name in enumerate(shortlist.identities) if name != identity]
+        names = [shortlist.identities[row] for row in others]
+        vectors, stats = shortlist.vectors[others], [shortlist.stats[row] for row in others]
     else:
-        others = [(other.identity, other.embedding) for other in store.list_templates()
-                  if other.modality == pipeline.modality and other.dim == len(vector)
-                  and (other.model_id, other.model_version) == (pipeline.model_id, pipeline.model_version)]
-    warnings = []
-    for other, template in others:
-        if other == identity:
-            continue
-        score = float(np.dot(template, vector) / np.linalg.norm(vector))
-        if score >= threshold:
-            warnings.append(
-                f"{identity!r} looks like the already enrolled {other!r} ({pipeline.modality},"
-                f" score {score:.3f} >= {threshold:.3f}, the {LOOKALIKE_LEVEL}-security threshold):"
-                " check this is not one person under two names, or an impostor"
-            )
-    return tuple(warnings)
+        templates = [other for other in store.list_templates()
+                     if other.identity != identity and other.modality == pipeline.modality
+                     and (other.model_id, other.model_version) == (pipeline.model_id, pipeline.model_version)]
+        names = [other.identity for other in templates]
+        vectors = np.stack([other.embedding for other in templates]) if templates else None
+        stats = [other.cohort_stats for other in templates]
+    if not names:
+        return ()
+    decisions = verifier.decide_many(vectors, sample, stats)
+    return tuple(
+        f"{identity!r} looks like the already enrolled {other!r} ({pipeline.modality}: it would be"
+        f" accepted at the {verifier.level} security level): check this is not one person under two names,"
+        " or an impostor"
+        for other, decision in zip(names, decisions) if decision.accepted
+    )
 
 
 def enrolled_template(store: TemplateStore, pipeline: Pipeline, identity: str) -> Template:
@@ -228,11 +226,13 @@ def check_embedded(
     now: float | None = None,
     adapter: Adapter | None = None,
     caller: str = "",
+    review: Review | None = None,
 ) -> Decision:
     """Decide a probe against ``identity``, logged and subject to ``policy``.
 
     ``probe`` is an embedding, or a function embedding the sample once the identity is known and
-    not locked out (its :class:`VerifyError` is logged, then raised).
+    not locked out (its :class:`VerifyError` is logged, then raised). ``review`` may turn the
+    decision into another before it is logged (the replay guard: ``review(0, probe, decision)``).
 
     Raises:
         LockedOutError: too many recent failed checks against ``identity`` (this modality).
@@ -242,7 +242,10 @@ def check_embedded(
     ensure_not_locked(store, template.identity, modality, policy, now, caller)
     decider = _adapted_decider(store, verifier, template, adapter)
     try:
-        result: Decision | VerifyError = decider(probe() if callable(probe) else probe)
+        embedded = probe() if callable(probe) else probe
+        result: Decision | VerifyError = decider(embedded)
+        if review is not None:
+            result = review(0, embedded, result)
     except VerifyError as error:
         result = error
     (answer,) = record_results(store, template.identity, modality, [result], policy, now, caller)
@@ -261,17 +264,19 @@ def check_many(
     now: float | None = None,
     adapter: Adapter | None = None,
     caller: str = "",
+    review: Review | None = None,
 ) -> list[Decision | VerifyError]:
     """Verify many samples against ``identity`` in batches; failed samples yield their error.
 
     Every sample is logged and counts towards the lockout ``policy``: once it locks ``identity``
-    out, the remaining samples yield :class:`LockedOutError` instead of a decision.
+    out, the remaining samples yield :class:`LockedOutError` instead of a decision. ``review``
+    (``review(index, probe, decision)``) may turn a decision into another before it is logged.
 
     Raises:
         LockedOutError: ``identity`` is locked out before the batch starts.
     """
     return check_embedded_many(store, verifier, identity, lambda: verifier.pipeline.embed_many(sources),
-                               policy=policy, now=now, adapter=adapter, caller=caller)
+                               policy=policy, now=now, adapter=adapter, caller=caller, review=review)
 
 
 def check_embedded_many(
@@ -284,6 +289,7 @@ def check_embedded_many(
     now: float | None = None,
     adapter: Adapter | None = None,
     caller: str = "",
+    review: Review | None = None,
 ) -> list[Decision | VerifyError]:
     """:func:`check_many` of probes embedded elsewhere (another process, a cluster), in their order.
 
@@ -297,8 +303,10 @@ def check_embedded_many(
     modality = verifier.pipeline.modality
     ensure_not_locked(store, template.identity, modality, policy, now, caller)
     decider = _adapted_decider(store, verifier, template, adapter)
-    results = [
-        result if isinstance(result, VerifyError) else decider(result)
-        for result in (probes() if callable(probes) else probes)
-    ]
+    results: list[Decision | VerifyError] = []
+    for index, result in enumerate(probes() if callable(probes) else probes):
+        if isinstance(result, VerifyError) or review is None:
+            results.append(result if isinstance(result, VerifyError) else decider(result))
+        else:
+            results.append(review(index, result, decider(result)))
     return record_results(store, template.identity, modality, results, policy, now, caller)

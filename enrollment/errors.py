@@ -65,3 +65,15 @@ class ThrottledError(VerifyError):
     def __init__(self, message: str, retry_after: float = 0.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class TokenError(VerifyError):
+    """An API token cannot be created, found or revoked as asked (name taken, unknown, invalid)."""
+
+
+class InvalidTokenError(TokenError):
+    """A request's API token is missing, malformed, unknown or revoked."""
+
+
+class TokenScopeError(TokenError):
+    """A valid API token whose scope does not allow the request (a verify token asking to enroll)."""

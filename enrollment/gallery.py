@@ -1,7 +1,8 @@
 """The 1:N gallery: every current template of one modality in a search index, kept in step with the store.
 
 A :class:`Gallery` holds the scoring vector of every template of one modality made by one model,
-in identity order, and a :class:`~verify.search.VectorIndex` over them: exact search up to
+in identity order, with its cohort statistics (what S-norm needs), and a
+:class:`~verify.search.VectorIndex` over the vectors: exact search up to
 ``GalleryConfig.index.exact_max`` templates (the shortlist is then the whole gallery, so answers
 are those of brute force), FAISS HNSW above it (the shortlist is the approximate top
 ``GalleryConfig.shortlist``, which :mod:`enrollment.identify` re-scores exactly).
@@ -32,6 +33,7 @@ from enrollment.gallery_file import GalleryFileError, gallery_path, load_gallery
 from enrollment.store import TemplateStore
 from enrollment.template import Template
 from verify.errors import ConfigError
+from verify.normalization import CohortStats
 from verify.scoring import l2_normalize
 from verify.search import IndexConfig, VectorIndex
 
@@ -74,11 +76,13 @@ class Shortlist:
         vectors: ``(K, D)`` their scoring vectors, as stored.
         unit: ``(K, D)`` the same rows through :func:`~verify.scoring.l2_normalize`, as cosine
             scoring normalises them.
+        stats: ``K`` cohort statistics, as stored (``None`` where the template has none).
     """
 
     identities: list[str]
     vectors: np.ndarray
     unit: np.ndarray
+    stats: list[CohortStats | None]
 
 
 @dataclass(frozen=True)
@@ -100,11 +104,12 @@ class Gallery:
     Open with :meth:`open` (saved or built) or :meth:`build` (in memory only). Thread-safe.
     """
 
-    def __init__(self, key: GalleryKey, config: GalleryConfig, identities: list[str], index: VectorIndex,
-                 version: StoreVersion, skipped: set[str], path: Path | None = None) -> None:
+    def __init__(self, key: GalleryKey, config: GalleryConfig, identities: list[str], stats: list[CohortStats | None],
+                 index: VectorIndex, version: StoreVersion, skipped: set[str], path: Path | None = None) -> None:
         self.key, self.config, self.version, self.path = key, config, version, path
         self.index = index
         self._identities = identities
+        self._stats = stats
         self._skipped = skipped
         alive = index.alive(np.arange(len(index))).tolist()
         self._rows = {name: row for row, name in enumerate(identities) if alive[row]}
@@ -120,9 +125,10 @@ class Gallery:
             version = store_version(connection)
             current, skipped = [], set()
             for template in _all_templates(store, connection, key.modality):
-                (current.append((template.identity, template.embedding)) if key.holds(template)
+                (current.append((template.identity, template.embedding, template.cohort_stats)) if key.holds(template)
                  else skipped.add(template.identity))
-        gallery = cls(key, config, [name for name, _ in current], _index(current, config.index), version, skipped, path)
+        gallery = cls(key, config, [name for name, _, _ in current], [stats for _, _, stats in current],
+                      _index(current, config.index), version, skipped, path)
         gallery._persist(store)
         return gallery
 
@@ -155,11 +161,12 @@ class Gallery:
             key = GalleryKey(header["modality"], header["model_id"], header["model_version"])
             version = StoreVersion(*header["version"])
             index = VectorIndex.from_bytes(b"".join(bytes(section) for section in index_sections), config.index)
+            stats = [None if row is None else CohortStats(*row) for row in listed["stats"]]
         except (ValueError, KeyError, TypeError) as error:
             raise GalleryFileError(f"{path} holds a damaged index: {error}") from None
-        if len(listed["identities"]) != len(index):
+        if not len(listed["identities"]) == len(stats) == len(index):
             raise GalleryFileError(f"{path} names {len(listed['identities'])} rows for {len(index)} vectors")
-        return cls(key, config, listed["identities"], index, version, set(listed["skipped"]), path)
+        return cls(key, config, listed["identities"], stats, index, version, set(listed["skipped"]), path)
 
     @classmethod
     def sync_saved(cls, store: TemplateStore, modality: str, config: GalleryConfig = GalleryConfig()) -> None:
@@ -202,7 +209,8 @@ class Gallery:
     def _apply(self, names: set[str], fresh: dict[str, Template], now: StoreVersion, store: TemplateStore) -> None:
         removed = [self._rows.pop(name) for name in sorted(names) if name in self._rows]
         self._skipped -= names
-        added = [(name, template.embedding) for name, template in sorted(fresh.items()) if self.key.holds(template)]
+        added = [(name, template.embedding, template.cohort_stats) for name, template in sorted(fresh.items())
+                 if self.key.holds(template)]
         self._skipped |= {name for name, template in fresh.items() if not self.key.holds(template)}
         count = self.index.count - len(removed) + len(added)
         self.index.remove(removed)
@@ -210,17 +218,20 @@ class Gallery:
                    or self.index.removed_fraction > self.config.rebuild_fraction)
         if rebuild:
             kept = sorted(self._rows.values())
-            listed = [self._identities[row] for row in kept] + [name for name, _ in added]
+            listed = [self._identities[row] for row in kept] + [name for name, _, _ in added]
+            stats = [self._stats[row] for row in kept] + [found for _, _, found in added]
             vectors = [self.index.vectors[kept]] if kept else []
-            vectors += [np.stack([vector for _, vector in added])] if added else []
+            vectors += [np.stack([vector for _, vector, _ in added])] if added else []
             order = sorted(range(len(listed)), key=listed.__getitem__)
             self._identities = [listed[row] for row in order]
+            self._stats = [stats[row] for row in order]
             self.index = VectorIndex.build(np.concatenate(vectors)[order] if listed else np.empty((0, 0), np.float32),
                                            self.config.index)
             self._rows = {name: row for row, name in enumerate(self._identities)}
         elif added:
-            for name, row in zip((name for name, _ in added), self.index.add(np.stack([v for _, v in added]))):
+            for (name, _, found), row in zip(added, self.index.add(np.stack([v for _, v, _ in added]))):
                 self._identities.append(name)
+                self._stats.append(found)
                 self._rows[name] = int(row)
         self.version, self._unit = now, None
         unsaved = self.path is not None and self.count >= self.config.save_min and not self.path.exists()
@@ -229,7 +240,8 @@ class Gallery:
 
     def _take(self, other: Gallery) -> None:
         self.index, self.version, self._unit = other.index, other.version, None
-        self._identities, self._skipped, self._rows = other._identities, other._skipped, other._rows
+        self._identities, self._stats, self._skipped, self._rows = (other._identities, other._stats, other._skipped,
+                                                                    other._rows)
 
     # --- searching ----------------------------------------------------------------------------
     @property
@@ -257,11 +269,12 @@ class Gallery:
             if self.exact:
                 if self._unit is None or len(self._unit) != len(self.index):
                     self._unit = l2_normalize(self.index.vectors) if len(self.index) else self.index.vectors
-                return Shortlist(list(self._identities), self.index.vectors, self._unit)
+                return Shortlist(list(self._identities), self.index.vectors, self._unit, list(self._stats))
             _, rows = self.index.search(vector, self.config.shortlist)
             rows = sorted(rows.tolist(), key=self._identities.__getitem__)
             vectors = self.index.vectors[rows]
-            return Shortlist([self._identities[row] for row in rows], vectors, l2_normalize(vectors))
+            return Shortlist([self._identities[row] for row in rows], vectors, l2_normalize(vectors),
+                             [self._stats[row] for row in rows])
 
     # --- saving ---------------------------------------------------------------------------------
     def _persist(self, store: TemplateStore) -> None:
@@ -279,14 +292,16 @@ class Gallery:
             return
         header = {"modality": self.key.modality, "model_id": self.key.model_id, "model_version": self.key.model_version,
                   "version": [self.version.version, self.version.stamp], "count": self.count, "kind": self.index.kind}
-        names = json.dumps({"identities": self._identities, "skipped": sorted(self._skipped)}).encode("utf-8")
+        stats = [None if found is None else [found.mean, found.std, found.top_k, found.cohort_id] for found in self._stats]
+        names = json.dumps({"identities": self._identities, "stats": stats,
+                            "skipped": sorted(self._skipped)}).encode("utf-8")
         save_gallery(self.path, header, [memoryview(names), *self.index.to_buffers()], store)
 
 
-def _index(rows: list[tuple[str, np.ndarray]], config: IndexConfig) -> VectorIndex:
+def _index(rows: list[tuple[str, np.ndarray, CohortStats | None]], config: IndexConfig) -> VectorIndex:
     if not rows:
         return VectorIndex.build(np.empty((0, 0), np.float32), config)
-    return VectorIndex.build(np.stack([vector for _, vector in rows]), config)
+    return VectorIndex.build(np.stack([vector for _, vector, _ in rows]), config)
 
 
 def _all_templates(store: TemplateStore, connection, modality: str) -> Iterable[Template]:

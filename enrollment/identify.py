@@ -10,13 +10,17 @@ Only candidates scoring at or above the level's retry threshold are returned, an
 names nobody: the answer must not rank strangers against the whole gallery.
 
 The templates come from a :class:`~enrollment.gallery.Gallery`: every one of them while the gallery
-is searched exactly (the answers are those of scoring the whole gallery), else a shortlist
-retrieved by HNSW. Either way the candidates are then scored by :func:`exact_scores`, the one
-scorer of 1:N (the seam where per-template score normalisation plugs in).
+is searched exactly, else the shortlist HNSW retrieves by cosine. The shortlist's evidence is
+computed at once (:meth:`Scorer.evidence_many <verify.scorer.Scorer.evidence_many>`: S-norm with
+each template's cohort statistics, then the calibrated LLR), and the contenders (every one within
+reach of the retry threshold or of the two best) are decided one by one as the verifier decides a
+check, from the same cosines. On an exact gallery the answer is therefore the one of deciding every
+template (the best, the runner-up, the candidates, the decision).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,16 +30,28 @@ from enrollment.gallery import Gallery, GalleryConfig, GalleryKey
 from enrollment.store import TemplateStore
 from verify.embedding import Embedding
 from verify.errors import ConfigError
+from verify.scorer import evidence
 from verify.scoring import Decision, l2_normalize
 from verify.verifier import Verifier
+
+SLACK = 1e-6
+"""Evidence computed at once may differ from a single decision's in the last bits: rows this close
+to a cut are decided too."""
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One enrolled identity and its cosine score against the probe."""
+    """One enrolled identity and how strongly the probe matches it.
+
+    Attributes:
+        identity: the enrolled name.
+        score: the decision's score (the normalised score when the scorer calibrates).
+        evidence: what the level's thresholds apply to: the calibrated LLR, else the score.
+    """
 
     identity: str
     score: float
+    evidence: float
 
 
 @dataclass(frozen=True)
@@ -59,8 +75,8 @@ class Identification:
 
 
 def exact_scores(unit_templates: np.ndarray, probe: Embedding) -> np.ndarray:
-    """Scores ``(K,)`` of the probe against L2-normalised templates ``(K, D)``: the verifier's cosine
-    similarity, computed as :func:`~verify.scoring.cosine_scores` computes it (the same bits)."""
+    """Cosines ``(K,)`` of the probe against L2-normalised templates ``(K, D)``, computed as
+    :func:`~verify.scoring.cosine_scores` computes them (the same bits)."""
     return (unit_templates @ l2_normalize(np.atleast_2d(probe.vector)).T)[:, 0]
 
 
@@ -71,8 +87,9 @@ def identify(
     """Best enrolled identity for ``probe`` (embedded by ``verifier.pipeline``), or nobody.
 
     Args:
-        margin: smallest score gap (cosine units) between the best and second-best identity;
-            ``None`` uses the width of the security level's retry band.
+        margin: smallest gap in evidence (the calibrated LLR, or the cosine for an uncalibrated
+            scorer) between the best and second-best identity; ``None`` uses the width of the
+            security level's retry band.
         gallery: the up-to-date gallery of the pipeline's modality and model (see
             :meth:`Service.gallery <enrollment.service.Service.gallery>`); ``None`` reads every
             template of the store into an exact one.
@@ -95,33 +112,32 @@ def identify(
         raise UnknownIdentityError(
             f"nobody is enrolled for {pipeline.modality} with model {pipeline.model_id} {pipeline.model_version}"
         )
-    shortlist = gallery.shortlist(probe.vector)
-    scores = exact_scores(shortlist.unit, probe)
-    above = np.flatnonzero(scores >= point.retry_threshold)
-    candidates = tuple(Candidate(shortlist.identities[i], float(scores[i]))
-                       for i in above[np.argsort(-scores[above], kind="stable")])
-    first = int(np.argmax(scores))  # the first of equal scores, as a stable sort would rank them
-    best, skipped = Candidate(shortlist.identities[first], float(scores[first])), gallery.skipped
-    decision = verifier.decide(shortlist.vectors[first], probe)
+    shortlist, scorer = gallery.shortlist(probe.vector), verifier.scorer
+    stats = [found if scorer.usable(found) else scorer.template_stats(row)
+             for row, found in zip(shortlist.vectors, shortlist.stats)]  # as Verifier.decide_many
+    cosines = exact_scores(shortlist.unit, probe)
+    contenders = _contenders(scorer.evidence_many(cosines, probe, stats), point.retry_threshold)
+    decisions = scorer.decide_many(cosines[contenders], verifier.level, probe, [stats[i] for i in contenders])
+    strength = np.array([evidence(decision) for decision in decisions])
+    order = np.argsort(-strength, kind="stable")
+    ranked = [Candidate(shortlist.identities[contenders[i]], decisions[i].score, float(strength[i])) for i in order]
+    candidates = tuple(c for c in ranked if c.evidence >= point.retry_threshold)
+    best, decision, skipped = ranked[0], decisions[order[0]], gallery.skipped
     if not decision.accepted:
         reason = f"no enrolled {pipeline.modality} matches ({decision.reason})"
         return Identification(None, decision, candidates, reason, skipped)
-    runner_up = _runner_up(scores, first, shortlist.identities)
-    if runner_up is not None and best.score - runner_up.score < margin:
+    if len(ranked) > 1 and best.evidence - ranked[1].evidence < margin:
+        runner_up = ranked[1]
         reason = (
-            f"ambiguous: {best.identity!r} ({best.score:.3f}) and {runner_up.identity!r} "
-            f"({runner_up.score:.3f}) are closer than the margin {margin:.3f}"
+            f"ambiguous: {best.identity!r} ({best.evidence:.3f}) and {runner_up.identity!r} "
+            f"({runner_up.evidence:.3f}) are closer than the margin {margin:.3f}"
         )
-        ambiguous = Decision("retry", decision.score, decision.threshold, reason)
+        ambiguous = dataclasses.replace(decision, outcome="retry", reason=reason)
         return Identification(None, ambiguous, candidates, reason, skipped)
     return Identification(best.identity, decision, candidates, "", skipped)
 
 
-def _runner_up(scores: np.ndarray, first: int, identities: list[str]) -> Candidate | None:
-    """The second-best candidate (the first of equal scores after ``first``), or ``None`` for one template."""
-    if len(scores) < 2:
-        return None
-    rest = scores.copy()
-    rest[first] = -np.inf
-    second = int(np.argmax(rest))
-    return Candidate(identities[second], float(scores[second]))
+def _contenders(strength: np.ndarray, retry_threshold: float) -> np.ndarray:
+    """Rows (ascending) that may be a candidate, the best or the runner-up: at least the two best."""
+    second = np.partition(strength, -2)[-2] if len(strength) > 1 else strength[0]
+    return np.flatnonzero(strength >= min(retry_threshold, second) - SLACK)

@@ -1,31 +1,86 @@
 """Live webcam verification: a session a front end feeds frames into, one answer per frame.
 
+With the challenge (the default) an attempt runs a random sequence of head moves
+(:mod:`verify.challenge`): hold a frontal face, make each prompted move before its deadline, look
+back at the camera. Every frame must hold exactly one face, continuous with the previous frame's
+box and close enough to the attempt's first frame to be the same person; a break starts the
+attempt again. Only once the moves are done is the person decided, from the attempt's frontal
+frames (their mean embedding), and checked against the replay guard. A still photo, turned or
+tilted by hand, never completes the moves (its nose does not move relative to its eyes).
+
 Frames are not counted one by one towards the lockout (a stranger in view would lock the owner
-out within seconds), but an identity that is locked out cannot be verified live either, and a
-caller that is throttled cannot identify live. In "Who is this?" mode a named person is logged as
-an identification attempt each time the name changes, so the audit log shows who was recognised
-without one row per frame. With ``strict`` an accepted frame counts only once a short window of
-frames shows natural variation (:mod:`verify.liveness`).
+out within seconds); each *completed* attempt is logged and counted like a photo check. An
+identity that is locked out cannot be verified live, and a throttled caller cannot identify
+live. Without the challenge (kiosks that cannot prompt), each frame is decided on its own as
+before; ``strict`` then accepts only once a few frames show natural variation
+(:mod:`verify.liveness`), and with the challenge adds that check to the final decision. Strict
+mode also refuses an accepted face whose region shows the shipped screen or print cues
+(:mod:`verify.screen_cues`); those cues never accept anything.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
+import random
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from enrollment.enroll import enrolled_template
+from enrollment.enroll import enrolled_template, with_cohort_stats
 from enrollment.identify import identify
-from enrollment.ratelimit import ensure_not_locked, ensure_not_throttled, record_identification
-from verify.errors import FaceTooSmallError, NoFaceError, VerifyError
+from enrollment.ratelimit import (
+    ensure_not_locked,
+    ensure_not_throttled,
+    record_identification,
+    record_results,
+)
+from verify.challenge import (
+    Challenge,
+    ChallengeConfig,
+    ChallengeStatus,
+    boxes_continuous,
+    head_pose,
+    random_moves,
+)
+from verify.embedding import Embedding
+from verify.errors import ConfigError, FaceTooSmallError, NoFaceError, VerifyError
 from verify.io import check_image_array
-from verify.liveness import LivenessCheck
-from verify.scoring import Decision, Outcome
+from verify.liveness import LivenessCheck, LivenessConfig, max_pairwise_distance
+from verify.scorer import evidence
+from verify.scoring import Decision, l2_normalize
+from verify.screen_cues import face_region
 
 if TYPE_CHECKING:
     from enrollment.service import Service
+    from verify.verifier import Verifier
+
+LiveOutcome = Literal["accepted", "rejected", "retry", "pending"]
+SAME_PERSON_LEVEL = "low"
+"""A frame is the attempt's person when it scores at least this level's retry threshold (FAR 10 %)
+against the attempt's first frame: a loose bound, the box continuity does the rest."""
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """How a live session decides.
+
+    Attributes:
+        challenge: the head-move challenge, or ``None`` to decide every frame on its own.
+        seed: a fixed seed makes every attempt prompt the same moves (tests, demos): never in
+            production, where a recording of those moves would pass.
+        show_failure_seconds: how long a failed attempt's answer is shown before a new attempt.
+        hold_seconds: how long an accepted answer holds while the same face stays in view.
+        strict: also require natural variation between frames (:mod:`verify.liveness`).
+    """
+
+    challenge: ChallengeConfig | None = field(default_factory=ChallengeConfig)
+    seed: int | None = None
+    show_failure_seconds: float = 3.0
+    hold_seconds: float = 5.0
+    strict: bool = False
 
 
 @dataclass(frozen=True)
@@ -33,52 +88,90 @@ class FrameResult:
     """The answer to one frame.
 
     Attributes:
-        outcome: ``"accepted"``, ``"rejected"`` or ``"retry"`` (no usable face counts as retry).
+        outcome: ``"accepted"``, ``"rejected"``, ``"retry"`` (no usable face, start again), or
+            ``"pending"`` while the challenge runs.
         identity: the claimed person, or the one recognised; ``None`` when nobody was.
-        decision: the score and threshold, when a face was scored.
+        decision: the score and threshold, when a face was scored (during the challenge: this
+            frame against the claimed template; at the end: the attempt's frontal frames).
         reason: what to do or why it was not accepted; empty when accepted.
         location: the face box ``(x1, y1, x2, y2)`` in pixels, when a face was found.
         latency_ms: time spent on this frame.
+        prompt: what to tell the person now (the challenge's prompt); empty without a challenge.
+        challenge: where the challenge stands (moves, step, progress), when one runs.
     """
 
-    outcome: Outcome
+    outcome: LiveOutcome
     identity: str | None
     decision: Decision | None
     reason: str
     location: tuple[float, float, float, float] | None
     latency_ms: float
+    prompt: str = ""
+    challenge: ChallengeStatus | None = None
+
+
+@dataclass
+class _Attempt:
+    """One challenge attempt: its moves, frames so far and, once over, its answer."""
+
+    challenge: Challenge
+    frontal: list[Embedding] = field(default_factory=list)
+    anchor: np.ndarray | None = None
+    box: tuple[float, float, float, float] | None = None
+    final: FrameResult | None = None
+    until: float = 0.0
+    regions: list[np.ndarray] = field(default_factory=list)
 
 
 class LiveSession:
     """Verify (or identify, when ``identity`` is ``None``) one stream of webcam frames."""
 
-    def __init__(self, service: Service, identity: str | None, level: str, caller: str, strict: bool) -> None:
+    def __init__(self, service: Service, identity: str | None, level: str, caller: str,
+                 config: LiveConfig = LiveConfig()) -> None:
         self.service = service
         self.identity = identity
         self.level = level
         self.caller = caller
-        self.liveness = LivenessCheck() if strict else None
+        self.config = config
+        self.liveness = LivenessCheck() if config.strict and config.challenge is None else None
+        self._rng = random.Random() if config.seed is None else None
+        self._attempt = self._new_attempt() if config.challenge is not None else None
         self._last_named: str | None = None
+        self.last: FrameResult | None = None
 
-    def feed(self, frame: np.ndarray) -> FrameResult:
-        """Decide one ``(H, W, 3)`` uint8 RGB frame.
+    def feed(self, frame: np.ndarray, time_s: float | None = None) -> FrameResult:
+        """Decide one ``(H, W, 3)`` uint8 RGB frame, taken at ``time_s`` seconds (default: now); kept as ``last``.
 
         Raises:
             InputError: ``frame`` is not an image array.
+            ConfigError: the face pipeline gives no landmarks (the challenge needs them).
         """
         start = time.perf_counter()
+        now = time.monotonic() if time_s is None else float(time_s)
         frame = check_image_array(frame, "webcam frame")
         verifier = self.service.verifier("face", self.level)
         try:
             sample = verifier.pipeline.embed(frame)
         except VerifyError as error:
-            if self.liveness is not None:
-                self.liveness.update(None, False)
-            return FrameResult("retry", self.identity, None, _ask(error), None, _ms(start))
+            self.last = self._no_face(error, start)
+            return self.last
+        region = face_region(frame, sample.location) if self.config.strict else None
+        if self._attempt is None:
+            self.last = self._plain(verifier, sample, region, start)
+        else:
+            self.last = self._challenged(verifier, sample, region, now, start)
+        return self.last
+
+    # --- one frame, one decision (no challenge) -------------------------------------------------------------
+    def _plain(self, verifier: Verifier, sample: Embedding, region: np.ndarray | None, start: float) -> FrameResult:
         try:
-            decision, named = self._decide(verifier, sample)
+            decision, named = self._decide_frame(verifier, sample)
         except VerifyError as error:
             return FrameResult("retry", self.identity, None, str(error), sample.location, _ms(start))
+        if decision.accepted and named is not None:
+            decision = self._unless_replay(named, [sample.vector], decision)
+        if region is not None:
+            decision = self._unless_screen(decision, [region])
         outcome, reason = decision.outcome, decision.reason
         if self.liveness is not None:
             status = self.liveness.update(sample.vector, decision.accepted)
@@ -86,18 +179,153 @@ class LiveSession:
                 outcome, reason = ("retry" if status.state == "collecting" else "rejected"), status.message
         return FrameResult(outcome, named, decision, reason, sample.location, _ms(start))
 
-    def _decide(self, verifier, sample) -> tuple[Decision, str | None]:
+    def _decide_frame(self, verifier: Verifier, sample: Embedding) -> tuple[Decision, str | None]:
         store = self.service.store
         if self.identity is not None:
-            template = enrolled_template(store, verifier.pipeline, self.identity)
-            ensure_not_locked(store, template.identity, "face", self.service.settings.lockout, caller=self.caller)
-            return verifier.decide(template.embedding, sample), self.identity
+            return self._claimed_decision(verifier, sample), self.identity
         ensure_not_throttled(store, self.caller, "face", self.service.settings.throttle)
         found = identify(store, verifier, sample)
         if found.identity is not None and found.identity != self._last_named:
             record_identification(store, self.caller, "face", found.identity, found.decision)
         self._last_named = found.identity
         return found.decision, found.identity
+
+    def _claimed_decision(self, verifier: Verifier, sample: Embedding) -> Decision:
+        store = self.service.store
+        template = with_cohort_stats(store, verifier, enrolled_template(store, verifier.pipeline, self.identity))
+        ensure_not_locked(store, template.identity, "face", self.service.settings.lockout, caller=self.caller)
+        return verifier.decide(template.embedding, sample, template.cohort_stats)
+
+    def _unless_replay(self, named: str, vectors: list[np.ndarray], decision: Decision) -> Decision:
+        why = self.service.replay_guard("face").find(named, None, vectors)
+        return dataclasses.replace(decision, outcome="rejected", reason=why) if why else decision
+
+    # --- the challenge ----------------------------------------------------------------------------------
+    def _new_attempt(self) -> _Attempt:
+        config = self.config.challenge
+        rng = self._rng if self._rng is not None else random.Random(self.config.seed)
+        return _Attempt(Challenge(random_moves(config, rng), config))
+
+    def _reset(self) -> None:
+        """A new attempt: the same moves while none was prompted yet, else new ones."""
+        challenge = self._attempt.challenge
+        self._attempt = (_Attempt(Challenge(challenge.moves, challenge.config)) if challenge.phase == "neutral"
+                         else self._new_attempt())
+
+    def _restart(self, sample: Embedding | None, reason: str, start: float) -> FrameResult:
+        """Start a new attempt and ask to start again."""
+        self._reset()
+        location = sample.location if sample is not None else None
+        return FrameResult("retry", self.identity, None, reason, location, _ms(start),
+                           prompt="look straight at the camera and hold still")
+
+    def _no_face(self, error: VerifyError, start: float) -> FrameResult:
+        if self._attempt is None or self._attempt.final is not None:
+            return FrameResult("retry", self.identity, None, _ask(error), None, _ms(start))
+        return self._restart(None, _ask(error) + "; the challenge starts again", start)
+
+    def _challenged(self, verifier: Verifier, sample: Embedding, region: np.ndarray | None, now: float,
+                    start: float) -> FrameResult:
+        attempt = self._attempt
+        if sample.landmarks is None:
+            raise ConfigError("the face pipeline gives no landmarks: the live challenge needs them")
+        if attempt.final is not None:
+            if now < attempt.until and attempt.box is not None and boxes_continuous(attempt.box, sample.location):
+                attempt.box = sample.location
+                return replace(attempt.final, location=sample.location, latency_ms=_ms(start))
+            attempt = self._attempt = self._new_attempt()
+        if sample.measures.get("faces", 1.0) > 1:
+            return self._restart(sample, "several faces in view: only the person being verified, please", start)
+        if attempt.box is not None and not boxes_continuous(attempt.box, sample.location):
+            return self._restart(sample, "the face jumped between frames: start again", start)
+        try:
+            decision = self._claimed_decision(verifier, sample) if self.identity is not None else None
+        except VerifyError as error:
+            return FrameResult("retry", self.identity, None, str(error), sample.location, _ms(start))
+        if attempt.anchor is not None and not self._same_person(verifier, attempt.anchor, sample):
+            return self._restart(sample, "another face appeared: start again", start)
+        if decision is not None and decision.outcome == "rejected" and attempt.challenge.phase == "neutral":
+            self._reset()
+            return FrameResult("rejected", self.identity, decision, decision.reason, sample.location, _ms(start))
+        status = attempt.challenge.observe(head_pose(sample.landmarks), now)
+        attempt.box = sample.location
+        if status.frontal:
+            attempt.frontal.append(sample)
+            attempt.anchor = attempt.frontal[0].vector
+            if region is not None:
+                attempt.regions = [*attempt.regions[-1:], region]
+        if status.phase == "failed":
+            return self._finish(FrameResult("rejected", self.identity, None, status.reason, sample.location,
+                                            _ms(start), challenge=status), now)
+        if status.phase == "passed":
+            return self._finish(self._final(verifier, attempt, status, sample.location, start), now)
+        return FrameResult("pending", self.identity, decision, status.prompt, sample.location, _ms(start),
+                           prompt=status.prompt, challenge=status)
+
+    def _same_person(self, verifier: Verifier, anchor: np.ndarray, sample: Embedding) -> bool:
+        """Whether ``sample`` is the attempt's first face: inside the retry band of the low level or above."""
+        loose = verifier.at_level(SAME_PERSON_LEVEL)
+        return evidence(loose.decide(anchor, sample)) >= loose.operating_point.retry_threshold
+
+    def _finish(self, result: FrameResult, now: float) -> FrameResult:
+        """Show ``result`` for a while (held while the same face stays in view)."""
+        self._attempt.final = result
+        seconds = self.config.hold_seconds if result.outcome == "accepted" else self.config.show_failure_seconds
+        self._attempt.until = now + seconds
+        return result
+
+    def _final(self, verifier: Verifier, attempt: _Attempt, status: ChallengeStatus,
+               location: tuple[float, float, float, float] | None, start: float) -> FrameResult:
+        """The decision on the attempt's frontal frames, once the moves are done; logged."""
+        vectors = np.stack([frame.vector for frame in attempt.frontal])
+        probe = Embedding(l2_normalize(vectors.mean(axis=0)), attempt.frontal[-1].quality_issues)
+        try:
+            decision, named = self._final_decision(verifier, probe, vectors, attempt.regions)
+        except VerifyError as error:
+            return FrameResult("retry", self.identity, None, str(error), location, _ms(start), challenge=status)
+        reason = decision.reason or f"live: {len(status.moves)} moves done"
+        return FrameResult(decision.outcome, named, decision, reason, location, _ms(start),
+                           prompt=status.prompt, challenge=status)
+
+    def _final_decision(self, verifier: Verifier, probe: Embedding, vectors: np.ndarray,
+                        regions: list[np.ndarray]) -> tuple[Decision, str | None]:
+        store, settings = self.service.store, self.service.settings
+        if self.identity is None:
+            ensure_not_throttled(store, self.caller, "face", settings.throttle)
+            found = identify(store, verifier, probe)
+            decision, named = found.decision, found.identity
+            if named is not None:
+                decision = self._passive(self._unless_replay(named, list(vectors), decision), vectors, regions)
+                named = named if decision.accepted else None
+            record_identification(store, self.caller, "face", named, decision)
+            return decision, named
+        decision = self._passive(self._unless_replay(self.identity, list(vectors),
+                                                     self._claimed_decision(verifier, probe)), vectors, regions)
+        (answer,) = record_results(store, self.identity, "face", [decision], settings.lockout, caller=self.caller)
+        if isinstance(answer, VerifyError):
+            raise answer
+        return answer, self.identity
+
+    def _passive(self, decision: Decision, vectors: np.ndarray, regions: list[np.ndarray]) -> Decision:
+        """In strict mode, refuse an accepted attempt whose frontal frames do not vary naturally or
+        show screen or print cues; the cues never accept anything."""
+        if not (self.config.strict and decision.accepted):
+            return decision
+        if max_pairwise_distance(vectors) < LivenessConfig().min_variation:
+            return dataclasses.replace(decision, outcome="rejected",
+                                       reason="static image suspected: the face does not change between frames")
+        return self._unless_screen(decision, regions)
+
+    def _unless_screen(self, decision: Decision, regions: list[np.ndarray]) -> Decision:
+        """``decision``, or a rejection when an accepted face region shows the shipped screen/print cues."""
+        if not decision.accepted:
+            return decision
+        cues = self.service.screen_cues()
+        found = [cue for region in regions for cue in cues.suspicious(region)]
+        if found:
+            return dataclasses.replace(decision, outcome="rejected",
+                                       reason=f"screen or print replay suspected: {found[0]}")
+        return decision
 
 
 ASK = {NoFaceError: "no face found: look at the camera", FaceTooSmallError: "face too small: come closer"}

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 APPLICATION_ID = 0x56524659  # "VRFY"
 MAGIC = "verify-enrollment-store"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 8
 CHANGE_LOG_LIMIT = 100_000
 """Template changes kept in ``template_changes``; an index older than the oldest is rebuilt."""
 
@@ -93,6 +93,51 @@ def _migrate_3_to_4(connection: sqlite3.Connection) -> None:
 
 
 def _migrate_4_to_5(connection: sqlite3.Connection) -> None:
+    """Templates keep their cohort statistics (S-norm); older templates get them on first use."""
+    connection.execute("ALTER TABLE templates ADD COLUMN cohort_stats TEXT")
+
+
+def _migrate_5_to_6(connection: sqlite3.Connection) -> None:
+    """Samples kept for replay checks (digest + embedding, sealed under the key), removed with their template."""
+    connection.execute(
+        """CREATE TABLE replay_samples (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            identity TEXT NOT NULL,
+            modality TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('enrolled', 'accepted')),
+            model_id TEXT NOT NULL,
+            model_version TEXT NOT NULL,
+            sample BLOB NOT NULL,
+            dim INTEGER NOT NULL CHECK (dim > 0 AND length(sample) = 33 + 4 * dim),
+            created_at REAL NOT NULL,
+            seal BLOB
+        )"""
+    )
+    connection.execute("CREATE INDEX replay_samples_by_identity ON replay_samples (identity, modality, kind, id)")
+    connection.execute(
+        """CREATE TRIGGER replay_samples_follow_templates AFTER DELETE ON templates BEGIN
+            DELETE FROM replay_samples WHERE identity = OLD.identity AND modality = OLD.modality;
+        END"""
+    )
+
+
+def _migrate_6_to_7(connection: sqlite3.Connection) -> None:
+    """API tokens of the REST API (:mod:`enrollment.tokens`): only a digest of each secret is kept."""
+    connection.execute(
+        """CREATE TABLE api_tokens (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            scope TEXT NOT NULL CHECK (scope IN ('verify', 'admin')),
+            digest BLOB NOT NULL CHECK (length(digest) = 32),
+            seal BLOB,
+            created_at REAL NOT NULL,
+            revoked_at REAL
+        )"""
+    )
+    connection.execute("CREATE UNIQUE INDEX api_tokens_active_name ON api_tokens (name) WHERE revoked_at IS NULL")
+
+
+def _migrate_7_to_8(connection: sqlite3.Connection) -> None:
     """A log of template changes, written by triggers in the transaction of every template write.
 
     Its latest ``(version, stamp)`` is the store's version: the version counts writes (never
@@ -121,5 +166,6 @@ def _migrate_4_to_5(connection: sqlite3.Connection) -> None:
 
 
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
-    0: _migrate_0_to_1, 1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5
+    0: _migrate_0_to_1, 1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5,
+    5: _migrate_5_to_6, 6: _migrate_6_to_7, 7: _migrate_7_to_8,
 }

@@ -27,23 +27,29 @@ from enrollment.backup import export_store, import_store
 from enrollment.enroll import Enrollment, check_embedded, check_embedded_many, check_many, enroll, enrolled_template
 from enrollment.errors import UnknownIdentityError
 from enrollment.gallery import Gallery, GalleryKey
-from enrollment.identify import identify
+from enrollment.identify import Identification, identify
 from enrollment.ratelimit import clear_lockout, ensure_not_throttled, record_identification, record_identifications
+from enrollment.replay_guard import ReplayGuard, ReplayReview, forget, remember
 from enrollment.results import CheckResult, EnrollResult, IdentifyResult
 from enrollment.settings import Settings
 from enrollment.store import TemplateStore
 from enrollment.template import Template, validate_identity, validate_modality
+from enrollment.tokens import TokenRegistry
 from verify.config import MODALITIES
 from verify.embedding import Embedding, Pipeline
 from verify.errors import ConfigError, InputError, VerifyError
 from verify.fusion import fuse_and
 from verify.models import load_pipeline, model_spec
+from verify.scorer import Scorer
+from verify.replay import load_replay_threshold, sample_digest
 from verify.scoring import Decision, OperatingPoint
 from verify.verifier import Verifier
 
-if TYPE_CHECKING:  # torch: only with per-user adaptation
+if TYPE_CHECKING:  # torch with per-user adaptation, OpenCV with live sessions: imported on use
     from enrollment.live import LiveSession
+    from enrollment.live_voice import LiveVoiceSession
     from verify.adaptation import Adapter
+    from verify.screen_cues import ScreenCues
 
 
 class MissingSampleError(InputError):
@@ -69,6 +75,8 @@ class Service:
         store: the store file (default: ``$VERIFY_STORE``, else the per-user data folder).
         settings: a complete :class:`Settings` instead of ``store`` and ``options``.
         pipelines: already built pipelines to share (``{"face": ..., "voice": ...}``).
+        scorers: scoring for pipelines other than the shipped ones (experiments, tests); the
+            shipped models use their shipped cohort and calibration.
         options: any keyword of :meth:`Settings.resolve` (``key``, ``key_file``, ``level``,
             ``device``, ``max_failures``, ``adapt``, ``caller``, ...).
 
@@ -78,14 +86,19 @@ class Service:
     """
 
     def __init__(self, store: str | Path | None = None, *, settings: Settings | None = None,
-                 pipelines: Mapping[str, Pipeline] | None = None, **options: Any) -> None:
+                 pipelines: Mapping[str, Pipeline] | None = None, scorers: Mapping[str, Scorer] | None = None,
+                 **options: Any) -> None:
         if settings is not None and (store is not None or options):
             raise ConfigError("give either settings or store and options, not both")
         self.settings = settings or Settings.resolve(store=store, **options)
         self.store = TemplateStore(self.settings.store_path, key=self.settings.key)
+        self.tokens = TokenRegistry(self.store)  # the REST API's tokens: create, list, revoke, authenticate
         self._pipelines: dict[str, Pipeline] = dict(pipelines or {})
+        self._scorers: dict[str, Scorer] = dict(scorers or {})
         self._adapters: dict[str, Adapter] = {}
         self._galleries: dict[GalleryKey, Gallery] = {}
+        self._replay_thresholds: dict[str, float | None] = {}
+        self._screen_cues: ScreenCues | None = None
         self._lock = threading.Lock()
 
     # --- models ---------------------------------------------------------------------------------
@@ -103,11 +116,15 @@ class Service:
 
     def verifier(self, modality: str, level: str | None = None) -> Verifier:
         """A verifier of ``modality`` at ``level`` (default: the settings' level)."""
-        return Verifier(self.pipeline(modality), model_spec(modality).thresholds(), level or self.settings.level)
+        return Verifier(self.pipeline(modality), self.scorer(modality), level or self.settings.level)
+
+    def scorer(self, modality: str) -> Scorer:
+        """How scores of ``modality`` become decisions: the shipped scoring unless one was given."""
+        return self._scorers.get(modality) or model_spec(modality).scorer
 
     def operating_point(self, modality: str, level: str | None = None) -> OperatingPoint:
-        """The thresholds a level applies to ``modality`` (loads no model)."""
-        return model_spec(modality).thresholds().operating_point(level or self.settings.level)
+        """The thresholds a level applies to ``modality``, in evidence units (calibrated LLR; loads no model)."""
+        return self.scorer(modality).operating_point(level or self.settings.level)
 
     def adapter(self, modality: str) -> Adapter | None:
         """The shipped per-user adaptation when the settings ask for it, else ``None``.
@@ -121,6 +138,36 @@ class Service:
             if modality not in self._adapters:
                 self._adapters[modality] = model_spec(modality).load_adapter()
             return self._adapters[modality]
+
+    def replay_guard(self, modality: str) -> ReplayGuard:
+        """The replay rule of ``modality``'s pipeline, with the near-identical threshold shipped for it.
+
+        A pipeline that is not the shipped model's (tests, experiments) gets no near-identical
+        threshold: only byte-identical copies are caught.
+
+        Raises:
+            WeightsError: the shipped model's replay threshold file is missing or unreadable.
+        """
+        pipeline = self.pipeline(modality)
+        with self._lock:
+            if modality not in self._replay_thresholds:
+                spec = model_spec(modality)
+                shipped = spec.model_id == pipeline.model_id
+                self._replay_thresholds[modality] = load_replay_threshold(spec.model_id).cosine if shipped else None
+        return ReplayGuard(self.store, pipeline, self._replay_thresholds[modality])
+
+    def screen_cues(self) -> ScreenCues:
+        """The shipped passive screen/print cues (used by strict live sessions), loaded once.
+
+        Raises:
+            WeightsError: the shipped file is missing or unreadable.
+        """
+        from verify.screen_cues import load_screen_cues  # OpenCV: only for strict live sessions
+
+        with self._lock:
+            if self._screen_cues is None:
+                self._screen_cues = load_screen_cues()
+            return self._screen_cues
 
     # --- enrollment -----------------------------------------------------------------------------
     def enroll(self, name: str, *, face: Any = None, voice: Any = None, allow_low_quality: bool = False) -> EnrollResult:
@@ -154,12 +201,16 @@ class Service:
         failed: dict[str, VerifyError] = {}
         for modality, source in sources.items():
             try:
-                pipeline = self.pipeline(modality)
-                enrolled[modality] = enroll(self.store, pipeline, identity, source,
+                enrolled[modality] = enroll(self.store, self.verifier(modality), identity, source,
                                             allow_low_quality=allow_low_quality, adapter=self.adapter(modality),
-                                            replace=replace, gallery=self.gallery(pipeline))
+                                            replace=replace, gallery=self.gallery(self.pipeline(modality)))
             except VerifyError as error:
                 failed[modality] = error
+                continue
+            if replace:
+                forget(self.store, identity, modality)
+            remember(self.store, identity, self.pipeline(modality), "enrolled", sample_digest(source),
+                     enrolled[modality].sample.vector)
         if not enrolled:
             raise next(iter(failed.values()))
         return EnrollResult(identity, enrolled, failed)
@@ -187,9 +238,12 @@ class Service:
         samples: dict[str, Embedding] = {}
         decisions: dict[str, Decision] = {}
         for modality, source in sources.items():
+            review = ReplayReview(self.replay_guard(modality), identity, [source])
             decisions[modality] = check_embedded(
                 self.store, verifiers[modality], identity, self._embedder(verifiers[modality], source, samples),
-                policy=self.settings.lockout, adapter=self.adapter(modality), caller=self._caller(caller))
+                policy=self.settings.lockout, adapter=self.adapter(modality), caller=self._caller(caller),
+                review=review)
+            review.remember_accepted([decisions[modality]])
         fused = fuse_and(decisions)
         return CheckResult(identity, fused.outcome, self._level(level), decisions, samples, fused.reason)
 
@@ -210,25 +264,35 @@ class Service:
         """
         identity = validate_identity(name)
         self.store.get(identity, modality)  # an unknown name fails before the model loads
-        return check_many(self.store, self.verifier(modality, level), identity, sources,
-                          policy=self.settings.lockout, adapter=self.adapter(modality),
-                          caller=self._caller(caller))
+        review = ReplayReview(self.replay_guard(modality), identity, sources)
+        answers = check_many(self.store, self.verifier(modality, level), identity, sources,
+                             policy=self.settings.lockout, adapter=self.adapter(modality),
+                             caller=self._caller(caller), review=review)
+        review.remember_accepted(answers)
+        return answers
 
     def check_embedded_many(self, name: str, probes: Sequence[Embedding | VerifyError], modality: str, *,
-                            level: str | None = None, caller: str | None = None) -> list[Decision | VerifyError]:
+                            sources: Sequence[Any] | None = None, level: str | None = None,
+                            caller: str | None = None) -> list[Decision | VerifyError]:
         """:meth:`check_many` of samples embedded elsewhere (a cluster's workers), decided and logged here
         in the order given: the same rules and the same decisions as :meth:`check_many`.
 
-        With no probes it only checks that ``name`` is enrolled and not locked out.
+        ``sources`` (aligned with ``probes``: paths readable here, or bytes) give the replay guard
+        each sample's digest; without them (or for a path this machine cannot read) copies are
+        recognised by their embedding only. With no probes it only checks that ``name`` is enrolled
+        and not locked out.
 
         Raises:
             UnknownIdentityError, LockedOutError: before the first probe.
         """
         identity = validate_identity(name)
         self.store.get(identity, modality)
-        return check_embedded_many(self.store, self.verifier(modality, level), identity, probes,
-                                   policy=self.settings.lockout, adapter=self.adapter(modality),
-                                   caller=self._caller(caller))
+        review = ReplayReview(self.replay_guard(modality), identity, sources or [None] * len(probes))
+        answers = check_embedded_many(self.store, self.verifier(modality, level), identity, probes,
+                                      policy=self.settings.lockout, adapter=self.adapter(modality),
+                                      caller=self._caller(caller), review=review)
+        review.remember_accepted(answers)
+        return answers
 
     # --- 1:N ------------------------------------------------------------------------------------
     def identify(self, *, face: Any = None, voice: Any = None, level: str | None = None,
@@ -251,8 +315,9 @@ class Service:
             verifier = self.verifier(modality, level)
             try:
                 samples[modality] = verifier.pipeline.embed(source)
-                searches[modality] = identify(self.store, verifier, samples[modality],
-                                              gallery=self.gallery(verifier.pipeline))
+                searches[modality] = self._unless_replay(
+                    identify(self.store, verifier, samples[modality], gallery=self.gallery(verifier.pipeline)),
+                    modality, source, samples[modality])
             except VerifyError as error:
                 record_identification(self.store, who, modality, None, error)
                 raise
@@ -260,8 +325,11 @@ class Service:
         return self._identify_result(searches, samples, self._level(level))
 
     def identify_embedded(self, probes: Sequence[Embedding | VerifyError], modality: str, *,
-                          level: str | None = None, caller: str) -> list[IdentifyResult | VerifyError]:
+                          sources: Sequence[Any] | None = None, level: str | None = None,
+                          caller: str) -> list[IdentifyResult | VerifyError]:
         """Bulk 1:N for an operator: identify samples embedded elsewhere, in the order given.
+
+        ``sources`` give the replay guard each sample's digest, as in :meth:`check_embedded_many`.
 
         Every search is logged for ``caller`` (an error as an error), as :meth:`identify` logs it,
         but **not throttled**: this is an offline job of whoever can open the store (and its key),
@@ -275,12 +343,13 @@ class Service:
         gallery = self.gallery(verifier.pipeline)
         results: list[IdentifyResult | VerifyError] = []
         logged: list[tuple[str | None, Decision | VerifyError]] = []
-        for probe in probes:
+        for probe, source in zip(probes, sources or [None] * len(probes)):
             if isinstance(probe, VerifyError):
                 results.append(probe)
                 logged.append((None, probe))
                 continue
-            search = identify(self.store, verifier, probe, gallery=gallery)
+            search = self._unless_replay(identify(self.store, verifier, probe, gallery=gallery), modality, source,
+                                         probe)
             results.append(self._identify_result({modality: search}, {modality: probe}, self._level(level)))
             logged.append((search.identity, search.decision))
         record_identifications(self.store, caller, modality, logged)
@@ -307,6 +376,17 @@ class Service:
             if not loaded:
                 Gallery.sync_saved(self.store, modality, self.settings.gallery)
 
+    def _unless_replay(self, search: Identification, modality: str, source: Any, probe: Embedding) -> Identification:
+        """The search, or nobody named when the probe is a copy of the named person's samples."""
+        if search.identity is None:
+            return search
+        guard, digest = self.replay_guard(modality), sample_digest(source)
+        decision = guard.review(search.identity, digest, probe, search.decision)
+        if decision.accepted:
+            guard.remember_accepted(search.identity, digest, probe)
+            return search
+        return Identification(None, decision, search.candidates, decision.reason, search.skipped)
+
     @staticmethod
     def _identify_result(searches: dict, samples: dict, level: str) -> IdentifyResult:
         names = {search.identity for search in searches.values()}
@@ -322,12 +402,32 @@ class Service:
 
     # --- live frames ----------------------------------------------------------------------------
     def live_session(self, name: str | None, *, level: str | None = None, caller: str | None = None,
-                     strict: bool = False) -> LiveSession:
-        """A session a front end feeds webcam frames into, verifying ``name`` (``None``: identify)."""
-        from enrollment.live import LiveSession
+                     strict: bool = False, challenge: bool | None = None, mirrored: bool = False) -> LiveSession:
+        """A session a front end feeds webcam frames into, verifying ``name`` (``None``: identify).
+
+        Args:
+            strict: also require natural variation between frames.
+            challenge: prompt head moves before deciding (default: the settings' ``live_challenge``,
+                on unless turned off); without it each frame is decided on its own.
+            mirrored: the frames are mirror images (a webcam preview), so the person's left is
+                the image's left.
+        """
+        from enrollment.live import LiveConfig, LiveSession
+        from verify.challenge import ChallengeConfig
 
         identity = validate_identity(name) if name is not None else None
-        return LiveSession(self, identity, self._level(level), self._caller(caller), strict)
+        use_challenge = self.settings.live_challenge if challenge is None else challenge
+        config = LiveConfig(ChallengeConfig(mirrored=mirrored) if use_challenge else None,
+                            seed=self.settings.challenge_seed, strict=strict)
+        return LiveSession(self, identity, self._level(level), self._caller(caller), config)
+
+    def live_voice_session(self, name: str | None, *, level: str | None = None,
+                           caller: str | None = None) -> LiveVoiceSession:
+        """A session a front end feeds microphone chunks into, verifying ``name`` (``None``: identify)."""
+        from enrollment.live_voice import LiveVoiceSession
+
+        identity = validate_identity(name) if name is not None else None
+        return LiveVoiceSession(self, identity, self._level(level), self._caller(caller))
 
     # --- gallery, backups, audit ----------------------------------------------------------------
     def templates(self) -> list[Template]:

@@ -14,6 +14,8 @@ lockout                     ``VERIFY_MAX_FAILURES``,         5 failures in 300 s
                             ``VERIFY_IDENTIFY_WINDOW``
 per-user adaptation         ``VERIFY_ADAPT`` (``1``/``0``)   off
 1:N exact search up to      ``VERIFY_GALLERY_EXACT_MAX``     20,000 templates (HNSW above)
+live head-move challenge    ``VERIFY_LIVE_CHALLENGE``        on
+challenge seed (tests)      ``VERIFY_CHALLENGE_SEED``        none: random moves
 ==========================  ===============================  =============================
 """
 
@@ -50,6 +52,9 @@ class Settings:
         adapt: enroll and check with the shipped per-user adaptation (where one ships).
         caller: who the attempts are logged for when a call names nobody (``"cli:<user>"``, ...).
         gallery: how 1:N galleries are indexed (exact search up to a size, HNSW above) and saved.
+        live_challenge: live webcam sessions prompt head moves before deciding.
+        challenge_seed: every live attempt prompts the moves drawn from this seed (tests and
+            demos only: a recording of those moves would pass); ``None`` draws them at random.
     """
 
     store_path: Path
@@ -61,6 +66,8 @@ class Settings:
     adapt: bool = False
     caller: str = ""
     gallery: GalleryConfig = GalleryConfig()
+    live_challenge: bool = True
+    challenge_seed: int | None = None
 
     def __post_init__(self) -> None:
         target_far(self.level)  # raises ConfigError naming the choices
@@ -82,6 +89,8 @@ class Settings:
         adapt: bool | None = None,
         caller: str | None = None,
         gallery_exact_max: int | None = None,
+        live_challenge: bool | None = None,
+        challenge_seed: int | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Settings from the arguments given, else the environment, else the defaults.
@@ -114,6 +123,8 @@ class Settings:
             caller=caller if caller is not None else user_caller("python"),
             gallery=GalleryConfig(IndexConfig(exact_max=pick(gallery_exact_max, "VERIFY_GALLERY_EXACT_MAX", int,
                                                              IndexConfig().exact_max))),
+            live_challenge=pick(live_challenge, "VERIFY_LIVE_CHALLENGE", _flag, True),
+            challenge_seed=pick(challenge_seed, "VERIFY_CHALLENGE_SEED", int, None),
         )
 
 

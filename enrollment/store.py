@@ -8,6 +8,7 @@ modality, model and sample count, so an edited, swapped or planted row is refuse
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import time
 
@@ -19,12 +20,21 @@ from enrollment.errors import InvalidTemplateError, StoreCorruptError, UnknownId
 from enrollment.schema import SCHEMA_VERSION
 from enrollment.template import Template, validate_identity, validate_modality
 from verify.errors import ModelMismatchError
+from verify.normalization import CohortStats
 
 __all__ = ["SCHEMA_VERSION", "TemplateStore", "default_store_path"]
 _COLUMNS = (
     "identity, modality, embedding, dim, sample_count, model_id, model_version,"
-    " created_at, updated_at, seal"
+    " created_at, updated_at, seal, cohort_stats"
 )
+
+
+def _bound_data(identity: str, modality: str, model_id: str, version: str, dim: int, count: int,
+                stats: str | None) -> bytes:
+    """What a sealed row is bound to: its identity, model and sample count, and its cohort statistics
+    (a planted statistic would shift every normalised score of the template)."""
+    bound = associated_data(identity, modality, model_id, version, dim, count)
+    return bound if stats is None else bound + b"|cohort_stats:" + stats.encode("utf-8")
 
 
 class TemplateStore(StoreDatabase):
@@ -42,18 +52,19 @@ class TemplateStore(StoreDatabase):
 
     # --- rows -----------------------------------------------------------------------------
     def _row_to_template(self, row: tuple) -> Template:
-        identity, modality, blob, dim, count, model_id, version, created, updated, seal = row
+        identity, modality, blob, dim, count, model_id, version, created, updated, seal, stats = row
         if not isinstance(blob, bytes) or len(blob) != 4 * dim:
             raise StoreCorruptError(
                 f"enrollment store {self._path}: template {identity!r} ({modality}) has a"
                 f" damaged embedding ({len(blob) if blob else 0} bytes for dim {dim})"
             )
         what = f"enrollment store {self._path}: template {identity!r} ({modality})"
-        blob = self.unseal(blob, seal, associated_data(identity, modality, model_id, version, dim, count), what)
+        blob = self.unseal(blob, seal, _bound_data(identity, modality, model_id, version, dim, count, stats), what)
         embedding = np.frombuffer(blob, dtype="<f4").astype(np.float32)
         try:
+            cohort_stats = None if stats is None else CohortStats.from_json(stats)
             return Template(
-                identity, modality, embedding, count, model_id, version, created, updated
+                identity, modality, embedding, count, model_id, version, created, updated, cohort_stats
             )
         except Exception as error:  # noqa: BLE001 - any invalid stored value is corruption
             raise StoreCorruptError(
@@ -62,11 +73,12 @@ class TemplateStore(StoreDatabase):
             ) from error
 
     def _write_row(self, connection: sqlite3.Connection, template: Template) -> None:
-        bound = (template.identity, template.modality, template.model_id,
-                 template.model_version, template.dim, template.sample_count)  # fmt: skip
-        blob, seal = self.seal(template.embedding_sum.astype("<f4").tobytes(), associated_data(*bound))
+        stats = None if template.cohort_stats is None else template.cohort_stats.to_json()
+        bound = _bound_data(template.identity, template.modality, template.model_id, template.model_version,
+                            template.dim, template.sample_count, stats)
+        blob, seal = self.seal(template.embedding_sum.astype("<f4").tobytes(), bound)
         connection.execute(
-            f"INSERT OR REPLACE INTO templates ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT OR REPLACE INTO templates ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 template.identity,
                 template.modality,
@@ -78,6 +90,7 @@ class TemplateStore(StoreDatabase):
                 template.created_at,
                 template.updated_at,
                 seal,
+                stats,
             ),
         )
 
@@ -184,3 +197,20 @@ class TemplateStore(StoreDatabase):
             )
         with self._writing() as connection:
             self._write_row(connection, template)
+
+    def set_cohort_stats(self, template: Template, stats: CohortStats) -> Template:
+        """Store ``stats`` with ``template`` unless the stored template changed since it was read.
+
+        Returns the template as stored now (with the statistics, or the newer template untouched,
+        whose statistics are computed on its next use).
+        """
+        with self._writing() as connection:
+            current = self._select(connection, "WHERE identity = ? AND modality = ?",
+                                   (template.identity, template.modality))
+            if not current or (current[0].updated_at, current[0].sample_count) != (
+                template.updated_at, template.sample_count
+            ):
+                return current[0] if current else template
+            updated = dataclasses.replace(current[0], cohort_stats=stats)
+            self._write_row(connection, updated)
+        return updated

@@ -16,6 +16,7 @@ import numpy as np
 
 from enrollment.errors import InvalidIdentityError, InvalidTemplateError
 from verify.errors import ConfigError
+from verify.normalization import CohortStats
 
 MODALITIES = ("face", "voice")
 MAX_IDENTITY_LENGTH = 64
@@ -119,6 +120,9 @@ class Template:
         model_version: version of that model; samples of another version do not mix.
         created_at: unix time in seconds of the first sample.
         updated_at: unix time in seconds of the latest change.
+        cohort_stats: the template's score statistics against the model's impostor cohort
+            (S-norm), computed at enrollment; ``None`` until computed (older templates, or a
+            sample was just added), then computed on first use.
     """
 
     identity: str
@@ -129,6 +133,7 @@ class Template:
     model_version: str
     created_at: float
     updated_at: float
+    cohort_stats: CohortStats | None = None
 
     def __post_init__(self) -> None:
         set_field = object.__setattr__
@@ -147,6 +152,8 @@ class Template:
         _check_text(self.model_version, "model_version")
         set_field(self, "created_at", _check_time(self.created_at, "created_at"))
         set_field(self, "updated_at", _check_time(self.updated_at, "updated_at"))
+        if self.cohort_stats is not None and not isinstance(self.cohort_stats, CohortStats):
+            raise InvalidTemplateError(f"cohort_stats must be CohortStats, got {type(self.cohort_stats).__name__}")
 
     @classmethod
     def from_sample(
@@ -202,6 +209,7 @@ class Template:
             embedding_sum=total.astype(np.float32),
             sample_count=self.sample_count + 1,
             updated_at=now,
+            cohort_stats=None,  # they described the template without this sample
         )
 
     def __eq__(self, other: object) -> bool:

@@ -1,10 +1,22 @@
-"""Calibrate a shipped model's thresholds on the calibration identities of ../shared/data.
+"""Calibrate a shipped model on the calibration people of ../shared/data, in clean and degraded conditions.
 
-Embeds every file of the calibration identities (see benchmarks/pairs/splits.json, written by
-scripts/build_pairs.py), scores all pairs within each dataset, and writes one threshold per
-target FAR to assets/models/<model_id>.thresholds.json. Evaluation identities are never used.
+Every file of the calibration people (benchmarks/pairs/splits.json, written by
+scripts/build_pairs.py) is embedded clean and under broad random families of degradations
+(verify/conditions.py: webcam-like faces; short, noisy, babbled, telephone, level-changed and
+reverberant voices). Writes, beside the model's weights in assets/models:
 
-    python scripts/calibrate.py --modality face|voice [--data ../shared/data] [--device auto]
+* ``<model_id>.cohort.npz`` + ``.cohort.json``: the impostor cohort for S-norm, embeddings of
+  those people in every condition (never raw samples);
+* ``<model_id>.calibration.json``: the score -> LLR calibration with its LLR thresholds, chosen
+  among raw cosine, S-norm, and S-norm with the probes' quality measures (with and without
+  interactions) by the lowest Cllr on half of the people it was not fitted on; its figures on
+  that half and on the check set (FSDD voices: too few people to fit on).
+
+Trials enroll from a clean sample and probe with another file of anyone, clean or degraded, as a
+person meets the product. Evaluation people are never used.
+
+    python scripts/calibrate.py --modality face|voice [--data ../shared/data] [--device cpu]
+        [--top-k 200] [--cohort-size 3000] [--cache .cache/calibration]
 """
 
 from __future__ import annotations
@@ -12,8 +24,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 from tqdm import tqdm
@@ -21,64 +36,144 @@ from tqdm import tqdm
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from verify.calibration import Thresholds, calibrate, save_thresholds  # noqa: E402
-from verify.errors import VerifyError  # noqa: E402
-from verify.metrics import equal_error_rate  # noqa: E402
-from verify.models import load_pipeline, model_spec  # noqa: E402
+from verify.calibration import ScoreCalibration, save_calibration  # noqa: E402
+from verify.calibration_fit import FitConfig  # noqa: E402
+from verify.calibration_trials import Trials, calibrate_trials, evaluate_calibration, input_scores  # noqa: E402
+from verify.conditions import (  # noqa: E402
+    CALIBRATION_CONDITIONS,
+    EmbeddedSamples,
+    condition_trials,
+    embed_under_conditions,
+    load_samples,
+    save_samples,
+)
+from verify.normalization import Cohort, save_cohort  # noqa: E402
+from verify.quality_measures import default_features  # noqa: E402
 
-CALIBRATION_SETS = {"face": ["lfw_gray"], "voice": ["librispeech", "fsdd"]}
+FIT_SETS = {"face": ["lfw_gray"], "voice": ["librispeech"]}
+CHECK_SETS = {"face": [], "voice": ["fsdd"]}  # ORL has no calibration half: all 40 people evaluate
+DEFAULT_TOP_K = 200
+MAX_IMPOSTORS = 400_000  # impostor trials per condition (a seeded draw)
+IDENTITIES_NOTE = "calibration halves of benchmarks/pairs/splits.json (disjoint from evaluation pairs)"
 
 
-def dataset_trials(pipeline, data: Path, people: list[str], folder: str) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """All-pairs scores and labels among the files of ``people``; plus files and failures counted."""
-    files = [(name, path) for name in people for path in sorted((data / folder / name).iterdir())]
-    vectors, labels, failures = [], [], 0
-    with tqdm(total=len(files), desc=folder, unit="file") as bar:
-        for start in range(0, len(files), 64):
-            chunk = files[start : start + 64]
-            for (name, _), result in zip(chunk, pipeline.embed_many([path for _, path in chunk])):
-                if isinstance(result, VerifyError):
-                    failures += 1
-                else:
-                    vectors.append(result.vector)
-                    labels.append(name)
-            bar.update(len(chunk))
-    matrix = np.stack(vectors)
-    upper = np.triu_indices(len(matrix), 1)
-    scores = (matrix @ matrix.T)[upper]
-    names = np.array(labels)
-    return scores, names[upper[0]] == names[upper[1]], len(files), failures
+def calibration_files(data: Path, dataset: str) -> list[tuple[str, str]]:
+    """``(person, relative path)`` of every file of the calibration people of ``dataset``."""
+    split = json.loads((REPO / "benchmarks" / "pairs" / "splits.json").read_text())[dataset]
+    return [(f"{dataset}/{person}", str(path.relative_to(data)))
+            for person in sorted(split["calibration"])
+            for path in sorted((data / split["folder"] / person).iterdir()) if path.is_file()]
+
+
+def embedded_set(pipeline: Any, data: Path, dataset: str, seed: int, cache: Path | None) -> EmbeddedSamples:
+    """The calibration files of ``dataset`` embedded under the calibration conditions (cached)."""
+    conditions = CALIBRATION_CONDITIONS[pipeline.modality]
+    path = None if cache is None else cache / f"{pipeline.model_id}-{pipeline.model_version}-{dataset}-{seed}.npz"
+    if path is not None and path.exists():
+        return load_samples(path)
+    files = calibration_files(data, dataset)
+    with tqdm(total=len(files) * len(conditions), desc=dataset, unit="sample") as bar:
+        samples = embed_under_conditions(pipeline, data, files, conditions, seed, progress=bar.update)
+    if path is not None:
+        save_samples(path, samples)
+    return samples
+
+
+def trials_of(samples: EmbeddedSamples, codes: Mapping[str, int], seed: int) -> Trials:
+    """Clean enrollments against probes of every condition (impostors capped per condition)."""
+    pairs = [condition_trials(samples, name, MAX_IMPOSTORS, seed) for name in np.unique(samples.conditions)]
+    enroll = np.concatenate([pair[0] for pair in pairs])
+    probe = np.concatenate([pair[1] for pair in pairs])
+    identities = np.array([codes[person] for person in samples.people])
+    return Trials(samples.vectors, identities, enroll, probe, dict(samples.measures))
+
+
+def cohort_of(samples: EmbeddedSamples, codes: Mapping[str, int], size: int, top_k: int, model_id: str,
+              provenance: Mapping[str, Any], seed: int) -> Cohort:
+    """At most ``size`` embeddings of the fit people, every condition alike (a seeded draw)."""
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(len(samples.vectors), min(size, len(samples.vectors)), replace=False))
+    identities = np.array([codes[person] for person in samples.people[chosen]])
+    return Cohort(samples.vectors[chosen], top_k, model_id, identities, dict(provenance))
+
+
+def calibrate_embeddings(
+    trials: Trials,
+    cohort: Cohort,
+    model_id: str,
+    model_version: str = "",
+    provenance: Mapping[str, Any] | None = None,
+    checks: Mapping[str, Trials] | None = None,
+) -> tuple[ScoreCalibration, dict[str, Any]]:
+    """Fit every variant, keep the one with the lowest held-out Cllr: ``(calibration, variants)``.
+
+    Variants: raw cosine or S-norm against ``cohort``; with quality features (when the trials
+    carry measures) without and with interaction terms. Every variant is fitted on the same
+    people of ``trials`` and measured on the others, and on every trial of each ``checks`` set;
+    ``variants`` holds their figures. Identities of ``trials``, ``checks`` and ``cohort`` share
+    one label space.
+    """
+    features = default_features(trials.measures)
+    candidates = {"cosine": (None, (), False), "s-norm": (cohort, (), False)}
+    if features:
+        candidates["s-norm+quality"] = (cohort, features, False)
+        candidates["s-norm+quality+interactions"] = (cohort, features, True)
+    fitted, variants = {}, {}
+    for name, (used_cohort, used_features, interactions) in candidates.items():
+        result = calibrate_trials(trials, used_cohort, model_id, used_features, FitConfig(interactions=interactions),
+                                  model_version=model_version, provenance=provenance)
+        figures = dict(result.figures)
+        for check, check_trials in (checks or {}).items():
+            figures[f"check:{check}"] = evaluate_calibration(
+                result.calibration, input_scores(check_trials, used_cohort), check_trials.labels,
+                check_trials.probe_measures())
+        fitted[name], variants[name] = result.calibration, figures
+    best = min(variants, key=lambda name: variants[name]["held_out"]["cllr"])
+    logging.info("lowest held-out Cllr: %s", best)
+    chosen = fitted[best]
+    selection = {"chosen": best, "rule": "lowest held-out Cllr", "variants": variants}
+    return replace(chosen, provenance={**chosen.provenance, "figures": variants[best], "selection": selection}), variants
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--modality", choices=sorted(CALIBRATION_SETS), required=True)
+    parser.add_argument("--modality", choices=sorted(FIT_SETS), required=True)
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help="cohort scores per side in adaptive S-norm")
+    parser.add_argument("--cohort-size", type=int, default=3000, help="embeddings kept in the shipped cohort")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the degradations and draws")
+    parser.add_argument("--cache", type=Path, default=None, help="folder to keep the embeddings in between runs")
     args = parser.parse_args()
-    splits = json.loads((REPO / "benchmarks" / "pairs" / "splits.json").read_text())
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from verify.models import load_pipeline, model_spec  # torch: only once the arguments are fine
+
     pipeline = load_pipeline(args.modality, args.device)
-    all_scores, all_labels, provenance = [], [], {"datasets": {}}
-    for dataset in CALIBRATION_SETS[args.modality]:
-        split = splits[dataset]
-        scores, labels, files, failures = dataset_trials(pipeline, args.data, split["calibration"], split["folder"])
-        all_scores.append(scores)
-        all_labels.append(labels)
-        provenance["datasets"][dataset] = {
-            "identities": len(split["calibration"]), "files": files, "failed_files": failures,
-            "genuine_trials": int(labels.sum()), "impostor_trials": int((~labels).sum()),
-            "eer": round(equal_error_rate(scores, labels)[0], 5),
-        }
-    scores, labels = np.concatenate(all_scores), np.concatenate(all_labels)
-    provenance.update(
-        command=f"python scripts/calibrate.py --modality {args.modality}",
-        date=datetime.date.today().isoformat(),
-        identities="calibration halves of benchmarks/pairs/splits.json (disjoint from evaluation pairs)",
-        pooled_eer=round(equal_error_rate(scores, labels)[0], 5),
-    )
-    thresholds = Thresholds(pipeline.model_id, calibrate(scores, labels), provenance)
-    save_thresholds(model_spec(args.modality).calibration_path(), thresholds)
-    print(json.dumps({"thresholds": thresholds.by_far, **provenance}, indent=1))
+    sets = {dataset: embedded_set(pipeline, args.data, dataset, args.seed, args.cache)
+            for dataset in FIT_SETS[args.modality] + CHECK_SETS[args.modality]}
+    names = sorted({person for samples in sets.values() for person in samples.people})
+    codes = {name: code for code, name in enumerate(names)}
+    date = datetime.date.today().isoformat()
+    command = f"python scripts/calibrate.py --modality {args.modality} --top-k {args.top_k} --seed {args.seed}"
+    (fit_name,) = FIT_SETS[args.modality]
+    fit = sets[fit_name]
+    conditions = sorted(CALIBRATION_CONDITIONS[args.modality])
+    provenance = {"data": [fit_name], "identities": IDENTITIES_NOTE, "conditions": conditions,
+                  "people": int(np.unique(fit.people).size), "command": command, "date": date}
+    cohort = cohort_of(fit, codes, args.cohort_size, args.top_k, pipeline.model_id, provenance, args.seed)
+    checks = {dataset: trials_of(sets[dataset], codes, args.seed) for dataset in CHECK_SETS[args.modality]}
+    trials = trials_of(fit, codes, args.seed)
+    calibration, variants = calibrate_embeddings(
+        trials, cohort, pipeline.model_id, pipeline.model_version,
+        {**provenance, "failed_samples": {dataset: dict(s.failed) for dataset, s in sets.items()},
+         "trials": "clean enrollments against probes of every condition, other files only; fitted on half of "
+                   "the people, figures on the other half; check sets: every such trial, never fitted on"},
+        checks)
+    spec = model_spec(args.modality)
+    if calibration.normalized:
+        save_cohort(spec.cohort_path(), cohort)
+    save_calibration(spec.calibration_path(), calibration)
+    print(json.dumps({"chosen": calibration.provenance["selection"]["chosen"], "variants": variants}, indent=1))
 
 
 if __name__ == "__main__":

@@ -82,7 +82,8 @@ def score_pairs_adapted(
             f"adaptation checkpoint was trained on {adapter.model_id} {adapter.model_version} embeddings, "
             f"not {pipeline.model_id} {pipeline.model_version}"
         )
-    vectors, errors = embed_pair_files(pipeline, pairs, Path(root), progress)
+    embeddings, errors = embed_pair_files(pipeline, pairs, Path(root), progress)
+    vectors = {name: embedding.vector for name, embedding in embeddings.items()}
     usable = [i for i, pair in enumerate(pairs) if pair.enroll_path in vectors and pair.probe_path in vectors]
     scores = np.full(len(pairs), -np.inf)
     if usable:

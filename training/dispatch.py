@@ -93,7 +93,8 @@ def score_pairs_meta(
         )
     trained = load_head(path, getattr(pipeline, "device", "cpu"))
     trained.check_backbone(pipeline.model_id, pipeline.model_version)
-    vectors, errors = embed_pair_files(pipeline, pairs, root, progress)
+    embeddings, errors = embed_pair_files(pipeline, pairs, root, progress)
+    vectors = {name: embedding.vector for name, embedding in embeddings.items()}
     scores = np.full(len(pairs), -np.inf)
     usable = [i for i, pair in enumerate(pairs) if pair.enroll_path in vectors and pair.probe_path in vectors]
     if usable:

@@ -18,10 +18,14 @@ _EXPORTS = {
     "Embedding": "verify.embedding",
     "Pipeline": "verify.embedding",
     "Thresholds": "verify.calibration",
+    "ScoreCalibration": "verify.calibration",
+    "Cohort": "verify.normalization",
+    "CohortStats": "verify.normalization",
     "Verifier": "verify.verifier",
     "VerifyError": "verify.errors",
     "load_pipeline": "verify.models",
-    "model_thresholds": "verify.models",
+    "model_scorer": "verify.models",
+    "shipped_verifier": "verify.models",
 }
 __all__ = sorted(_EXPORTS)
 

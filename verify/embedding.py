@@ -27,6 +27,9 @@ class Embedding:
             ``"snr_db"``, ``"face_px"``, ``"sharpness"``) that calibration can weigh.
         location: where the sample was found in the input: the face box ``(x1, y1, x2, y2)`` in
             pixels of the decoded image; ``None`` for voices.
+        landmarks: the chosen face's five landmarks ``(5, 2)`` in pixels of the decoded image, in
+            MTCNN order (left eye, right eye, nose tip, left and right mouth corner); ``None`` for
+            voices.
     """
 
     vector: np.ndarray
@@ -35,6 +38,7 @@ class Embedding:
     preview: np.ndarray | None = field(default=None, repr=False)
     measures: Mapping[str, float] = field(default_factory=dict)
     location: tuple[float, float, float, float] | None = None
+    landmarks: np.ndarray | None = field(default=None, repr=False)
 
 
 class Pipeline(Protocol):

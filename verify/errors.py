@@ -53,6 +53,11 @@ class ClippedAudioError(QualityError):
     """Too many samples of the clip are at full scale."""
 
 
+# --- capacity ---------------------------------------------------------------------------------
+class BusyError(VerifyError):
+    """Too much work is already waiting: the request is refused at once; try again shortly."""
+
+
 # --- models and weights -----------------------------------------------------------------------
 class WeightsError(VerifyError):
     """A weights file is missing, has the wrong hash, or does not match the network."""
@@ -60,6 +65,15 @@ class WeightsError(VerifyError):
 
 class ModelMismatchError(VerifyError):
     """A template was made by a different model than the one scoring it."""
+
+
+class CohortMismatchError(ModelMismatchError):
+    """Cohort statistics were computed against another cohort (or top-k) than the one in use."""
+
+
+# --- score normalisation and calibration ------------------------------------------------------
+class CalibrationError(VerifyError):
+    """Scores, trials, statistics or quality measures that calibration cannot use."""
 
 
 # --- configuration ----------------------------------------------------------------------------

@@ -1,17 +1,24 @@
-"""Evaluate one-shot verification on a pairs file: each pair enrolls from one sample, scores another."""
+"""Evaluate one-shot verification on a pairs file: each pair enrolls from one sample, scores another.
+
+Two kinds of figures: threshold-free ones on the raw cosine (EER, TAR at FAR, minDCF), and what a
+person meets at each shipped security level with the shipped scoring (S-norm, quality-aware
+calibration, retry answers): FAR, FRR and the retry rate (:func:`level_outcomes`).
+"""
 
 from __future__ import annotations
 
 import csv
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from verify.embedding import Pipeline
+from verify.config import SECURITY_LEVELS
+from verify.embedding import Embedding, Pipeline
 from verify.errors import ConfigError, VerifyError
-from verify.metrics import DEFAULT_P_TARGET, equal_error_rate, min_dcf, tar_at_far
+from verify.metrics import DEFAULT_P_TARGET, equal_error_rate, levels_report, min_dcf, tar_at_far
+from verify.scorer import Scorer
 from verify.scoring import cosine_scores
 
 PAIR_COLUMNS = ("enroll_path", "probe_path", "same")
@@ -42,6 +49,7 @@ class EvaluationReport:
     tar_at_far_1e_3: float
     min_dcf: float
     p_target: float
+    levels: dict[str, dict[str, float | int]] | None = None
 
     def as_dict(self) -> dict:
         """Plain-JSON form."""
@@ -73,10 +81,10 @@ def embed_pair_files(
     pairs: Sequence[Pair],
     root: Path,
     progress: Callable[[int], None] = lambda done: None,
-) -> tuple[dict[str, np.ndarray], dict[str, VerifyError]]:
-    """Each distinct file of ``pairs`` embedded once, in batches: vectors and errors by file name."""
+) -> tuple[dict[str, Embedding], dict[str, VerifyError]]:
+    """Each distinct file of ``pairs`` embedded once, in batches: embeddings and errors by file name."""
     files = sorted({pair.enroll_path for pair in pairs} | {pair.probe_path for pair in pairs})
-    vectors: dict[str, np.ndarray] = {}
+    embeddings: dict[str, Embedding] = {}
     errors: dict[str, VerifyError] = {}
     chunk = 64
     for start in range(0, len(files), chunk):
@@ -85,9 +93,22 @@ def embed_pair_files(
             if isinstance(result, VerifyError):
                 errors[name] = result
             else:
-                vectors[name] = result.vector
+                embeddings[name] = result
         progress(len(names))
-    return vectors, errors
+    return embeddings, errors
+
+
+def pair_cosines(pairs: Sequence[Pair], embeddings: Mapping[str, Embedding]) -> np.ndarray:
+    """Cosine score of every pair, ``-inf`` where a file failed.
+
+    A one-sample template is the L2-normalised embedding of its file, so scoring embeddings of
+    distinct files equals enrolling and checking pair by pair.
+    """
+    scores = np.full(len(pairs), -np.inf)
+    for index, pair in enumerate(pairs):
+        if pair.enroll_path in embeddings and pair.probe_path in embeddings:
+            scores[index] = cosine_scores(embeddings[pair.enroll_path].vector, embeddings[pair.probe_path].vector)[0, 0]
+    return scores
 
 
 def score_pairs(
@@ -96,21 +117,33 @@ def score_pairs(
     root: Path,
     progress: Callable[[int], None] = lambda done: None,
 ) -> tuple[np.ndarray, dict[str, VerifyError]]:
-    """Cosine score of every pair (``-inf`` where a file failed) and the error of each failed file.
+    """Cosine score of every pair (``-inf`` where a file failed) and the error of each failed file."""
+    embeddings, errors = embed_pair_files(pipeline, pairs, root, progress)
+    return pair_cosines(pairs, embeddings), errors
 
-    A one-sample template is the L2-normalised embedding of its file, so scoring embeddings of
-    distinct files equals enrolling and checking pair by pair.
-    """
-    vectors, errors = embed_pair_files(pipeline, pairs, root, progress)
-    scores = np.full(len(pairs), -np.inf)
+
+def level_outcomes(pairs: Sequence[Pair], embeddings: Mapping[str, Embedding], scorer: Scorer,
+                   levels: Sequence[str] = tuple(SECURITY_LEVELS)) -> dict[str, np.ndarray]:
+    """The product's answer to every pair at each level: ``(N,)`` arrays of ``"accepted"``,
+    ``"retry"``, ``"rejected"``; a pair whose file failed is ``"error"`` (never accepted)."""
+    stats = {name: scorer.template_stats(embeddings[name].vector)
+             for name in {pair.enroll_path for pair in pairs} if name in embeddings}
+    outcomes = {level: np.full(len(pairs), "error", dtype=object) for level in levels}
     for index, pair in enumerate(pairs):
-        if pair.enroll_path in vectors and pair.probe_path in vectors:
-            scores[index] = cosine_scores(vectors[pair.enroll_path], vectors[pair.probe_path])[0, 0]
-    return scores, errors
+        if pair.enroll_path not in embeddings or pair.probe_path not in embeddings:
+            continue
+        probe = embeddings[pair.probe_path]
+        cosine = cosine_scores(embeddings[pair.enroll_path].vector, probe.vector)[0]
+        for level in levels:
+            outcomes[level][index] = scorer.decide_many(cosine, level, probe, [stats[pair.enroll_path]])[0].outcome
+    return outcomes
 
 
-def summarize(pairs: Sequence[Pair], scores: np.ndarray, errors: dict[str, VerifyError]) -> EvaluationReport:
-    """Metrics of scored pairs (EER, TAR at FAR 1 % and 0.1 %, minDCF at P_target 0.01)."""
+def summarize(pairs: Sequence[Pair], scores: np.ndarray, errors: dict[str, VerifyError],
+              outcomes: Mapping[str, np.ndarray] | None = None,
+              thresholds: Mapping[str, float] | None = None) -> EvaluationReport:
+    """Metrics of scored pairs (EER, TAR at FAR 1 % and 0.1 %, minDCF at P_target 0.01), and, given
+    the product's ``outcomes`` per level with the levels' ``thresholds``, FAR / FRR / retry there."""
     labels = np.array([pair.same for pair in pairs])
     failed = ~np.isfinite(scores)
     kinds: dict[str, int] = {}
@@ -130,4 +163,5 @@ def summarize(pairs: Sequence[Pair], scores: np.ndarray, errors: dict[str, Verif
         tar_at_far_1e_3=tar_at_far(scores, labels, 1e-3),
         min_dcf=min_dcf(scores, labels, DEFAULT_P_TARGET),
         p_target=DEFAULT_P_TARGET,
+        levels=None if outcomes is None else levels_report(labels, outcomes, thresholds or {}),
     )

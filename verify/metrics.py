@@ -1,4 +1,5 @@
-"""Verification metrics over scored trials: EER, TAR at fixed FAR, minDCF, ROC and DET data.
+"""Verification metrics over scored trials: EER, TAR at fixed FAR, minDCF, ROC and DET data,
+Cllr and min Cllr of calibrated LLRs, and FAR / FRR / retry rates of decisions per security level.
 
 Conventions: a *trial* is one (template, probe) comparison with a score (higher = more alike)
 and a label (``True`` = same identity). A trial that failed to produce a score (no face, no
@@ -10,6 +11,7 @@ ISO/IEC 19795-1).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 
@@ -130,3 +132,119 @@ def det_points(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.n
     curve = roc_curve(scores, labels)
     far, frr = (np.clip(rate, 1e-6, 1 - 1e-6) for rate in (curve.far, curve.frr))
     return norm.ppf(far), norm.ppf(frr)
+
+
+# --- calibration quality: Cllr ----------------------------------------------------------------
+def _prior_costs(llrs: np.ndarray, labels: np.ndarray, p_target: float) -> float:
+    """Prior-weighted mean cost in bits, divided by the cost of ``llr = 0`` (``H(p_target)``)."""
+    if not 0.0 < p_target < 1.0:
+        raise ValueError(f"p_target must be in (0, 1), got {p_target}")
+    target, nontarget = _split(llrs, labels)
+    prior_logodds = np.log(p_target / (1 - p_target))
+    miss = np.mean(np.logaddexp(0.0, -(target + prior_logodds)))
+    false_alarm = np.mean(np.logaddexp(0.0, nontarget + prior_logodds))
+    entropy = -(p_target * np.log(p_target) + (1 - p_target) * np.log(1 - p_target))
+    return float((p_target * miss + (1 - p_target) * false_alarm) / entropy)
+
+
+def cllr(llrs: np.ndarray, labels: np.ndarray, p_target: float = 0.5) -> float:
+    """Log-likelihood-ratio cost of calibrated LLRs (natural log), in bits per trial.
+
+    At ``p_target = 0.5`` this is Brümmer's Cllr, ``0.5 * (mean log2(1 + e^-llr) over genuine +
+    mean log2(1 + e^llr) over impostors)``; other priors give the prior-weighted cost divided by
+    that of the uninformative ``llr = 0``. 0 is perfect, 1 is no better than not deciding.
+    """
+    return _prior_costs(llrs, labels, p_target)
+
+
+def min_cllr(scores: np.ndarray, labels: np.ndarray, p_target: float = 0.5) -> float:
+    """Cllr after the best monotonic recalibration of ``scores`` (pool-adjacent-violators).
+
+    Tied scores are pooled first, so the optimum cannot exploit their order. ``min_cllr <=
+    cllr`` for any LLRs that rise with the scores; the gap is the calibration loss.
+    """
+    from scipy.optimize import isotonic_regression
+
+    target, nontarget = _split(scores, labels)
+    values, inverse = np.unique(np.concatenate([target, nontarget]), return_inverse=True)
+    is_target = np.r_[np.ones(target.size), np.zeros(nontarget.size)]
+    counts = np.bincount(inverse, minlength=values.size).astype(np.float64)
+    targets = np.bincount(inverse, weights=is_target, minlength=values.size)
+    posterior = isotonic_regression(targets / counts, weights=counts).x
+    with np.errstate(divide="ignore"):
+        llr = np.log(posterior) - np.log1p(-posterior) - np.log(target.size / nontarget.size)
+    # blocks with posterior 0 hold no genuine trials (and 1 no impostors): their infinite LLR
+    # costs nothing, which the clip keeps out of nan arithmetic
+    limit = 700.0
+    block_llr = np.clip(llr, -limit, limit)[inverse]
+    return _prior_costs(block_llr, is_target.astype(bool), p_target)
+
+
+# --- rates of decisions at the shipped security levels ----------------------------------------
+@dataclass(frozen=True)
+class LevelRates:
+    """Error and retry rates of decisions at one security level, as fractions.
+
+    Attributes:
+        threshold: the level's threshold (in the units of the scores decided on).
+        far: impostor trials accepted / impostor trials.
+        frr: genuine trials not accepted (rejected or retry) / genuine trials: one attempt.
+        retry: genuine trials answered "retry" / genuine trials (part of ``frr``).
+        genuine: number of genuine trials.
+        impostor: number of impostor trials.
+    """
+
+    threshold: float
+    far: float
+    frr: float
+    retry: float
+    genuine: int
+    impostor: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        """JSON-ready ``{"threshold", "far", "frr", "retry", "genuine", "impostor"}``."""
+        return {"threshold": self.threshold, "far": self.far, "frr": self.frr, "retry": self.retry,
+                "genuine": self.genuine, "impostor": self.impostor}
+
+
+def level_rates(labels: np.ndarray, outcomes: np.ndarray, threshold: float) -> LevelRates:
+    """FAR, FRR and retry rate of per-trial outcomes (``"accepted"``, ``"retry"``, ``"rejected"``,
+    or ``"error"`` for a sample that could not be scored: never accepted, not a retry).
+
+    Raises:
+        ValueError: lengths differ, an outcome is unknown, or a class has no trials.
+    """
+    labels = np.asarray(labels).astype(bool).ravel()
+    outcomes = np.asarray(outcomes).astype(str).ravel()
+    if labels.shape != outcomes.shape:
+        raise ValueError(f"labels {labels.shape} and outcomes {outcomes.shape} differ in length")
+    unknown = {str(outcome) for outcome in np.unique(outcomes)} - {"accepted", "retry", "rejected", "error"}
+    if unknown:
+        raise ValueError(f"unknown outcomes {sorted(unknown)}: expected accepted, retry, rejected or error")
+    genuine, impostor = int(labels.sum()), int((~labels).sum())
+    if genuine == 0 or impostor == 0:
+        raise ValueError(f"need genuine and impostor trials, got {genuine} genuine and {impostor} impostor")
+    accepted = outcomes == "accepted"
+    return LevelRates(
+        threshold=float(threshold),
+        far=float(np.sum(accepted & ~labels) / impostor),
+        frr=float(np.sum(~accepted & labels) / genuine),
+        retry=float(np.sum((outcomes == "retry") & labels) / genuine),
+        genuine=genuine,
+        impostor=impostor,
+    )
+
+
+def levels_report(
+    labels: np.ndarray, outcomes_by_level: Mapping[str, np.ndarray], thresholds: Mapping[str, float]
+) -> dict[str, dict[str, float | int]]:
+    """``{"low"|"medium"|"high": {"threshold", "far", "frr", "retry", ...}}`` for ``evaluate --json``.
+
+    Raises:
+        ValueError: a level of ``outcomes_by_level`` has no threshold (or as :func:`level_rates`).
+    """
+    missing = sorted(set(outcomes_by_level) - set(thresholds))
+    if missing:
+        raise ValueError(f"no threshold given for levels {missing}")
+    return {level: level_rates(labels, outcomes, thresholds[level]).as_dict()
+            for level, outcomes in outcomes_by_level.items()}

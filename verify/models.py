@@ -1,9 +1,10 @@
 """The shipped models: one :class:`ModelSpec` per modality, and the only code naming pipeline classes.
 
 Every shipped artefact follows one convention: it lies in ``assets/models`` (or
-``$VERIFY_WEIGHTS_DIR``) with its sha256 checked on load and a model card ``<stem>.md`` beside it;
-a model's calibration is ``<model_id>.thresholds.json``, written by ``scripts/calibrate.py`` on
-the calibration identities only.
+``$VERIFY_WEIGHTS_DIR``) with its sha256 checked on load and a model card ``<stem>.md`` beside it.
+A model's scoring is its impostor cohort ``<model_id>.cohort.json`` (+ ``.npz``) and its LLR
+calibration ``<model_id>.calibration.json``, both written by ``scripts/calibrate.py`` from the
+calibration identities only.
 
 Pipeline classes are imported on first use, so reading a spec loads neither torch nor a network.
 """
@@ -16,10 +17,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from verify.calibration import Thresholds, load_thresholds
-from verify.config import check_modality
+from verify.calibration import load_calibration
+from verify.config import DEFAULT_SECURITY_LEVEL, check_modality
 from verify.embedding import Pipeline
 from verify.errors import ConfigError
+from verify.normalization import load_cohort
+from verify.scorer import CalibratedScorer
+from verify.verifier import Verifier
 from verify.weights import MODELS_DIR, WeightsFile, locate
 
 if TYPE_CHECKING:  # torch: imported only when an adapter is loaded
@@ -34,7 +38,8 @@ class ModelSpec:
         modality: ``"face"`` or ``"voice"``.
         model_id: the embedding model's name, stored with every template it makes.
         pipeline: ``"module:Class"`` of the :class:`~verify.embedding.Pipeline` that embeds samples.
-        calibration: file name of the calibrated thresholds in ``assets/models``.
+        calibration: file name of the score -> LLR calibration in ``assets/models``.
+        cohort: file name of the impostor cohort's manifest (``None``: scores are not S-normalised).
         adapter: the per-user adaptation checkpoint, where one beat the plain model on validation.
     """
 
@@ -42,6 +47,7 @@ class ModelSpec:
     model_id: str
     pipeline: str
     calibration: str
+    cohort: str | None = None
     adapter: WeightsFile | None = None
 
     @cached_property
@@ -60,12 +66,23 @@ class ModelSpec:
         return self.pipeline_class(device=device, **options)
 
     def calibration_path(self) -> Path:
-        """Where the calibrated thresholds ship."""
+        """Where the score calibration ships."""
         return MODELS_DIR / self.calibration
 
-    def thresholds(self) -> Thresholds:
-        """The calibrated thresholds of this model."""
-        return load_thresholds(self.calibration_path())
+    def cohort_path(self) -> Path | None:
+        """Where the impostor cohort's manifest ships (``None`` when there is none)."""
+        return None if self.cohort is None else MODELS_DIR / self.cohort
+
+    @cached_property
+    def scorer(self) -> CalibratedScorer:
+        """Cosine -> S-norm -> calibrated LLR -> decision, as shipped (loaded once per process).
+
+        Raises:
+            WeightsError: a file is missing or malformed, or the cohort is not the calibration's.
+        """
+        cohort_path = self.cohort_path()
+        cohort = None if cohort_path is None else load_cohort(cohort_path, self.model_id)
+        return CalibratedScorer(load_calibration(self.calibration_path(), self.model_id), cohort)
 
     def load_adapter(self) -> Adapter:
         """The shipped, hash-checked per-user adaptation.
@@ -86,21 +103,17 @@ class ModelSpec:
 SHIPPED: dict[str, ModelSpec] = {
     "face": ModelSpec(
         modality="face",
-        model_id="face-reidentification-retail-0095",
+        model_id="face-fusion-reid0095-sface",
         pipeline="verify.face.pipeline:FacePipeline",
-        calibration="face-reidentification-retail-0095.thresholds.json",
-        adapter=WeightsFile(
-            "adapt-face-metasgd.pt",
-            "5c111c76c769c50f5586187357ccce8f49bf0d58dacc0a9ecd9511990798f4f3",
-            "python -m verify train --data DATA --modality face --method metasgd --out assets/models (then"
-            " update the sha256 in verify/models.py and the model card)",
-        ),
+        calibration="face-fusion-reid0095-sface.calibration.json",
+        cohort="face-fusion-reid0095-sface.cohort.json",
     ),
     "voice": ModelSpec(
         modality="voice",
         model_id="ge2e-resemblyzer",
         pipeline="verify.voice.pipeline:VoicePipeline",
-        calibration="ge2e-resemblyzer.thresholds.json",
+        calibration="ge2e-resemblyzer.calibration.json",
+        cohort="ge2e-resemblyzer.cohort.json",
     ),
 }
 
@@ -119,6 +132,11 @@ def load_pipeline(modality: str, device: Any = "auto", **options: Any) -> Pipeli
     return model_spec(modality).build(device, **options)
 
 
-def model_thresholds(modality: str) -> Thresholds:
-    """Calibrated thresholds shipped for the model of ``modality``."""
-    return model_spec(modality).thresholds()
+def model_scorer(modality: str) -> CalibratedScorer:
+    """The shipped scoring of the model of ``modality`` (see :attr:`ModelSpec.scorer`)."""
+    return model_spec(modality).scorer
+
+
+def shipped_verifier(pipeline: Pipeline, level: str = DEFAULT_SECURITY_LEVEL) -> Verifier:
+    """A verifier of ``pipeline`` with the shipped scoring of its modality, at ``level``."""
+    return Verifier(pipeline, model_scorer(pipeline.modality), level)

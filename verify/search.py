@@ -57,7 +57,7 @@ class IndexConfig:
 
 
 def faiss_available() -> bool:
-    """Whether ``faiss`` imports (it is a dependency; a broken install falls back to exact search)."""
+    """Whether ``faiss`` imports (the ``scale`` extra); without it every index is searched exactly."""
     try:
         import faiss  # noqa: F401
     except ImportError:

@@ -6,25 +6,46 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from verify.calibration import Thresholds
 from verify.config import DEFAULT_SECURITY_LEVEL
 from verify.embedding import Embedding, Pipeline
 from verify.errors import VerifyError
-from verify.scoring import Decision, cosine_scores, decide
+from verify.normalization import CohortStats
+from verify.scorer import Scorer
+from verify.scoring import Decision, OperatingPoint, cosine_scores
 
 
 class Verifier:
     """Scores probes of one modality against templates and decides at a security level."""
 
-    def __init__(self, pipeline: Pipeline, thresholds: Thresholds, level: str = DEFAULT_SECURITY_LEVEL) -> None:
+    def __init__(self, pipeline: Pipeline, scorer: Scorer, level: str = DEFAULT_SECURITY_LEVEL) -> None:
         self.pipeline = pipeline
-        self.thresholds = thresholds
-        self.operating_point = thresholds.operating_point(level)
+        self.scorer = scorer
+        self.level = level
+        self.operating_point: OperatingPoint = scorer.operating_point(level)
 
-    def decide(self, template: np.ndarray, probe: Embedding) -> Decision:
-        """Decision for an already embedded probe against a ``(D,)`` template."""
-        score = float(cosine_scores(template, probe.vector)[0, 0])
-        return decide(score, self.operating_point, probe.quality_issues)
+    def at_level(self, level: str) -> Verifier:
+        """The same pipeline and scorer at another security level."""
+        return Verifier(self.pipeline, self.scorer, level)
+
+    def template_stats(self, template: np.ndarray) -> CohortStats | None:
+        """What the scorer needs stored with a ``(D,)`` template (computed once, at enrollment)."""
+        return self.scorer.template_stats(template)
+
+    def decide(self, template: np.ndarray, probe: Embedding, template_stats: CohortStats | None = None) -> Decision:
+        """Decision for an already embedded probe against a ``(D,)`` template.
+
+        ``template_stats``: the template's stored statistics; computed here when missing or stale.
+        """
+        return self.decide_many(np.asarray(template)[None], probe, [template_stats])[0]
+
+    def decide_many(self, templates: np.ndarray, probe: Embedding,
+                    template_stats: Sequence[CohortStats | None]) -> list[Decision]:
+        """Decisions for one probe against each of ``templates`` ``(N, D)``."""
+        templates = np.atleast_2d(templates)
+        stats = [found if self.scorer.usable(found) else self.scorer.template_stats(row)
+                 for row, found in zip(templates, template_stats)]
+        cosines = cosine_scores(templates, probe.vector)[:, 0]
+        return self.scorer.decide_many(cosines, self.level, probe, stats)
 
     def check(self, template: np.ndarray, source: Any) -> Decision:
         """Embed one probe sample and decide; raises the sample's :class:`VerifyError`."""
@@ -32,7 +53,8 @@ class Verifier:
 
     def check_many(self, template: np.ndarray, sources: Sequence[Any]) -> list[Decision | VerifyError]:
         """Embed probes in batches and decide each; failed samples yield their error."""
+        stats = self.template_stats(template)
         return [
-            result if isinstance(result, VerifyError) else self.decide(template, result)
+            result if isinstance(result, VerifyError) else self.decide(template, result, stats)
             for result in self.pipeline.embed_many(sources)
         ]

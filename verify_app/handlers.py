@@ -8,6 +8,7 @@ subclass; the UI turns it into ``gr.Error``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -25,9 +26,9 @@ from verify.models import model_spec
 from verify.scoring import Decision
 
 WHO_IS_THIS = "Who is this?"
-ICONS = {"accepted": "✔", "rejected": "✘", "retry": "↻"}  # in common fonts, unlike emoji
-HEADLINES = {"accepted": "Accepted", "rejected": "Rejected", "retry": "Try again"}
-CSS_COLOURS = {"accepted": "#1a8f38", "rejected": "#c62828", "retry": "#b36b00"}
+ICONS = {"accepted": "✔", "rejected": "✘", "retry": "↻", "pending": "…"}  # in common fonts, unlike emoji
+HEADLINES = {"accepted": "Accepted", "rejected": "Rejected", "retry": "Try again", "pending": "Checking"}
+CSS_COLOURS = {"accepted": "#1a8f38", "rejected": "#c62828", "retry": "#b36b00", "pending": "#1f5fbf"}
 
 
 def badge(outcome: str, text: str | None = None) -> str:
@@ -97,9 +98,15 @@ def reenroll(service: Service, name: str, face: Any = None, voice: Any = None,
     return EnrollView(view.message + "\n\nEarlier samples were replaced.", view.face_crop, view.speech, view.templates)
 
 
+def _number(value: float | None) -> float | None:
+    """A JSON-safe rounded number: ``None`` for a missing or infinite one."""
+    return round(value, 4) if value is not None and math.isfinite(value) else None
+
+
 def _decision_details(decision: Decision, sample: Embedding | None) -> dict[str, Any]:
     return {
-        "outcome": decision.outcome, "score": round(decision.score, 4), "threshold": round(decision.threshold, 4),
+        "outcome": decision.outcome, "score": _number(decision.score), "threshold": _number(decision.threshold),
+        "llr": _number(decision.llr), "llr_threshold": _number(decision.llr_threshold),
         "reason": decision.reason, "quality_issues": list(sample.quality_issues) if sample else [],
         "notes": list(sample.notes) if sample else [],
     }
@@ -107,7 +114,8 @@ def _decision_details(decision: Decision, sample: Embedding | None) -> dict[str,
 
 def decision_line(modality: str, decision: Decision) -> str:
     """One Markdown bullet: the modality's badge, score against threshold and reason."""
-    line = f"- {badge(decision.outcome, modality)}: score {decision.score:.3f} (needs ≥ {decision.threshold:.3f})"
+    needs = f"needs ≥ {decision.threshold:.3f}" if math.isfinite(decision.threshold) else "sample too poor to decide"
+    line = f"- {badge(decision.outcome, modality)}: score {decision.score:.3f} ({needs})"
     return line + (f" — {decision.reason}" if decision.reason else "")
 
 
@@ -179,8 +187,8 @@ def delete_identity(service: Service, name: str, modality: str = "all") -> str:
 def thresholds_summary(service: Service, level: str) -> str:
     """One line: the thresholds a security level applies."""
     face, voice = service.operating_point("face", level), service.operating_point("voice", level)
-    return (f"**{level}**: accepts about 1 impostor in {round(1 / face.target_far):,}; "
-            f"face needs a score ≥ {face.threshold:.3f}, voice ≥ {voice.threshold:.3f}")
+    return (f"**{level}**: accepts about 1 impostor in {round(1 / face.target_far):,}; a match needs a "
+            f"calibrated log-likelihood ratio ≥ {face.threshold:.2f} (face), ≥ {voice.threshold:.2f} (voice)")
 
 
 def settings_markdown(service: Service) -> str:
@@ -193,9 +201,11 @@ def settings_markdown(service: Service) -> str:
               "|---|---|---|---|" + "---|" * len(SECURITY_LEVELS)]
     for modality in MODALITIES:
         spec = model_spec(modality)
-        cells = [f"≥ {service.operating_point(modality, level).threshold:.3f}" for level in SECURITY_LEVELS]
+        cells = [f"LLR ≥ {service.operating_point(modality, level).threshold:.2f}" for level in SECURITY_LEVELS]
         state = "yes" if modality in loaded else "on first use"
         lines.append(f"| {modality} | {spec.model_id} | {spec.version} | {state} | " + " | ".join(cells) + " |")
-    lines += ["", "Scores are cosine similarities; a score at or above the level's threshold is accepted. "
-              "A score just below it, or a poor sample, asks to try again."]
+    lines += ["", "Each cosine similarity is normalised against a cohort of other people (S-norm) and "
+              "calibrated, with the sample's quality, into a log-likelihood ratio (LLR); an LLR at or above "
+              "the level's threshold is accepted. Just below it, or when the sample's quality is what "
+              "stands in the way, the answer is to try again, with what to do."]
     return "\n".join(lines)

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import functools
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
-import numpy as np
 
 from enrollment.service import Service
 from verify.config import SECURITY_LEVELS
 from verify.errors import VerifyError
 from verify_app import handlers
 from verify_app.batch import ROW_HEADERS, BatchLimits, batch_check, write_csv
-from verify_app.frames import process_frame
+from verify_app.live_tab import caller_of, live_tab
+from verify_app.media import MediaFiles
 
 INTRO = """# Face & voice check
 **1. Enroll** a person once, from one photo and/or one voice clip. **2. Verify** later that a
@@ -38,39 +37,6 @@ def _user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
-def caller_of(request: gr.Request | None) -> str:
-    """Who a request's attempts are logged and throttled for: its client address."""
-    client = getattr(request, "client", None)
-    return f"app:{getattr(client, 'host', None) or 'unknown'}"
-
-
-class FrameGate:
-    """Sessions whose webcam frame is being processed: a frame arriving meanwhile is dropped, not queued."""
-
-    def __init__(self) -> None:
-        self._busy: set[str] = set()
-        self._lock = threading.Lock()
-
-    def try_begin(self, key: str) -> bool:
-        """Mark ``key`` (a session) busy; False if it already is (the caller drops its frame)."""
-        with self._lock:
-            if key in self._busy:
-                return False
-            self._busy.add(key)
-            return True
-
-    def end(self, key: str) -> None:
-        """Mark ``key`` free again."""
-        with self._lock:
-            self._busy.discard(key)
-
-
-def _speech_audio(samples: np.ndarray | None) -> tuple[int, np.ndarray] | None:
-    if samples is None:
-        return None
-    return 16_000, (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
-
-
 def build_app(service: Service, concurrency: int = 2, batch_limits: BatchLimits = BatchLimits()) -> gr.Blocks:
     """The whole app over ``service``; models load on first use and are shared by every user.
 
@@ -80,6 +46,7 @@ def build_app(service: Service, concurrency: int = 2, batch_limits: BatchLimits 
         batch_limits: file-count and size limits of the Batch tab.
     """
     default_level = service.settings.level
+    media = MediaFiles()
     with gr.Blocks(title="Face & voice check") as demo:
         gr.Markdown(INTRO)
         with gr.Row():
@@ -89,8 +56,8 @@ def build_app(service: Service, concurrency: int = 2, batch_limits: BatchLimits 
             level_info = gr.Markdown(handlers.thresholds_summary(service, default_level), elem_id="level-info")
         level.change(functools.partial(handlers.thresholds_summary, service), level, level_info, **PRIVATE)
         with gr.Tabs():
-            enrolled = _enroll_tab(service)
-            verify_identity = _verify_tab(service, level)
+            enrolled = _enroll_tab(service, media)
+            verify_identity = _verify_tab(service, level, media)
             gallery_identity, gallery_table, gallery_changed = _gallery_tab(service)
             batch_identity = _batch_tab(service, level, batch_limits)
             settings = _settings_tab(service)
@@ -117,7 +84,9 @@ def _refresher(service: Service) -> Callable:
 
 def _face_input(elem_id: str, label: str, upload_first: bool = False) -> gr.Image:
     sources = ["upload", "webcam"] if upload_first else ["webcam", "upload"]
-    return gr.Image(sources=sources, type="filepath", label=label, elem_id=elem_id, height=320)
+    # image_mode=None hands over the uploaded file untouched: converting it (to RGB by default) re-saved
+    # it to one content-addressed path, rewritten in place while a concurrent request read it.
+    return gr.Image(sources=sources, type="filepath", image_mode=None, label=label, elem_id=elem_id, height=320)
 
 
 def _voice_input(elem_id: str, label: str, upload_first: bool = False) -> gr.Audio:
@@ -125,7 +94,7 @@ def _voice_input(elem_id: str, label: str, upload_first: bool = False) -> gr.Aud
     return gr.Audio(sources=sources, type="filepath", label=label, elem_id=elem_id)
 
 
-def _enroll_tab(service: Service):
+def _enroll_tab(service: Service, media: MediaFiles):
     with gr.Tab("1. Enroll"):
         gr.Markdown("Type the person's name, then take a photo **or** record a few seconds of speech "
                     "(or both). One of each is enough; enrolling again adds samples.")
@@ -139,31 +108,29 @@ def _enroll_tab(service: Service):
         with gr.Row():
             crop = gr.Image(label="What was enrolled (shown here, not stored): aligned face", interactive=False, height=200, elem_id="enroll-crop")
             speech = gr.Audio(label="What was enrolled (shown here, not stored): speech without silence", interactive=False)
+        previews = gr.State(None)  # (crop, speech) arrays: shown by the page, never part of the API's answer
 
     @_user_errors
     def run(name_value, face_path, voice_path, allow):
         result = handlers.enroll_samples(service, name_value, face_path, voice_path, bool(allow))
-        return result.message, result.face_crop, _speech_audio(result.speech)
+        return result.message, (result.face_crop, result.speech)
 
-    return button.click(run, [name, face, voice, allow_low], [status, crop, speech], api_name="enroll")
+    def show(shown):
+        face_crop, speech_samples = shown or (None, None)
+        return media.image(face_crop), media.speech(speech_samples)
+
+    enrolled = button.click(run, [name, face, voice, allow_low], [status, previews], api_name="enroll")
+    enrolled.success(show, previews, [crop, speech], **PRIVATE)
+    return enrolled
 
 
-def _verify_tab(service: Service, level: gr.Radio) -> gr.Dropdown:
+def _verify_tab(service: Service, level: gr.Radio, media: MediaFiles) -> gr.Dropdown:
     with gr.Tab("2. Verify"):
         identity = gr.Dropdown([handlers.WHO_IS_THIS], value=handlers.WHO_IS_THIS, allow_custom_value=True,
                                label="Who should this be?", info="pick a name, or 'Who is this?' to search everyone",
                                elem_id="verify-identity")
         with gr.Tabs():
-            with gr.Tab("Live webcam"):
-                strict = gr.Checkbox(False, label="Strict mode: also refuse a still photo held up to the camera",
-                                     elem_id="live-strict")
-                with gr.Row():
-                    webcam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Webcam",
-                                      elem_id="live-webcam", height=360)
-                    annotated = gr.Image(label="What the system sees", interactive=False,
-                                         elem_id="live-annotated", height=360)
-                live_status = gr.Markdown("Press **Record** under the webcam to start.", elem_id="live-status")
-                state = gr.State(None)  # this user's LiveSession
+            live_tab(service, identity, level, media)
             with gr.Tab("Photo or voice clip"):
                 with gr.Row():
                     face = _face_input("verify-face", "Face photo", upload_first=True)
@@ -173,39 +140,15 @@ def _verify_tab(service: Service, level: gr.Radio) -> gr.Dropdown:
                 with gr.Row():
                     crop = gr.Image(label="Face compared", interactive=False, height=200)
                     details = gr.JSON(label="Details (scores and thresholds)", elem_id="verify-json")
-
-    gate = FrameGate()
-
-    def live(frame, who, level_value, strict_value, session, request: gr.Request):
-        key = getattr(request, "session_hash", None) or "anonymous"
-        if frame is None or not gate.try_begin(key):
-            return gr.skip(), gr.skip(), gr.skip()  # drop this frame: the last one is still being processed
-        try:
-            if session is None:
-                claimed = None if who in (None, "", handlers.WHO_IS_THIS) else who
-                session = service.live_session(claimed, level=level_value, caller=caller_of(request),
-                                               strict=bool(strict_value))
-            view = process_frame(session, frame)
-            return view.image, view.message, session
-        except VerifyError as error:
-            return gr.skip(), f"### {handlers.badge('retry')}\n{error}", None
-        finally:
-            gate.end(key)
-
-    webcam.stream(live, [webcam, identity, level, strict, state], [annotated, live_status, state],
-                  # "multiple" (gradio's default for streams): "always_last" stalls the stream after one
-                  # frame in gradio 6.31; frames that arrive while one is processed are dropped above.
-                  stream_every=0.5, time_limit=600, trigger_mode="multiple", concurrency_limit=4,
-                  show_progress="hidden", api_name="live_frame")
-    for control in (identity, strict, level):
-        control.change(lambda: None, None, state, **PRIVATE)  # a new claim, level or mode starts a new session
+                compared = gr.State(None)  # the aligned face: shown by the page, never part of the API's answer
 
     @_user_errors
     def run(who, face_path, voice_path, level_value, request: gr.Request):
         result = handlers.verify_samples(service, who, face_path, voice_path, level_value, caller_of(request))
         return result.message, result.details, result.face_crop
 
-    button.click(run, [identity, face, voice, level], [status, details, crop], api_name="verify")
+    verified = button.click(run, [identity, face, voice, level], [status, details, compared], api_name="verify")
+    verified.success(media.image, compared, crop, **PRIVATE)
     return identity
 
 

@@ -24,6 +24,7 @@ from verify_cli.output import (
     check_rows_file,
     format_decision,
     iso_time,
+    json_number,
     write_rows,
 )
 
@@ -102,8 +103,9 @@ def cmd_identify(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({
             "identity": result.identity, "outcome": result.outcome, "level": result.level, "modality": modality,
-            "score": round(search.decision.score, 4), "threshold": round(search.decision.threshold, 4),
-            "reason": result.reason, "candidates": [[c.identity, round(c.score, 4)] for c in candidates],
+            "score": json_number(search.decision.score), "threshold": json_number(search.decision.threshold),
+            "llr": json_number(search.decision.llr), "reason": result.reason,
+            "candidates": [[c.identity, round(c.score, 4), round(c.evidence, 4)] for c in candidates],
         }, indent=1, ensure_ascii=False))
     else:
         if result.identity:
@@ -111,7 +113,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
         else:
             print(f"nobody  ({result.reason})")
         for rank, candidate in enumerate(candidates if args.top else (), start=1):
-            print(f"  {rank}. {candidate.identity}  {candidate.score:.3f}")
+            print(f"  {rank}. {candidate.identity}  score {candidate.score:.3f}  evidence {candidate.evidence:.3f}")
     return EXIT_ACCEPTED if result.identity else EXIT_REJECTED
 
 
@@ -163,7 +165,8 @@ def cmd_info(args: argparse.Namespace) -> int:
             print(f"{modality}: {spec.model_id} {spec.version} on {resolve_device(settings.device)}")
             for level in SECURITY_LEVELS:
                 point = service.operating_point(modality, level)
-                print(f"  {level:<7} FAR {point.target_far:<7g} accept >= {point.threshold:.3f}  retry >= {point.retry_threshold:.3f}")
+                print(f"  {level:<7} FAR {point.target_far:<7g} accept LLR >= {point.threshold:.2f}"
+                      f"  retry LLR >= {point.retry_threshold:.2f}")
     print(f"store: {settings.store_path}{' (sealed)' if settings.key else ''}")
     return 0
 

@@ -16,7 +16,7 @@ from typing import Sequence
 
 from verify.config import MODALITIES, SECURITY_LEVELS
 from verify.errors import VerifyError
-from verify_cli import commands, research, scale
+from verify_cli import commands, research, scale, tokens
 from verify_cli.output import EXIT_ERROR
 
 log = logging.getLogger("verify")
@@ -93,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_engine_options(embed)
 
     research.add_parsers(sub)
+    tokens.add_parsers(sub)
     sub.add_parser("info", help="device, models and thresholds in use")
 
     sub.add_parser("export", help="back up every template to a JSON file").add_argument("file", type=Path)
@@ -109,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {**commands.COMMANDS, **research.COMMANDS}
+COMMANDS = {**commands.COMMANDS, **research.COMMANDS, **tokens.COMMANDS}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,9 +18,18 @@ ROW_SUFFIXES = (".csv", ".json", ".parquet")
 
 
 def format_decision(decision: Decision) -> str:
-    """``accepted  score 0.612  threshold 0.359``, with the reason when not accepted."""
+    """``accepted  score 4.612  threshold 2.359  llr 6.07 (needs 1.98)``, with the reason when not
+    accepted; ``score`` and ``threshold`` are the normalised score and what this sample needed,
+    ``llr`` the calibrated log-likelihood ratio and the level's threshold on it."""
     line = f"{decision.outcome}  score {decision.score:.3f}  threshold {decision.threshold:.3f}"
+    if decision.llr is not None:
+        line += f"  llr {decision.llr:.2f} (needs {decision.llr_threshold:.2f})"
     return f"{line}  ({decision.reason})" if decision.reason and not decision.accepted else line
+
+
+def json_number(value: float | None) -> float | None:
+    """A JSON-safe rounded number: ``None`` for a missing or infinite one."""
+    return round(value, 4) if value is not None and math.isfinite(value) else None
 
 
 def iso_time(timestamp: float) -> str:

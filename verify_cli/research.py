@@ -12,10 +12,10 @@ from typing import Callable
 from tqdm import tqdm
 
 from enrollment.service import Service
-from verify.config import MODALITIES
+from verify.config import MODALITIES, SECURITY_LEVELS
 from verify.errors import VerifyError
-from verify.evaluation import read_pairs, score_pairs, summarize
-from verify.models import load_pipeline
+from verify.evaluation import embed_pair_files, level_outcomes, pair_cosines, read_pairs, summarize
+from verify.models import load_pipeline, model_scorer
 from verify.weights import ASSETS_DIR
 
 SAMPLES_DIR = ASSETS_DIR / "samples"
@@ -59,14 +59,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
             scores, errors = score_pairs_meta(pipeline, pairs, args.root, args.head, args.head_checkpoint,
                                               args.adapt_method, args.adapt_checkpoint, bar.update)
+            report = summarize(pairs, scores, errors)
         else:
-            scores, errors = score_pairs(pipeline, pairs, args.root, bar.update)
-    report = summarize(pairs, scores, errors)
+            embeddings, errors = embed_pair_files(pipeline, pairs, args.root, bar.update)
+            scores, scorer = pair_cosines(pairs, embeddings), model_scorer(args.modality)
+            thresholds = {level: scorer.operating_point(level).threshold for level in SECURITY_LEVELS}
+            report = summarize(pairs, scores, errors, level_outcomes(pairs, embeddings, scorer), thresholds)
     print(f"pairs {report.pairs} (genuine {report.genuine}, impostor {report.impostor}); model {pipeline.model_id}")
     print(f"EER {report.eer:.2%} (threshold {report.eer_threshold:.3f})")
     print(f"TAR at FAR 1%: {report.tar_at_far_1e_2:.2%}   TAR at FAR 0.1%: {report.tar_at_far_1e_3:.2%}")
     print(f"minDCF (P_target {report.p_target}): {report.min_dcf:.4f}")
     print(f"failed pairs {report.failed_pairs} (genuine {report.failed_genuine}); failed files {report.failed_files or 0}")
+    for level, rates in (report.levels or {}).items():
+        print(f"{level:<7} (LLR >= {rates['threshold']:.2f}): FAR {rates['far']:.3%}  FRR {rates['frr']:.2%}"
+              f"  of which retry {rates['retry']:.2%}")
     if args.json:
         args.json.write_text(json.dumps({"model_id": pipeline.model_id, **report.as_dict()}, indent=1) + "\n", encoding="utf-8")
     if args.plot:

@@ -19,9 +19,9 @@ from enrollment.settings import user_caller
 from verify.engines import ENGINES, FileList, LocalEngine, list_files
 from verify.engines.local import Chunk
 from verify.errors import ConfigError, VerifyError
-from verify_cli.output import batch_row, check_rows_file, write_rows
+from verify_cli.output import batch_row, check_rows_file, json_number, write_rows
 
-IDENTIFY_COLUMNS = ["path", "identity", "outcome", "score", "threshold", "reason", "candidates"]
+IDENTIFY_COLUMNS = ["path", "identity", "outcome", "score", "threshold", "llr", "reason", "candidates"]
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
@@ -60,8 +60,8 @@ def batch_on_engine(args: argparse.Namespace, service: Service, modality: str, f
     with open_engine(args, modality, service.pipeline) as engine:
         for chunk in _progress(files, engine.embed(files), f"checking against {args.name}"):
             paths, probes = zip(*chunk)
-            rows += [batch_row(path, result)
-                     for path, result in zip(paths, service.check_embedded_many(args.name, list(probes), modality))]
+            answers = service.check_embedded_many(args.name, list(probes), modality, sources=list(paths))
+            rows += [batch_row(path, result) for path, result in zip(paths, answers)]
     return rows
 
 
@@ -97,7 +97,7 @@ def identify_rows(args: argparse.Namespace, service: Service) -> list[dict]:
     with open_engine(args, modality, service.pipeline) as engine:
         for chunk in _progress(files, engine.embed(files), f"identifying {modality}"):
             paths, probes = zip(*chunk)
-            results = service.identify_embedded(list(probes), modality, caller=caller)
+            results = service.identify_embedded(list(probes), modality, sources=list(paths), caller=caller)
             rows += [identify_row(path, result, args.top) for path, result in zip(paths, results)]
     return rows
 
@@ -105,12 +105,14 @@ def identify_rows(args: argparse.Namespace, service: Service) -> list[dict]:
 def identify_row(path: str, result, top: int | None) -> dict:
     """One row of bulk ``identify`` output (candidates at or above the retry threshold, best first)."""
     if isinstance(result, VerifyError):
-        return {"path": path, "identity": "", "outcome": "error", "score": "", "threshold": "", "reason": str(result),
-                "candidates": []}
+        return {"path": path, "identity": "", "outcome": "error", "score": "", "threshold": "", "llr": "",
+                "reason": str(result), "candidates": []}
     (search,) = result.searches.values()
+    decision = search.decision
     return {"path": path, "identity": result.identity or "", "outcome": result.outcome,
-            "score": round(search.decision.score, 4), "threshold": round(search.decision.threshold, 4),
-            "reason": result.reason, "candidates": [[c.identity, round(c.score, 4)] for c in search.candidates[:top]]}
+            "score": json_number(decision.score), "threshold": json_number(decision.threshold),
+            "llr": json_number(decision.llr), "reason": result.reason,
+            "candidates": [[c.identity, round(c.score, 4), round(c.evidence, 4)] for c in search.candidates[:top]]}
 
 
 def cmd_identify_bulk(args: argparse.Namespace, service: Service) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 
+import cv2
 import pytest
 
 import app
@@ -57,9 +58,11 @@ def test_who_is_this_in_the_app_is_audited_and_throttled(tmp_path, capsys, face_
     try:
         client = Client(demo.local_url, verbose=False)
         client.predict("Angela", handle_file(str(face_files[3])), None, False, api_name="/enroll")
-        for _ in range(3):
-            _, found, _ = client.predict(handlers.WHO_IS_THIS, handle_file(str(face_files[4])), None, "medium",
-                                         api_name="/verify")
+        mirrored = tmp_path / "mirrored.png"  # each photo once: the same file twice would be a replay
+        cv2.imwrite(str(mirrored), cv2.imread(str(face_files[4]))[:, ::-1])
+        for photo in (face_files[4], face_files[5], mirrored):
+            _, found = client.predict(handlers.WHO_IS_THIS, handle_file(str(photo)), None, "medium",
+                                      api_name="/verify")
             assert found["identity"] == "Angela"
         with pytest.raises(Exception, match="too many identifications from this client"):
             client.predict(handlers.WHO_IS_THIS, handle_file(str(face_files[4])), None, "medium", api_name="/verify")

@@ -1,4 +1,4 @@
-"""Live webcam frames (annotation, strict liveness) and batch checks (zip safety, limits)."""
+"""Live webcam frames (annotation, challenge, strict liveness) and batch checks (zip safety, limits)."""
 
 from __future__ import annotations
 
@@ -33,15 +33,15 @@ def enrolled(service, face_files):
 
 def test_frame_of_the_enrolled_person_is_accepted_and_boxed(enrolled, face_files):
     frame = webcam_frame(face_files[1])
-    result = process_frame(enrolled.live_session("Andy"), frame)
+    result = process_frame(enrolled.live_session("Andy", challenge=False), frame)
     assert result.outcome == "accepted" and "Accepted" in result.message and result.latency_ms > 0
     assert result.image.shape == frame.shape and not np.array_equal(result.image, frame)
     assert tuple(result.image[-5, 5]) == (30, 170, 60)  # the green label bar
 
 
 def test_frame_of_someone_else_is_rejected_and_identify_names_nobody(enrolled, face_files):
-    assert process_frame(enrolled.live_session("Andy"), webcam_frame(face_files[3])).outcome == "rejected"
-    who = enrolled.live_session(None)
+    assert process_frame(enrolled.live_session("Andy", challenge=False), webcam_frame(face_files[3])).outcome == "rejected"
+    who = enrolled.live_session(None, challenge=False)
     assert process_frame(who, webcam_frame(face_files[3])).outcome == "rejected"
     assert process_frame(who, webcam_frame(face_files[2])).outcome == "accepted"
     assert process_frame(who, webcam_frame(face_files[1])).outcome == "accepted"
@@ -50,21 +50,31 @@ def test_frame_of_someone_else_is_rejected_and_identify_names_nobody(enrolled, f
 
 
 def test_frame_without_face_or_template_asks_to_retry(enrolled, face_files):
-    unknown = process_frame(enrolled.live_session("Bob"), webcam_frame(face_files[1]))
+    unknown = process_frame(enrolled.live_session("Bob", challenge=False), webcam_frame(face_files[1]))
     assert unknown.outcome == "retry" and "no face template enrolled for 'Bob'" in unknown.message
     empty = np.full((480, 640, 3), 90, np.uint8)
-    assert "no face" in process_frame(enrolled.live_session("Andy"), empty).message
-    assert "no face" in process_frame(enrolled.live_session(None), empty).message
+    assert "no face" in process_frame(enrolled.live_session("Andy", challenge=False), empty).message
+    assert "no face" in process_frame(enrolled.live_session(None, challenge=False), empty).message
 
 
 def test_strict_mode_rejects_a_static_image_and_accepts_a_moving_face(enrolled, face_files):
-    static, live = enrolled.live_session("Andy", strict=True), enrolled.live_session("Andy", strict=True)
+    static, live = (enrolled.live_session("Andy", strict=True, challenge=False) for _ in range(2))
     frame = webcam_frame(face_files[1])
     outcomes = [process_frame(static, frame).outcome for _ in range(4)]
     assert outcomes == ["retry", "retry", "retry", "rejected"]
     assert "static image suspected" in process_frame(static, frame).message
     moving = [process_frame(live, webcam_frame(face_files[1], shift, 4 * shift)) for shift in (0, 3, -3, 2)]
     assert [result.outcome for result in moving] == ["retry", "retry", "retry", "accepted"]
+
+
+def test_forty_frames_of_a_still_photo_never_give_an_accepted_decision(enrolled, face_files):
+    session = enrolled.live_session("Andy")  # default settings: the challenge is on
+    views = [process_frame(session, webcam_frame(face_files[2], shift % 3, shift % 5), 0.5 * shift)
+             for shift in range(40)]
+    assert "accepted" not in {view.outcome for view in views}
+    assert views[0].outcome == "pending" and "Follow the prompt" in views[0].message
+    assert any("failed: not done within 6 s" in view.message for view in views)
+    assert tuple(views[-1].image[2, 2]) in {(30, 95, 190), (210, 40, 40)}  # the prompt bar
 
 
 def _zip(path: Path, members: dict[str, bytes], symlink: str | None = None) -> Path:
@@ -113,7 +123,7 @@ def test_batch_refuses_nothing_and_broken_archives(tmp_path):
 
 
 def test_live_frames_are_refused_while_the_identity_is_locked_out(enrolled, face_files):
-    session = enrolled.live_session("Andy")
+    session = enrolled.live_session("Andy", challenge=False)
     for _ in range(6):  # live frames alone never lock anyone out ...
         assert process_frame(session, webcam_frame(face_files[3])).outcome == "rejected"
     assert process_frame(session, webcam_frame(face_files[1])).outcome == "accepted"

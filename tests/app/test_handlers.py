@@ -6,6 +6,7 @@ import pytest
 
 from enrollment.errors import InvalidIdentityError, UnknownIdentityError
 from verify.errors import DecodeError, NoFaceError, NoSpeechError
+from verify.models import model_spec
 from verify_app import handlers
 from enrollment.service import MissingSampleError
 from verify_app.handlers import WHO_IS_THIS
@@ -68,7 +69,7 @@ def test_gallery_delete_and_reenroll(service, face_files, voice_files):
     handlers.enroll_samples(service, "Andy", face=str(face_files[1]))
     rows = handlers.gallery_rows(service)
     assert [row[:3] for row in rows] == [["Andy", "face", 2], ["Andy", "voice", 1]]
-    assert rows[0][5].startswith("face-reidentification-retail-0095 ") and rows[0][3].endswith("UTC")
+    assert rows[0][5].startswith(f"{model_spec('face').model_id} ") and rows[0][3].endswith("UTC")
     assert "Re-enrolled" in handlers.reenroll(service, "Andy", face=str(face_files[2])).message
     assert service.store.get("Andy", "face").sample_count == 1
     assert "Deleted 1 template" in handlers.delete_identity(service, "Andy", "voice")
@@ -100,7 +101,8 @@ def test_bad_inputs_raise_clear_errors(service, face_files, blank_photo, silent_
 
 def test_settings_and_level_texts_show_thresholds(service):
     text = handlers.settings_markdown(service)
-    assert "face-reidentification-retail-0095" in text and "ge2e-resemblyzer" in text and "≥ 0.359" in text
+    medium = service.operating_point("face", "medium").threshold
+    assert model_spec("face").model_id in text and "ge2e-resemblyzer" in text and f"LLR ≥ {medium:.2f}" in text
     assert "`cpu`" in text
     assert "1 impostor in 10,000" in handlers.thresholds_summary(service, "high")
 
@@ -116,3 +118,12 @@ def test_repeated_impostor_checks_lock_the_identity_out_and_are_audited(service,
     with pytest.raises(LockedOutError, match="Andy"):
         handlers.verify_samples(service, "Andy", face=str(face_files[1]))  # even the genuine face
     assert len(recent_attempts(service.store, identity="Andy")) == 6
+
+
+def test_a_copy_of_the_enrollment_sample_shows_replay_suspected(service, face_files):
+    handlers.enroll_samples(service, "Andy", face=str(face_files[0]))
+    view = handlers.verify_samples(service, "Andy", face=str(face_files[0]))
+    assert view.outcome == "rejected" and "replay suspected: a byte-identical copy of an enrollment sample" in view.message
+    assert view.details["modalities"]["face"]["reason"].startswith("replay suspected")
+    who = handlers.verify_samples(service, WHO_IS_THIS, face=str(face_files[0]))
+    assert who.identity is None and "replay suspected" in who.message

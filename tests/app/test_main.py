@@ -6,7 +6,9 @@ import pytest
 
 import app
 from enrollment.service import Service
-from verify_app.ui import FrameGate
+from verify_app.live_tab import FrameGate
+from verify_app.rest import ApiConfig
+from verify_app.server import build_server
 
 
 def test_parse_auth():
@@ -32,11 +34,20 @@ def test_public_share_without_login_is_refused(monkeypatch, capsys):
     assert app.main(["--auth", "nopassword"]) == 2
 
 
+def test_an_api_without_tokens_is_served_on_localhost_only(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(app, "serving_pipelines", lambda *a, **k: pytest.fail("must not load models"))
+    assert app.main(["--no-api-auth", "--host", "0.0.0.0", "--store", str(tmp_path / "s.db")]) == 2
+    assert "--no-api-auth is only allowed with --host 127.0.0.1 or localhost" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="only allowed with a localhost address"):
+        build_server(Service(tmp_path / "s.db", device="cpu"), ApiConfig(require_token=False), host="192.168.1.2")
+
+
 def test_build_app_loads_no_model_and_names_its_api(tmp_path):
     demo = app.build_app(Service(tmp_path / "store.db", device="cpu"))
     assert demo.service.loaded() == ()
     api_names = {dep.api_name for dep in demo.fns.values() if dep.api_name and dep.api_visibility == "public"}
-    assert {"enroll", "verify", "live_frame", "gallery", "delete", "reenroll", "batch", "settings"} <= api_names
+    assert {"enroll", "verify", "live_frame", "live_audio", "live_feed", "gallery", "delete", "reenroll", "batch",
+            "settings"} <= api_names
 
 
 def test_a_busy_session_drops_frames():

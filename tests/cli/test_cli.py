@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -12,16 +13,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import pytest
 
+from verify.models import model_scorer, model_spec
 from verify_cli.main import main
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+FACE_MODEL_ID = model_spec("face").model_id
 SAMPLES = REPO_ROOT / "assets" / "samples"
 FACES, VOICES = SAMPLES / "faces", SAMPLES / "voices"
 ANDY, ANGELA, ANTONIO = FACES / "Andy_Roddick", FACES / "Angela_Bassett", FACES / "Antonio_Banderas"
-FACE_MEDIUM = 0.358645  # assets/models/face-reidentification-retail-0095.thresholds.json, FAR 1e-3
-FACE_LOW = 0.260047  # FAR 1e-2
+FACE_MEDIUM = model_scorer("face").operating_point("medium").threshold  # calibrated LLR, FAR 1e-3
+FACE_LOW = model_scorer("face").operating_point("low").threshold  # FAR 1e-2
+DECISION = r"score -?\d+\.\d{3}  threshold -?\d+\.\d{3}  llr -?\d+\.\d{2}"
 
 pytestmark = pytest.mark.usefixtures("torch_threads")
 
@@ -61,27 +66,28 @@ def one_error_line(err: str) -> str:
 def test_enroll_list_check_delete(cli) -> None:
     code, out, _ = cli("enroll", "Andy", "--face", ANDY / "0.jpg")
     assert code == 0
-    assert out.strip() == "enrolled 'Andy' (face, 1 sample(s), model face-reidentification-retail-0095)"
+    assert out.strip() == f"enrolled 'Andy' (face, 1 sample(s), model {FACE_MODEL_ID})"
     code, out, _ = cli("enroll", "Andy", "--face", ANDY / "1.jpg")
     assert code == 0 and "2 sample(s)" in out
 
     code, out, _ = cli("list")
     assert code == 0
-    assert re.fullmatch(r"Andy\tface\t2 sample\(s\)\tface-reidentification-retail-0095\t\d{4}-\d\d-\d\dT\S+\n", out)
+    assert re.fullmatch(rf"Andy\tface\t2 sample\(s\)\t{FACE_MODEL_ID}\t\d{{4}}-\d\d-\d\dT\S+\n", out)
     code, out, _ = cli("list", "--json")
     (row,) = json.loads(out)
     assert row["identity"] == "Andy" and row["modality"] == "face" and row["samples"] == 2
-    assert row["model"] == "face-reidentification-retail-0095" and len(row["model_version"]) == 12
+    assert row["model"] == FACE_MODEL_ID and len(row["model_version"]) == 12
     assert set(row) == {"identity", "modality", "samples", "model", "model_version", "enrolled", "updated"}
 
     code, out, err = cli("check", "Andy", "--face", ANDY / "2.jpg")
     assert code == 0, err
-    assert re.fullmatch(rf"accepted  score 0\.\d{{3}}  threshold {FACE_MEDIUM:.3f}\n", out), out
+    assert re.fullmatch(rf"accepted  {DECISION} \(needs {FACE_MEDIUM:.2f}\)\n", out), out
     code, out, _ = cli("check", "Andy", "--face", ANGELA / "1.jpg")
     assert code == 1
-    assert re.fullmatch(rf"rejected  score -?0\.\d{{3}}  threshold {FACE_MEDIUM:.3f}  \(score below threshold\)\n", out), out
+    assert re.fullmatch(rf"rejected  {DECISION} \(needs {FACE_MEDIUM:.2f}\)  \(score below threshold\)\n", out), out
     code, out, _ = cli("check", "Andy", "--face", ANDY / "2.jpg", options=("--level", "low"))
-    assert code == 0 and f"threshold {FACE_LOW:.3f}" in out
+    assert code == 1 and f"(needs {FACE_LOW:.2f})" in out  # the same file again is a replay
+    assert "(replay suspected: a byte-identical copy of a recently accepted sample)" in out
 
     code, out, _ = cli("delete", "Andy")
     assert code == 0 and out.strip() == "deleted 1 template(s) of 'Andy'"
@@ -89,6 +95,22 @@ def test_enroll_list_check_delete(cli) -> None:
     assert code == 0 and out.strip() == "no identities enrolled"
     code, out, _ = cli("list", "--json")
     assert json.loads(out) == []
+
+
+def test_checking_the_very_file_used_to_enroll_answers_replay(cli, tmp_path: Path) -> None:
+    assert cli("enroll", "Andy", "--face", ANDY / "0.jpg")[0] == 0
+    code, out, _ = cli("check", "Andy", "--face", ANDY / "0.jpg")
+    assert code == 1 and out.startswith("rejected  score ")  # the score would accept: the replay rule refuses
+    assert "replay suspected: a byte-identical copy of an enrollment sample" in out
+    copy = tmp_path / "copy.png"  # the same photo, re-encoded: other bytes, a near-identical embedding
+    copy.write_bytes(cv2.imencode(".png", cv2.imread(str(ANDY / "0.jpg")))[1].tobytes())
+    code, out, _ = cli("check", "Andy", "--face", copy)
+    assert code == 1 and "replay suspected: a near-identical copy of an enrollment sample" in out
+    code, out, _ = cli("audit", "--name", "Andy", "--json")
+    assert [a["detail"][:16] for a in json.loads(out)] == ["replay suspected"] * 2
+    assert cli("enroll", "reader", "--voice", VOICES / "103" / "0.flac")[0] == 0
+    code, out, _ = cli("check", "reader", "--voice", VOICES / "103" / "0.flac")
+    assert code == 1 and "replay suspected" in out
 
 
 def test_voice_enroll_and_check(cli) -> None:
@@ -179,7 +201,8 @@ def check_batch_rows(rows: list[dict], folder: Path) -> None:
         if row["decision"] == "error":
             assert "truncated or corrupt" in row["reason"] and row["score"] == "" and row["threshold"] == ""
         else:
-            assert -1.0 <= float(row["score"]) <= 1.0 and float(row["threshold"]) == pytest.approx(FACE_MEDIUM, abs=1e-4)
+            score, threshold = float(row["score"]), float(row["threshold"])
+            assert (score >= threshold) == (row["decision"] == "accepted")  # the normalised score this photo needed
             assert row["reason"] == ("" if row["decision"] == "accepted" else "score below threshold")
 
 
@@ -242,13 +265,13 @@ def test_evaluate_prints_and_writes_the_metrics(cli, tmp_path: Path) -> None:
     code, out, err = cli("evaluate", "--pairs", pairs_file, "--root", SAMPLES, "--modality", "face",
                          "--json", report, "--plot", plot)
     assert code == 0, err
-    assert "pairs 36 (genuine 9, impostor 27); model face-reidentification-retail-0095" in out
+    assert f"pairs 36 (genuine 9, impostor 27); model {FACE_MODEL_ID}" in out
     assert "EER 0.00% (threshold " in out
     assert "TAR at FAR 1%: 100.00%   TAR at FAR 0.1%: 100.00%" in out
     assert "minDCF (P_target 0.01): 0.0000" in out
     assert "failed pairs 0 (genuine 0); failed files 0" in out
     figures = json.loads(report.read_text(encoding="utf-8"))
-    assert figures["model_id"] == "face-reidentification-retail-0095"
+    assert figures["model_id"] == FACE_MODEL_ID
     assert (figures["pairs"], figures["genuine"], figures["impostor"], figures["failed_pairs"]) == (36, 9, 27, 0)
     assert figures["eer"] == 0.0 and figures["tar_at_far_1e_2"] == 1.0 and figures["min_dcf"] == 0.0
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -318,7 +341,7 @@ def test_demo_accepts_every_same_row_and_rejects_every_other_row(cli, modality: 
     rows = demo_rows(out)
     assert len(rows) == 18  # 3 people x 2 probes x 3 claims
     for probe, claimed, truth, decision, score in rows:
-        assert truth in ("same", "other") and float(score) <= 1.0
+        assert truth in ("same", "other") and math.isfinite(float(score))
         assert decision == ("accepted" if truth == "same" else "rejected"), (probe, claimed, truth, decision, score)
     assert sum(row[2] == "same" for row in rows) == 6
 
@@ -326,8 +349,8 @@ def test_demo_accepts_every_same_row_and_rejects_every_other_row(cli, modality: 
 def test_info_lists_models_levels_and_store(cli, store: Path) -> None:
     code, out, _ = cli("info")
     assert code == 0
-    assert "face: face-reidentification-retail-0095" in out and "voice: ge2e-resemblyzer" in out
-    assert f"accept >= {FACE_MEDIUM:.3f}" in out
+    assert f"face: {model_spec('face').model_id}" in out and "voice: ge2e-resemblyzer" in out
+    assert f"accept LLR >= {FACE_MEDIUM:.2f}" in out
     assert f"store: {store}" in out
 
 
@@ -355,6 +378,8 @@ def test_module_help() -> None:
 
 
 # --- opt-in per-user adaptation ---------------------------------------------------------------
+@pytest.mark.xfail(strict=True, reason="assets/models/adapt-face-metasgd.pt was trained on face-reidentification-retail-0095"
+                   " embeddings; enrollment refuses it for the fused face model until it is retrained")
 def test_adapt_enrolls_and_checks_with_the_shipped_face_adaptation(cli):
     assert cli("enroll", "Angela", "--face", ANGELA / "0.jpg", options=("--adapt",))[0] == 0
 

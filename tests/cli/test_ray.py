@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from tests.cli.test_cli import ANDY
+
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("torch_threads")]
@@ -23,23 +25,31 @@ def local_ray():
         ray.shutdown()
 
 
-def decisions(cli) -> list[tuple]:
-    code, out, _ = cli("audit", "--json", "--limit", "100")
+def decisions(cli, options: tuple[str, ...] = ()) -> list[tuple]:
+    code, out, _ = cli("audit", "--json", "--limit", "100", options=options)
     return [(a["action"], a["identity"], a["decision"], a["score"], a["detail"]) for a in reversed(json.loads(out))]
 
 
-def test_batch_on_ray_gives_the_local_rows_and_audit_log(local_ray, cli, enrolled, batch_dir) -> None:
+@pytest.fixture
+def twin_store(cli, tmp_path) -> tuple[str, ...]:
+    """The options of a second store enrolled as the first (accepted probes are remembered per store:
+    each engine gets a store that has seen nothing)."""
+    options = ("--store", str(tmp_path / "ray.db"))
+    assert cli("enroll", "Andy", "--face", ANDY / "0.jpg", options=options)[0] == 0
+    return options
+
+
+def test_batch_on_ray_gives_the_local_rows_and_audit_log(local_ray, cli, enrolled, twin_store, batch_dir) -> None:
     code, local, _ = cli("batch", "Andy", batch_dir)
     assert code == 0
-    local_log = decisions(cli)
-    code, remote, err = cli("batch", "Andy", batch_dir, "--engine", "ray", "--workers", "2")
+    code, remote, err = cli("batch", "Andy", batch_dir, "--engine", "ray", "--workers", "2", options=twin_store)
     assert code == 0, err
     assert remote == local and len(list(csv.DictReader(io.StringIO(remote)))) == 5
-    assert decisions(cli)[len(local_log):] == local_log  # same attempts, same order
+    assert decisions(cli, twin_store) == decisions(cli)  # same attempts, same order
 
 
-def test_bulk_identify_on_ray_gives_the_local_rows(local_ray, cli, enrolled, batch_dir) -> None:
-    code, remote, err = cli("identify", "--dir", batch_dir, "--engine", "ray")
+def test_bulk_identify_on_ray_gives_the_local_rows(local_ray, cli, enrolled, twin_store, batch_dir) -> None:
+    code, remote, err = cli("identify", "--dir", batch_dir, "--engine", "ray", options=twin_store)
     assert code == 0, err
     code, local, _ = cli("identify", "--dir", batch_dir)
     assert remote == local and "Andy" in remote

@@ -96,11 +96,11 @@ def test_adapted_params_are_sealed_under_the_store_key(tmp_path):
 
 def test_enrollment_adapts_and_a_reopened_store_gives_identical_scores(tmp_path):
     adapter = make_adapter(tmp_path)
-    pipeline, verifier = VectorPipeline(), vector_verifier()
+    verifier = vector_verifier()
     alice = direction(0, DIM, lean=0.2)
     probes = [direction(0, DIM, lean=0.5), direction(3, DIM), direction(0, DIM, lean=1.0)]
     with TemplateStore(tmp_path / "store.db") as store:
-        enrollment = enroll(store, pipeline, "alice", alice, adapter=adapter)
+        enrollment = enroll(store, verifier, "alice", alice, adapter=adapter)
         stored = load_adapted(store, "alice", "face")
         assert stored.checkpoint == adapter.checkpoint_id and stored.template_updated_at == enrollment.template.updated_at
         first = check_many(store, verifier, "alice", probes, adapter=adapter, policy=NO_LOCKOUT)
@@ -118,11 +118,11 @@ def test_enrollment_adapts_and_a_reopened_store_gives_identical_scores(tmp_path)
 
 def test_a_new_sample_re_adapts_and_cosine_checks_are_unchanged(tmp_path):
     adapter = make_adapter(tmp_path)
-    pipeline, verifier = VectorPipeline(), vector_verifier()
+    verifier = vector_verifier()
     with TemplateStore(tmp_path / "store.db") as store:
-        enroll(store, pipeline, "alice", direction(0, DIM), adapter=adapter)
+        enroll(store, verifier, "alice", direction(0, DIM), adapter=adapter)
         before = load_adapted(store, "alice", "face")
-        template = enroll(store, pipeline, "alice", direction(0, DIM, lean=0.3)).template  # no adapter: stale
+        template = enroll(store, verifier, "alice", direction(0, DIM, lean=0.3)).template  # no adapter: stale
         decision = check(store, verifier, "alice", direction(0, DIM, lean=0.3), adapter=adapter, policy=NO_LOCKOUT)
         after = load_adapted(store, "alice", "face")
         plain = check(store, verifier, "alice", direction(0, DIM, lean=0.3), policy=NO_LOCKOUT)

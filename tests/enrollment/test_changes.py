@@ -47,9 +47,9 @@ def test_every_template_write_and_only_those_changes_the_version(tmp_path: Path)
             assert changed_since(connection, after_writes, "voice") == set()
 
 
-def test_a_version_4_store_is_migrated_with_its_templates(tmp_path: Path, monkeypatch):
-    path = tmp_path / "v4.db"
-    monkeypatch.setattr(database, "SCHEMA_VERSION", 4)
+def test_a_version_7_store_is_migrated_with_its_templates(tmp_path: Path, monkeypatch):
+    path = tmp_path / "v7.db"
+    monkeypatch.setattr(database, "SCHEMA_VERSION", 7)
     with TemplateStore(path) as store:
         store.add_sample("alice", "face", np.ones(4), *MODEL)
     monkeypatch.undo()
@@ -59,7 +59,7 @@ def test_a_version_4_store_is_migrated_with_its_templates(tmp_path: Path, monkey
         store.delete("alice")
         assert version(store).version == 2
     raw = sqlite3.connect(path)
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == 5
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == 8
     raw.close()
 
 

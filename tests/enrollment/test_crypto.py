@@ -157,6 +157,6 @@ def test_enroll_through_the_pipeline_seals(path: Path) -> None:
     from enrollment.enroll import enroll
 
     with TemplateStore(path, key=KEY) as store:
-        enroll(store, VectorPipeline(), "alice", direction(0))
+        enroll(store, vector_verifier(), "alice", direction(0))
         assert check(store, vector_verifier(), "alice", direction(0), policy=NO_LOCKOUT).accepted
     assert raw_rows(path)["alice"][1] is not None

@@ -13,7 +13,8 @@ from enrollment.identify import identify
 from verify.calibration import Thresholds
 from verify.embedding import Embedding
 from verify.errors import ConfigError
-from verify.models import model_thresholds
+from verify.models import shipped_verifier
+from verify.scorer import CosineScorer
 from verify.verifier import Verifier
 
 # medium: accept at 0.6, retry band from 0.5 -> default margin 0.1
@@ -45,7 +46,7 @@ def store(tmp_path: Path):
 
 @pytest.fixture
 def verifier() -> Verifier:
-    return Verifier(ToyPipeline(), THRESHOLDS, "medium")
+    return Verifier(ToyPipeline(), CosineScorer(THRESHOLDS), "medium")
 
 
 def enroll_vector(store, identity, vector, modality="face", version="v1") -> None:
@@ -103,7 +104,7 @@ def test_negative_margin_is_refused(store, verifier):
 
 def test_real_faces_are_identified(store, face_pipeline, face_embeddings):
     """One shipped photo per person enrolled; every other photo names its owner."""
-    verifier = Verifier(face_pipeline, model_thresholds(face_pipeline.modality), "medium")
+    verifier = shipped_verifier(face_pipeline, "medium")
     people = ["Andy_Roddick", "Angela_Bassett", "Antonio_Banderas"]
     for index, person in enumerate(people):
         vector = face_embeddings[3 * index].vector

@@ -23,7 +23,7 @@ GENUINE, IMPOSTOR, BORDERLINE = direction(0), direction(1), direction(0, lean=1.
 @pytest.fixture
 def store(tmp_path: Path):
     with TemplateStore(tmp_path / "store.db") as opened:
-        enroll(opened, VectorPipeline(), "alice", GENUINE)
+        enroll(opened, vector_verifier(), "alice", GENUINE)
         yield opened
 
 
@@ -85,8 +85,8 @@ def test_failures_outside_the_window_or_before_a_success_do_not_count(store) -> 
 
 
 def test_lockouts_are_per_identity_and_modality(store) -> None:
-    enroll(store, VectorPipeline(), "bob", IMPOSTOR)
-    enroll(store, VectorPipeline("voice"), "alice", GENUINE)
+    enroll(store, vector_verifier(), "bob", IMPOSTOR)
+    enroll(store, vector_verifier("voice"), "alice", GENUINE)
     for second in range(3):
         check(store, vector_verifier(), "alice", IMPOSTOR, policy=POLICY, now=100.0 + second)
     assert check(store, vector_verifier(), "bob", IMPOSTOR, policy=POLICY, now=105.0).accepted
@@ -149,7 +149,7 @@ def test_audit_rows_hold_the_decision_and_score_but_never_the_sample(store) -> N
 
 
 def test_recent_attempts_filters_and_limits(store) -> None:
-    enroll(store, VectorPipeline(), "bob", IMPOSTOR)
+    enroll(store, vector_verifier(), "bob", IMPOSTOR)
     for second in range(4):
         check(store, vector_verifier(), "alice" if second % 2 else "bob", GENUINE, policy=NO_LOCKOUT, now=float(second))
     assert [a.time for a in recent_attempts(store, 2)] == [3.0, 2.0]
@@ -164,15 +164,17 @@ def test_recent_attempts_filters_and_limits(store) -> None:
 # --- lookalike warning ------------------------------------------------------------------------
 def test_enrolling_a_lookalike_of_another_identity_warns_but_stores(store) -> None:
     near = direction(0, lean=0.3)  # cosine 0.96 with alice
-    assert enroll(store, VectorPipeline(), "alice", near, lookalike_threshold=0.8).warnings == ()  # own template
-    result = enroll(store, VectorPipeline(), "mallory", near, lookalike_threshold=0.8)
+    assert enroll(store, vector_verifier(), "alice", near).warnings == ()  # own template
+    result = enroll(store, vector_verifier(), "mallory", near)
     assert len(result.warnings) == 1
-    assert re.match(r"'mallory' looks like the already enrolled 'alice' \(face, score 0\.9\d\d >= 0\.800", result.warnings[0])
+    assert re.match(r"'mallory' looks like the already enrolled 'alice' \(face: it would be accepted at the high"
+                    r" security level\)", result.warnings[0])
     assert store.get("mallory", "face").sample_count == 1
-    assert enroll(store, VectorPipeline(), "carol", IMPOSTOR, lookalike_threshold=0.8).warnings == ()
-    assert enroll(store, VectorPipeline("voice"), "dave", GENUINE, lookalike_threshold=0.8).warnings == ()
+    assert enroll(store, vector_verifier(), "carol", IMPOSTOR).warnings == ()
+    assert enroll(store, vector_verifier("voice"), "dave", GENUINE).warnings == ()
 
 
-def test_without_shipped_thresholds_there_is_no_lookalike_check(store) -> None:
-    assert enroll(store, VectorPipeline(), "twin", GENUINE).warnings == ()  # model "vector" ships none
-    np.testing.assert_allclose(store.get("twin", "face").embedding, GENUINE)
+def test_the_lookalike_check_uses_the_verifiers_scorer_at_the_high_level(store) -> None:
+    below_high = direction(0, lean=1.0)  # cosine 0.71 with alice: medium (0.6) would accept, high (0.8) not
+    assert enroll(store, vector_verifier(level="low"), "twin", below_high).warnings == ()
+    np.testing.assert_allclose(store.get("twin", "face").embedding, below_high)

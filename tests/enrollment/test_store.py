@@ -237,9 +237,10 @@ def test_new_file_is_private_and_stores_only_embeddings(store_path: Path) -> Non
     raw.close()
     assert columns == [
         "identity", "modality", "embedding", "dim", "sample_count",
-        "model_id", "model_version", "created_at", "updated_at", "seal",
+        "model_id", "model_version", "created_at", "updated_at", "seal", "cohort_stats",
     ]  # fmt: skip
-    assert sorted(tables) == ["adapted", "attempts", "lockouts", "meta", "sqlite_sequence", "template_changes", "templates"]
+    assert sorted(tables) == ["adapted", "api_tokens", "attempts", "lockouts", "meta", "replay_samples",
+                              "sqlite_sequence", "template_changes", "templates"]
     assert journal == "wal"
 
 

@@ -33,10 +33,10 @@ from enrollment import TemplateStore
 from enrollment.enroll import check, enroll
 from enrollment.ratelimit import NO_LOCKOUT
 store = TemplateStore(sys.argv[1], key=bytes(range(32)))
-pipeline, verifier = VectorPipeline(), vector_verifier()
+verifier = vector_verifier()
 print("open", flush=True)
 while True:
-    count = enroll(store, pipeline, "crash", direction(0)).template.sample_count
+    count = enroll(store, verifier, "crash", direction(0)).template.sample_count
     check(store, verifier, "crash", direction(0), policy=NO_LOCKOUT)
     print(count, flush=True)  # acknowledged after both commits returned
 """
@@ -86,15 +86,15 @@ def _worker(path: str, worker: int, seconds: float, start, results) -> None:
     """Enroll into a shared and an own identity and check both, until ``seconds`` have passed."""
     counts = {"shared enrolls": 0, "own enrolls": 0, "checks": 0, "accepted": 0}
     try:
-        pipeline, verifier = VectorPipeline(), vector_verifier()
+        verifier = vector_verifier()
         policy = LockoutPolicy(max_failures=1000)
         start.wait(timeout=60)
         deadline = time.monotonic() + seconds
         with TemplateStore(path) as store:
             while time.monotonic() < deadline:
-                enroll(store, pipeline, "shared", direction(0), lookalike_threshold=2.0)
+                enroll(store, verifier, "shared", direction(0))
                 counts["shared enrolls"] += 1
-                enroll(store, pipeline, f"own {worker}", direction(worker + 1), lookalike_threshold=2.0)
+                enroll(store, verifier, f"own {worker}", direction(worker + 1))
                 counts["own enrolls"] += 1
                 for name, sample in (("shared", direction(0)), (f"own {worker}", direction(worker + 1))):
                     counts["accepted"] += check(store, verifier, name, sample, policy=policy).accepted

@@ -13,6 +13,7 @@ import numpy as np
 from verify.calibration import Thresholds
 from verify.embedding import Embedding
 from verify.errors import NoFaceError, VerifyError
+from verify.scorer import CosineScorer
 from verify.verifier import Verifier
 
 THRESHOLDS = Thresholds("vector", {1e-1: 0.2, 1e-2: 0.4, 1e-3: 0.6, 1e-4: 0.8})
@@ -43,7 +44,7 @@ class VectorPipeline:
 
 
 def vector_verifier(modality: str = "face", level: str = "medium") -> Verifier:
-    return Verifier(VectorPipeline(modality), THRESHOLDS, level)
+    return Verifier(VectorPipeline(modality), CosineScorer(THRESHOLDS), level)
 
 
 def direction(index: int, dim: int = 8, lean: float = 0.0) -> np.ndarray:

@@ -7,10 +7,11 @@ import shutil
 import numpy as np
 import pytest
 
-from verify.embedding import Embedding
-from verify.errors import ConfigError, NoFaceError
 from training import features as features_module
 from training.features import cache_path, load_features, load_raw_inputs
+from verify.embedding import Embedding
+from verify.errors import ConfigError, NoFaceError
+from verify.models import model_spec
 
 
 class FakeFacePipeline:
@@ -49,7 +50,7 @@ def test_cache_round_trip_skips_failures(tiny_faces, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     first = load_features("lfw_gray", tiny_faces, cache, device="cpu")
     assert cache_path("lfw_gray", cache).is_file()
-    assert cache_path("lfw_gray", cache).name.startswith("face-reidentification-retail-0095-")
+    assert cache_path("lfw_gray", cache).name.startswith(f"{model_spec('face').model_id}-")
     assert first.vectors.shape == (6, 8) and first.vectors.dtype == np.float32
     assert all(path.startswith("faces/lfw_gray/") and not path.endswith("2.jpg") for path in first.paths)
     assert [path.split("/")[2] for path in first.paths] == list(first.identities)
@@ -78,6 +79,6 @@ def test_voice_raw_input_is_log_mel():
 @pytest.mark.data
 def test_real_orl_features_cover_all_people(shared_data):
     orl = load_features("orl_att", shared_data)
-    assert orl.vectors.shape == (400, 256)
+    assert orl.vectors.shape == (400, 384)  # the fused face embedding
     assert len(set(orl.identities)) == 40
     assert np.allclose(np.linalg.norm(orl.vectors, axis=1), 1.0, atol=1e-4)

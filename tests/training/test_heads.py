@@ -130,7 +130,8 @@ def test_cli_evaluate_with_a_head_checkpoint(tmp_path, face_files, capsys):
     from verify.face.pipeline import FacePipeline
 
     features, split = nuisance_clusters(people=20)
-    wide = FeatureSet(np.tile(features.vectors, (1, 16)) / 4.0, features.identities, features.paths)  # 256-d
+    wide = FeatureSet((np.tile(features.vectors, (1, 24)) / np.sqrt(24)).astype(np.float32), features.identities,
+                      features.paths)  # 384-d, as the fused face embedding
     trained, _ = fit_head("proto", "face", wide, split, HeadTrainConfig(epochs=1, steps_per_epoch=2, n_way=4),
                           "cpu", (FacePipeline.model_id, FacePipeline.model_version))
     save_head(tmp_path / "face-proto-head.safetensors", trained)

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from verify.errors import VerifyError
-from verify.models import model_thresholds
+from verify.models import shipped_verifier
 from verify.scoring import Decision
 from verify.verifier import Verifier
 
@@ -56,12 +56,12 @@ def report_counts(request: pytest.FixtureRequest):
 
 @pytest.fixture(scope="module")
 def face_verifier(face_pipeline) -> Verifier:
-    return Verifier(face_pipeline, model_thresholds(face_pipeline.modality))
+    return shipped_verifier(face_pipeline)
 
 
 @pytest.fixture(scope="module")
 def voice_verifier(voice_pipeline) -> Verifier:
-    return Verifier(voice_pipeline, model_thresholds(voice_pipeline.modality))
+    return shipped_verifier(voice_pipeline)
 
 
 def run_one(verifier: Verifier, template: np.ndarray, source, kind: str) -> None:

@@ -10,8 +10,13 @@ from scipy.stats import norm
 
 from verify.metrics import (
     DEFAULT_P_TARGET,
+    LevelRates,
+    cllr,
     det_points,
     equal_error_rate,
+    level_rates,
+    levels_report,
+    min_cllr,
     min_dcf,
     roc_curve,
     tar_at_far,
@@ -319,3 +324,106 @@ def test_trials_of_only_one_kind_are_refused(metric, labels, counts):
 def test_no_trials_at_all_are_refused():
     with pytest.raises(ValueError, match="got 0 genuine and 0 impostor"):
         roc_curve(np.array([]), np.array([], dtype=bool))
+
+
+# --- Cllr and min Cllr --------------------------------------------------------------------------
+def test_cllr_of_an_uninformative_system_is_one_at_any_prior():
+    scores, labels = trials([0.0, 0.0], [0.0, 0.0, 0.0])
+
+    assert cllr(scores, labels) == pytest.approx(1.0)
+    assert cllr(scores, labels, p_target=0.01) == pytest.approx(1.0)
+
+
+def test_cllr_hand_computed():
+    # genuine LLR log 3, impostor LLR -log 3: each costs log2(1 + 1/3)
+    scores, labels = trials([np.log(3.0)], [-np.log(3.0)])
+
+    assert cllr(scores, labels) == pytest.approx(np.log2(4 / 3))
+
+
+def test_cllr_punishes_confident_errors_without_bound():
+    scores, labels = trials([-50.0, 5.0], [-5.0])
+
+    # 0.5 * (mean(log2(1 + e^50), log2(1 + e^-5)) + log2(1 + e^-5)): the -50 alone costs 72 bits
+    small = np.log2(1 + np.exp(-5.0))
+    assert cllr(scores, labels) == pytest.approx(0.5 * ((np.log2(1 + np.exp(50.0)) + small) / 2 + small))
+    assert cllr(scores, labels) > 18
+
+
+def test_min_cllr_is_zero_for_separated_scores_and_ignores_monotonic_maps():
+    scores, labels = trials([0.9, 0.8], [0.1, 0.2, 0.3])
+
+    assert min_cllr(scores, labels) == pytest.approx(0.0, abs=1e-9)
+    rng = np.random.default_rng(0)
+    noisy, noisy_labels = trials(list(rng.normal(1, 1, 300)), list(rng.normal(0, 1, 3000)))
+    assert min_cllr(noisy, noisy_labels) == pytest.approx(min_cllr(np.exp(3 * noisy), noisy_labels))
+
+
+def test_min_cllr_pools_tied_scores():
+    # one genuine and one impostor at the same score: the best LLR there is 0 (posterior 1/2 at prior 1/2)
+    scores, labels = trials([0.5], [0.5])
+
+    assert min_cllr(scores, labels) == pytest.approx(1.0)
+
+
+@given(
+    st.lists(st.floats(-20, 20), min_size=1, max_size=30),
+    st.lists(st.floats(-20, 20), min_size=1, max_size=30),
+)
+@settings(max_examples=60, deadline=None)
+def test_min_cllr_never_exceeds_cllr(genuine, impostor):
+    scores, labels = trials(genuine, impostor)
+
+    assert min_cllr(scores, labels) <= cllr(scores, labels) + 1e-9
+
+
+def test_cllr_refuses_a_prior_outside_the_open_interval():
+    scores, labels = trials([1.0], [0.0])
+    with pytest.raises(ValueError, match=r"p_target must be in \(0, 1\), got 1.0"):
+        cllr(scores, labels, p_target=1.0)
+
+
+def test_cllr_needs_both_classes():
+    with pytest.raises(ValueError, match="need genuine and impostor trials, got 2 genuine and 0 impostor"):
+        cllr(np.array([1.0, 2.0]), np.array([True, True]))
+
+
+# --- rates per security level ------------------------------------------------------------------
+def test_level_rates_count_accepts_rejects_and_retries_by_class():
+    labels = np.array([True, True, True, True, False, False, False, False, False])
+    genuine_outcomes = ["accepted", "retry", "rejected", "accepted"]
+    outcomes = np.array(genuine_outcomes + ["accepted", "retry", "rejected", "rejected", "rejected"])
+
+    rates = level_rates(labels, outcomes, threshold=4.5)
+
+    assert rates == LevelRates(threshold=4.5, far=0.2, frr=0.5, retry=0.25, genuine=4, impostor=5)
+
+
+def test_levels_report_has_the_evaluate_json_shape():
+    labels = np.array([True, False])
+    report = levels_report(labels, {"low": ["accepted", "rejected"], "high": ["retry", "rejected"]},
+                           {"low": 1.0, "medium": 2.0, "high": 3.0})
+
+    assert report == {
+        "low": {"threshold": 1.0, "far": 0.0, "frr": 0.0, "retry": 0.0, "genuine": 1, "impostor": 1},
+        "high": {"threshold": 3.0, "far": 0.0, "frr": 1.0, "retry": 1.0, "genuine": 1, "impostor": 1},
+    }
+
+
+@pytest.mark.parametrize(
+    ("labels", "outcomes", "message"),
+    [
+        ([True, False], ["accepted"], r"labels \(2,\) and outcomes \(1,\) differ in length"),
+        ([True, False], ["accepted", "maybe"], r"unknown outcomes \['maybe'\]"),
+        ([True, True], ["accepted", "retry"], "need genuine and impostor trials, got 2 genuine and 0"),
+    ],
+    ids=["length", "unknown", "one-class"],
+)
+def test_level_rates_refuse_bad_input(labels, outcomes, message):
+    with pytest.raises(ValueError, match=message):
+        level_rates(np.array(labels), np.array(outcomes), 0.0)
+
+
+def test_levels_report_needs_a_threshold_for_every_level():
+    with pytest.raises(ValueError, match=r"no threshold given for levels \['high'\]"):
+        levels_report(np.array([True, False]), {"high": ["accepted", "rejected"]}, {"low": 1.0})

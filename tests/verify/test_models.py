@@ -10,7 +10,7 @@ import pytest
 
 from verify.config import MODALITIES
 from verify.errors import ConfigError
-from verify.models import SHIPPED, load_pipeline, model_spec, model_thresholds
+from verify.models import SHIPPED, load_pipeline, model_scorer, model_spec
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,7 +20,9 @@ def test_each_spec_names_its_pipeline_and_calibration(modality):
     spec = model_spec(modality)
     assert spec.modality == modality and spec.pipeline_class.modality == modality
     assert (spec.model_id, spec.version) == (spec.pipeline_class.model_id, spec.pipeline_class.model_version)
-    assert spec.calibration_path().is_file() and model_thresholds(modality).model_id == spec.model_id
+    assert spec.calibration_path().is_file() and spec.cohort_path().is_file()
+    assert model_scorer(modality).calibration.model_id == spec.model_id
+    assert model_scorer(modality).cohort.model_id == spec.model_id
 
 
 def test_registry_covers_every_modality_and_refuses_others():
@@ -36,7 +38,7 @@ def test_load_pipeline_builds_the_spec_pipeline(face_pipeline):
 
 
 def test_reading_a_spec_loads_no_torch():
-    probe = "import sys; import verify.models as m; m.model_thresholds('face'); print('torch' in sys.modules)"
+    probe = "import sys; import verify.models as m; m.model_scorer('face'); print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "False", result.stderr
 

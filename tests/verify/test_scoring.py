@@ -1,11 +1,21 @@
-"""Cosine scores and accept / retry / reject decisions."""
+"""Cosine scores, and accept / retry / reject decisions on cosines and on calibrated LLRs."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from verify.scoring import Decision, OperatingPoint, cosine_scores, decide, l2_normalize
+from verify.scoring import (
+    CalibratedScore,
+    Decision,
+    OperatingPoint,
+    calibrated_outcomes,
+    cosine_scores,
+    decide,
+    decide_calibrated,
+    l2_normalize,
+    score_at_llr,
+)
 
 POINT = OperatingPoint(level="medium", target_far=1e-3, threshold=0.5, retry_threshold=0.3)
 
@@ -143,3 +153,90 @@ def test_decision_and_operating_point_are_immutable():
         POINT.threshold = 0.0  # type: ignore[misc]
     with pytest.raises(AttributeError):
         decide(0.9, POINT).outcome = "rejected"  # type: ignore[misc]
+
+
+# --- decide_calibrated --------------------------------------------------------------------------
+LLR_POINT = OperatingPoint(level="medium", target_far=1e-3, threshold=5.0, retry_threshold=3.0)
+
+
+def test_decision_stays_backward_compatible():
+    decision = Decision("accepted", 0.7, 0.5)
+
+    assert decision.llr is None and decision.llr_threshold is None
+    assert decision == Decision("accepted", 0.7, 0.5, "")
+
+
+def test_an_llr_at_the_threshold_is_accepted_with_the_equivalent_score_threshold():
+    decision = decide_calibrated(CalibratedScore(score=3.0, llr=6.0, slope=2.0), LLR_POINT)
+
+    assert decision == Decision("accepted", 3.0, 2.5, "", llr=6.0, llr_threshold=5.0)  # 3 + (5 - 6) / 2
+
+
+def test_good_quality_that_would_be_accepted_asks_for_the_advised_action():
+    result = CalibratedScore(score=1.0, llr=4.0, slope=2.0, quality_gain=1.5, advice="move closer")
+
+    decision = decide_calibrated(result, LLR_POINT, ("face is too dark",))
+
+    assert decision.outcome == "retry" and decision.reason == "move closer"
+    assert decision.threshold == pytest.approx(1.5)
+
+
+def test_quality_gain_that_is_not_enough_falls_back_to_the_retry_band():
+    result = CalibratedScore(score=1.0, llr=3.2, slope=2.0, quality_gain=1.0, advice="move closer")
+
+    assert decide_calibrated(result, LLR_POINT).reason == "borderline score, try another sample"
+
+
+def test_front_end_quality_issues_turn_a_reject_into_a_retry():
+    decision = decide_calibrated(CalibratedScore(0.0, -2.0, 1.0), LLR_POINT, ["audio is clipped"])
+
+    assert decision.outcome == "retry" and decision.reason == "audio is clipped"
+
+
+def test_a_low_llr_without_quality_problems_is_rejected():
+    result = CalibratedScore(0.0, -2.0, 1.0, quality_gain=0.5, advice="speak for about 1 s more")
+
+    decision = decide_calibrated(result, LLR_POINT)
+
+    assert decision.outcome == "rejected" and decision.reason == "score below threshold"
+    assert decision.llr == -2.0
+
+
+def test_a_score_that_carries_no_evidence_is_never_accepted():
+    decision = decide_calibrated(CalibratedScore(score=9.0, llr=8.0, slope=0.0), LLR_POINT)
+
+    assert decision.outcome == "retry"  # in the retry band, but not accepted
+    assert decision.threshold == float("inf")
+
+
+@pytest.mark.parametrize("score", np.linspace(-2, 4, 13))
+def test_score_at_least_the_equivalent_threshold_iff_accepted(score):
+    result = CalibratedScore(score=score, llr=1.5 * score + 1.0, slope=1.5)
+
+    decision = decide_calibrated(result, LLR_POINT)
+
+    assert decision.accepted == (score >= decision.threshold - 1e-12)
+    assert score_at_llr(result, LLR_POINT.threshold) == pytest.approx((5.0 - 1.0) / 1.5)
+
+
+def test_calibrated_outcomes_vectorise_the_rules():
+    outcomes = calibrated_outcomes(
+        llr=np.array([6.0, 4.0, 4.0, 3.5, 1.0, 7.0]),
+        slope=np.array([1.0, 1.0, 1.0, 1.0, 1.0, -1.0]),
+        quality_gain=np.array([0.0, 1.0, 0.5, 0.0, 3.0, 0.0]),
+        point=LLR_POINT,
+    )
+
+    assert outcomes.tolist() == ["accepted", "retry", "retry", "retry", "rejected", "retry"]
+
+
+def test_quality_worse_than_anything_calibrated_is_never_accepted():
+    result = CalibratedScore(score=9.0, llr=20.0, slope=2.0, unsupported="speak for about 3 s more")
+
+    decision = decide_calibrated(result, LLR_POINT)
+
+    assert (decision.outcome, decision.reason) == ("retry", "speak for about 3 s more")
+    assert decision.threshold == float("inf")
+    outcomes = calibrated_outcomes(np.array([20.0, 20.0, -9.0]), np.ones(3), np.zeros(3), LLR_POINT,
+                                   supported=np.array([False, True, False]))
+    assert outcomes.tolist() == ["retry", "accepted", "retry"]

@@ -35,7 +35,8 @@ def to_record(path: str, result: Embedding | VerifyError) -> dict[str, Any]:
                 "error_type": type(result).__name__, "error": str(result)}
     return {"path": path, "vector": np.asarray(result.vector, np.float32).tolist(),
             "quality": list(result.quality_issues), "notes": list(result.notes),
-            "measures": json.dumps(dict(result.measures)), "error_type": "", "error": ""}
+            "measures": json.dumps({name: float(value) for name, value in result.measures.items()}),
+            "error_type": "", "error": ""}
 
 
 def from_record(record: dict[str, Any]) -> Embedding | VerifyError:

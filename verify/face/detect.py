@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from verify.config import FaceFrontEndConfig
-from verify.face.mtcnn import PNET_WINDOW, Cascade, detect_faces, pyramid_scales
+from verify.face.mtcnn import PNET_WINDOW, Cascade, detect_faces, pyramid_scales, refine_faces
 
 CPU_DETECTION_BATCH = 4
 """Frames per MTCNN call on the CPU: larger batches gain nothing there and spill the caches."""
@@ -112,6 +112,15 @@ class FaceDetector:
                     results[i] = merge_detections(first_pass[i], results[i])
         return results
 
+    def refine(self, image: np.ndarray, seeds: Sequence[Detection]) -> list[Detection]:
+        """MTCNN's faces in an ``(H, W, 3)`` uint8 RGB image found by its last two stages from
+        another detector's ``seeds`` instead of its pyramid (two small networks on one box each)."""
+        if not seeds:
+            return []
+        scaled, factor = self._downscale(image)  # as for the pyramid: large photos would cost a lot
+        boxes, points = refine_faces(scaled, np.stack([seed.box for seed in seeds]) * factor, self.cascade)
+        return self._detections(boxes, points, factor)
+
     def _detect_group(self, scaled, indices: list[int], scales: list[float], results: list[list[Detection]]) -> None:
         """Detections at the pyramid ``scales`` in the equal-sized images ``indices``."""
         step = len(indices) if self.device.type == "cuda" else CPU_DETECTION_BATCH
@@ -175,3 +184,20 @@ def face_weight(detection: Detection, image_shape: tuple[int, ...]) -> float:
 def choose_face(detections: Sequence[Detection], image_shape: tuple[int, ...]) -> Detection:
     """The largest, most central face: the one of highest :func:`face_weight`."""
     return max(detections, key=lambda detection: face_weight(detection, image_shape))
+
+
+def box_iou(a: Detection, b: Detection) -> float:
+    """Intersection over union of two detections' boxes."""
+    width = min(a.box[2], b.box[2]) - max(a.box[0], b.box[0])
+    height = min(a.box[3], b.box[3]) - max(a.box[1], b.box[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    intersection = width * height
+    areas = [(box[2] - box[0]) * (box[3] - box[1]) for box in (a.box, b.box)]
+    return float(intersection / (areas[0] + areas[1] - intersection))
+
+
+def match_face(face: Detection, candidates: Sequence[Detection], min_iou: float) -> Detection | None:
+    """The candidate whose box overlaps ``face``'s most, if their IoU reaches ``min_iou``; else ``None``."""
+    best = max(candidates, key=lambda candidate: box_iou(face, candidate), default=None)
+    return best if best is not None and box_iou(face, best) >= min_iou else None

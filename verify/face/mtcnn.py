@@ -238,3 +238,24 @@ def detect_faces(
         boxes, image_inds, points = _output(sampler, shape, boxes, image_inds, cascade)
     boxes, points, image_inds = boxes.cpu().numpy(), points.cpu().numpy(), image_inds.cpu().numpy()
     return [(boxes[image_inds == i], points[image_inds == i]) for i in range(len(images))]
+
+
+@torch.inference_mode()
+def refine_faces(image: np.ndarray, boxes: np.ndarray, cascade: Cascade) -> tuple[np.ndarray, np.ndarray]:
+    """MTCNN's R-net and O-net stages seeded with ``boxes`` ``(K, 4)`` (x1, y1, x2, y2) from another
+    detector instead of the P-net's proposals, in one ``(H, W, 3)`` uint8 RGB image.
+
+    Returns the faces both stages accept: boxes ``(K', 5)`` with probabilities and landmarks
+    ``(K', 5, 2)``, as :func:`detect_faces` returns them.
+    """
+    device = cascade.device
+    if device.type == "cpu":
+        sampler = IntegralSampler(image[None])
+    else:
+        sampler = TorchSampler(torch.as_tensor(image[None] if image.flags.writeable else image[None].copy(), device=device))
+    seeds = torch.as_tensor(np.hstack([boxes, np.ones((len(boxes), 1))]), dtype=torch.float32, device=device)
+    boxes_t, image_inds = _refine(sampler, image.shape[:2], rerec(seeds), torch.zeros(len(boxes), dtype=torch.int64, device=device), cascade)
+    points = torch.zeros(0, 5, 2, device=device)
+    if len(boxes_t) > 0:
+        boxes_t, image_inds, points = _output(sampler, image.shape[:2], boxes_t, image_inds, cascade)
+    return boxes_t.cpu().numpy(), points.cpu().numpy()

@@ -1,36 +1,126 @@
-"""Face pipeline: decode -> detect -> choose -> align -> quality -> embed, batched."""
+"""Face pipeline: decode -> detect (each detector) -> choose -> align (once per detector) -> quality
+-> embed (each network, each alignment) -> one fused vector, batched.
+
+Which detectors and networks take part is a :class:`~verify.config.FaceFusionConfig`. The shipped
+one: YuNet chooses the face; MTCNN's last two stages (R-net, O-net) run on YuNet's box and give
+MTCNN's landmarks, a second alignment, for a few milliseconds instead of MTCNN's whole pyramid;
+face-reidentification-retail-0095 and SFace embed both alignments. ``python
+benchmarks/face_variants.py`` measures every combination on people never used for calibration
+(figures in ``assets/models/face-fusion-reid0095-sface.md``).
+
+Choosing the face: the first detector of the configuration that finds any face picks the
+largest, most central one (:func:`~verify.face.detect.choose_face`); each other detector's face
+that overlaps it by at least :data:`MATCH_IOU` (box IoU) gives another alignment. When only one
+detector finds the face (YuNet misses it and MTCNN's pyramid, searched then, finds it; or MTCNN's
+stages reject YuNet's box), the face is embedded from the alignment available: every network
+still embeds it, so the vector keeps its layout and stays comparable, from a little less
+information.
+
+Fusion: for each network, the L2-normalised embeddings of the face's alignments (and of their
+mirror images, when configured) are averaged and renormalised; each network's unit vector is
+scaled by ``1 / sqrt(number of networks)`` and the scaled vectors are concatenated. The result is
+a unit vector whose cosine with another such vector is the equal-weight mean of the networks'
+cosines, so templates, the store and 1:N search keep handling one vector.
+
+Runtimes: MTCNN and the re-identification network run where :mod:`verify.runtime` puts them
+(OpenVINO on the CPU, PyTorch on CUDA); YuNet (OpenCV) and SFace (OpenVINO) always run on the CPU.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Sequence
+import hashlib
+from dataclasses import dataclass
+from importlib.metadata import version as package_version
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from verify.config import FaceFrontEndConfig, ImageLimits
+from verify.config import FaceFrontEndConfig, FaceFusionConfig, ImageLimits
 from verify.device import prepare_device
 from verify.embedding import BatchedPipeline, Embedding, name_source
 from verify.errors import FaceTooSmallError, NoFaceError, VerifyError
 from verify.face.align import align_face
-from verify.face.detect import FaceDetector, choose_face
-from verify.face.quality import face_quality_issues
+from verify.face.detect import Detection, FaceDetector, choose_face, match_face
+from verify.face.quality import face_measures, face_quality_issues
 from verify.face.reid_net import FACE_REID_INPUT_SIZE, FACE_REID_WEIGHTS, REID_LANDMARK_TEMPLATE, FaceReidNet
+from verify.face.sface import SFACE_INPUT_SIZE, SFACE_LANDMARK_TEMPLATE, SFACE_WEIGHTS, SFaceNetwork
+from verify.face.yunet import YUNET_WEIGHTS, YuNetDetector
 from verify.io import ImageSource, decode_image
 from verify.runtime import compile_network
+from verify.scoring import l2_normalize
 from verify.weights import load_into
 
-FACE_MODEL_ID = "face-reidentification-retail-0095"
 CPU_NETWORK_BATCH = 8
 """Crops per forward pass on the CPU: larger batches spill the caches and are slower per crop."""
 
+MATCH_IOU = 0.5
+"""Box IoU from which another detector's face is the chosen face (YuNet's and MTCNN's boxes of
+each shipped sample overlap by more than 0.7: ``tests/verify/face/test_yunet.py``)."""
+
+LEGACY_FUSION = FaceFusionConfig(detectors=("mtcnn",), networks=("reid",))
+"""MTCNN alignment and the re-identification network alone: the pipeline before fusion, whose
+model id and version it keeps (so its templates and thresholds stay valid)."""
+
+NETWORK_TAGS = {"reid": "reid0095", "sface": "sface"}
+
+WEIGHTS_IDS = {
+    "mtcnn": f"facenet-pytorch=={package_version('facenet-pytorch')}",  # MTCNN's weights ship inside it
+    "yunet": YUNET_WEIGHTS.sha256,
+    "reid": FACE_REID_WEIGHTS.sha256,
+    "sface": SFACE_WEIGHTS.sha256,
+}
+
+
+def fusion_identity(fusion: FaceFusionConfig) -> tuple[str, str]:
+    """Model id (named after the networks) and version (a digest of every weights file involved
+    and of the recipe) of the embeddings a fusion makes; templates of another pair are refused."""
+    if fusion == LEGACY_FUSION:
+        return "face-reidentification-retail-0095", FACE_REID_WEIGHTS.sha256[:12]
+    digest = hashlib.sha256(repr((fusion.detectors, fusion.networks, fusion.mirror, fusion.mtcnn_refines)).encode())
+    for name in (*fusion.detectors, *fusion.networks):
+        digest.update(WEIGHTS_IDS[name].encode())
+    return "face-fusion-" + "-".join(NETWORK_TAGS[name] for name in fusion.networks), digest.hexdigest()[:12]
+
+
+FACE_MODEL_ID, FACE_MODEL_VERSION = fusion_identity(FaceFusionConfig())
+
+
+def fuse_embeddings(groups: Sequence[np.ndarray]) -> np.ndarray:
+    """One face's fused unit vector from each network's unit embeddings of it, ``(K_n, D_n)`` each.
+
+    Each group's mean is renormalised and scaled by ``1 / sqrt(len(groups))``; the results are
+    concatenated. The cosine of two fused vectors is the mean of the networks' cosines.
+    """
+    scale = 1.0 / np.sqrt(len(groups))
+    return np.concatenate([l2_normalize(np.asarray(group).mean(axis=0)) * scale for group in groups]).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class EmbeddingNetwork:
+    """One embedding network: its alignment template ``(5, 2)`` (units of ``size``) and
+    ``embed``: ``(N, size, size, 3)`` uint8 RGB crops -> ``(N, D)`` float32 unit vectors."""
+
+    template: np.ndarray
+    size: int
+    embed: Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class LocatedFace:
+    """The chosen face of one image: its detection and the landmarks of every alignment."""
+
+    detection: Detection
+    alignments: tuple[np.ndarray, ...]
+    faces_found: int
+
 
 class FacePipeline(BatchedPipeline):
-    """Embeds face images with MTCNN alignment and Intel's face-reidentification-retail-0095."""
+    """Embeds face images with one or more alignments and networks, fused into one vector."""
 
     modality = "face"
     model_id = FACE_MODEL_ID
-    model_version = FACE_REID_WEIGHTS.sha256[:12]
+    model_version = FACE_MODEL_VERSION
 
     def __init__(
         self,
@@ -40,23 +130,55 @@ class FacePipeline(BatchedPipeline):
         batch_size: int = 32,
         cpu_threads: int | None = None,
         cpu_runtime: str = "openvino",
+        fusion: FaceFusionConfig = FaceFusionConfig(),
     ) -> None:
-        """Load the detector and the embedding network on ``device``.
+        """Load the detectors and the embedding networks of ``fusion`` on ``device``.
 
         Args:
             batch_size: images decoded, detected and embedded together.
-            cpu_threads: torch and OpenVINO threads on the CPU (see :func:`prepare_device`).
-            cpu_runtime: what runs the networks on the CPU (see :func:`compile_network`).
+            cpu_threads: torch, OpenVINO and OpenCV threads on the CPU (see :func:`prepare_device`).
+            cpu_runtime: what runs MTCNN and the re-identification network on the CPU (see
+                :func:`compile_network`).
         """
         self.device = prepare_device(device, cpu_threads)
         self.config = config
         self.limits = limits
         self.batch_size = batch_size
+        self.fusion = fusion
+        self.model_id, self.model_version = fusion_identity(fusion)
         self.network_batch = batch_size if self.device.type == "cuda" else min(batch_size, CPU_NETWORK_BATCH)
-        self.detector = FaceDetector(self.device, config, cpu_runtime, cpu_threads)
+        builders = {
+            "mtcnn": lambda: FaceDetector(self.device, config, cpu_runtime, cpu_threads),
+            "yunet": lambda: YuNetDetector(config, cpu_threads),
+        }
+        self.detectors = {name: builders[name]() for name in fusion.detectors}
+        self.networks = {name: self._load_network(name, cpu_runtime, cpu_threads) for name in fusion.networks}
+
+    def _load_network(self, name: str, cpu_runtime: str, cpu_threads: int | None) -> EmbeddingNetwork:
+        if name == "sface":
+            sface = SFaceNetwork(cpu_threads)
+
+            def embed_sface(crops: np.ndarray) -> np.ndarray:
+                step = CPU_NETWORK_BATCH
+                return l2_normalize(np.concatenate([sface(crops[start : start + step]) for start in range(0, len(crops), step)]))
+
+            return EmbeddingNetwork(SFACE_LANDMARK_TEMPLATE, SFACE_INPUT_SIZE, embed_sface)
         example = torch.zeros(1, 3, FACE_REID_INPUT_SIZE, FACE_REID_INPUT_SIZE, device=self.device)
         network = load_into(FaceReidNet(), FACE_REID_WEIGHTS)
-        self.network = compile_network(network, example, (0,), self.device, cpu_runtime, cpu_threads)
+        self.reid_network = compile_network(network, example, (0,), self.device, cpu_runtime, cpu_threads)
+        return EmbeddingNetwork(np.asarray(REID_LANDMARK_TEMPLATE), FACE_REID_INPUT_SIZE, self.embed_crops)
+
+    def embed_with_face(self, image: np.ndarray) -> tuple[Detection | None, Embedding | VerifyError]:
+        """Embed one decoded ``(H, W, 3)`` uint8 RGB image (a webcam frame); also return the chosen
+        face's detection (``None`` when no face was found), e.g. to draw its box."""
+        try:
+            image = decode_image(image, self.limits)
+        except VerifyError as error:
+            return None, error
+        detection, face = self.locate(image.shape, self.detect([image])[0])
+        if isinstance(face, VerifyError):
+            return detection, face
+        return detection, self._embed_located([image], [face])[0]
 
     def _embed_chunk(self, sources: Sequence[ImageSource]) -> list[Embedding | VerifyError]:
         decoded: list[np.ndarray | VerifyError] = []
@@ -66,39 +188,87 @@ class FacePipeline(BatchedPipeline):
             except VerifyError as error:
                 decoded.append(error)
         images = [item for item in decoded if not isinstance(item, VerifyError)]
-        detections = iter(self.detector.detect(images)) if images else iter(())
-        faces: list[Embedding | VerifyError] = []
-        for item in decoded:
-            faces.append(item if isinstance(item, VerifyError) else self._crop(item, next(detections)))
-        crops = [face.preview for face in faces if not isinstance(face, VerifyError)]
-        vectors = iter(self.embed_crops(np.stack(crops))) if crops else iter(())
-        return [
-            name_source(face, source) if isinstance(face, VerifyError) else dataclasses.replace(face, vector=next(vectors))
-            for source, face in zip(sources, faces)
-        ]
+        found = iter(self.detect(images))
+        faces = [item if isinstance(item, VerifyError) else self.locate(item.shape, next(found))[1] for item in decoded]
+        located = [(image, face) for image, face in zip(decoded, faces) if isinstance(face, LocatedFace)]
+        embeddings = iter(self._embed_located([image for image, _ in located], [face for _, face in located]))
+        return [name_source(face, source) if isinstance(face, VerifyError) else next(embeddings)
+                for source, face in zip(sources, faces)]  # fmt: skip
 
-    def _crop(self, image: np.ndarray, detections) -> Embedding | VerifyError:
-        """The chosen face (its aligned crop as preview, quality issues, notes and box, no vector yet),
-        or the error."""
-        if not detections:
-            return NoFaceError("no face found in the image")
-        face = choose_face(detections, image.shape)
+    def detect(self, images: Sequence[np.ndarray]) -> list[list[list[Detection]]]:
+        """Per image, each configured detector's detections (in configuration order).
+
+        With ``mtcnn_refines``, MTCNN only refines the face the detectors before it chose.
+        """
+        found: list[list[list[Detection]]] = [[] for _ in images]
+        for name, detector in self.detectors.items():
+            seeded = [i for i, earlier in enumerate(found) if any(earlier)] if self._refining(name) else []
+            searched = [i for i in range(len(images)) if i not in set(seeded)]
+            results = dict(zip(searched, detector.detect([images[i] for i in searched]) if searched else []))
+            for i in seeded:
+                chooser = next(detections for detections in found[i] if detections)
+                results[i] = detector.refine(images[i], [choose_face(chooser, images[i].shape)])
+            for i in range(len(images)):
+                found[i].append(results[i])
+        return found
+
+    def _refining(self, name: str) -> bool:
+        return name == "mtcnn" and self.fusion.mtcnn_refines and self.fusion.detectors[0] != "mtcnn"
+
+    def locate(
+        self, image_shape: tuple[int, ...], found: Sequence[Sequence[Detection]]
+    ) -> tuple[Detection | None, LocatedFace | VerifyError]:
+        """The chosen face's detection and the face with its alignments (see the module
+        docstring), or the error that stops it, from each detector's detections in an image of
+        ``image_shape``."""
+        chooser = next((detections for detections in found if detections), None)
+        if chooser is None:
+            return None, NoFaceError("no face found in the image")
+        face = choose_face(chooser, image_shape)
         if face.short_side < self.config.min_face_px:
-            return FaceTooSmallError(
+            return face, FaceTooSmallError(
                 f"the face is {face.short_side:.0f} px wide; at least {self.config.min_face_px} px is needed"
             )
-        crop = align_face(image, face.landmarks, REID_LANDMARK_TEMPLATE, FACE_REID_INPUT_SIZE)
-        notes = (f"{len(detections)} faces found; used the largest, most central one",) if len(detections) > 1 else ()
-        box = tuple(float(value) for value in face.box)
-        return Embedding(np.empty(0, np.float32), face_quality_issues(crop, self.config), notes, crop, location=box)
+        matches = [face if detections is chooser else match_face(face, detections, MATCH_IOU) for detections in found]
+        return face, LocatedFace(face, tuple(match.landmarks for match in matches if match is not None), len(chooser))
+
+    def _embed_located(self, images: Sequence[np.ndarray], faces: Sequence[LocatedFace]) -> list[Embedding]:
+        """Fused embeddings of located faces, every network's crops embedded in batches."""
+        if not faces:
+            return []
+        groups: list[list[np.ndarray]] = [[] for _ in faces]
+        previews: list[np.ndarray] = []
+        for network in self.networks.values():
+            crops = [self._crops(image, face, network) for image, face in zip(images, faces)]
+            vectors = network.embed(np.concatenate(crops))
+            bounds = np.cumsum([0] + [len(group) for group in crops])
+            for index in range(len(faces)):
+                groups[index].append(vectors[bounds[index] : bounds[index + 1]])
+            previews = previews or [group[0] for group in crops]
+        return [self._embedding(fuse_embeddings(parts), preview, face) for parts, preview, face in zip(groups, previews, faces)]
+
+    def _crops(self, image: np.ndarray, face: LocatedFace, network: EmbeddingNetwork) -> np.ndarray:
+        """``(K, size, size, 3)`` aligned crops of one face for ``network`` (mirrored copies last)."""
+        crops = np.stack([align_face(image, landmarks, network.template, network.size) for landmarks in face.alignments])
+        return np.concatenate([crops, crops[:, :, ::-1]]) if self.fusion.mirror else crops
+
+    def _embedding(self, vector: np.ndarray, preview: np.ndarray, face: LocatedFace) -> Embedding:
+        notes = (f"{face.faces_found} faces found; used the largest, most central one",) if face.faces_found > 1 else ()
+        measures = face_measures(preview, face.detection.landmarks, face.detection.box)
+        measures["alignments"] = float(len(face.alignments))
+        measures["faces"] = float(face.faces_found)
+        box = tuple(float(value) for value in face.detection.box)
+        return Embedding(vector, face_quality_issues(preview, self.config), notes, preview, measures, location=box,
+                         landmarks=np.array(face.detection.landmarks, np.float32))
 
     @torch.inference_mode()
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
-        """Embed aligned ``(N, 128, 128, 3)`` uint8 RGB crops: ``(N, 256)`` float32 unit vectors."""
+        """Re-identification network only: aligned ``(N, 128, 128, 3)`` uint8 RGB crops ->
+        ``(N, 256)`` float32 unit vectors."""
         vectors = []
         for start in range(0, len(crops), self.network_batch):
             batch = self._network_input(crops[start : start + self.network_batch])
-            vectors.append(torch.nn.functional.normalize(self.network(batch), dim=1).cpu().numpy())
+            vectors.append(torch.nn.functional.normalize(self.reid_network(batch), dim=1).cpu().numpy())
         return np.concatenate(vectors).astype(np.float32)
 
     def _network_input(self, crops: np.ndarray) -> torch.Tensor:

@@ -1,23 +1,57 @@
-"""Voice front end: mono 16 kHz, speech kept and silence trimmed, level normalised, quality checked."""
+"""Voice front end: mono 16 kHz, speech found and kept, level normalised, quality measured.
+
+One clip flows: resample to 16 kHz -> refuse it if silent -> find speech (Silero VAD by default,
+or an energy detector) -> keep the speech frames with ``keep_seconds`` margins -> refuse it if
+under ``min_speech_seconds`` -> measure (:data:`MEASURE_NAMES`) and flag what makes the score
+unreliable (too little speech, noise, clipping) -> scale quiet speech up.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torchaudio.functional
 
 from verify.config import VoiceFrontEndConfig
-from verify.errors import NoSpeechError
+from verify.errors import ConfigError, NoSpeechError
+from verify.voice.quality import clipped_fraction, high_band_db, snr_db
+from verify.voice.vad import FRAME_SAMPLES, SileroVad, speech_frames
+
+SPEECH_DETECTORS = ("silero", "energy")
+
+MEASURE_NAMES = ("speech_seconds", "snr_db", "clipped_fraction", "high_band_db", "speech_probability")
+"""What :attr:`Speech.measures` holds:
+
+- ``speech_seconds``: speech found by the detector, before the ``keep_seconds`` margins (s).
+- ``snr_db``: estimated signal-to-noise ratio of the whole clip (:func:`~verify.voice.quality.snr_db`).
+- ``clipped_fraction``: share of the input's samples at full scale.
+- ``high_band_db``: share of the kept speech's power above 4.5 kHz (dB); very low for telephone audio.
+- ``speech_probability``: mean Silero speech probability of the speech frames (1.0 with the
+  energy detector); lower when speech is masked by noise or babble.
+"""
 
 
 @dataclass(frozen=True)
 class Speech:
-    """Speech ready for the encoder: ``(T,)`` float32 at ``config.sample_rate`` and its issues."""
+    """Speech ready for the encoder: ``(T,)`` float32 at ``config.sample_rate``, its issues and measures."""
 
     samples: np.ndarray
     quality_issues: tuple[str, ...]
+    measures: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DetectedSpeech:
+    """Where the speech is: a per-sample mask, seconds of speech and its mean speech probability."""
+
+    mask: np.ndarray
+    seconds: float
+    probability: float
 
 
 def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
@@ -37,18 +71,35 @@ def frame_levels_dbfs(samples: np.ndarray, frame: int) -> np.ndarray:
     return 20 * np.log10(np.maximum(rms, 1e-10))
 
 
+def check_not_silent(samples: np.ndarray, config: VoiceFrontEndConfig) -> np.ndarray:
+    """Frame levels (dBFS) of the energy detector's frames.
+
+    Raises:
+        NoSpeechError: no frame is louder than ``config.silence_dbfs``.
+    """
+    levels = frame_levels_dbfs(samples, int(config.frame_seconds * config.sample_rate))
+    if levels.max() <= config.silence_dbfs:
+        raise NoSpeechError(f"the clip is silent (no part louder than {config.silence_dbfs:.0f} dBFS)")
+    return levels
+
+
 def loud_frames(samples: np.ndarray, config: VoiceFrontEndConfig) -> np.ndarray:
     """Per-frame boolean: louder than ``silence_dbfs`` and within ``dynamic_range_db`` of the loudest.
 
     Raises:
         NoSpeechError: no frame is louder than ``config.silence_dbfs``.
     """
-    frame = int(config.frame_seconds * config.sample_rate)
-    levels = frame_levels_dbfs(samples, frame)
-    if levels.max() <= config.silence_dbfs:
-        raise NoSpeechError(f"the clip is silent (no part louder than {config.silence_dbfs:.0f} dBFS)")
+    levels = check_not_silent(samples, config)
     floor = max(config.silence_dbfs, levels.max() - config.dynamic_range_db)
     return levels > floor
+
+
+def widened_mask(frames: np.ndarray, frame: int, widen: int, length: int) -> np.ndarray:
+    """Per-sample mask of ``length`` from per-frame booleans, each speech frame widened by ``widen`` frames."""
+    if widen:
+        frames = np.convolve(frames.astype(np.int32), np.ones(2 * widen + 1, np.int32), mode="same") > 0
+    mask = np.repeat(frames, frame)[:length]
+    return np.pad(mask, (0, length - len(mask)), mode="edge")
 
 
 def speech_mask(samples: np.ndarray, config: VoiceFrontEndConfig) -> np.ndarray:
@@ -57,40 +108,85 @@ def speech_mask(samples: np.ndarray, config: VoiceFrontEndConfig) -> np.ndarray:
     Raises:
         NoSpeechError: no frame is louder than ``config.silence_dbfs``.
     """
-    frame = int(config.frame_seconds * config.sample_rate)
-    loud = loud_frames(samples, config)
     widen = int(round(config.keep_seconds / config.frame_seconds))
-    if widen:
-        loud = np.convolve(loud.astype(np.int32), np.ones(2 * widen + 1, np.int32), mode="same") > 0
-    mask = np.repeat(loud, frame)[: len(samples)]
-    return np.pad(mask, (0, len(samples) - len(mask)), mode="edge")
+    return widened_mask(loud_frames(samples, config), int(config.frame_seconds * config.sample_rate), widen, len(samples))
 
 
-def clipped_fraction(samples: np.ndarray) -> float:
-    """Fraction of samples at (or within 0.1 % of) full scale."""
-    return float(np.mean(np.abs(samples) >= 0.999))
+@functools.lru_cache(maxsize=1)
+def shared_vad() -> SileroVad:
+    """One :class:`SileroVad` for the process (it is stateless between calls and thread-safe)."""
+    return SileroVad()
 
 
-def prepare_speech(samples: np.ndarray, rate: int, config: VoiceFrontEndConfig = VoiceFrontEndConfig()) -> Speech:
-    """Turn decoded mono audio into trimmed, level-normalised speech at ``config.sample_rate``.
+def detect_speech(samples: np.ndarray, config: VoiceFrontEndConfig, vad: SileroVad | None = None) -> DetectedSpeech:
+    """Find the speech in 16 kHz ``samples`` with ``config.speech_detector``.
+
+    Raises:
+        NoSpeechError: the clip is silent.
+        ConfigError: unknown ``speech_detector``.
+    """
+    if config.speech_detector not in SPEECH_DETECTORS:
+        raise ConfigError(f"unknown speech detector {config.speech_detector!r}; expected one of {SPEECH_DETECTORS}")
+    if config.speech_detector == "energy":
+        frame = int(config.frame_seconds * config.sample_rate)
+        seconds = min(int(loud_frames(samples, config).sum()) * frame, len(samples)) / config.sample_rate
+        return DetectedSpeech(speech_mask(samples, config), seconds, 1.0)
+    check_not_silent(samples, config)
+    probabilities = (vad or shared_vad()).probabilities(samples)
+    frames = speech_frames(probabilities, config.vad_threshold)
+    widen = int(round(config.keep_seconds * config.sample_rate / FRAME_SAMPLES))
+    seconds = min(int(frames.sum()) * FRAME_SAMPLES, len(samples)) / config.sample_rate
+    probability = float(probabilities[frames].mean()) if frames.any() else 0.0
+    return DetectedSpeech(widened_mask(frames, FRAME_SAMPLES, widen, len(samples)), seconds, probability)
+
+
+def prepare_speech(
+    samples: np.ndarray,
+    rate: int,
+    config: VoiceFrontEndConfig = VoiceFrontEndConfig(),
+    vad: SileroVad | None = None,
+) -> Speech:
+    """Turn decoded mono audio into trimmed, level-normalised, measured speech at ``config.sample_rate``.
+
+    Args:
+        vad: the Silero detector to use (default: one shared by the process).
 
     Raises:
         NoSpeechError: the clip is silent or holds less than ``min_speech_seconds`` of speech.
     """
-    issues = []
-    fraction = clipped_fraction(samples)
-    if fraction > config.max_clipped_fraction:
-        issues.append(f"audio is clipped ({fraction:.1%} of samples at full scale)")
+    clipped = clipped_fraction(samples)
     samples = resample(samples, rate, config.sample_rate)
-    speech = samples[speech_mask(samples, config)]
-    # detected speech, before the keep_seconds margins (which alone exceed min_speech_seconds)
-    frame = int(config.frame_seconds * config.sample_rate)
-    seconds = min(int(loud_frames(samples, config).sum()) * frame, len(samples)) / config.sample_rate
-    if seconds < config.min_speech_seconds:
+    detected = detect_speech(samples, config, vad)
+    if detected.seconds < config.min_speech_seconds:
+        clipping = f" (audio is clipped: {clipped:.1%} of samples at full scale)" if clipped > config.max_clipped_fraction else ""
         raise NoSpeechError(
-            f"only {seconds:.2f} s of speech found; at least {config.min_speech_seconds:.2f} s is needed"
+            f"only {detected.seconds:.2f} s of speech found; at least {config.min_speech_seconds:.2f} s is needed{clipping}"
         )
-    return Speech(normalize_level(speech, config.target_dbfs), tuple(issues))
+    speech = samples[detected.mask]
+    measures = {
+        "speech_seconds": detected.seconds,
+        "snr_db": snr_db(samples),
+        "clipped_fraction": clipped,
+        "high_band_db": high_band_db(speech, config.sample_rate),
+        "speech_probability": detected.probability,
+    }
+    return Speech(normalize_level(speech, config.target_dbfs), quality_issues(measures, config), measures)
+
+
+def quality_issues(measures: Mapping[str, float], config: VoiceFrontEndConfig) -> tuple[str, ...]:
+    """What makes a clip's score unreliable, each with what the speaker can do about it."""
+    issues = []
+    if measures["speech_seconds"] < config.short_speech_seconds:
+        more = max(1, math.ceil(config.recommended_speech_seconds - measures["speech_seconds"]))
+        issues.append(f"only {measures['speech_seconds']:.1f} s of speech: speak for {more} s more")
+    if measures["snr_db"] < config.min_snr_db:
+        issues.append(
+            f"too much background noise (the voice is only about {measures['snr_db']:.0f} dB above it): "
+            "move somewhere quieter or closer to the microphone"
+        )
+    if measures["clipped_fraction"] > config.max_clipped_fraction:
+        issues.append(f"audio is clipped ({measures['clipped_fraction']:.1%} of samples at full scale)")
+    return tuple(issues)
 
 
 def normalize_level(samples: np.ndarray, target_dbfs: float) -> np.ndarray:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import verify.face.detect as detect_module
-from verify.face.detect import Detection, choose_face, face_weight, merge_detections
+from verify.face.detect import Detection, box_iou, choose_face, face_weight, match_face, merge_detections
 from verify.face.mtcnn import detect_faces, pyramid_scales
 from verify.io import decode_image
 
@@ -45,16 +45,16 @@ def face(face_files) -> np.ndarray:
 
 def test_a_large_face_is_settled_by_the_coarse_pass(face_pipeline, face, pyramids) -> None:
     frame = frame_with_face(face, 300)
-    [found] = face_pipeline.detector.detect([frame])
+    [found] = face_pipeline.detectors["mtcnn"].detect([frame])
     assert len(pyramids) == 1 and is_coarse(pyramids[0], 480)  # no full pyramid
-    full = detect_faces(frame[None], face_pipeline.detector.cascade, pyramid_scales(480, 640, 20.0, 0.709))[0]
+    full = detect_faces(frame[None], face_pipeline.detectors["mtcnn"].cascade, pyramid_scales(480, 640, 20.0, 0.709))[0]
     best_full = max(full[0], key=lambda box: (box[2] - box[0]) * (box[3] - box[1]))
     np.testing.assert_allclose(choose_face(found, frame.shape).box, best_full[:4], atol=6.0)
 
 
 def test_a_small_face_needs_the_full_pyramid(face_pipeline, face, pyramids) -> None:
     frame = frame_with_face(face, 90)  # the face inside is about 40 px: below the coarse pass
-    [found] = face_pipeline.detector.detect([frame])
+    [found] = face_pipeline.detectors["mtcnn"].detect([frame])
     assert len(pyramids) == 2 and is_coarse(pyramids[0], 480) and pyramids[1] == pytest.approx(20.0)
     assert len(found) == 1 and 30 < found[0].short_side < 60
 
@@ -62,14 +62,14 @@ def test_a_small_face_needs_the_full_pyramid(face_pipeline, face, pyramids) -> N
 def test_a_mid_sized_face_is_not_settled_if_a_smaller_one_could_outweigh_it(face_pipeline, face, pyramids) -> None:
     # a 100 px face in a corner weighs less than a central face of twice the coarse size could
     frame = frame_with_face(face, 170, at=(0, 0))
-    [found] = face_pipeline.detector.detect([frame])
+    [found] = face_pipeline.detectors["mtcnn"].detect([frame])
     assert len(pyramids) == 2
     assert found and face_weight(choose_face(found, frame.shape), frame.shape) < (1.5 * pyramids[0]) ** 2
 
 
 def test_images_of_a_batch_are_settled_one_by_one(face_pipeline, face, pyramids) -> None:
     frames = [frame_with_face(face, 300), frame_with_face(face, 90), frame_with_face(face, 300, at=(100, 50))]
-    found = face_pipeline.detector.detect(frames)
+    found = face_pipeline.detectors["mtcnn"].detect(frames)
     assert [len(faces) for faces in found] == [1, 1, 1]
     assert len(pyramids) == 2  # one coarse call for all three, one full call for the small face only
 
@@ -81,7 +81,7 @@ def test_face_weight_halves_a_corner_face() -> None:
     assert face_weight(corner, (480, 640)) == pytest.approx(100 * 100 / 2)
 
 
-def box(x1: float, y1: float, x2: float, y2: float, probability: float) -> Detection:
+def box(x1: float, y1: float, x2: float, y2: float, probability: float = 0.99) -> Detection:
     return Detection(np.array([x1, y1, x2, y2], np.float32), np.zeros((5, 2), np.float32), probability)
 
 
@@ -97,3 +97,27 @@ def test_merging_keeps_a_small_face_inside_a_large_box_only_if_it_is_not_covered
     inside = box(100, 100, 140, 140, 0.98)  # fully covered: the same region, an inner false box
     beside = box(280, 280, 340, 340, 0.98)  # a ninth covered: another face
     assert merge_detections([large], [inside, beside]) == [large, beside]
+
+
+def test_box_iou_by_hand() -> None:
+    assert box_iou(box(0, 0, 10, 10), box(5, 0, 15, 10)) == pytest.approx(50 / 150)
+    assert box_iou(box(0, 0, 10, 10), box(0, 0, 10, 10)) == 1.0
+    assert box_iou(box(0, 0, 10, 10), box(10, 0, 20, 10)) == 0.0
+
+
+def test_match_face_takes_the_most_overlapping_box_above_the_threshold() -> None:
+    face = box(0, 0, 10, 10)
+    near, nearer, far = box(4, 0, 14, 10), box(1, 0, 11, 10), box(50, 50, 60, 60)
+    assert match_face(face, [near, far, nearer], 0.5) is nearer
+    assert match_face(face, [near, far], 0.5) is None  # IoU 6/14
+    assert match_face(face, [], 0.5) is None
+
+
+def test_refining_a_face_in_a_large_photo_works_on_the_downscaled_copy(face_pipeline, face) -> None:
+    mtcnn = face_pipeline.detectors["mtcnn"]
+    (searched,) = mtcnn.detect([face])
+    large = cv2.resize(face, (1500, 1500), interpolation=cv2.INTER_LINEAR)  # detected at 640 px
+    seed = Detection(searched[0].box * 6, searched[0].landmarks * 6, 0.99)
+    (refined,) = mtcnn.refine(large, [seed])
+    np.testing.assert_allclose(refined.landmarks / 6, searched[0].landmarks, atol=3)
+    assert mtcnn.refine(large, []) == []

@@ -1,4 +1,8 @@
-"""Voice front end: silence trimming, minimum speech, clipping, resampling and level."""
+"""Voice front end: speech detection (Silero VAD, energy), trimming, minimum speech, quality, resampling, level.
+
+The exact trimming tests use the energy detector, whose frames can be computed by hand, with the
+"short" and "noisy" flags off; the Silero tests use real speech.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,11 @@ import numpy as np
 import pytest
 
 from verify.config import VoiceFrontEndConfig
-from verify.errors import NoSpeechError
+from verify.errors import ConfigError, NoSpeechError
+from verify.voice import degrade
 from verify.io import decode_audio
 from verify.voice.frontend import (
+    MEASURE_NAMES,
     Speech,
     clipped_fraction,
     frame_levels_dbfs,
@@ -21,7 +27,8 @@ from verify.voice.frontend import (
     speech_mask,
 )
 
-CONFIG = VoiceFrontEndConfig()
+CONFIG = VoiceFrontEndConfig(speech_detector="energy", short_speech_seconds=0.0, min_snr_db=-100.0)
+SILERO = VoiceFrontEndConfig()
 RATE = CONFIG.sample_rate
 FRAME = 480  # 30 ms at 16 kHz
 MARGIN_FRAMES = 5  # keep_seconds 0.15 s / 30 ms
@@ -55,12 +62,12 @@ def test_silence_is_refused_as_silent(noise):
     clip = padded(np.zeros(0, np.float32), 2 * RATE, 0, noise)
 
     with pytest.raises(NoSpeechError, match=r"the clip is silent \(no part louder than -55 dBFS\)"):
-        prepare_speech(clip, RATE)
+        prepare_speech(clip, RATE, CONFIG)
 
 
 def test_ten_millisecond_clip_is_too_short():
     with pytest.raises(NoSpeechError, match=r"only 0.01 s of speech found; at least 0.15 s is needed"):
-        prepare_speech(burst(160), RATE)
+        prepare_speech(burst(160), RATE, CONFIG)
 
 
 def test_ten_millisecond_click_in_silence_is_not_enough_speech():
@@ -68,7 +75,7 @@ def test_ten_millisecond_click_in_silence_is_not_enough_speech():
     clip = padded(burst(160), 20 * FRAME, 20 * FRAME)
 
     with pytest.raises(NoSpeechError, match=r"only 0.03 s of speech found"):
-        prepare_speech(clip, RATE)
+        prepare_speech(clip, RATE, CONFIG)
 
 
 def test_speech_just_under_the_minimum_is_refused_and_just_over_is_kept():
@@ -76,8 +83,8 @@ def test_speech_just_under_the_minimum_is_refused_and_just_over_is_kept():
     enough = padded(burst(5 * FRAME), 20 * FRAME, 20 * FRAME)  # 0.15 s
 
     with pytest.raises(NoSpeechError, match=r"only 0.12 s of speech found; at least 0.15 s"):
-        prepare_speech(short, RATE)
-    assert len(prepare_speech(enough, RATE).samples) == (5 + 2 * MARGIN_FRAMES) * FRAME
+        prepare_speech(short, RATE, CONFIG)
+    assert len(prepare_speech(enough, RATE, CONFIG).samples) == (5 + 2 * MARGIN_FRAMES) * FRAME
 
 
 def test_minimum_speech_comes_from_the_config():
@@ -93,7 +100,7 @@ def test_frame_aligned_burst_is_cut_out_with_exact_margins():
     # 5 frames each side -> frames 29..72, i.e. samples 29*480 .. 73*480, left unscaled (loud).
     clip = padded(burst(34 * FRAME), 34 * FRAME, 34 * FRAME)
 
-    speech = prepare_speech(clip, RATE)
+    speech = prepare_speech(clip, RATE, CONFIG)
 
     assert isinstance(speech, Speech)
     np.testing.assert_array_equal(speech.samples, clip[29 * FRAME : 73 * FRAME])
@@ -103,7 +110,7 @@ def test_frame_aligned_burst_is_cut_out_with_exact_margins():
 def test_one_second_of_speech_in_two_seconds_of_silence_keeps_about_one_second_plus_margins():
     clip = padded(burst(RATE), RATE, RATE, noise=1e-4)
 
-    speech = prepare_speech(clip, RATE)
+    speech = prepare_speech(clip, RATE, CONFIG)
 
     expected = 1.0 + 2 * CONFIG.keep_seconds
     assert len(speech.samples) / RATE == pytest.approx(expected, abs=2 * CONFIG.frame_seconds)
@@ -116,7 +123,7 @@ def test_background_far_below_the_loudest_frame_is_trimmed():
     # the background is above silence_dbfs, so only the dynamic range can exclude it
     assert CONFIG.silence_dbfs < background < loudest - CONFIG.dynamic_range_db
 
-    speech = prepare_speech(clip, RATE)
+    speech = prepare_speech(clip, RATE, CONFIG)
 
     assert len(speech.samples) == (34 + 2 * MARGIN_FRAMES) * FRAME
 
@@ -127,7 +134,7 @@ def test_speech_at_both_ends_is_kept_whole_including_a_partial_last_frame():
     mask = speech_mask(clip, CONFIG)
 
     assert mask.shape == clip.shape and mask.all()
-    assert len(prepare_speech(clip, RATE).samples) == RATE + 123
+    assert len(prepare_speech(clip, RATE, CONFIG).samples) == RATE + 123
 
 
 def test_gap_shorter_than_two_margins_is_bridged():
@@ -159,7 +166,7 @@ def test_clipping_is_flagged_as_a_quality_issue_not_an_error():
     clip = burst(RATE)
     clip[::20] = 1.0  # 5 % of samples at full scale
 
-    speech = prepare_speech(clip, RATE)
+    speech = prepare_speech(clip, RATE, CONFIG)
 
     assert speech.quality_issues == ("audio is clipped (5.0% of samples at full scale)",)
 
@@ -168,13 +175,13 @@ def test_clipping_at_or_below_the_allowed_fraction_is_not_flagged():
     clip = burst(RATE)
     clip[::100] = -1.0  # exactly 1 %
 
-    assert prepare_speech(clip, RATE).quality_issues == ()
+    assert prepare_speech(clip, RATE, CONFIG).quality_issues == ()
 
 
 # --- resampling ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("rate", [8_000, 44_100, 48_000])
 def test_resampling_to_16_khz_keeps_duration(rate):
-    speech = prepare_speech(burst(rate, rate=rate), rate)
+    speech = prepare_speech(burst(rate, rate=rate), rate, CONFIG)
 
     assert len(speech.samples) == RATE  # one second, all speech
 
@@ -225,7 +232,7 @@ def test_quiet_speech_is_scaled_up_to_the_target_level():
     quiet = burst(RATE, peak=0.01)
     assert rms_dbfs(quiet) < -45
 
-    speech = prepare_speech(quiet, RATE)
+    speech = prepare_speech(quiet, RATE, CONFIG)
 
     assert rms_dbfs(speech.samples) == pytest.approx(CONFIG.target_dbfs, abs=0.01)
     assert speech.samples.dtype == np.float32
@@ -235,7 +242,7 @@ def test_loud_speech_is_not_scaled_down():
     loud = burst(RATE, peak=0.9)
     assert rms_dbfs(loud) > -15
 
-    speech = prepare_speech(loud, RATE)
+    speech = prepare_speech(loud, RATE, CONFIG)
 
     np.testing.assert_array_equal(speech.samples, loud)
 
@@ -255,3 +262,93 @@ def test_real_librispeech_clip_keeps_its_speech_without_issues():
     assert speech.quality_issues == ()
     assert 2.0 < len(speech.samples) / RATE <= len(samples) / rate
     assert rms_dbfs(speech.samples) >= CONFIG.target_dbfs - 0.01
+
+
+# --- Silero VAD (the default) -------------------------------------------------------------------
+def real_speech() -> np.ndarray:
+    samples, rate = decode_audio(VOICE_FLAC)
+    assert rate == RATE
+    return samples
+
+
+def test_silero_is_the_default_detector_and_trims_room_noise_around_speech():
+    speech = real_speech()
+    room = padded(speech, RATE, RATE, noise=1e-3)  # a second of -60 dBFS noise on each side
+
+    trimmed = prepare_speech(room, RATE)
+
+    assert SILERO.speech_detector == "silero"
+    # the speech and its margins, not the two seconds of room noise
+    assert len(speech) / RATE - 0.8 < len(trimmed.samples) / RATE < len(speech) / RATE + 2 * SILERO.keep_seconds + 0.1
+    assert trimmed.quality_issues == ()
+
+
+def test_every_measure_is_there_with_plausible_values():
+    measures = prepare_speech(real_speech(), RATE).measures
+
+    assert tuple(measures) == MEASURE_NAMES
+    assert 2.0 < measures["speech_seconds"] <= len(real_speech()) / RATE
+    assert measures["snr_db"] > 15 and measures["clipped_fraction"] == 0.0
+    assert -35 < measures["high_band_db"] < -5 and 0.9 < measures["speech_probability"] <= 1.0
+
+
+@pytest.mark.parametrize("make", [lambda rng: 0.1 * rng.standard_normal(3 * RATE),
+                                  lambda rng: 0.3 * np.sin(2 * np.pi * 440 * np.arange(3 * RATE) / RATE)],
+                         ids=["white-noise", "tone"])  # fmt: skip
+def test_noise_or_a_tone_is_no_speech(make):
+    clip = make(np.random.default_rng(0)).astype(np.float32)
+
+    with pytest.raises(NoSpeechError, match=r"^only 0\.00 s of speech found; at least 0\.15 s is needed$"):
+        prepare_speech(clip, RATE)
+
+
+def test_clipped_noise_is_no_speech_and_says_it_is_clipped():
+    clip = np.clip(np.random.default_rng(1).normal(0, 2, 3 * RATE), -1, 1).astype(np.float32)
+
+    with pytest.raises(NoSpeechError, match=r"only 0\.00 s of speech found; .* \(audio is clipped: 6\d\.\d% of samples"):
+        prepare_speech(clip, RATE)
+
+
+def test_silence_is_refused_as_silent_before_the_vad_runs():
+    with pytest.raises(NoSpeechError, match=r"the clip is silent \(no part louder than -55 dBFS\)"):
+        prepare_speech(np.zeros(2 * RATE, np.float32), RATE)
+
+
+def test_short_speech_asks_for_more():
+    short = real_speech()[RATE : RATE + int(1.2 * RATE)]
+
+    speech = prepare_speech(short, RATE)
+
+    assert speech.measures["speech_seconds"] < SILERO.short_speech_seconds
+    assert speech.quality_issues == (f"only {speech.measures['speech_seconds']:.1f} s of speech: speak for 2 s more",)
+
+
+def test_how_much_more_speech_to_ask_for_comes_from_the_config():
+    short = real_speech()[RATE : RATE + int(1.2 * RATE)]
+
+    speech = prepare_speech(short, RATE, replace(SILERO, recommended_speech_seconds=5.0))
+
+    assert speech.quality_issues[0].endswith("speak for 4 s more")
+
+
+def test_noisy_speech_is_flagged_with_what_to_do():
+    noisy = degrade.add_noise(real_speech(), np.random.default_rng(2), "white", (0.0, 0.0))
+
+    speech = prepare_speech(noisy, RATE)
+
+    assert speech.measures["snr_db"] < SILERO.min_snr_db
+    assert speech.quality_issues == (
+        f"too much background noise (the voice is only about {speech.measures['snr_db']:.0f} dB above it): "
+        "move somewhere quieter or closer to the microphone",
+    )
+
+
+def test_the_energy_detector_reports_the_same_measures():
+    measures = prepare_speech(real_speech(), RATE, replace(SILERO, speech_detector="energy")).measures
+
+    assert tuple(measures) == MEASURE_NAMES and measures["speech_probability"] == 1.0
+
+
+def test_an_unknown_detector_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"unknown speech detector 'webrtc'; expected one of \('silero', 'energy'\)"):
+        prepare_speech(real_speech(), RATE, replace(SILERO, speech_detector="webrtc"))

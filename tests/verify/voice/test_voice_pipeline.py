@@ -13,9 +13,10 @@ import torch
 import torchaudio.functional
 
 from verify.errors import DecodeError, NoSpeechError
-from verify.models import model_thresholds
+from verify.models import shipped_verifier
 from verify.scoring import cosine_scores
 from verify.verifier import Verifier
+from verify.voice.pipeline import wrap_to_windows
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -68,7 +69,7 @@ def test_every_genuine_pair_scores_above_every_impostor_pair(voice_files, voice_
 
 def test_medium_level_accepts_genuine_and_rejects_impostors(voice_pipeline, voice_files, voice_embeddings) -> None:
     """Enroll each speaker from clip 0, probe with clips 1 and 2 of everyone (as ``verify demo``)."""
-    verifier = Verifier(voice_pipeline, model_thresholds(voice_pipeline.modality), "medium")
+    verifier = shipped_verifier(voice_pipeline, "medium")
     templates = {speaker(path): e.vector for path, e in zip(voice_files, voice_embeddings) if path.stem == "0"}
     probes = [(path, e) for path, e in zip(voice_files, voice_embeddings) if path.stem != "0"]
     for claimed, template in templates.items():
@@ -115,7 +116,8 @@ def test_a_10_ms_clip_has_too_little_speech(voice_pipeline, clip) -> None:
     samples, rate = clip
     loudest = int(np.argmax(np.abs(samples)))
     start = min(loudest, len(samples) - rate // 100)
-    with pytest.raises(NoSpeechError, match=r"only 0\.01 s of speech found; at least 0\.15 s is needed"):
+    # Silero VAD sees 10 ms (one zero-padded 32 ms frame) as no speech at all
+    with pytest.raises(NoSpeechError, match=r"only 0\.00 s of speech found; at least 0\.15 s is needed"):
         voice_pipeline.embed(wav_bytes(samples[start : start + rate // 100], rate))
 
 
@@ -128,3 +130,34 @@ def test_a_corrupt_file_in_a_batch_yields_only_its_error(voice_pipeline, voice_f
     np.testing.assert_allclose(results[2].vector, voice_embeddings[5].vector, atol=1e-5)
     with pytest.raises(DecodeError, match=re.escape(str(corrupt))):
         voice_pipeline.embed(corrupt)
+
+
+# --- what the encoder reads --------------------------------------------------------------------
+@pytest.mark.parametrize(("length", "wrapped"), [(100, 25_600), (16_000, 25_600), (25_600, 25_600), (30_000, 30_000)])
+def test_speech_is_repeated_to_the_end_of_its_last_window(length, wrapped) -> None:
+    # one 1.6 s window (25,600 samples) for anything up to 1.97 s; 30,000 samples keep only that one
+    samples = np.arange(length, dtype=np.float32)
+
+    out = wrap_to_windows(samples)
+
+    assert len(out) == wrapped
+    np.testing.assert_array_equal(out, np.resize(samples, wrapped))
+
+
+def test_a_kept_last_window_is_filled_with_the_start_of_the_speech() -> None:
+    samples = np.arange(60_000, dtype=np.float32)  # windows start at 0, 1.232, 2.464, 3.696 s; the last ends at 3.91 s
+
+    out = wrap_to_windows(samples)
+
+    assert len(out) == 62_560 and out[60_000] == 0.0 and out[-1] == 2_559.0
+
+
+def test_condition_copies_of_an_enrollment_stay_near_its_embedding(voice_pipeline, voice_embeddings) -> None:
+    embedding = voice_embeddings[0]
+
+    copies = voice_pipeline.embed_condition_copies(embedding.preview)
+
+    assert copies.shape == (3, 256) and copies.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(copies, axis=1), 1.0, atol=1e-5)
+    assert (copies @ embedding.vector > 0.6).all() and (copies @ embedding.vector < 0.99).all()
+    np.testing.assert_array_equal(copies, voice_pipeline.embed_condition_copies(embedding.preview))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from verify.config import FaceFrontEndConfig
-from verify.face.quality import brightness, face_quality_issues, sharpness
+from verify.face.quality import brightness, contrast, face_measures, face_quality_issues, sharpness, yaw_proxy
 from verify.io import decode_image
 
 CONFIG = FaceFrontEndConfig()
@@ -109,3 +109,35 @@ def test_limits_are_inclusive(face_crop):
     assert face_quality_issues(face_crop, at_limits) == ()
     just_over = replace(CONFIG, min_sharpness=measured + 1e-6, brightness_range=(level + 1e-6, 255.0))
     assert len(face_quality_issues(face_crop, just_over)) == 2
+
+
+# --- contrast, pose and the measures for calibration --------------------------------------------
+def test_contrast_is_the_spread_of_the_central_half():
+    crop = np.full((8, 8, 3), 0, np.uint8)
+    crop[2:6, 2:6] = 100
+    crop[2:4, 2:6] = 200  # centre: half 100, half 200 -> standard deviation 50
+    assert contrast(crop) == 50.0
+
+
+FRONTAL = np.array([[30.0, 40.0], [70.0, 40.0], [50.0, 60.0], [35.0, 80.0], [65.0, 80.0]])
+
+
+def test_yaw_is_zero_for_a_frontal_face_and_the_nose_offset_over_the_eye_distance():
+    assert yaw_proxy(FRONTAL) == 0.0
+    turned = FRONTAL.copy()
+    turned[2, 0] += 8.0  # nose 8 px towards the image's right, eyes 40 px apart
+    assert yaw_proxy(turned) == pytest.approx(0.2)
+
+
+def test_yaw_ignores_in_plane_rotation_and_scale():
+    turned = FRONTAL.copy()
+    turned[2, 0] -= 6.0
+    angle = np.deg2rad(30)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    assert yaw_proxy(2.5 * turned @ rotation.T + 7) == pytest.approx(yaw_proxy(turned)) == pytest.approx(-0.15)
+
+
+def test_face_measures_name_every_measure(face_crop):
+    measures = face_measures(face_crop, FRONTAL, np.array([10.0, 20.0, 110.0, 140.0]))
+    assert measures == {"face_px": 100.0, "sharpness": sharpness(face_crop), "brightness": brightness(face_crop),
+                        "contrast": contrast(face_crop), "yaw": 0.0}

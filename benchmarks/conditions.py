@@ -1,0 +1,127 @@
+"""What a person meets at each security level, on clean and degraded samples of unseen people.
+
+One-shot, on the EVALUATION halves of benchmarks/pairs/splits.json (people never used for
+calibration, cohorts or training): every person enrolls from one clean sample; probes are their
+other samples (genuine) and everybody else's (impostors), clean or degraded (verify/conditions.py:
+webcam-like faces; short, babbled, noisy, telephone and level-changed voices). Each trial is
+decided by the shipped scoring (S-norm, quality-aware calibration, retry answers) at every
+level. Prints a Markdown table and writes benchmarks/results/conditions.json.
+
+    python benchmarks/conditions.py [--root ../shared/data] [--modality face voice] [--seed 7]
+        [--max-people N] [--max-impostors 300000] [--cache .cache/conditions]
+
+Degradations are drawn with another seed than calibration's (7 against 0), so no probe here was
+seen, even as a degraded copy, when fitting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from verify.conditions import (  # noqa: E402
+    FACE_CONDITIONS,
+    VOICE_CONDITIONS,
+    condition_trials,
+    embed_under_conditions,
+    load_samples,
+    save_samples,
+    score_trials,
+)
+from verify.config import SECURITY_LEVELS  # noqa: E402
+from verify.metrics import cllr, equal_error_rate, level_rates  # noqa: E402
+from verify.models import load_pipeline, model_scorer  # noqa: E402
+
+DATASETS = {"face": ["lfw_gray"], "voice": ["librispeech", "fsdd"]}
+CONDITIONS = {"face": FACE_CONDITIONS, "voice": VOICE_CONDITIONS}
+RESULTS = REPO / "benchmarks" / "results" / "conditions.json"
+
+
+def evaluation_files(root: Path, dataset: str, max_people: int | None) -> list[tuple[str, str]]:
+    """``(person, relative path)`` of every file of the evaluation people of ``dataset``."""
+    split = json.loads((REPO / "benchmarks" / "pairs" / "splits.json").read_text())[dataset]
+    people = sorted(split["evaluation"])[:max_people]
+    return [(f"{dataset}/{person}", str(path.relative_to(root)))
+            for person in people for path in sorted((root / split["folder"] / person).iterdir()) if path.is_file()]
+
+
+def figures(scored, conditions_failed: int) -> dict:
+    """EER, Cllr and the per-level rates of one condition's trials."""
+    labels = scored.labels
+    return {
+        "genuine": int(labels.sum()), "impostor": int((~labels).sum()), "failed_probes": conditions_failed,
+        "eer": round(equal_error_rate(scored.llr, labels)[0], 5), "cllr": round(cllr(scored.llr, labels), 4),
+        "levels": {level: {key: (round(value, 6) if isinstance(value, float) else value)
+                           for key, value in level_rates(labels, outcomes, 0.0).as_dict().items() if key != "threshold"}
+                   for level, outcomes in scored.outcomes.items()},
+    }
+
+
+def run_dataset(modality: str, dataset: str, args: argparse.Namespace, pipeline) -> dict:
+    files = evaluation_files(args.root, dataset, args.max_people)
+    conditions = CONDITIONS[modality]
+    started = time.time()
+    cached = None if args.cache is None else args.cache / f"{pipeline.model_id}-{pipeline.model_version}-{dataset}-{args.seed}.npz"
+    if cached is not None and cached.exists():
+        samples = load_samples(cached)
+    else:
+        with tqdm(total=len(files) * len(conditions), desc=dataset, unit="sample", file=sys.stderr) as bar:
+            samples = embed_under_conditions(pipeline, args.root, files, conditions, args.seed, progress=bar.update)
+        if cached is not None:
+            save_samples(cached, samples)
+    scorer = model_scorer(modality)
+    result = {"people": len({person for person, _ in files}), "files": len(files),
+              "embedding_seconds": round(time.time() - started, 1), "conditions": {}}
+    for name in conditions:
+        enroll, probe = condition_trials(samples, name, args.max_impostors, args.seed)
+        result["conditions"][name] = figures(score_trials(scorer, samples, enroll, probe), samples.failed.get(name, 0))
+    return result
+
+
+def markdown(results: dict) -> str:
+    lines = ["| set | condition | genuine / impostor | EER | " + " | ".join(
+        f"{level}: FAR / FRR (retry)" for level in SECURITY_LEVELS) + " |",
+             "|---|---|---|---|" + "---|" * len(SECURITY_LEVELS)]
+    for modality, datasets in results["modalities"].items():
+        for dataset, found in datasets.items():
+            for name, fig in found["conditions"].items():
+                cells = [f"{fig['levels'][level]['far']:.3%} / {fig['levels'][level]['frr']:.2%} "
+                         f"({fig['levels'][level]['retry']:.2%})" for level in SECURITY_LEVELS]
+                lines.append(f"| {dataset} | {name} | {fig['genuine']:,} / {fig['impostor']:,} | {fig['eer']:.2%} | "
+                             + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--modality", nargs="+", default=["face", "voice"], choices=["face", "voice"])
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--max-people", type=int, default=None, help="first N evaluation people per data set")
+    parser.add_argument("--max-impostors", type=int, default=300_000, help="impostor trials per condition (seeded draw)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--cache", type=Path, default=None, help="folder to keep the embeddings in between runs")
+    args = parser.parse_args()
+    results = {"command": "python " + " ".join(sys.argv), "seed": args.seed, "modalities": {}}
+    for modality in args.modality:
+        pipeline = load_pipeline(modality, args.device)
+        results["modalities"][modality] = {
+            dataset: {"model": f"{pipeline.model_id} {pipeline.model_version}", **run_dataset(modality, dataset, args, pipeline)}
+            for dataset in DATASETS[modality]
+        }
+    args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()

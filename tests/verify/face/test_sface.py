@@ -1,0 +1,78 @@
+"""SFace in OpenVINO reproduces OpenCV's DNN module on the same ONNX file, on real aligned crops."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+import verify.face.sface as sface_module
+from verify.errors import WeightsError
+from verify.face.align import align_face
+from verify.face.sface import (
+    SFACE_EMBEDDING_DIM,
+    SFACE_INPUT_NAME,
+    SFACE_INPUT_SIZE,
+    SFACE_LANDMARK_TEMPLATE,
+    SFaceNetwork,
+)
+from verify.face.yunet import YuNetDetector
+from verify.io import decode_image
+from verify.scoring import l2_normalize
+from verify.weights import WeightsFile, locate
+
+
+@pytest.fixture(scope="module")
+def sface() -> SFaceNetwork:
+    return SFaceNetwork(cpu_threads=1)
+
+
+@pytest.fixture(scope="module")
+def crops(face_files) -> np.ndarray:
+    """The nine shipped faces aligned on the ArcFace template by YuNet's landmarks: (9, 112, 112, 3)."""
+    detector = YuNetDetector()
+    images = [decode_image(path) for path in face_files]
+    return np.stack([align_face(image, found[0].landmarks, SFACE_LANDMARK_TEMPLATE, SFACE_INPUT_SIZE)
+                     for image, found in zip(images, detector.detect(images))])  # fmt: skip
+
+
+def opencv_embeddings(crops: np.ndarray) -> np.ndarray:
+    """The reference: OpenCV's DNN module on the shipped file, one BGR crop at a time."""
+    net = cv2.dnn.readNetFromONNX(str(locate(sface_module.SFACE_WEIGHTS)))
+    vectors = []
+    for crop in crops:
+        net.setInput(np.ascontiguousarray(crop[None, ..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32), SFACE_INPUT_NAME)
+        vectors.append(net.forward().reshape(-1))
+    return np.stack(vectors)
+
+
+def test_matches_opencv_dnn_on_real_aligned_crops(sface, crops) -> None:
+    ours = sface(crops)
+    assert ours.shape == (9, SFACE_EMBEDDING_DIM) and ours.dtype == np.float32
+    cosines = np.sum(l2_normalize(ours) * l2_normalize(opencv_embeddings(crops)), axis=1)
+    assert cosines.min() > 0.999, cosines
+
+
+def test_a_batch_equals_one_crop_at_a_time(sface, crops) -> None:
+    singles = np.concatenate([sface(crop[None]) for crop in crops])
+    np.testing.assert_allclose(sface(crops), singles, rtol=1e-4, atol=1e-4 * np.abs(singles).max())
+
+
+def test_separates_the_shipped_people(sface, crops) -> None:
+    vectors = l2_normalize(sface(crops))
+    scores = vectors @ vectors.T
+    person = np.repeat(np.arange(3), 3)
+    same, other = person[:, None] == person[None, :], person[:, None] != person[None, :]
+    assert scores[same & ~np.eye(9, dtype=bool)].min() > scores[other].max()
+
+
+def test_the_template_is_arcface_in_units_of_the_crop() -> None:
+    assert SFACE_LANDMARK_TEMPLATE.shape == (5, 2)
+    np.testing.assert_allclose(SFACE_LANDMARK_TEMPLATE[0] * 112, (38.2946, 51.6963))
+
+
+def test_a_corrupt_model_is_refused(monkeypatch) -> None:
+    wrong = WeightsFile(sface_module.SFACE_WEIGHTS.filename, "f" * 64, "cp ...")
+    monkeypatch.setattr(sface_module, "SFACE_WEIGHTS", wrong)
+    with pytest.raises(WeightsError, match="face_recognition_sface_2021dec_int8bq.onnx.*sha256"):
+        SFaceNetwork()

@@ -1,0 +1,42 @@
+"""The shipped cohorts and LLR calibrations load, match each other and decide sensibly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from verify.calibration import load_calibration
+from verify.config import SECURITY_LEVELS
+from verify.normalization import load_cohort
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "assets" / "models"
+SHIPPED = sorted(path.name.removesuffix(".calibration.json")
+                 for path in MODELS_DIR.glob("*.calibration.json"))
+
+
+@pytest.mark.parametrize("model_id", SHIPPED)
+def test_shipped_calibration_matches_its_cohort_and_orders_its_levels(model_id):
+    calibration = load_calibration(MODELS_DIR / f"{model_id}.calibration.json", model_id)
+    cohort = load_cohort(MODELS_DIR / f"{model_id}.cohort.json", model_id) if calibration.normalized else None
+
+    calibration.check_cohort(cohort)
+    thresholds = [calibration.operating_point(level).threshold for level in SECURITY_LEVELS]
+    assert thresholds == sorted(thresholds)  # stricter level, higher LLR threshold
+    assert calibration.scale > 0
+
+
+@pytest.mark.parametrize("model_id", SHIPPED)
+def test_shipped_calibration_accepts_a_sample_against_itself_and_rejects_its_opposite(model_id):
+    calibration = load_calibration(MODELS_DIR / f"{model_id}.calibration.json", model_id)
+    cohort = load_cohort(MODELS_DIR / f"{model_id}.cohort.json", model_id)
+    template = cohort.vectors[0]
+    stats, opposite = cohort.stats(template), cohort.stats(-template)
+    measures = {feature.measure: calibration.references[feature.measure] for feature in calibration.features}
+
+    same = calibration.decide(1.0, "high", measures, template=stats, probe=stats)
+    cosine = float(np.dot(template, -template))
+    other = calibration.decide(cosine, "low", measures, template=stats, probe=opposite)
+
+    assert same.accepted and other.outcome == "rejected"

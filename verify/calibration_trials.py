@@ -1,0 +1,249 @@
+"""Normalisation + calibration fitted on arrays of trials, checked on held-out people.
+
+The core of ``scripts/calibrate.py``, fed with arrays so that any trial generator (clean pairs
+today, degraded probes from the front ends tomorrow) can use it:
+
+    trials = Trials(vectors, identities, enroll, probe, measures)
+    result = calibrate_trials(trials, cohort, model_id="ge2e-resemblyzer")
+    save_calibration(path, result.calibration)
+
+The identities of the trials are split in two: weights and thresholds are fitted on trials among
+the first part's people, figures are measured on trials among the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from verify.calibration import ScoreCalibration
+from verify.calibration_fit import FitConfig, fit_calibration
+from verify.config import SECURITY_LEVELS
+from verify.errors import CalibrationError
+from verify.metrics import cllr, equal_error_rate, levels_report, min_cllr
+from verify.normalization import Cohort, s_norm_many
+from verify.quality_measures import QualityFeature, default_features
+
+
+@dataclass(frozen=True, eq=False)
+class Trials:
+    """Labelled comparisons among a set of embedded samples.
+
+    Attributes:
+        vectors: ``(M, D)`` embeddings of every sample (clean or degraded).
+        identities: ``(M,)`` integer person of each sample; a trial is genuine when its two
+            samples share it. Cohort identities (if any) use the same labels.
+        enroll: ``(N,)`` index of each trial's enrolment sample.
+        probe: ``(N,)`` index of each trial's probe sample.
+        measures: measure name -> ``(M,)`` quality measure of each sample; the probe's enter
+            the calibration.
+        groups: optional ``(M,)`` group (data set, condition) of each sample; a trial belongs
+            to its enrolment sample's group. Groups weigh the same in the fit, the held-out
+            split is drawn within each group, and figures are also given per group.
+    """
+
+    vectors: np.ndarray
+    identities: np.ndarray
+    enroll: np.ndarray
+    probe: np.ndarray
+    measures: Mapping[str, np.ndarray] = field(default_factory=dict)
+    groups: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        vectors, identities = np.asarray(self.vectors, dtype=np.float32), np.asarray(self.identities)
+        enroll, probe = np.asarray(self.enroll, dtype=np.int64), np.asarray(self.probe, dtype=np.int64)
+        count = len(vectors)
+        if vectors.ndim != 2 or identities.shape != (count,):
+            raise CalibrationError(
+                f"need (M, D) vectors and (M,) identities, got {vectors.shape} and {identities.shape}"
+            )
+        if enroll.ndim != 1 or enroll.shape != probe.shape or enroll.size == 0:
+            raise CalibrationError(
+                f"need equal non-empty (N,) enroll and probe indices, got {enroll.shape} and {probe.shape}"
+            )
+        if min(enroll.min(), probe.min()) < 0 or max(enroll.max(), probe.max()) >= count:
+            raise CalibrationError(f"trial indices must lie in [0, {count})")
+        if np.any(enroll == probe):
+            raise CalibrationError("a trial compares a sample with itself")
+        for name, values in self.measures.items():
+            if np.shape(values) != (count,):
+                raise CalibrationError(f"measure {name!r} has shape {np.shape(values)}, expected ({count},)")
+        if self.groups is not None and np.shape(self.groups) != (count,):
+            raise CalibrationError(f"groups have shape {np.shape(self.groups)}, expected ({count},)")
+        for name, value in (
+            ("vectors", vectors),
+            ("identities", identities),
+            ("enroll", enroll),
+            ("probe", probe),
+        ):
+            object.__setattr__(self, name, value)
+
+    @property
+    def trial_groups(self) -> np.ndarray | None:
+        """``(N,)`` group of each trial (its enrolment sample's), or None."""
+        return None if self.groups is None else np.asarray(self.groups)[self.enroll]
+
+    @property
+    def labels(self) -> np.ndarray:
+        """``(N,)`` True for genuine trials."""
+        return self.identities[self.enroll] == self.identities[self.probe]
+
+    def probe_measures(self) -> dict[str, np.ndarray]:
+        """Measure name -> ``(N,)`` values of each trial's probe."""
+        return {
+            name: np.asarray(values, dtype=np.float64)[self.probe] for name, values in self.measures.items()
+        }
+
+    def subset(self, keep: np.ndarray) -> Trials:
+        """The trials selected by a boolean ``(N,)`` mask, over the same samples."""
+        return replace(self, enroll=self.enroll[keep], probe=self.probe[keep])
+
+
+def all_pairs(identities: np.ndarray, groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(enroll, probe)`` indices of every unordered pair of samples (within each group, if given)."""
+    groups = np.zeros(len(identities), dtype=np.int64) if groups is None else np.asarray(groups)
+    enroll, probe = [], []
+    for group in np.unique(groups):
+        members = np.nonzero(groups == group)[0]
+        first, second = np.triu_indices(members.size, 1)
+        enroll.append(members[first])
+        probe.append(members[second])
+    return np.concatenate(enroll), np.concatenate(probe)
+
+
+def identity_split(trials: Trials, held_out_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(fit, held_out)`` boolean ``(N,)`` masks: trials among a random ``1 - fraction`` of the
+    people (of each group, when the trials have groups), and trials among the rest. Trials
+    between a person of each part are in neither.
+
+    Raises:
+        CalibrationError: the fraction is not in (0, 1).
+    """
+    if not 0.0 < held_out_fraction < 1.0:
+        raise CalibrationError(f"held_out_fraction must be in (0, 1), got {held_out_fraction}")
+    rng = np.random.default_rng(seed)
+    groups = np.zeros(len(trials.identities)) if trials.groups is None else np.asarray(trials.groups)
+    held_people = []
+    for group in np.unique(groups):
+        people = rng.permutation(np.unique(trials.identities[groups == group]))
+        held_people.extend(people[: int(round(held_out_fraction * people.size))])
+    held_sample = np.isin(trials.identities, held_people)
+    enroll_held, probe_held = held_sample[trials.enroll], held_sample[trials.probe]
+    return ~enroll_held & ~probe_held, enroll_held & probe_held
+
+
+def input_scores(trials: Trials, cohort: Cohort | None) -> np.ndarray:
+    """``(N,)`` cosine of each trial, S-normalised when a cohort is given.
+
+    A cohort with identities leaves each sample's own person out of its statistics.
+    """
+    vectors = trials.vectors / np.linalg.norm(trials.vectors, axis=1, keepdims=True)
+    cosine = np.empty(trials.enroll.size)
+    for start in range(0, cosine.size, 65_536):
+        rows = slice(start, start + 65_536)
+        cosine[rows] = np.einsum("ij,ij->i", vectors[trials.enroll[rows]], vectors[trials.probe[rows]])
+    if cohort is None:
+        return cosine
+    exclude = trials.identities if cohort.identities is not None else None
+    means, stds = cohort.statistics(trials.vectors, exclude)
+    return s_norm_many(
+        cosine, means[trials.enroll], stds[trials.enroll], means[trials.probe], stds[trials.probe]
+    )
+
+
+def evaluate_calibration(
+    calibration: ScoreCalibration, scores: np.ndarray, labels: np.ndarray, measures: Mapping[str, np.ndarray]
+) -> dict[str, Any]:
+    """Figures of a calibration on labelled trials: counts, Cllr, min Cllr, EER, per-level rates."""
+    llrs = calibration.llrs(scores, measures)
+    outcomes = {level: calibration.outcomes(scores, measures, level) for level in SECURITY_LEVELS}
+    thresholds = {level: calibration.operating_point(level).threshold for level in SECURITY_LEVELS}
+    return {
+        "trials": int(labels.size),
+        "genuine": int(labels.sum()),
+        "impostor": int((~labels).sum()),
+        "cllr": round(cllr(llrs, labels), 5),
+        "min_cllr": round(min_cllr(llrs, labels), 5),
+        "eer": round(equal_error_rate(llrs, labels)[0], 5),
+        "levels": levels_report(labels, outcomes, thresholds),
+    }
+
+
+@dataclass(frozen=True)
+class TrialsCalibration:
+    """A fitted calibration and its figures on the fit and held-out people."""
+
+    calibration: ScoreCalibration
+    figures: Mapping[str, Any]
+
+
+def calibrate_trials(
+    trials: Trials,
+    cohort: Cohort | None,
+    model_id: str,
+    features: Sequence[QualityFeature] | None = None,
+    config: FitConfig = FitConfig(),
+    *,
+    held_out_fraction: float = 0.5,
+    model_version: str = "",
+    provenance: Mapping[str, Any] | None = None,
+) -> TrialsCalibration:
+    """Normalise, fit on some people, measure on the others (see the module docstring).
+
+    Args:
+        trials: the labelled trials.
+        cohort: impostor cohort to S-normalise against, or None for raw cosine.
+        model_id: model the embeddings come from.
+        features: quality features; default: :func:`default_features` of the measures present.
+        config: fitting options.
+        held_out_fraction: share of the people kept for the figures.
+        model_version: recorded in the calibration.
+        provenance: data, command, date; the figures are added under ``"figures"``.
+
+    Raises:
+        CalibrationError: as :func:`fit_calibration`, for the fit part.
+    """
+    features = default_features(trials.measures) if features is None else tuple(features)
+    scores, labels, measures = input_scores(trials, cohort), trials.labels, trials.probe_measures()
+    fit_rows, held_rows = identity_split(trials, held_out_fraction, config.seed)
+    cohort_ref = (cohort.cohort_id, cohort.effective_k) if cohort is not None else None
+    groups = trials.trial_groups
+    calibration = fit_calibration(
+        scores[fit_rows],
+        labels[fit_rows],
+        {name: values[fit_rows] for name, values in measures.items()},
+        features,
+        model_id,
+        config,
+        cohort=cohort_ref,
+        model_version=model_version,
+        groups=None if groups is None else groups[fit_rows],
+    )
+    figures = {}
+    for part, rows in (("fit", fit_rows), ("held_out", held_rows)):
+        figures[part] = _figures(calibration, scores, labels, measures, rows)
+        if groups is not None:
+            figures[part]["by_group"] = {
+                str(group): _figures(calibration, scores, labels, measures, rows & (groups == group))
+                for group in np.unique(groups)
+            }
+    calibration = replace(calibration, provenance={**(provenance or {}), "figures": figures})
+    return TrialsCalibration(calibration, figures)
+
+
+def _figures(
+    calibration: ScoreCalibration,
+    scores: np.ndarray,
+    labels: np.ndarray,
+    measures: Mapping[str, np.ndarray],
+    rows: np.ndarray,
+) -> dict[str, Any]:
+    """:func:`evaluate_calibration` on the trials selected by a boolean mask."""
+    labels_part = labels[rows]
+    if labels_part.all() or not labels_part.any():
+        return {"trials": int(labels_part.size), "note": "one class only: no figures"}
+    return evaluate_calibration(
+        calibration, scores[rows], labels_part, {name: values[rows] for name, values in measures.items()}
+    )

@@ -1,0 +1,245 @@
+"""Samples met in other conditions than their enrollment: embedded sets and the trials among them.
+
+Calibration (``scripts/calibrate.py``), the condition benchmark (``benchmarks/conditions.py``)
+and meta-training draw on the same pieces: every file of a set of people is decoded, degraded
+under each named condition with a generator seeded by (seed, condition, file), and embedded by
+the shipped pipeline. Trials then enroll from a clean sample and probe with a sample of
+another file (genuine: same person; impostor: anyone else) in one condition, as a person meets
+the product: enrolled once at home, checked later somewhere else.
+
+Conditions are broad families, not single settings: the people and degradations the product is
+judged on are not in this repository.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from verify.config import SECURITY_LEVELS
+from verify.embedding import Embedding, Pipeline
+from verify.errors import VerifyError
+from verify.face import degrade as face_degrade
+from verify.io import decode_audio, decode_image
+from verify.normalization import s_norm_many
+from verify.scorer import CalibratedScorer
+from verify.scoring import calibrated_outcomes
+from verify.voice import degrade as voice_degrade
+
+Sample = np.ndarray
+Condition = Callable[[Sample, np.random.Generator, Sequence[Sample]], Sample]
+"""``(clean sample, rng, clips of other people) -> degraded sample`` (the clips feed babble)."""
+
+CLEAN = "clean"
+
+
+def _face(degradation: face_degrade.Degradation) -> Condition:
+    return lambda image, rng, others: degradation(image, rng)
+
+
+def _voice(degradation: voice_degrade.Degradation) -> Condition:
+    return lambda speech, rng, others: degradation(speech, rng)
+
+
+def _short_babble(speech: Sample, rng: np.random.Generator, others: Sequence[Sample],
+                  seconds: tuple[float, float], snr_db: tuple[float, float]) -> Sample:
+    short = voice_degrade.cut(speech, rng, seconds)
+    return voice_degrade.add_babble(short, rng, others, snr_db=snr_db)
+
+
+def _any_voice(speech: Sample, rng: np.random.Generator, others: Sequence[Sample]) -> Sample:
+    """One of the broad family of voice degradations, babble included (a quarter of the time)."""
+    if rng.random() < 0.25:
+        return _short_babble(speech, rng, others, (1.0, 4.0), (0.0, 20.0))
+    return voice_degrade.random_degradation(rng)(speech, rng)
+
+
+FACE_CONDITIONS: dict[str, Condition | None] = {
+    CLEAN: None,
+    "webcam": _face(face_degrade.webcam_like),
+}
+"""What the face benchmark reports: clean photos and webcam-like probes (30-60 % resolution, blur,
+JPEG, exposure, contrast, noise, mirror in random mixes)."""
+
+VOICE_CONDITIONS: dict[str, Condition | None] = {
+    CLEAN: None,
+    "1-3 s": _voice(partial(voice_degrade.cut, seconds=(1.0, 3.0))),
+    "1-2 s + babble 5-10 dB": partial(_short_babble, seconds=(1.0, 2.0), snr_db=(5.0, 10.0)),
+    "white noise 0-15 dB": _voice(partial(voice_degrade.add_noise, kind="white", snr_db=(0.0, 15.0))),
+    "telephone": _voice(voice_degrade.telephone),
+    "level changes": _voice(voice_degrade.change_level),
+}
+"""What the voice benchmark reports (the issue's conditions)."""
+
+CALIBRATION_CONDITIONS: dict[str, dict[str, Condition | None]] = {
+    "face": {CLEAN: None, "webcam": _face(face_degrade.webcam_like)},
+    "voice": {CLEAN: None, "any": _any_voice, "any again": _any_voice},
+}
+"""What calibration sees: clean samples and broad random families of degradations, several draws
+per file for voices (their conditions vary more)."""
+
+
+@dataclass(frozen=True, eq=False)
+class EmbeddedSamples:
+    """Files of a set of people embedded under named conditions.
+
+    Attributes:
+        vectors: ``(M, D)`` unit embeddings.
+        people: ``(M,)`` person of each sample (``"<data set>/<person>"``).
+        files: ``(M,)`` source file of each sample (relative to the data root).
+        conditions: ``(M,)`` condition of each sample.
+        measures: measure name -> ``(M,)`` values, for measures every sample reported.
+        flagged: ``(M,)`` True where the front end raised a quality issue (the product answers
+            "retry" rather than "rejected" for such a sample).
+        failed: condition -> files that could not be embedded (no face, too little speech).
+    """
+
+    vectors: np.ndarray
+    people: np.ndarray
+    files: np.ndarray
+    conditions: np.ndarray
+    measures: Mapping[str, np.ndarray]
+    flagged: np.ndarray
+    failed: Mapping[str, int] = field(default_factory=dict)
+
+    def select(self, keep: np.ndarray) -> EmbeddedSamples:
+        """The samples of a boolean ``(M,)`` mask."""
+        return EmbeddedSamples(self.vectors[keep], self.people[keep], self.files[keep], self.conditions[keep],
+                               {name: values[keep] for name, values in self.measures.items()},
+                               self.flagged[keep], self.failed)
+
+
+def save_samples(path: Path, samples: EmbeddedSamples) -> None:
+    """Write embedded samples to an ``.npz`` file (embeddings and measures only, never the samples)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, vectors=samples.vectors, people=samples.people, files=samples.files,
+             conditions=samples.conditions, flagged=samples.flagged, failed=json.dumps(dict(samples.failed)),
+             **{f"measure_{key}": values for key, values in samples.measures.items()})
+
+
+def load_samples(path: Path) -> EmbeddedSamples:
+    """Read what :func:`save_samples` wrote."""
+    with np.load(path, allow_pickle=False) as stored:
+        measures = {key[len("measure_"):]: stored[key] for key in stored.files if key.startswith("measure_")}
+        return EmbeddedSamples(stored["vectors"], stored["people"], stored["files"], stored["conditions"],
+                               measures, stored["flagged"], json.loads(str(stored["failed"])))
+
+
+def decode_sample(modality: str, path: Path) -> Sample:
+    """``(H, W, 3)`` uint8 RGB image, or ``(T,)`` float32 audio at the data's rate (16 kHz)."""
+    if modality == "face":
+        return decode_image(path)
+    samples, rate = decode_audio(path)
+    if rate != voice_degrade.SAMPLE_RATE:
+        raise VerifyError(f"{path}: {rate} Hz; the condition sets read 16 kHz data")
+    return samples
+
+
+def embed_under_conditions(
+    pipeline: Pipeline,
+    root: Path,
+    files: Sequence[tuple[str, str]],
+    conditions: Mapping[str, Condition | None],
+    seed: int = 0,
+    batch: int = 32,
+    progress: Callable[[int], None] = lambda done: None,
+) -> EmbeddedSamples:
+    """Embed every ``(person, relative path)`` of ``files`` under every condition.
+
+    Babble for a person's voice clips is drawn from the clean clips of the other people of ``files``.
+    """
+    modality = pipeline.modality
+    clean = {path: decode_sample(modality, root / path) for _, path in files}
+    by_person: dict[str, list[str]] = {}
+    for person, path in files:
+        by_person.setdefault(person, []).append(path)
+    embedded: list[tuple[str, str, str, Embedding]] = []
+    failed: dict[str, int] = {}
+    for name, condition in conditions.items():
+        jobs = []
+        for person, path in files:
+            sample = clean[path]
+            if condition is not None:
+                rng = face_degrade.seeded_rng(seed, f"{name}:{path}")
+                others = ([clean[other] for who, paths in by_person.items() if who != person for other in paths]
+                          if modality == "voice" else [])
+                sample = condition(sample, rng, others)
+            jobs.append((person, path, sample if modality == "face" else (sample, voice_degrade.SAMPLE_RATE)))
+        for start in range(0, len(jobs), batch):
+            chunk = jobs[start : start + batch]
+            for (person, path, _), result in zip(chunk, pipeline.embed_many([job[2] for job in chunk])):
+                if isinstance(result, VerifyError):
+                    failed[name] = failed.get(name, 0) + 1
+                else:
+                    embedded.append((person, path, name, result))
+            progress(len(chunk))
+    shared = set.intersection(*(set(item[3].measures) for item in embedded)) if embedded else set()
+    return EmbeddedSamples(
+        np.stack([item[3].vector for item in embedded]),
+        np.array([item[0] for item in embedded]),
+        np.array([item[1] for item in embedded]),
+        np.array([item[2] for item in embedded]),
+        {key: np.array([float(item[3].measures[key]) for item in embedded]) for key in sorted(shared)},
+        np.array([bool(item[3].quality_issues) for item in embedded]),
+        failed,
+    )
+
+
+def condition_trials(samples: EmbeddedSamples, condition: str, max_impostors: int | None = None,
+                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(enroll, probe)`` indices into ``samples``: every clean enrollment against every probe of
+    ``condition`` from another file; at most ``max_impostors`` impostor trials (a seeded draw)."""
+    enroll_ids = np.nonzero(samples.conditions == CLEAN)[0]
+    probe_ids = np.nonzero(samples.conditions == condition)[0]
+    enroll, probe = np.meshgrid(enroll_ids, probe_ids, indexing="ij")
+    enroll, probe = enroll.ravel(), probe.ravel()
+    keep = samples.files[enroll] != samples.files[probe]
+    enroll, probe = enroll[keep], probe[keep]
+    genuine = samples.people[enroll] == samples.people[probe]
+    if max_impostors is not None and (~genuine).sum() > max_impostors:
+        rng = np.random.default_rng(seed)
+        impostors = rng.choice(np.nonzero(~genuine)[0], max_impostors, replace=False)
+        chosen = np.sort(np.concatenate([np.nonzero(genuine)[0], impostors]))
+        enroll, probe = enroll[chosen], probe[chosen]
+    return enroll, probe
+
+
+@dataclass(frozen=True)
+class TrialScores:
+    """What the shipped scoring makes of trials, vectorised: ``(N,)`` arrays.
+
+    Attributes:
+        labels: True for genuine trials.
+        llr: calibrated log-likelihood ratios.
+        outcomes: level -> ``"accepted"``, ``"retry"`` or ``"rejected"``, as the product answers.
+    """
+
+    labels: np.ndarray
+    llr: np.ndarray
+    outcomes: Mapping[str, np.ndarray]
+
+
+def score_trials(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.ndarray, probe: np.ndarray,
+                 levels: Sequence[str] = tuple(SECURITY_LEVELS)) -> TrialScores:
+    """The product's LLR and answer at each level for every ``(enroll, probe)`` trial.
+
+    Same rules as :func:`verify.scoring.decide_calibrated`, vectorised: a probe the front end
+    flagged (blurry, dark, short, noisy) that is not accepted gets "retry", not "rejected".
+    """
+    cosines = np.einsum("ij,ij->i", samples.vectors[enroll], samples.vectors[probe]).astype(np.float64)
+    scores = cosines
+    if scorer.cohort is not None:
+        means, stds = scorer.cohort.statistics(samples.vectors)
+        scores = s_norm_many(cosines, means[enroll], stds[enroll], means[probe], stds[probe])
+    terms = scorer.calibration.terms(scores, {name: values[probe] for name, values in samples.measures.items()})
+    outcomes = {}
+    for level in levels:
+        answer = calibrated_outcomes(terms.llr, terms.slope, terms.quality_gain, scorer.operating_point(level),
+                                     terms.supported)
+        outcomes[level] = np.where((answer == "rejected") & samples.flagged[probe], "retry", answer)
+    return TrialScores(samples.people[enroll] == samples.people[probe], terms.llr, outcomes)

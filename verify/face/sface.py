@@ -1,0 +1,138 @@
+"""SFace face embeddings (OpenCV Zoo's ``face_recognition_sface_2021dec``, Apache-2.0), run by OpenVINO.
+
+Contract: a face aligned by a similarity transform of its five landmarks onto the ArcFace
+template (:data:`SFACE_LANDMARK_TEMPLATE`), ``112 x 112``, BGR, raw 0..255 pixels; output 128-d,
+compared by cosine after L2 normalisation.
+
+The shipped file is OpenCV Zoo's int8 block-quantised ONNX, unchanged. OpenVINO's ONNX reader
+does not take ``DequantizeLinear`` with a ``block_size`` (opset 21), so
+:func:`dequantize_linear` converts those nodes while the model is read: the weights are
+dequantized once, exactly as ONNX defines it, into float32 constants. The network then runs in
+float32 like every other network here (``verify/runtime.py``), on the CPU even when the rest of
+the pipeline runs on CUDA. ``python benchmarks/sface_runtimes.py`` times one crop in each runtime
+that reads the file (2 threads, the runtimes taking turns): OpenVINO was the fastest, 1.4x
+OpenCV's DNN module (``cv2.dnn.readNetFromONNX``) and 3.6x onnxruntime 1.32, all three giving the
+same embedding (cosine 1.000000). onnxruntime requires the weights the file lists as graph
+inputs, unused, to be fed, and does not constant-fold weights listed as inputs.
+
+OpenCV 5.0's ``cv2.FaceRecognizerSF`` cannot run this file (it sets the input without a name
+on a graph that lists several inputs); OpenCV's DNN module with ``setInput(blob, "data")`` can.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from verify.errors import WeightsError
+from verify.weights import WeightsFile, locate
+
+SFACE_WEIGHTS = WeightsFile(
+    filename="face_recognition_sface_2021dec_int8bq.onnx",
+    sha256="fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
+    rebuild_command="cp ../shared/weights/face_recognition_sface_2021dec/face_recognition_sface_2021dec_int8bq.onnx assets/models/",
+)
+
+SFACE_INPUT_SIZE = 112
+"""Side of the square aligned face crop, in pixels."""
+
+SFACE_EMBEDDING_DIM = 128
+
+SFACE_INPUT_NAME = "data"
+
+SFACE_LANDMARK_TEMPLATE = (
+    np.array(
+        [
+            [38.2946, 51.6963],  # left eye (the image's left)
+            [73.5318, 51.5014],  # right eye
+            [56.0252, 71.7366],  # nose tip
+            [41.5493, 92.3655],  # left mouth corner
+            [70.7299, 92.2041],  # right mouth corner
+        ]
+    )
+    / SFACE_INPUT_SIZE
+)
+"""``(5, 2)`` ArcFace landmark template ``(x, y)`` in units of the 112-pixel side (MTCNN order)."""
+
+
+def dequantize_linear(node) -> list:
+    """OpenVINO ONNX-frontend converter of ``DequantizeLinear`` whose inputs are constants.
+
+    ``y = (x - zero_point) * scale``, with ``scale`` and ``zero_point`` per tensor, per ``axis``
+    or per block of ``block_size`` elements along ``axis`` (ONNX opset 21).
+
+    Raises:
+        WeightsError: an input is not a constant (the shipped model's never are).
+    """
+    import openvino.opset13 as ops
+
+    values = []
+    for index in range(node.get_input_size()):
+        source = node.get_input(index).get_node()
+        if source.get_type_name() != "Constant":
+            raise WeightsError("DequantizeLinear on a non-constant input is not supported")
+        values.append(source.get_data())
+    quantized, scale = values[0], values[1].astype(np.float32)
+    zero_point = values[2].astype(np.float32) if len(values) > 2 else np.zeros_like(scale)
+    axis = node.get_attribute("axis", 1) % max(quantized.ndim, 1)
+    block_size = node.get_attribute("block_size", 0)
+
+    def spread(parameter: np.ndarray) -> np.ndarray:
+        if parameter.ndim == 0:
+            return parameter
+        if block_size:
+            expanded = np.repeat(parameter, block_size, axis=axis)
+            return np.take(expanded, np.arange(quantized.shape[axis]), axis=axis)
+        shape = [1] * quantized.ndim
+        shape[axis] = -1
+        return parameter.reshape(shape)
+
+    weights = (quantized.astype(np.float32) - spread(zero_point)) * spread(scale)
+    return [ops.constant(weights.astype(np.float32)).output(0)]
+
+
+class SFaceNetwork:
+    """SFace compiled by OpenVINO for the CPU in float32; callable on aligned crops.
+
+    Each calling thread gets its own inference request, so one network serves concurrent
+    requests safely.
+    """
+
+    def __init__(self, cpu_threads: int | None = None) -> None:
+        """Locate, hash-check, read and compile the shipped model.
+
+        Raises:
+            WeightsError: the model is missing or corrupt, or OpenVINO cannot read it.
+        """
+        import openvino as ov
+        from openvino.frontend.onnx import ConversionExtension
+
+        path = locate(SFACE_WEIGHTS)
+        core = ov.Core()
+        core.add_extension(ConversionExtension("DequantizeLinear", dequantize_linear))
+        try:
+            model = core.read_model(str(path))
+        except RuntimeError as error:
+            raise WeightsError(f"OpenVINO cannot read SFace from {path}: {error}") from error
+        for parameter in list(model.get_parameters()):  # weights the file lists as inputs but never uses
+            if not parameter.output(0).get_target_inputs():
+                model.remove_parameter(parameter)
+        model.reshape({SFACE_INPUT_NAME: ov.PartialShape([-1, 3, SFACE_INPUT_SIZE, SFACE_INPUT_SIZE])})
+        config: dict = {"INFERENCE_PRECISION_HINT": "f32"}
+        if cpu_threads is not None:
+            config["INFERENCE_NUM_THREADS"] = cpu_threads
+        self.compiled = core.compile_model(model, "CPU", config)
+        self._local = threading.local()
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        """Raw ``(N, 128)`` float32 embeddings of ``(N, 112, 112, 3)`` uint8 RGB aligned crops."""
+        import openvino as ov
+
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self.compiled.create_infer_request()
+        blob = np.ascontiguousarray(crops[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32)
+        request.set_input_tensor(ov.Tensor(blob, shared_memory=True))
+        request.infer()
+        return request.get_output_tensor(0).data.copy()

@@ -1,0 +1,122 @@
+"""How a cosine between a template and a probe becomes a decision.
+
+:class:`CalibratedScorer` is what the shipped models use: the cosine is S-normalised against an
+impostor cohort (the template's statistics computed once at enrollment, the probe's at check
+time), then mapped with the probe's quality measures to a calibrated log-likelihood ratio, which
+is held against the security level's LLR thresholds (:mod:`verify.calibration`). When quality is
+what stands between a sample and acceptance, the answer is "retry" with what to do about it.
+
+:class:`CosineScorer` holds the raw cosine against cosine thresholds: for models without a
+calibration (experiments, tests).
+
+Both share one unit for ranking and margins, the *evidence* of a decision: its LLR when
+calibrated, else its cosine; an :class:`OperatingPoint` is in the same unit.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from verify.calibration import ScoreCalibration, Thresholds
+from verify.embedding import Embedding
+from verify.normalization import Cohort, CohortStats, s_norm_many
+from verify.scoring import Decision, OperatingPoint, decide
+
+
+def evidence(decision: Decision) -> float:
+    """The value a decision was held against its level with: the LLR when calibrated, else the score."""
+    return decision.score if decision.llr is None else decision.llr
+
+
+class Scorer(Protocol):
+    """Cosine scores of one model -> decisions at a security level."""
+
+    def operating_point(self, level: str) -> OperatingPoint:
+        """The level's thresholds, in evidence units."""
+
+    def template_stats(self, template: np.ndarray) -> CohortStats | None:
+        """What must be stored with a ``(D,)`` template (``None``: nothing)."""
+
+    def usable(self, stats: CohortStats | None) -> bool:
+        """Whether stored template statistics are the ones this scorer needs."""
+
+    def decide_many(self, cosines: np.ndarray, level: str, probe: Embedding,
+                    template_stats: Sequence[CohortStats | None]) -> list[Decision]:
+        """Decisions for one probe against many templates (``cosines``: ``(N,)``)."""
+
+    def evidence_many(self, cosines: np.ndarray, probe: Embedding,
+                      template_stats: Sequence[CohortStats | None]) -> np.ndarray:
+        """The evidence ``(N,)`` of the decisions :meth:`decide_many` would make, computed at once
+        (equal to theirs up to the last bits): for ranking many templates."""
+
+
+class CosineScorer:
+    """Raw cosine against cosine thresholds per level."""
+
+    def __init__(self, thresholds: Thresholds) -> None:
+        self.thresholds = thresholds
+
+    def operating_point(self, level: str) -> OperatingPoint:
+        return self.thresholds.operating_point(level)
+
+    def template_stats(self, template: np.ndarray) -> None:
+        return None
+
+    def usable(self, stats: CohortStats | None) -> bool:
+        return True
+
+    def decide_many(self, cosines: np.ndarray, level: str, probe: Embedding,
+                    template_stats: Sequence[CohortStats | None]) -> list[Decision]:
+        point = self.operating_point(level)
+        return [decide(float(cosine), point, probe.quality_issues) for cosine in np.atleast_1d(cosines)]
+
+    def evidence_many(self, cosines: np.ndarray, probe: Embedding,
+                      template_stats: Sequence[CohortStats | None]) -> np.ndarray:
+        return np.atleast_1d(np.asarray(cosines, dtype=np.float64))
+
+
+class CalibratedScorer:
+    """S-norm against a cohort, then a quality-aware calibration to an LLR, held at LLR thresholds.
+
+    Raises (from the constructor):
+        WeightsError: the cohort is not the one the calibration was fitted with.
+    """
+
+    def __init__(self, calibration: ScoreCalibration, cohort: Cohort | None) -> None:
+        calibration.check_cohort(cohort)
+        self.calibration = calibration
+        self.cohort = cohort
+
+    def operating_point(self, level: str) -> OperatingPoint:
+        return self.calibration.operating_point(level)
+
+    def template_stats(self, template: np.ndarray) -> CohortStats | None:
+        return None if self.cohort is None else self.cohort.stats(template)
+
+    def usable(self, stats: CohortStats | None) -> bool:
+        if self.cohort is None:
+            return True
+        return stats is not None and (stats.cohort_id, stats.top_k) == (self.cohort.cohort_id, self.cohort.effective_k)
+
+    def decide_many(self, cosines: np.ndarray, level: str, probe: Embedding,
+                    template_stats: Sequence[CohortStats | None]) -> list[Decision]:
+        return [self.calibration.decide_input(float(score), level, probe.measures, probe.quality_issues)
+                for score in self._input_scores(cosines, probe, template_stats)]
+
+    def evidence_many(self, cosines: np.ndarray, probe: Embedding,
+                      template_stats: Sequence[CohortStats | None]) -> np.ndarray:
+        scores = self._input_scores(cosines, probe, template_stats)
+        return self.calibration.llrs(scores, probe.measures) if len(scores) else scores
+
+    def _input_scores(self, cosines: np.ndarray, probe: Embedding,
+                      template_stats: Sequence[CohortStats | None]) -> np.ndarray:
+        """The calibration's input scores ``(N,)``: S-normalised cosines, or the cosines without a cohort."""
+        cosines = np.atleast_1d(np.asarray(cosines, dtype=np.float64))
+        if self.cohort is None:
+            return cosines
+        probe_stats = self.cohort.stats(probe.vector)
+        means = np.array([stats.mean for stats in template_stats])
+        stds = np.array([stats.std for stats in template_stats])
+        return s_norm_many(cosines, means, stds, probe_stats.mean, probe_stats.std)
