@@ -4,13 +4,14 @@ Weights minimise the prior-weighted Cllr (logistic regression in which genuine t
 ``P / N_genuine`` and impostor trials ``(1 - P) / N_impostor`` and the prior log-odds are added
 to the output, as in BOSARIS and WeSpeaker ``score_calibration.py``), plus a light L2 penalty on
 every weight but the offset, on standardised columns. The output is then a log-likelihood ratio.
-LLR thresholds per target FAR are set on the same trials (:func:`verify.calibration.calibrate`).
+LLR thresholds per target FAR are set on the same trials, holding the FAR in each probe condition
+when conditions are given (:func:`thresholds_in_every_condition`).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -18,7 +19,8 @@ from scipy.optimize import minimize
 
 from verify.calibration import CALIBRATED_FARS, ScoreCalibration, Thresholds, calibrate
 from verify.errors import CalibrationError
-from verify.quality_measures import QualityFeature, feature_columns, reference_values
+from verify.metrics import threshold_at_far
+from verify.quality_measures import QualityFeature, feature_columns, reference_values, stricter_limit
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +36,9 @@ class FitConfig:
         fars: target FARs that get an LLR threshold.
         reference_quantile: good-quality references are what this quantile of the probes reach.
         limit_quantile: the worst quality calibrated is what all but this share of the probes
-            reach; worse samples are never accepted.
+            reach; worse samples are never accepted (0: the worst probe fitted on).
+        least_quality: measure -> the worst value any decision is made on, whatever the fitted
+            probes reached (the stricter of the two is the limit), as the limits state it.
         max_impostor_trials: impostor trials used for the weights (a seeded random subset when
             there are more; thresholds always use all of them).
         seed: seed of that subset.
@@ -45,7 +49,8 @@ class FitConfig:
     interactions: bool = False
     fars: tuple[float, ...] = CALIBRATED_FARS
     reference_quantile: float = 0.8
-    limit_quantile: float = 0.005
+    limit_quantile: float = 0.0
+    least_quality: Mapping[str, float] = field(default_factory=dict)
     max_impostor_trials: int = 200_000
     seed: int = 0
 
@@ -166,6 +171,7 @@ def fit_calibration(
     *,
     cohort: tuple[str, int] | None = None,
     groups: np.ndarray | None = None,
+    conditions: np.ndarray | None = None,
     model_version: str = "",
     provenance: Mapping[str, Any] | None = None,
 ) -> ScoreCalibration:
@@ -180,7 +186,11 @@ def fit_calibration(
         config: fitting options.
         cohort: ``(cohort_id, effective top_k)`` the scores were S-normalised with, or None.
         groups: optional ``(N,)`` group (data set) of each trial; groups weigh the same in the
-            fit (:func:`class_weights`). Thresholds count every impostor trial alike.
+            fit (:func:`class_weights`).
+        conditions: optional ``(N,)`` condition of each trial's probe (clean, degraded...). Each
+            threshold then holds its target FAR in every condition: it is the highest any
+            condition needs, so a level's FAR is not met on average only, with clean probes
+            (whose impostors score highest) above it. Without: every impostor trial alike.
         model_version: recorded in the file.
         provenance: data, command, date, figures.
 
@@ -207,6 +217,9 @@ def fit_calibration(
     }
     references = reference_values(used, config.reference_quantile)
     limits = reference_values(used, config.limit_quantile)
+    for name, least in config.least_quality.items():
+        if name in limits:
+            limits[name] = stricter_limit(name, limits[name], least)
     draft = ScoreCalibration(
         model_id,
         features,
@@ -223,5 +236,28 @@ def fit_calibration(
         provenance=dict(provenance or {}),
     )
     llrs = draft.llrs(scores, measures)
-    thresholds = Thresholds(model_id, calibrate(llrs, labels, config.fars))
+    thresholds = Thresholds(model_id, thresholds_in_every_condition(llrs, labels, config.fars, conditions))
     return replace(draft, thresholds=thresholds)
+
+
+def thresholds_in_every_condition(
+    llrs: np.ndarray, labels: np.ndarray, fars: Sequence[float], conditions: np.ndarray | None = None
+) -> dict[float, float]:
+    """LLR threshold per target FAR that holds in each condition of ``conditions`` (``(N,)``).
+
+    A condition with too few impostor trials to measure a FAR (fewer than ``1 / far``) does not
+    count for that FAR; all trials together always do.
+    """
+    thresholds = calibrate(llrs, labels, fars)
+    if conditions is None:
+        return thresholds
+    conditions = np.asarray(conditions)
+    if conditions.shape != llrs.shape:
+        raise CalibrationError(f"conditions {conditions.shape} and scores {llrs.shape} differ in length")
+    for condition in np.unique(conditions):
+        rows = conditions == condition
+        impostors = int(np.sum(~labels[rows]))
+        for far in fars:
+            if impostors * far >= 1 and labels[rows].any():
+                thresholds[far] = max(thresholds[far], threshold_at_far(llrs[rows], labels[rows], far))
+    return thresholds

@@ -42,6 +42,9 @@ class Trials:
         groups: optional ``(M,)`` group (data set, condition) of each sample; a trial belongs
             to its enrolment sample's group. Groups weigh the same in the fit, the held-out
             split is drawn within each group, and figures are also given per group.
+        conditions: optional ``(M,)`` condition each sample was recorded or degraded in; a
+            trial is in its probe's condition. Thresholds hold their FAR in every condition, and
+            figures are also given per condition.
     """
 
     vectors: np.ndarray
@@ -50,6 +53,7 @@ class Trials:
     probe: np.ndarray
     measures: Mapping[str, np.ndarray] = field(default_factory=dict)
     groups: np.ndarray | None = None
+    conditions: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         vectors, identities = np.asarray(self.vectors, dtype=np.float32), np.asarray(self.identities)
@@ -72,6 +76,8 @@ class Trials:
                 raise CalibrationError(f"measure {name!r} has shape {np.shape(values)}, expected ({count},)")
         if self.groups is not None and np.shape(self.groups) != (count,):
             raise CalibrationError(f"groups have shape {np.shape(self.groups)}, expected ({count},)")
+        if self.conditions is not None and np.shape(self.conditions) != (count,):
+            raise CalibrationError(f"conditions have shape {np.shape(self.conditions)}, expected ({count},)")
         for name, value in (
             ("vectors", vectors),
             ("identities", identities),
@@ -84,6 +90,11 @@ class Trials:
     def trial_groups(self) -> np.ndarray | None:
         """``(N,)`` group of each trial (its enrolment sample's), or None."""
         return None if self.groups is None else np.asarray(self.groups)[self.enroll]
+
+    @property
+    def probe_conditions(self) -> np.ndarray | None:
+        """``(N,)`` condition of each trial's probe, or None."""
+        return None if self.conditions is None else np.asarray(self.conditions)[self.probe]
 
     @property
     def labels(self) -> np.ndarray:
@@ -209,7 +220,7 @@ def calibrate_trials(
     scores, labels, measures = input_scores(trials, cohort), trials.labels, trials.probe_measures()
     fit_rows, held_rows = identity_split(trials, held_out_fraction, config.seed)
     cohort_ref = (cohort.cohort_id, cohort.effective_k) if cohort is not None else None
-    groups = trials.trial_groups
+    groups, conditions = trials.trial_groups, trials.probe_conditions
     calibration = fit_calibration(
         scores[fit_rows],
         labels[fit_rows],
@@ -220,6 +231,7 @@ def calibrate_trials(
         cohort=cohort_ref,
         model_version=model_version,
         groups=None if groups is None else groups[fit_rows],
+        conditions=None if conditions is None else conditions[fit_rows],
     )
     figures = {}
     for part, rows in (("fit", fit_rows), ("held_out", held_rows)):
@@ -228,6 +240,11 @@ def calibrate_trials(
             figures[part]["by_group"] = {
                 str(group): _figures(calibration, scores, labels, measures, rows & (groups == group))
                 for group in np.unique(groups)
+            }
+        if conditions is not None:
+            figures[part]["by_condition"] = {
+                str(condition): _figures(calibration, scores, labels, measures, rows & (conditions == condition))
+                for condition in np.unique(conditions)
             }
     calibration = replace(calibration, provenance={**(provenance or {}), "figures": figures})
     return TrialsCalibration(calibration, figures)

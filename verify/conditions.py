@@ -78,10 +78,12 @@ VOICE_CONDITIONS: dict[str, Condition | None] = {
 
 CALIBRATION_CONDITIONS: dict[str, dict[str, Condition | None]] = {
     "face": {CLEAN: None, "webcam": _face(face_degrade.webcam_like)},
-    "voice": {CLEAN: None, "any": _any_voice, "any again": _any_voice},
+    "voice": {CLEAN: None, "short": _voice(partial(voice_degrade.cut, seconds=(0.75, 4.0))),
+              "any": _any_voice, "any again": _any_voice},
 }
 """What calibration sees: clean samples and broad random families of degradations, several draws
-per file for voices (their conditions vary more)."""
+per file for voices (their conditions vary more), and clean voices cut short on their own: each
+level's threshold holds its FAR in every one of these conditions."""
 
 
 @dataclass(frozen=True, eq=False)

@@ -199,6 +199,11 @@ def improved_values(name: str, values: np.ndarray, reference: float) -> np.ndarr
     return advice.ideal + np.sign(offset) * np.minimum(np.abs(offset), reference)
 
 
+def stricter_limit(name: str, limit: float, other: float) -> float:
+    """The stricter of two limits of measure ``name`` (as :func:`reference_values` states them)."""
+    return max(limit, other) if QUALITY_ADVICE[name].better == "higher" else min(limit, other)
+
+
 def worse_than(name: str, values: np.ndarray, limit: float) -> np.ndarray:
     """Boolean mask of the values worse than ``limit`` (as :func:`reference_values` states it)."""
     advice = QUALITY_ADVICE[name]
