@@ -2,10 +2,11 @@
 
     python benchmarks/batch_scale.py [--lfw ../shared/data/faces/lfw_gray] [--photos 1000] [--rounds 1]
 
-Folder: the first ``--photos`` LFW photos (people in name order) copied to a temporary folder. One
-store, one person enrolled (the first photo), the lockout off (``--max-failures 0``: a thousand
-photos of other people would lock the name out after five), then every engine checks every photo
-against that person through the CLI itself (``verify_cli.main.main`` in this process, output to a
+Folder: the first ``--photos`` LFW photos (people in name order) copied to a temporary folder. For
+each run a new store (the replay guard remembers the photos a run accepts), one person enrolled
+(the first photo), the lockout off (``--max-failures 0``: a thousand photos of other people would
+lock the name out after five); then the engine checks every photo against that person through the
+CLI itself (``verify_cli.main.main`` in this process, output to a
 CSV file). The local engine runs the pipeline in this process with one torch thread per core; each
 Ray worker is an actor with one CPU and one thread, on a local Ray of 2 CPUs started once
 beforehand (its start is timed apart and not counted).
@@ -109,10 +110,14 @@ def main() -> None:
         work = Path(temporary)
         photos = copy_photos(args.lfw, args.photos, work / "photos")
         report["photos"] = len(photos)
-        base = ["--store", str(work / "people.db"), "--device", "cpu", "--max-failures", "0"]
-        if cli(base + ["enroll", photos[0].parent.name, "--face", str(photos[0])]) != 0:
-            raise SystemExit("enrollment failed")
-        batch = base + ["batch", photos[0].parent.name, str(work / "photos")]
+
+        def batch(store: Path) -> list[str]:
+            """A new store with the first photo's person enrolled, and the batch command against it."""
+            base = ["--store", str(store), "--device", "cpu", "--max-failures", "0"]
+            if cli(base + ["enroll", photos[0].parent.name, "--face", str(photos[0])]) != 0:
+                raise SystemExit("enrollment failed")
+            return base + ["batch", photos[0].parent.name, str(work / "photos")]
+
         start = time.perf_counter()
         ray.init(num_cpus=2, include_dashboard=False, object_store_memory=256 * 2**20, log_to_driver=False)
         report["ray_init_s"] = round(time.perf_counter() - start, 1)
@@ -121,7 +126,7 @@ def main() -> None:
                        "ray_2_workers": ["--engine", "ray", "--workers", "2"]}
             for round_ in range(args.rounds):
                 for label, options in engines.items():
-                    result = run(label, batch + options, clock, work / f"{label}.csv")
+                    result = run(label, batch(work / f"{label}-{round_}.db") + options, clock, work / f"{label}.csv")
                     report["runs"].setdefault(label, []).append(result)
                     args.out.write_text(json.dumps(report, indent=1) + "\n")
             local = rows(work / "local.csv")
