@@ -25,8 +25,10 @@ from verify.calibration import ScoreCalibration, Thresholds
 from verify.embedding import Embedding
 from verify.normalization import Cohort
 from verify.scorer import CalibratedScorer, CosineScorer, evidence
-from verify.search import IndexConfig
+from verify.search import IndexConfig, faiss_available
 from verify.verifier import Verifier
+
+needs_faiss = pytest.mark.skipif(not faiss_available(), reason="faiss-cpu (the scale extra) is absent")
 
 THRESHOLDS = Thresholds("toy", {1e-1: 0.4, 1e-2: 0.5, 1e-3: 0.6, 1e-4: 0.7})  # medium: accept 0.6, retry 0.5
 LLR_THRESHOLDS = Thresholds("toy", {1e-1: 1.0, 1e-2: 3.0, 1e-3: 5.0, 1e-4: 7.0})  # medium: accept 5, retry 3
@@ -148,6 +150,7 @@ def test_an_exact_gallery_answers_as_deciding_every_template(store, verifier):
     assert outcomes == {"accepted", "retry", "rejected"}
 
 
+@needs_faiss
 def test_an_hnsw_gallery_names_whom_brute_force_names(store, verifier):
     vectors = random_rows(1500)
     fill(store, vectors)

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from verify.errors import ConfigError
-from verify.search import IndexConfig, VectorIndex
+from verify.search import IndexConfig, VectorIndex, faiss_available
+
+needs_faiss = pytest.mark.skipif(not faiss_available(), reason="faiss-cpu (the scale extra) is absent")
 
 
 def unit_rows(count: int, dim: int = 16, seed: int = 0) -> np.ndarray:
@@ -29,6 +31,7 @@ def test_exact_search_is_brute_force():
     assert index.search(queries[0], 1000)[1].size == 500
 
 
+@needs_faiss
 def test_hnsw_finds_planted_neighbours():
     rows = unit_rows(2000, dim=32)
     index = VectorIndex.build(rows, IndexConfig(exact_max=100))
