@@ -13,6 +13,7 @@ import numpy as np
 
 from enrollment.ratelimit import DEFAULT_POLICY, LockoutPolicy, ensure_not_locked, record_results
 from enrollment.adapted import AdaptedParams, load_adapted, save_adapted
+from enrollment.gallery import Gallery
 from enrollment.store import TemplateStore
 from enrollment.template import Template, validate_identity
 from verify.embedding import Embedding, Pipeline
@@ -52,6 +53,7 @@ def enroll(
     allow_low_quality: bool = False,
     adapter: Adapter | None = None,
     replace: bool = False,
+    gallery: Gallery | None = None,
 ) -> Enrollment:
     """Embed one sample with ``verifier.pipeline`` and add it to ``identity``'s template (created on
     first use); with ``replace`` (re-enrollment) it replaces the template and its earlier samples.
@@ -61,7 +63,9 @@ def enroll(
     unless ``allow_low_quality``, since a poor template hurts every later check. A sample that
     another identity's template of the same modality would accept at the high security level
     adds a warning. With an ``adapter`` (:class:`verify.adaptation.Adapter`), the user's scorer
-    is adapted to the new template and stored beside it (with the guard's keep / fall-back record).
+    is adapted to the new template and stored beside it (with the guard's keep / fall-back record). With a ``gallery`` (the up-to-date gallery of the
+    pipeline's modality and model) lookalikes are looked for among its shortlist instead of every
+    stored template.
 
     Raises:
         VerifyError: the sample is unreadable, has no face or speech, or has quality issues;
@@ -72,7 +76,7 @@ def enroll(
     sample = pipeline.embed(source)
     if sample.quality_issues and not allow_low_quality:
         raise QualityError("cannot enroll from this sample: " + "; ".join(sample.quality_issues))
-    warnings = lookalikes(store, verifier.at_level(LOOKALIKE_LEVEL), identity, sample)
+    warnings = lookalikes(store, verifier.at_level(LOOKALIKE_LEVEL), identity, sample, gallery)
     if replace:
         template = Template.from_sample(identity, pipeline.modality, sample.vector, pipeline.model_id,
                                         pipeline.model_version, time.time())
@@ -139,22 +143,35 @@ def _adapted_decider(store: TemplateStore, verifier: Verifier, template: Templat
     return decide_adapted
 
 
-def lookalikes(store: TemplateStore, verifier: Verifier, identity: str, sample: Embedding) -> tuple[str, ...]:
+def lookalikes(store: TemplateStore, verifier: Verifier, identity: str, sample: Embedding,
+               gallery: Gallery | None = None) -> tuple[str, ...]:
     """Warnings for other identities of the same model whose template ``verifier`` (at its level)
-    would accept ``sample`` for."""
+    would accept ``sample`` for.
+
+    With a ``gallery`` only its shortlist for the sample is decided: every template while it is
+    searched exactly (the same warnings), the nearest ones by HNSW above that size.
+    """
     pipeline = verifier.pipeline
-    others = [other for other in store.list_templates()
-              if other.identity != identity and other.modality == pipeline.modality
-              and (other.model_id, other.model_version) == (pipeline.model_id, pipeline.model_version)]
-    if not others:
+    if gallery is not None:
+        shortlist = gallery.shortlist(sample.vector)
+        others = [row for row, name in enumerate(shortlist.identities) if name != identity]
+        names = [shortlist.identities[row] for row in others]
+        vectors, stats = shortlist.vectors[others], [shortlist.stats[row] for row in others]
+    else:
+        templates = [other for other in store.list_templates()
+                     if other.identity != identity and other.modality == pipeline.modality
+                     and (other.model_id, other.model_version) == (pipeline.model_id, pipeline.model_version)]
+        names = [other.identity for other in templates]
+        vectors = np.stack([other.embedding for other in templates]) if templates else None
+        stats = [other.cohort_stats for other in templates]
+    if not names:
         return ()
-    decisions = verifier.decide_many(np.stack([other.embedding for other in others]), sample,
-                                     [other.cohort_stats for other in others])
+    decisions = verifier.decide_many(vectors, sample, stats)
     return tuple(
-        f"{identity!r} looks like the already enrolled {other.identity!r} ({pipeline.modality}: it would be"
+        f"{identity!r} looks like the already enrolled {other!r} ({pipeline.modality}: it would be"
         f" accepted at the {verifier.level} security level): check this is not one person under two names,"
         " or an impostor"
-        for other, decision in zip(others, decisions) if decision.accepted
+        for other, decision in zip(names, decisions) if decision.accepted
     )
 
 
@@ -258,12 +275,36 @@ def check_many(
     Raises:
         LockedOutError: ``identity`` is locked out before the batch starts.
     """
+    return check_embedded_many(store, verifier, identity, lambda: verifier.pipeline.embed_many(sources),
+                               policy=policy, now=now, adapter=adapter, caller=caller, review=review)
+
+
+def check_embedded_many(
+    store: TemplateStore,
+    verifier: Verifier,
+    identity: str,
+    probes: Sequence[Embedding | VerifyError] | Callable[[], Sequence[Embedding | VerifyError]],
+    *,
+    policy: LockoutPolicy = DEFAULT_POLICY,
+    now: float | None = None,
+    adapter: Adapter | None = None,
+    caller: str = "",
+    review: Review | None = None,
+) -> list[Decision | VerifyError]:
+    """:func:`check_many` of probes embedded elsewhere (another process, a cluster), in their order.
+
+    ``probes`` holds each sample's embedding or its error, or is a function returning them once
+    the identity is known and not locked out. With no probes it only checks both.
+
+    Raises:
+        LockedOutError: ``identity`` is locked out before the first probe.
+    """
     template = enrolled_template(store, verifier.pipeline, identity)
     modality = verifier.pipeline.modality
     ensure_not_locked(store, template.identity, modality, policy, now, caller)
     decider = _adapted_decider(store, verifier, template, adapter)
     results: list[Decision | VerifyError] = []
-    for index, result in enumerate(verifier.pipeline.embed_many(sources)):
+    for index, result in enumerate(probes() if callable(probes) else probes):
         if isinstance(result, VerifyError) or review is None:
             results.append(result if isinstance(result, VerifyError) else decider(result))
         else:

@@ -8,6 +8,14 @@ resolved by a coin toss). The default margin is the width of the level's retry b
 
 Only candidates scoring at or above the level's retry threshold are returned, and a failed search
 names nobody: the answer must not rank strangers against the whole gallery.
+
+The templates come from a :class:`~enrollment.gallery.Gallery`: every one of them while the gallery
+is searched exactly, else the shortlist HNSW retrieves by cosine. The shortlist's evidence is
+computed at once (:meth:`Scorer.evidence_many <verify.scorer.Scorer.evidence_many>`: S-norm with
+each template's cohort statistics, then the calibrated LLR), and the contenders (every one within
+reach of the retry threshold or of the two best) are decided one by one as the verifier decides a
+check, from the same cosines. On an exact gallery the answer is therefore the one of deciding every
+template (the best, the runner-up, the candidates, the decision).
 """
 
 from __future__ import annotations
@@ -18,12 +26,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from enrollment.errors import UnknownIdentityError
+from enrollment.gallery import Gallery, GalleryConfig, GalleryKey
 from enrollment.store import TemplateStore
 from verify.embedding import Embedding
 from verify.errors import ConfigError
 from verify.scorer import evidence
-from verify.scoring import Decision
+from verify.scoring import Decision, l2_normalize
 from verify.verifier import Verifier
+
+SLACK = 1e-6
+"""Evidence computed at once may differ from a single decision's in the last bits: rows this close
+to a cut are decided too."""
 
 
 @dataclass(frozen=True)
@@ -61,8 +74,15 @@ class Identification:
     skipped: tuple[str, ...] = ()
 
 
+def exact_scores(unit_templates: np.ndarray, probe: Embedding) -> np.ndarray:
+    """Cosines ``(K,)`` of the probe against L2-normalised templates ``(K, D)``, computed as
+    :func:`~verify.scoring.cosine_scores` computes them (the same bits)."""
+    return (unit_templates @ l2_normalize(np.atleast_2d(probe.vector)).T)[:, 0]
+
+
 def identify(
-    store: TemplateStore, verifier: Verifier, probe: Embedding, margin: float | None = None
+    store: TemplateStore, verifier: Verifier, probe: Embedding, margin: float | None = None, *,
+    gallery: Gallery | None = None,
 ) -> Identification:
     """Best enrolled identity for ``probe`` (embedded by ``verifier.pipeline``), or nobody.
 
@@ -70,30 +90,39 @@ def identify(
         margin: smallest gap in evidence (the calibrated LLR, or the cosine for an uncalibrated
             scorer) between the best and second-best identity; ``None`` uses the width of the
             security level's retry band.
+        gallery: the up-to-date gallery of the pipeline's modality and model (see
+            :meth:`Service.gallery <enrollment.service.Service.gallery>`); ``None`` reads every
+            template of the store into an exact one.
 
     Raises:
         UnknownIdentityError: nobody is enrolled for this modality with the current model.
-        ConfigError: ``margin`` is negative.
+        ConfigError: ``margin`` is negative, or the gallery holds another modality or model.
     """
     pipeline, point = verifier.pipeline, verifier.operating_point
     if margin is None:
         margin = point.threshold - point.retry_threshold
     if not margin >= 0:
         raise ConfigError(f"identification margin must be >= 0, got {margin!r}")
-    templates = [t for t in store.list_templates() if t.modality == pipeline.modality]
-    current = [t for t in templates if (t.model_id, t.model_version) == (pipeline.model_id, pipeline.model_version)]
-    skipped = tuple(t.identity for t in templates if t not in current)
-    if not current:
+    key = GalleryKey(pipeline.modality, pipeline.model_id, pipeline.model_version)
+    if gallery is None:
+        gallery = Gallery.build(store, key, GalleryConfig())
+    elif gallery.key != key:
+        raise ConfigError(f"the gallery holds {gallery.key}, the verifier embeds {key}")
+    if not gallery.count:
         raise UnknownIdentityError(
             f"nobody is enrolled for {pipeline.modality} with model {pipeline.model_id} {pipeline.model_version}"
         )
-    decisions = verifier.decide_many(np.stack([t.embedding for t in current]), probe,
-                                     [t.cohort_stats for t in current])
+    shortlist, scorer = gallery.shortlist(probe.vector), verifier.scorer
+    stats = [found if scorer.usable(found) else scorer.template_stats(row)
+             for row, found in zip(shortlist.vectors, shortlist.stats)]  # as Verifier.decide_many
+    cosines = exact_scores(shortlist.unit, probe)
+    contenders = _contenders(scorer.evidence_many(cosines, probe, stats), point.retry_threshold)
+    decisions = scorer.decide_many(cosines[contenders], verifier.level, probe, [stats[i] for i in contenders])
     strength = np.array([evidence(decision) for decision in decisions])
     order = np.argsort(-strength, kind="stable")
-    ranked = [Candidate(current[i].identity, decisions[i].score, float(strength[i])) for i in order]
+    ranked = [Candidate(shortlist.identities[contenders[i]], decisions[i].score, float(strength[i])) for i in order]
     candidates = tuple(c for c in ranked if c.evidence >= point.retry_threshold)
-    best, decision = ranked[0], decisions[order[0]]
+    best, decision, skipped = ranked[0], decisions[order[0]], gallery.skipped
     if not decision.accepted:
         reason = f"no enrolled {pipeline.modality} matches ({decision.reason})"
         return Identification(None, decision, candidates, reason, skipped)
@@ -106,3 +135,9 @@ def identify(
         ambiguous = dataclasses.replace(decision, outcome="retry", reason=reason)
         return Identification(None, ambiguous, candidates, reason, skipped)
     return Identification(best.identity, decision, candidates, "", skipped)
+
+
+def _contenders(strength: np.ndarray, retry_threshold: float) -> np.ndarray:
+    """Rows (ascending) that may be a candidate, the best or the runner-up: at least the two best."""
+    second = np.partition(strength, -2)[-2] if len(strength) > 1 else strength[0]
+    return np.flatnonzero(strength >= min(retry_threshold, second) - SLACK)

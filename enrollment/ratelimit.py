@@ -216,6 +216,17 @@ def record_identification(
         record_attempt(connection, _as_attempt(result, named or "", modality, now, "identify", caller))
 
 
+def record_identifications(
+    store: TemplateStore, caller: str, modality: str,
+    searches: Sequence[tuple[str | None, Decision | VerifyError]], now: float | None = None,
+) -> None:
+    """Log many 1:N identifications ``(named, result)`` of one bulk job in one transaction."""
+    now = time.time() if now is None else now
+    with store.transaction(write=True) as connection:
+        for named, result in searches:
+            record_attempt(connection, _as_attempt(result, named or "", modality, now, "identify", caller))
+
+
 def clear_lockout(store: TemplateStore, identity: str, modality: str, now: float | None = None) -> bool:
     """Lift an active lockout (an operator's decision); failures count afresh from ``now``.
 

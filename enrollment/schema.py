@@ -12,7 +12,9 @@ from collections.abc import Callable
 
 APPLICATION_ID = 0x56524659  # "VRFY"
 MAGIC = "verify-enrollment-store"
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
+CHANGE_LOG_LIMIT = 100_000
+"""Template changes kept in ``template_changes``; an index older than the oldest is rebuilt."""
 
 
 def _migrate_0_to_1(connection: sqlite3.Connection) -> None:
@@ -135,7 +137,35 @@ def _migrate_6_to_7(connection: sqlite3.Connection) -> None:
     connection.execute("CREATE UNIQUE INDEX api_tokens_active_name ON api_tokens (name) WHERE revoked_at IS NULL")
 
 
+def _migrate_7_to_8(connection: sqlite3.Connection) -> None:
+    """A log of template changes, written by triggers in the transaction of every template write.
+
+    Its latest ``(version, stamp)`` is the store's version: the version counts writes (never
+    reused), the random stamp tells two histories apart (a store restored from an older copy
+    that then reaches the same count). A gallery index saved at a version whose stamp is still
+    in the log is brought up to date from the rows changed since; any other index is rebuilt.
+    """
+    connection.execute(
+        """CREATE TABLE template_changes (
+            version INTEGER PRIMARY KEY AUTOINCREMENT,
+            stamp INTEGER NOT NULL,
+            identity TEXT NOT NULL,
+            modality TEXT NOT NULL
+        )"""
+    )
+    connection.execute("INSERT INTO template_changes (stamp, identity, modality) VALUES (random(), '', '')")
+    logged = "INSERT INTO template_changes (stamp, identity, modality) VALUES (random(), {row}.identity, {row}.modality);"
+    for event, rows in (("INSERT", ("NEW",)), ("UPDATE", ("OLD", "NEW")), ("DELETE", ("OLD",))):
+        body = " ".join(logged.format(row=row) for row in rows)
+        connection.execute(f"CREATE TRIGGER templates_{event.lower()}_logged AFTER {event} ON templates BEGIN {body} END")
+    connection.execute(
+        f"""CREATE TRIGGER template_changes_pruned AFTER INSERT ON template_changes BEGIN
+            DELETE FROM template_changes WHERE version <= NEW.version - {CHANGE_LOG_LIMIT};
+        END"""
+    )
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: _migrate_0_to_1, 1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5,
-    5: _migrate_5_to_6, 6: _migrate_6_to_7,
+    5: _migrate_5_to_6, 6: _migrate_6_to_7, 7: _migrate_7_to_8,
 }

@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from enrollment.audit import Attempt, recent_attempts
 from enrollment.backup import export_store, import_store
-from enrollment.enroll import Enrollment, check_embedded, check_many, enroll, enrolled_template
+from enrollment.enroll import Enrollment, check_embedded, check_embedded_many, check_many, enroll, enrolled_template
 from enrollment.errors import UnknownIdentityError
+from enrollment.gallery import Gallery, GalleryKey
 from enrollment.identify import Identification, identify
-from enrollment.ratelimit import clear_lockout, ensure_not_throttled, record_identification
+from enrollment.ratelimit import clear_lockout, ensure_not_throttled, record_identification, record_identifications
 from enrollment.replay_guard import ReplayGuard, ReplayReview, forget, remember
 from enrollment.results import CheckResult, EnrollResult, IdentifyResult
 from enrollment.settings import Settings
@@ -95,6 +96,7 @@ class Service:
         self._pipelines: dict[str, Pipeline] = dict(pipelines or {})
         self._scorers: dict[str, Scorer] = dict(scorers or {})
         self._adapters: dict[str, Adapter] = {}
+        self._galleries: dict[GalleryKey, Gallery] = {}
         self._replay_thresholds: dict[str, float | None] = {}
         self._screen_cues: ScreenCues | None = None
         self._lock = threading.Lock()
@@ -189,7 +191,9 @@ class Service:
         identity = validate_identity(name)
         if not self.store.find(identity):
             raise UnknownIdentityError(f"{identity!r} is not enrolled; enroll them first")
-        return self._enroll(identity, samples_given(face, voice), allow_low_quality, replace=True)
+        result = self._enroll(identity, samples_given(face, voice), allow_low_quality, replace=True)
+        self._sync_galleries(result.enrolled)
+        return result
 
     def _enroll(self, name: str, sources: dict[str, Any], allow_low_quality: bool, replace: bool) -> EnrollResult:
         identity = validate_identity(name)
@@ -199,7 +203,7 @@ class Service:
             try:
                 enrolled[modality] = enroll(self.store, self.verifier(modality), identity, source,
                                             allow_low_quality=allow_low_quality, adapter=self.adapter(modality),
-                                            replace=replace)
+                                            replace=replace, gallery=self.gallery(self.pipeline(modality)))
             except VerifyError as error:
                 failed[modality] = error
                 continue
@@ -267,6 +271,29 @@ class Service:
         review.remember_accepted(answers)
         return answers
 
+    def check_embedded_many(self, name: str, probes: Sequence[Embedding | VerifyError], modality: str, *,
+                            sources: Sequence[Any] | None = None, level: str | None = None,
+                            caller: str | None = None) -> list[Decision | VerifyError]:
+        """:meth:`check_many` of samples embedded elsewhere (a cluster's workers), decided and logged here
+        in the order given: the same rules and the same decisions as :meth:`check_many`.
+
+        ``sources`` (aligned with ``probes``: paths readable here, or bytes) give the replay guard
+        each sample's digest; without them (or for a path this machine cannot read) copies are
+        recognised by their embedding only. With no probes it only checks that ``name`` is enrolled
+        and not locked out.
+
+        Raises:
+            UnknownIdentityError, LockedOutError: before the first probe.
+        """
+        identity = validate_identity(name)
+        self.store.get(identity, modality)
+        review = ReplayReview(self.replay_guard(modality), identity, sources or [None] * len(probes))
+        answers = check_embedded_many(self.store, self.verifier(modality, level), identity, probes,
+                                      policy=self.settings.lockout, adapter=self.adapter(modality),
+                                      caller=self._caller(caller), review=review)
+        review.remember_accepted(answers)
+        return answers
+
     # --- 1:N ------------------------------------------------------------------------------------
     def identify(self, *, face: Any = None, voice: Any = None, level: str | None = None,
                  caller: str | None = None) -> IdentifyResult:
@@ -289,12 +316,65 @@ class Service:
             try:
                 samples[modality] = verifier.pipeline.embed(source)
                 searches[modality] = self._unless_replay(
-                    identify(self.store, verifier, samples[modality]), modality, source, samples[modality])
+                    identify(self.store, verifier, samples[modality], gallery=self.gallery(verifier.pipeline)),
+                    modality, source, samples[modality])
             except VerifyError as error:
                 record_identification(self.store, who, modality, None, error)
                 raise
             record_identification(self.store, who, modality, searches[modality].identity, searches[modality].decision)
         return self._identify_result(searches, samples, self._level(level))
+
+    def identify_embedded(self, probes: Sequence[Embedding | VerifyError], modality: str, *,
+                          sources: Sequence[Any] | None = None, level: str | None = None,
+                          caller: str) -> list[IdentifyResult | VerifyError]:
+        """Bulk 1:N for an operator: identify samples embedded elsewhere, in the order given.
+
+        ``sources`` give the replay guard each sample's digest, as in :meth:`check_embedded_many`.
+
+        Every search is logged for ``caller`` (an error as an error), as :meth:`identify` logs it,
+        but **not throttled**: this is an offline job of whoever can open the store (and its key),
+        who could read every template anyway; no front end serving other callers may use it. Name
+        the job in ``caller`` (the CLI uses ``"cli-bulk:<user>"``) so the audit log shows it.
+
+        Raises:
+            UnknownIdentityError: nobody is enrolled for ``modality``.
+        """
+        verifier = self.verifier(modality, level)
+        gallery = self.gallery(verifier.pipeline)
+        results: list[IdentifyResult | VerifyError] = []
+        logged: list[tuple[str | None, Decision | VerifyError]] = []
+        for probe, source in zip(probes, sources or [None] * len(probes)):
+            if isinstance(probe, VerifyError):
+                results.append(probe)
+                logged.append((None, probe))
+                continue
+            search = self._unless_replay(identify(self.store, verifier, probe, gallery=gallery), modality, source,
+                                         probe)
+            results.append(self._identify_result({modality: search}, {modality: probe}, self._level(level)))
+            logged.append((search.identity, search.decision))
+        record_identifications(self.store, caller, modality, logged)
+        return results
+
+    def gallery(self, pipeline: Pipeline) -> Gallery:
+        """The 1:N gallery of the pipeline's modality and model, opened once and brought up to date."""
+        key = GalleryKey(pipeline.modality, pipeline.model_id, pipeline.model_version)
+        with self._lock:
+            gallery = self._galleries.get(key)
+            if gallery is None:
+                gallery = self._galleries[key] = Gallery.open(self.store, key, self.settings.gallery)
+                return gallery
+        gallery.refresh(self.store)
+        return gallery
+
+    def _sync_galleries(self, modalities: Sequence[str] | Mapping[str, Any]) -> None:
+        """After a delete or a re-enrollment: update loaded galleries and saved ones (a removed vector
+        must not stay on disk)."""
+        for modality in modalities:
+            loaded = [gallery for key, gallery in self._galleries.items() if key.modality == modality]
+            for gallery in loaded:
+                gallery.refresh(self.store)
+            if not loaded:
+                Gallery.sync_saved(self.store, modality, self.settings.gallery)
 
     def _unless_replay(self, search: Identification, modality: str, source: Any, probe: Embedding) -> Identification:
         """The search, or nobody named when the probe is a copy of the named person's samples."""
@@ -364,7 +444,10 @@ class Service:
         Raises:
             UnknownIdentityError: nothing matched.
         """
-        return self.store.delete(validate_identity(name), None if modality in (None, "", "all") else modality)
+        which = None if modality in (None, "", "all") else modality
+        deleted = self.store.delete(validate_identity(name), which)
+        self._sync_galleries(MODALITIES if which is None else (which,))
+        return deleted
 
     def export_templates(self, path: str | Path) -> int:
         """Write every template to a JSON backup (mode 0600); returns how many."""

@@ -13,6 +13,7 @@ lockout                     ``VERIFY_MAX_FAILURES``,         5 failures in 300 s
 1:N throttle                ``VERIFY_IDENTIFY_LIMIT``,       20 per caller per 60 s
                             ``VERIFY_IDENTIFY_WINDOW``
 per-user adaptation         ``VERIFY_ADAPT`` (``1``/``0``)   off
+1:N exact search up to      ``VERIFY_GALLERY_EXACT_MAX``     20,000 templates (HNSW above)
 live head-move challenge    ``VERIFY_LIVE_CHALLENGE``        on
 challenge seed (tests)      ``VERIFY_CHALLENGE_SEED``        none: random moves
 ==========================  ===============================  =============================
@@ -28,9 +29,11 @@ from typing import Callable, Mapping, TypeVar
 
 from enrollment.crypto import load_key, parse_key
 from enrollment.database import default_store_path
+from enrollment.gallery import GalleryConfig
 from enrollment.ratelimit import DEFAULT_POLICY, DEFAULT_THROTTLE, LockoutPolicy, ThrottlePolicy
 from verify.config import DEFAULT_SECURITY_LEVEL, target_far
 from verify.errors import ConfigError
+from verify.search import IndexConfig
 
 T = TypeVar("T")
 
@@ -48,6 +51,7 @@ class Settings:
         throttle: 1:N identifications allowed per caller.
         adapt: enroll and check with the shipped per-user adaptation (where one ships).
         caller: who the attempts are logged for when a call names nobody (``"cli:<user>"``, ...).
+        gallery: how 1:N galleries are indexed (exact search up to a size, HNSW above) and saved.
         live_challenge: live webcam sessions prompt head moves before deciding.
         challenge_seed: every live attempt prompts the moves drawn from this seed (tests and
             demos only: a recording of those moves would pass); ``None`` draws them at random.
@@ -61,6 +65,7 @@ class Settings:
     throttle: ThrottlePolicy = DEFAULT_THROTTLE
     adapt: bool = False
     caller: str = ""
+    gallery: GalleryConfig = GalleryConfig()
     live_challenge: bool = True
     challenge_seed: int | None = None
 
@@ -83,6 +88,7 @@ class Settings:
         identify_window: float | None = None,
         adapt: bool | None = None,
         caller: str | None = None,
+        gallery_exact_max: int | None = None,
         live_challenge: bool | None = None,
         challenge_seed: int | None = None,
         environ: Mapping[str, str] | None = None,
@@ -115,6 +121,8 @@ class Settings:
             throttle=throttle,
             adapt=pick(adapt, "VERIFY_ADAPT", _flag, False),
             caller=caller if caller is not None else user_caller("python"),
+            gallery=GalleryConfig(IndexConfig(exact_max=pick(gallery_exact_max, "VERIFY_GALLERY_EXACT_MAX", int,
+                                                             IndexConfig().exact_max))),
             live_challenge=pick(live_challenge, "VERIFY_LIVE_CHALLENGE", _flag, True),
             challenge_seed=pick(challenge_seed, "VERIFY_CHALLENGE_SEED", int, None),
         )

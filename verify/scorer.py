@@ -46,6 +46,11 @@ class Scorer(Protocol):
                     template_stats: Sequence[CohortStats | None]) -> list[Decision]:
         """Decisions for one probe against many templates (``cosines``: ``(N,)``)."""
 
+    def evidence_many(self, cosines: np.ndarray, probe: Embedding,
+                      template_stats: Sequence[CohortStats | None]) -> np.ndarray:
+        """The evidence ``(N,)`` of the decisions :meth:`decide_many` would make, computed at once
+        (equal to theirs up to the last bits): for ranking many templates."""
+
 
 class CosineScorer:
     """Raw cosine against cosine thresholds per level."""
@@ -66,6 +71,10 @@ class CosineScorer:
                     template_stats: Sequence[CohortStats | None]) -> list[Decision]:
         point = self.operating_point(level)
         return [decide(float(cosine), point, probe.quality_issues) for cosine in np.atleast_1d(cosines)]
+
+    def evidence_many(self, cosines: np.ndarray, probe: Embedding,
+                      template_stats: Sequence[CohortStats | None]) -> np.ndarray:
+        return np.atleast_1d(np.asarray(cosines, dtype=np.float64))
 
 
 class CalibratedScorer:
@@ -93,12 +102,21 @@ class CalibratedScorer:
 
     def decide_many(self, cosines: np.ndarray, level: str, probe: Embedding,
                     template_stats: Sequence[CohortStats | None]) -> list[Decision]:
-        cosines = np.atleast_1d(np.asarray(cosines, dtype=np.float64))
-        scores = cosines
-        if self.cohort is not None:
-            probe_stats = self.cohort.stats(probe.vector)
-            means = np.array([stats.mean for stats in template_stats])
-            stds = np.array([stats.std for stats in template_stats])
-            scores = s_norm_many(cosines, means, stds, probe_stats.mean, probe_stats.std)
         return [self.calibration.decide_input(float(score), level, probe.measures, probe.quality_issues)
-                for score in scores]
+                for score in self._input_scores(cosines, probe, template_stats)]
+
+    def evidence_many(self, cosines: np.ndarray, probe: Embedding,
+                      template_stats: Sequence[CohortStats | None]) -> np.ndarray:
+        scores = self._input_scores(cosines, probe, template_stats)
+        return self.calibration.llrs(scores, probe.measures) if len(scores) else scores
+
+    def _input_scores(self, cosines: np.ndarray, probe: Embedding,
+                      template_stats: Sequence[CohortStats | None]) -> np.ndarray:
+        """The calibration's input scores ``(N,)``: S-normalised cosines, or the cosines without a cohort."""
+        cosines = np.atleast_1d(np.asarray(cosines, dtype=np.float64))
+        if self.cohort is None:
+            return cosines
+        probe_stats = self.cohort.stats(probe.vector)
+        means = np.array([stats.mean for stats in template_stats])
+        stds = np.array([stats.std for stats in template_stats])
+        return s_norm_many(cosines, means, stds, probe_stats.mean, probe_stats.std)

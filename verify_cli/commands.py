@@ -15,10 +15,13 @@ from enrollment.settings import Settings, user_caller
 from verify.config import MODALITIES, SECURITY_LEVELS
 from verify.errors import ConfigError
 from verify.models import model_spec
+from verify.engines import list_files
+from verify_cli import scale
 from verify_cli.output import (
     EXIT_ACCEPTED,
     EXIT_REJECTED,
     batch_row,
+    check_rows_file,
     format_decision,
     iso_time,
     json_number,
@@ -88,20 +91,29 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_identify(args: argparse.Namespace) -> int:
+    if args.dir is not None:
+        with open_service(args) as service:
+            return scale.cmd_identify_bulk(args, service)
+    if args.engine != "local" or args.out is not None:
+        raise ConfigError("--engine and --out apply to identify --dir")
     with open_service(args) as service:
         result = service.identify(**_sample(args))
     (modality, search), = result.searches.items()
+    candidates = search.candidates[: args.top]
     if args.json:
         print(json.dumps({
             "identity": result.identity, "outcome": result.outcome, "level": result.level, "modality": modality,
             "score": json_number(search.decision.score), "threshold": json_number(search.decision.threshold),
             "llr": json_number(search.decision.llr), "reason": result.reason,
-            "candidates": [[c.identity, round(c.score, 4), round(c.evidence, 4)] for c in search.candidates],
+            "candidates": [[c.identity, round(c.score, 4), round(c.evidence, 4)] for c in candidates],
         }, indent=1, ensure_ascii=False))
-    elif result.identity:
-        print(f"{result.identity}  score {search.decision.score:.3f}  threshold {search.decision.threshold:.3f}")
     else:
-        print(f"nobody  ({result.reason})")
+        if result.identity:
+            print(f"{result.identity}  score {search.decision.score:.3f}  threshold {search.decision.threshold:.3f}")
+        else:
+            print(f"nobody  ({result.reason})")
+        for rank, candidate in enumerate(candidates if args.top else (), start=1):
+            print(f"  {rank}. {candidate.identity}  score {candidate.score:.3f}  evidence {candidate.evidence:.3f}")
     return EXIT_ACCEPTED if result.identity else EXIT_REJECTED
 
 
@@ -117,24 +129,30 @@ def _batch_modality(service: Service, name: str, requested: str | None) -> str:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    if not args.dir.is_dir():
-        raise ConfigError(f"{args.dir} is not a folder")
-    if args.out is not None and args.out.suffix.lower() not in (".csv", ".json"):
-        raise ConfigError(f"--out must end in .csv or .json, got {args.out}")
-    files = sorted(p for p in args.dir.rglob("*")
-                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(args.dir).parts))
-    rows = []
+    check_rows_file(args.out)
+    files = list_files(args.dir)
     with open_service(args) as service:
         modality = _batch_modality(service, args.name, args.modality)
-        with tqdm(total=len(files), unit="file", desc=f"checking against {args.name}", file=sys.stderr) as bar:
-            for start in range(0, len(files), BATCH_CHUNK):
-                chunk = files[start : start + BATCH_CHUNK]
-                rows += [batch_row(path, result) for path, result in zip(chunk, service.check_many(args.name, chunk, modality))]
-                bar.update(len(chunk))
+        if args.engine != "local" or files.filesystem is not None:
+            rows = scale.batch_on_engine(args, service, modality, files)
+        else:
+            rows = _batch_local(args, service, modality, [Path(path) for path in files.paths])
     write_rows(rows, args.out)
     counts = {outcome: sum(row["decision"] == outcome for row in rows) for outcome in ("accepted", "rejected", "retry", "error")}
     print(", ".join(f"{count} {outcome}" for outcome, count in counts.items()), file=sys.stderr)
     return 0
+
+
+def _batch_local(args: argparse.Namespace, service: Service, modality: str, files: list[Path]) -> list[dict]:
+    if args.address or args.workers:
+        raise ConfigError("--address and --workers apply to --engine ray")
+    rows = []
+    with tqdm(total=len(files), unit="file", desc=f"checking against {args.name}", file=sys.stderr) as bar:
+        for start in range(0, len(files), BATCH_CHUNK):
+            chunk = files[start : start + BATCH_CHUNK]
+            rows += [batch_row(path, result) for path, result in zip(chunk, service.check_many(args.name, chunk, modality))]
+            bar.update(len(chunk))
+    return rows
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -191,5 +209,5 @@ def cmd_unlock(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "enroll": cmd_enroll, "list": cmd_list, "delete": cmd_delete, "check": cmd_check, "identify": cmd_identify,
     "batch": cmd_batch, "info": cmd_info, "export": cmd_export, "import": cmd_import, "audit": cmd_audit,
-    "unlock": cmd_unlock,
+    "unlock": cmd_unlock, "embed": scale.cmd_embed,
 }

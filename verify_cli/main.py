@@ -16,16 +16,26 @@ from typing import Sequence
 
 from verify.config import MODALITIES, SECURITY_LEVELS
 from verify.errors import VerifyError
-from verify_cli import commands, research, tokens
+from verify_cli import commands, research, scale, tokens
 from verify_cli.output import EXIT_ERROR
 
 log = logging.getLogger("verify")
 
 
-def _add_sample_option(parser: argparse.ArgumentParser) -> None:
+def _add_sample_option(parser: argparse.ArgumentParser, folder: bool = False) -> None:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--face", type=Path, metavar="FILE", help="an image with the face")
     group.add_argument("--voice", type=Path, metavar="FILE", help="a speech clip")
+    if folder:
+        group.add_argument("--dir", metavar="DIR", help="every file under DIR (a folder or a URI): an operator's job,"
+                           " each search logged, not throttled")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def _add_global_options(parser: argparse.ArgumentParser) -> None:
@@ -62,14 +72,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sample_option(check)
 
     identify = sub.add_parser("identify", help="who among the enrolled people is this? (exit 0 named, 1 nobody)")
-    _add_sample_option(identify)
+    _add_sample_option(identify, folder=True)
+    identify.add_argument("--top", type=_positive, metavar="K", help="show at most K candidates (those at or above the retry threshold)")
     identify.add_argument("--json", action="store_true")
+    identify.add_argument("--modality", choices=MODALITIES, default="face", help="with --dir (default face)")
+    identify.add_argument("--out", type=Path, help="with --dir: results.csv, .json or .parquet (default: CSV on stdout)")
+    scale.add_engine_options(identify)
 
     batch = sub.add_parser("batch", help="verify every file under DIR against NAME")
     batch.add_argument("name")
-    batch.add_argument("dir", type=Path)
+    batch.add_argument("dir", help="a folder, or a URI pyarrow reads (s3://bucket/photos)")
     batch.add_argument("--modality", choices=MODALITIES)
-    batch.add_argument("--out", type=Path, help="results.csv or results.json (default: CSV on stdout)")
+    batch.add_argument("--out", type=Path, help="results.csv, .json or .parquet (default: CSV on stdout)")
+    scale.add_engine_options(batch)
+
+    embed = sub.add_parser("embed", help="embed every file under DIR into a Parquet file (no store needed)")
+    embed.add_argument("dir", help="a folder, or a URI pyarrow reads")
+    embed.add_argument("--out", type=Path, required=True, help="embeddings.parquet")
+    embed.add_argument("--modality", choices=MODALITIES, default="face")
+    scale.add_engine_options(embed)
 
     research.add_parsers(sub)
     tokens.add_parsers(sub)

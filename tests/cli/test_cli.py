@@ -247,7 +247,7 @@ def test_batch_errors(cli, enrolled, batch_dir: Path, tmp_path: Path) -> None:
     code, _, err = cli("batch", "Andy", batch_dir)
     assert code == 2 and "'Andy' has face and voice templates: choose one with --modality" in one_error_line(err)
     code, _, err = cli("batch", "Andy", batch_dir, "--modality", "face", "--out", tmp_path / "r.txt")
-    assert code == 2 and "--out must end in .csv or .json" in err and "Traceback" not in err
+    assert code == 2 and "--out must end in .csv, .json or .parquet" in err and "Traceback" not in err
 
 
 # --- evaluate ---------------------------------------------------------------------------------

@@ -151,7 +151,7 @@ def test_the_store_holds_no_raw_sample(store_path: Path, face_pipeline, voice_pi
         enroll(store, shipped_verifier(face_pipeline), "Angela", face_files[3])
     before = store_files(store_path)
     assert store_path in before
-    assert sum(before.values()) <= 88 * 1024, before  # 3 KiB of sums in ~22 pages of tables and indexes
+    assert sum(before.values()) <= 96 * 1024, before  # 3 KiB of sums in ~23 pages of tables, indexes, change log
     for path, size in before.items():
         data = path.read_bytes()
         for magic in (b"\xff\xd8\xff", b"fLaC", b"RIFF", b"\x89PNG"):

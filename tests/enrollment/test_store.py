@@ -240,7 +240,7 @@ def test_new_file_is_private_and_stores_only_embeddings(store_path: Path) -> Non
         "model_id", "model_version", "created_at", "updated_at", "seal", "cohort_stats",
     ]  # fmt: skip
     assert sorted(tables) == ["adapted", "api_tokens", "attempts", "lockouts", "meta", "replay_samples",
-                              "sqlite_sequence", "templates"]
+                              "sqlite_sequence", "template_changes", "templates"]
     assert journal == "wal"
 
 

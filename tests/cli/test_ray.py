@@ -1,0 +1,55 @@
+"""The Ray engine gives the local engine's rows and audit log (a local Ray of 2 CPUs; skipped without ray[data])."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from tests.cli.test_cli import ANDY
+
+ray = pytest.importorskip("ray")
+pytest.importorskip("ray.data")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("torch_threads")]
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray for the module: 2 CPUs, no dashboard; always shut down."""
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=128 * 2**20, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def decisions(cli, options: tuple[str, ...] = ()) -> list[tuple]:
+    code, out, _ = cli("audit", "--json", "--limit", "100", options=options)
+    return [(a["action"], a["identity"], a["decision"], a["score"], a["detail"]) for a in reversed(json.loads(out))]
+
+
+@pytest.fixture
+def twin_store(cli, tmp_path) -> tuple[str, ...]:
+    """The options of a second store enrolled as the first (accepted probes are remembered per store:
+    each engine gets a store that has seen nothing)."""
+    options = ("--store", str(tmp_path / "ray.db"))
+    assert cli("enroll", "Andy", "--face", ANDY / "0.jpg", options=options)[0] == 0
+    return options
+
+
+def test_batch_on_ray_gives_the_local_rows_and_audit_log(local_ray, cli, enrolled, twin_store, batch_dir) -> None:
+    code, local, _ = cli("batch", "Andy", batch_dir)
+    assert code == 0
+    code, remote, err = cli("batch", "Andy", batch_dir, "--engine", "ray", "--workers", "2", options=twin_store)
+    assert code == 0, err
+    assert remote == local and len(list(csv.DictReader(io.StringIO(remote)))) == 5
+    assert decisions(cli, twin_store) == decisions(cli)  # same attempts, same order
+
+
+def test_bulk_identify_on_ray_gives_the_local_rows(local_ray, cli, enrolled, twin_store, batch_dir) -> None:
+    code, remote, err = cli("identify", "--dir", batch_dir, "--engine", "ray", options=twin_store)
+    assert code == 0, err
+    code, local, _ = cli("identify", "--dir", batch_dir)
+    assert remote == local and "Andy" in remote

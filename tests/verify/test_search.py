@@ -1,0 +1,79 @@
+"""Inner-product search: exact equals brute force, HNSW finds planted neighbours, rows removed stay removed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from verify.errors import ConfigError
+from verify.search import IndexConfig, VectorIndex, faiss_available
+
+needs_faiss = pytest.mark.skipif(not faiss_available(), reason="faiss-cpu (the scale extra) is absent")
+
+
+def unit_rows(count: int, dim: int = 16, seed: int = 0) -> np.ndarray:
+    rows = np.random.default_rng(seed).standard_normal((count, dim)).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def brute_force(rows: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
+    return np.argsort(-(rows @ query), kind="stable")[:k]
+
+
+def test_exact_search_is_brute_force():
+    rows, queries = unit_rows(500), unit_rows(20, seed=1)
+    index = VectorIndex.build(rows, IndexConfig(exact_max=1000))
+    assert index.kind == "exact" and index.count == 500
+    for query in queries:
+        scores, found = index.search(query, 10)
+        assert found.tolist() == brute_force(rows, query, 10).tolist()
+        np.testing.assert_allclose(scores, rows[found] @ query, rtol=1e-6)
+    assert index.search(queries[0], 1000)[1].size == 500
+
+
+@needs_faiss
+def test_hnsw_finds_planted_neighbours():
+    rows = unit_rows(2000, dim=32)
+    index = VectorIndex.build(rows, IndexConfig(exact_max=100))
+    assert index.kind == "hnsw" and len(index) == 2000
+    noise = unit_rows(50, dim=32, seed=2)
+    probes = 0.8 * rows[:50] + 0.6 * noise  # cosine ~0.8 with their row, ~0 with the others
+    found = [index.search(probe / np.linalg.norm(probe), 5)[1][0] for probe in probes]
+    assert found == list(range(50))
+    np.testing.assert_array_equal(index.vectors, rows)
+
+
+@pytest.mark.parametrize("exact_max", [10_000, 10])
+def test_removed_rows_are_never_returned_and_are_zeroed(exact_max):
+    rows = unit_rows(300)
+    index = VectorIndex.build(rows, IndexConfig(exact_max=exact_max))
+    index.remove([7, 8])
+    assert index.count == 298 and index.removed_fraction == pytest.approx(2 / 300)
+    assert 7 not in index.search(rows[7], 300)[1] and 8 not in index.search(rows[8], 20)[1]
+    assert not index.vectors[7].any() and not index.alive([7, 9]).tolist()[0]
+    added = index.add(rows[7:8])
+    assert added.tolist() == [300] and index.search(rows[7], 1)[1].tolist() == [300]
+
+
+@pytest.mark.parametrize("exact_max", [10_000, 10])
+def test_saved_index_answers_the_same(exact_max):
+    rows = unit_rows(400)
+    index = VectorIndex.build(rows, IndexConfig(exact_max=exact_max))
+    index.remove([3])
+    restored = VectorIndex.from_bytes(b"".join(bytes(part) for part in index.to_buffers()), index.config)
+    assert (restored.kind, restored.count, len(restored)) == (index.kind, 399, 400)
+    for query in unit_rows(10, seed=5):
+        assert restored.search(query, 5)[1].tolist() == index.search(query, 5)[1].tolist()
+
+
+def test_empty_index_and_bad_input():
+    empty = VectorIndex.build(np.empty((0, 0), np.float32))
+    assert empty.count == 0 and empty.search(np.ones(4), 3)[1].size == 0
+    with pytest.raises(ConfigError, match=r"must have shape \(N, 16\)"):
+        VectorIndex.build(unit_rows(5)).add(np.ones((2, 3)))
+    with pytest.raises(ConfigError, match="exact_max must be an integer >= 0"):
+        IndexConfig(exact_max=-1)
+    with pytest.raises(ConfigError, match="hnsw_m must be an integer >= 2"):
+        IndexConfig(hnsw_m=1)
+    with pytest.raises(ValueError, match="not a saved vector index"):
+        VectorIndex.from_bytes(b"garbage")

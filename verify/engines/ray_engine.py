@@ -1,0 +1,227 @@
+"""The Ray engine: Ray Data reads the files as bytes, a pool of actors embeds them (model loaded once each).
+
+Without an address it starts a Ray on this machine (``local_cpus`` CPUs, no dashboard) and shuts it
+down when done; with one it joins that cluster, whose nodes must have this project installed
+(``pip install -e '.[scale]'``, same version). Each actor takes one CPU and embeds with one
+thread, or one GPU when the cluster has GPUs. Reading takes no CPU slot, so the actors can hold
+them all (as many reads run at once as there are actors, not one process per block). Per-file
+errors (unreadable, no face, ...) come back as errors, never as a failed job, and the results
+come back in the files' order, in the same chunks as the local engine's.
+
+Only embeddings leave the workers; the store and its key never reach them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from verify.embedding import Embedding, name_source
+from verify.engines.files import FileList
+from verify.engines.local import Chunk
+from verify.engines.records import from_record, to_record
+from verify.errors import ConfigError, DecodeError, VerifyError
+
+log = logging.getLogger(__name__)
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+_SECRET_ENV = frozenset({"VERIFY_STORE_KEY"})
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Where and how wide the Ray engine runs.
+
+    Attributes:
+        address: a running cluster (``"auto"``, ``"ray://host:10001"``, ...); ``None`` starts a
+            local Ray for the job.
+        workers: actors embedding at once; ``None``: one per GPU of the cluster, else one per CPU.
+        batch_size: files per actor call (and per chunk of results).
+        local_cpus: CPUs of the local Ray started without ``address``.
+        object_store_bytes: object store of that local Ray.
+    """
+
+    address: str | None = None
+    workers: int | None = None
+    batch_size: int = 32
+    local_cpus: int = 2
+    object_store_bytes: int = 256 * 2**20
+
+    def __post_init__(self) -> None:
+        for name in ("workers", "batch_size", "local_cpus"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(f"Ray {name.replace('_', ' ')} must be an integer >= 1, got {value!r}")
+
+
+def _import_ray():
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise ConfigError("the Ray engine needs ray[data]: pip install -e '.[scale]'") from None
+    return ray
+
+
+class _Embedder:
+    """A Ray actor: one pipeline, loaded once, embedding batches of ``{"path", "bytes"}``."""
+
+    def __init__(self, modality: str, device: str, threads: int | None) -> None:
+        from verify.models import load_pipeline
+
+        options = {"cpu_threads": threads} if threads else {}
+        self.pipeline = load_pipeline(modality, device, **options)
+
+    def __call__(self, batch: dict):
+        import pyarrow as pa
+
+        paths = [str(path) for path in batch["path"]]
+        data = [bytes(item) for item in batch["bytes"]]
+        try:
+            results = self.pipeline.embed_many(data)
+        except Exception:  # noqa: BLE001 - one bad file must not fail the batch: retry one by one
+            results = [self._embed_one(item) for item in data]
+        records = [to_record(path, _named(result, path) if isinstance(result, VerifyError) else result)
+                   for path, result in zip(paths, results)]
+        return pa.Table.from_pylist(records, schema=_schema())
+
+    def _embed_one(self, data: bytes) -> Embedding | VerifyError:
+        try:
+            return self.pipeline.embed(data)
+        except VerifyError as error:
+            return error
+        except Exception as error:  # noqa: BLE001 - reported as this file's error row
+            return VerifyError(f"unexpected {type(error).__name__}: {error}")
+
+
+def _schema():
+    import pyarrow as pa
+
+    return pa.schema([("path", pa.string()), ("vector", pa.list_(pa.float32())), ("quality", pa.list_(pa.string())),
+                      ("notes", pa.list_(pa.string())), ("measures", pa.string()), ("error_type", pa.string()),
+                      ("error", pa.string())])
+
+
+def _named(error: VerifyError, path: str) -> VerifyError:
+    """The error naming the file as the local engine names it (the pipeline only saw its bytes)."""
+    message = str(error)
+    for label in ("image buffer", "audio buffer"):
+        if message.startswith(label):
+            return type(error)(path + message[len(label):])
+    return name_source(error, path)
+
+
+def _worker_env() -> dict[str, str]:
+    """What a local cluster's workers need: this checkout first on the path, the ``VERIFY_*`` settings
+    (never the store key)."""
+    env = {name: value for name, value in os.environ.items() if name.startswith("VERIFY_") and name not in _SECRET_ENV}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (_PACKAGE_ROOT, os.environ.get("PYTHONPATH"))))
+    return env
+
+
+class RayEngine:
+    """Embeds files on Ray actors; use as a context manager (starts and stops a local Ray if needed).
+
+    Args:
+        modality: ``"face"`` or ``"voice"``.
+        device: ``"auto"`` uses the cluster's GPUs when it has some; ``"cpu"`` never does.
+        options: cluster address, workers, batch size.
+    """
+
+    name = "ray"
+
+    def __init__(self, modality: str, device: str = "auto", options: RayOptions = RayOptions()) -> None:
+        self.modality = modality
+        self.device = device
+        self.options = options
+        self._owned = False
+
+    def __enter__(self) -> RayEngine:
+        ray = _import_ray()
+        if not ray.is_initialized():
+            common = {"logging_level": logging.ERROR, "log_to_driver": False, "configure_logging": True}
+            if self.options.address is None:
+                ray.init(num_cpus=self.options.local_cpus, include_dashboard=False,
+                         object_store_memory=self.options.object_store_bytes, **common)
+            else:
+                ray.init(address=self.options.address, **common)
+            self._owned = True
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False
+        context.print_on_execution_start = False
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Shut down the Ray this engine started (joined clusters keep running)."""
+        if self._owned:
+            _import_ray().shutdown()
+            self._owned = False
+
+    def plan(self) -> tuple[int, dict]:
+        """``(workers, Ray resources per worker)`` on the connected cluster."""
+        ray = _import_ray()
+        resources = ray.cluster_resources()
+        gpus = int(resources.get("GPU", 0)) if self.device != "cpu" else 0
+        workers = self.options.workers or max(1, gpus or int(resources.get("CPU", 1)))
+        return workers, ({"num_gpus": 1} if gpus else {"num_cpus": 1})
+
+    def embed(self, files: FileList) -> Iterator[Chunk]:
+        """``(path, embedding or error)`` of every file, in the list's order, a chunk at a time."""
+        if not len(files):
+            return
+        ray = _import_ray()
+        from ray.data import ActorPoolStrategy
+
+        workers, resources = self.plan()
+        size = self.options.batch_size
+        workers = min(workers, math.ceil(len(files) / size))  # more actors than batches would idle
+        remote = dict(resources)
+        if self.options.address is None:  # workers of a joined cluster use the nodes' own install
+            remote["runtime_env"] = {"env_vars": _worker_env()}
+        on_gpu = "num_gpus" in resources
+        dataset = ray.data.read_binary_files(
+            list(files.locations), filesystem=files.filesystem, include_paths=True, ignore_missing_paths=True,
+            num_cpus=0, concurrency=workers, override_num_blocks=math.ceil(len(files) / size),
+        ).map_batches(
+            _Embedder, fn_constructor_kwargs={"modality": self.modality, "device": "cuda" if on_gpu else "cpu",
+                                              "threads": None if on_gpu else 1},
+            batch_size=size, compute=ActorPoolStrategy(size=workers), **remote,
+        )
+        yield from _in_order(files, dataset.iter_batches(batch_size=None, batch_format="pyarrow"), size)
+
+
+def _as_listed(result: Embedding | VerifyError, location: str, path: str) -> Embedding | VerifyError:
+    """An error names the file as the listing does (a worker only knew its location)."""
+    if isinstance(result, VerifyError) and location != path:
+        return type(result)(str(result).replace(location, path))
+    return result
+
+
+def _in_order(files: FileList, batches, size: int) -> Iterator[Chunk]:
+    """Chunks ``[k * size, (k + 1) * size)`` of results in the files' order, each as soon as it is complete;
+    a file that never came back (vanished, unreadable) is an error."""
+    position = {location: index for index, location in enumerate(files.locations)}
+    done: dict[int, Embedding | VerifyError] = {}
+    start = 0
+    for batch in batches:
+        for record in batch.to_pylist():
+            index = position.get(record["path"], position.get(os.path.normpath(record["path"])))
+            if index is None:
+                log.warning("Ray returned a file that was not listed: %s", record["path"])
+                continue
+            done[index] = _as_listed(from_record(record), record["path"], files.paths[index])
+        while all(index in done for index in range(start, min(start + size, len(files)))) and start < len(files):
+            yield [(files.paths[i], done.pop(i)) for i in range(start, min(start + size, len(files)))]
+            start += size
+    while start < len(files):
+        stop = min(start + size, len(files))
+        yield [(files.paths[i], done.pop(i, None) or DecodeError(f"cannot read {files.paths[i]}"))
+               for i in range(start, stop)]
+        start = stop
