@@ -8,7 +8,7 @@ decided by the shipped scoring (S-norm, quality-aware calibration, retry answers
 level. Prints a Markdown table and writes benchmarks/results/conditions.json.
 
     python benchmarks/conditions.py [--root ../shared/data] [--modality face voice] [--seed 7]
-        [--max-people N] [--max-impostors 300000]
+        [--max-people N] [--max-impostors 300000] [--cache .cache/conditions]
 
 Degradations are drawn with another seed than calibration's (7 against 0), so no probe here was
 seen, even as a degraded copy, when fitting.
@@ -33,6 +33,8 @@ from verify.conditions import (  # noqa: E402
     VOICE_CONDITIONS,
     condition_trials,
     embed_under_conditions,
+    load_samples,
+    save_samples,
     score_trials,
 )
 from verify.config import SECURITY_LEVELS  # noqa: E402
@@ -68,8 +70,14 @@ def run_dataset(modality: str, dataset: str, args: argparse.Namespace, pipeline)
     files = evaluation_files(args.root, dataset, args.max_people)
     conditions = CONDITIONS[modality]
     started = time.time()
-    with tqdm(total=len(files) * len(conditions), desc=dataset, unit="sample", file=sys.stderr) as bar:
-        samples = embed_under_conditions(pipeline, args.root, files, conditions, args.seed, progress=bar.update)
+    cached = None if args.cache is None else args.cache / f"{pipeline.model_id}-{pipeline.model_version}-{dataset}-{args.seed}.npz"
+    if cached is not None and cached.exists():
+        samples = load_samples(cached)
+    else:
+        with tqdm(total=len(files) * len(conditions), desc=dataset, unit="sample", file=sys.stderr) as bar:
+            samples = embed_under_conditions(pipeline, args.root, files, conditions, args.seed, progress=bar.update)
+        if cached is not None:
+            save_samples(cached, samples)
     scorer = model_scorer(modality)
     result = {"people": len({person for person, _ in files}), "files": len(files),
               "embedding_seconds": round(time.time() - started, 1), "conditions": {}}
@@ -102,6 +110,7 @@ def main() -> None:
     parser.add_argument("--max-impostors", type=int, default=300_000, help="impostor trials per condition (seeded draw)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--cache", type=Path, default=None, help="folder to keep the embeddings in between runs")
     args = parser.parse_args()
     results = {"command": "python " + " ".join(sys.argv), "seed": args.seed, "modalities": {}}
     for modality in args.modality:

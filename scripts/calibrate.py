@@ -10,7 +10,7 @@ reverberant voices). Writes, beside the model's weights in assets/models:
 * ``<model_id>.calibration.json``: the score -> LLR calibration with its LLR thresholds, chosen
   among raw cosine, S-norm, and S-norm with the probes' quality measures (with and without
   interactions) by the lowest Cllr on half of the people it was not fitted on; its figures on
-  that half and on the check sets (FSDD voices, ORL faces: too few people to fit on).
+  that half and on the check set (FSDD voices: too few people to fit on).
 
 Trials enroll from a clean sample and probe with another file of anyone, clean or degraded, as a
 person meets the product. Evaluation people are never used.
@@ -39,12 +39,19 @@ sys.path.insert(0, str(REPO))
 from verify.calibration import ScoreCalibration, save_calibration  # noqa: E402
 from verify.calibration_fit import FitConfig  # noqa: E402
 from verify.calibration_trials import Trials, calibrate_trials, evaluate_calibration, input_scores  # noqa: E402
-from verify.conditions import CALIBRATION_CONDITIONS, EmbeddedSamples, condition_trials, embed_under_conditions  # noqa: E402
+from verify.conditions import (  # noqa: E402
+    CALIBRATION_CONDITIONS,
+    EmbeddedSamples,
+    condition_trials,
+    embed_under_conditions,
+    load_samples,
+    save_samples,
+)
 from verify.normalization import Cohort, save_cohort  # noqa: E402
 from verify.quality_measures import default_features  # noqa: E402
 
 FIT_SETS = {"face": ["lfw_gray"], "voice": ["librispeech"]}
-CHECK_SETS = {"face": ["orl_att"], "voice": ["fsdd"]}
+CHECK_SETS = {"face": [], "voice": ["fsdd"]}  # ORL has no calibration half: all 40 people evaluate
 DEFAULT_TOP_K = 200
 MAX_IMPOSTORS = 400_000  # impostor trials per condition (a seeded draw)
 IDENTITIES_NOTE = "calibration halves of benchmarks/pairs/splits.json (disjoint from evaluation pairs)"
@@ -63,18 +70,12 @@ def embedded_set(pipeline: Any, data: Path, dataset: str, seed: int, cache: Path
     conditions = CALIBRATION_CONDITIONS[pipeline.modality]
     path = None if cache is None else cache / f"{pipeline.model_id}-{pipeline.model_version}-{dataset}-{seed}.npz"
     if path is not None and path.exists():
-        with np.load(path, allow_pickle=False) as stored:
-            measures = {key[8:]: stored[key] for key in stored.files if key.startswith("measure_")}
-            return EmbeddedSamples(stored["vectors"], stored["people"], stored["files"], stored["conditions"],
-                                   measures, stored["flagged"], json.loads(str(stored["failed"])))
+        return load_samples(path)
     files = calibration_files(data, dataset)
     with tqdm(total=len(files) * len(conditions), desc=dataset, unit="sample") as bar:
         samples = embed_under_conditions(pipeline, data, files, conditions, seed, progress=bar.update)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, vectors=samples.vectors, people=samples.people, files=samples.files,
-                 conditions=samples.conditions, flagged=samples.flagged, failed=json.dumps(dict(samples.failed)),
-                 **{f"measure_{key}": values for key, values in samples.measures.items()})
+        save_samples(path, samples)
     return samples
 
 

@@ -13,6 +13,7 @@ judged on are not in this repository.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -113,6 +114,22 @@ class EmbeddedSamples:
                                self.flagged[keep], self.failed)
 
 
+def save_samples(path: Path, samples: EmbeddedSamples) -> None:
+    """Write embedded samples to an ``.npz`` file (embeddings and measures only, never the samples)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, vectors=samples.vectors, people=samples.people, files=samples.files,
+             conditions=samples.conditions, flagged=samples.flagged, failed=json.dumps(dict(samples.failed)),
+             **{f"measure_{key}": values for key, values in samples.measures.items()})
+
+
+def load_samples(path: Path) -> EmbeddedSamples:
+    """Read what :func:`save_samples` wrote."""
+    with np.load(path, allow_pickle=False) as stored:
+        measures = {key[len("measure_"):]: stored[key] for key in stored.files if key.startswith("measure_")}
+        return EmbeddedSamples(stored["vectors"], stored["people"], stored["files"], stored["conditions"],
+                               measures, stored["flagged"], json.loads(str(stored["failed"])))
+
+
 def decode_sample(modality: str, path: Path) -> Sample:
     """``(H, W, 3)`` uint8 RGB image, or ``(T,)`` float32 audio at the data's rate (16 kHz)."""
     if modality == "face":
@@ -134,7 +151,7 @@ def embed_under_conditions(
 ) -> EmbeddedSamples:
     """Embed every ``(person, relative path)`` of ``files`` under every condition.
 
-    Babble for a person's clips is drawn from the clean clips of the other people of ``files``.
+    Babble for a person's voice clips is drawn from the clean clips of the other people of ``files``.
     """
     modality = pipeline.modality
     clean = {path: decode_sample(modality, root / path) for _, path in files}
@@ -149,7 +166,8 @@ def embed_under_conditions(
             sample = clean[path]
             if condition is not None:
                 rng = face_degrade.seeded_rng(seed, f"{name}:{path}")
-                others = [clean[other] for who, paths in by_person.items() if who != person for other in paths[:1]]
+                others = ([clean[other] for who, paths in by_person.items() if who != person for other in paths]
+                          if modality == "voice" else [])
                 sample = condition(sample, rng, others)
             jobs.append((person, path, sample if modality == "face" else (sample, voice_degrade.SAMPLE_RATE)))
         for start in range(0, len(jobs), batch):
