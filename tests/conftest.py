@@ -20,6 +20,23 @@ def _sample_files(modality: str) -> list[Path]:
     return files
 
 
+@pytest.fixture(scope="session", autouse=True)
+def network_cache(tmp_path_factory):
+    """Compiled networks are cached in a directory of this session, not the user's ``~/.cache``.
+
+    Set in the environment, so CLI and app processes the tests start share it.
+    """
+    import os
+
+    before = os.environ.get("VERIFY_CACHE")
+    os.environ["VERIFY_CACHE"] = str(tmp_path_factory.mktemp("verify-cache"))
+    yield
+    if before is None:
+        del os.environ["VERIFY_CACHE"]
+    else:
+        os.environ["VERIFY_CACHE"] = before
+
+
 @pytest.fixture(scope="session")
 def torch_threads():
     """One intra-op thread for the session.

@@ -9,6 +9,14 @@ path imports neither torch nor torchvision nor facenet-pytorch: a cold ``verify 
 a fraction of torch's import time, and reading an IR takes milliseconds where tracing a module
 took a second.
 
+Compiling a network for the CPU takes OpenVINO a few hundred milliseconds, every process again:
+more than a cold ``verify check`` can afford. :func:`openvino_core` therefore turns on OpenVINO's
+own cache of compiled networks (``CACHE_DIR``: keyed by OpenVINO on the model, its settings, the
+OpenVINO version and the CPU; it stores network graphs only, never a sample) in
+``$VERIFY_CACHE``, else ``$XDG_CACHE_HOME/verify/openvino`` (``~/.cache`` when unset). A later
+process loads a compiled network in a tenth of the time, with the same results; a cache folder
+that cannot be written only costs that time.
+
 OpenVINO runs the networks faster than PyTorch eager with the same float32 arithmetic (the face
 embedding network 2.1x, one frame end to end 1.49x: ``python benchmarks/levers.py``). They are
 compiled for float32 even on CPUs with bfloat16 units, so scores, and hence the calibrated
@@ -21,11 +29,14 @@ tensor already on the device) in, a tuple of NumPy arrays out.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -45,6 +56,39 @@ EXPORT_COMMAND = "python scripts/export_openvino.py"
 
 Network = Callable[[Any], tuple[np.ndarray, ...]]
 """A network as the pipelines call it: a float32 ``(N, ...)`` input in, its outputs as NumPy arrays."""
+
+
+CACHE_ENV = "VERIFY_CACHE"
+
+
+def cache_dir() -> Path:
+    """``$VERIFY_CACHE``, else ``$XDG_CACHE_HOME/verify/openvino`` (``~/.cache`` when unset or relative)."""
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    cache_home = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(cache_home) if os.path.isabs(cache_home) else Path.home() / ".cache"
+    return base / "verify" / "openvino"
+
+
+@functools.lru_cache(maxsize=1)
+def openvino_core() -> Any:
+    """The process's ``openvino.Core``, caching compiled networks in :func:`cache_dir` when that
+    folder can be written (see the module docstring)."""
+    import openvino as ov
+
+    core = ov.Core()
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        writable = os.access(folder, os.W_OK)
+    except OSError:
+        writable = False
+    if writable:
+        core.set_property({"CACHE_DIR": str(folder)})
+    else:
+        log.info("cannot write the network cache %s: networks are compiled again in every process", folder)
+    return core
 
 
 @dataclass(frozen=True)
@@ -95,19 +139,13 @@ class OpenVinoNetwork:
             WeightsError: a file is missing, corrupt, or OpenVINO cannot read it.
             RuntimeError: OpenVINO cannot compile it for this CPU.
         """
-        import openvino as ov
-
-        graph, weights = locate(spec.graph), locate(spec.weights)
-        core = ov.Core()
-        try:
-            model = core.read_model(str(graph), str(weights))
-        except RuntimeError as error:
-            raise WeightsError(f"OpenVINO cannot read {graph}: {error}. Rebuild it with: {EXPORT_COMMAND}") from error
+        graph, weights = locate(spec.graph), locate(spec.weights)  # hash-checked: the shipped files
         config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32"}
         if threads is not None:
             config["INFERENCE_NUM_THREADS"] = threads
         self.name = spec.name
-        self.compiled = core.compile_model(model, "CPU", config)
+        # from the path, so that a cached compilation skips reading the graph too
+        self.compiled = openvino_core().compile_model(str(graph), "CPU", config)
         self.output_count = len(self.compiled.outputs)
         self._local = threading.local()
 
@@ -151,3 +189,25 @@ def load_network(spec: NetworkSpec, device: Device, cpu_runtime: str = "openvino
     from verify.torch_runtime import TorchNetwork
 
     return TorchNetwork(spec.build_module(), device, cpu_threads)
+
+
+class LazyNetwork:
+    """:func:`load_network` deferred to the first call: for a network some runs never use (MTCNN's
+    P-net, when another detector proposes the faces), so those runs do not compile it."""
+
+    def __init__(self, spec: NetworkSpec, device: Device, cpu_runtime: str = "openvino",
+                 cpu_threads: int | None = None) -> None:
+        """Check the arguments now (see :func:`load_network`); load on the first call."""
+        if cpu_runtime not in CPU_RUNTIMES:
+            raise ConfigError(f"unknown CPU runtime {cpu_runtime!r}: use one of {', '.join(CPU_RUNTIMES)}")
+        self._load = functools.partial(load_network, spec, device, cpu_runtime, cpu_threads)
+        self._network: Network | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, inputs: Any) -> tuple[np.ndarray, ...]:
+        """The network's outputs for ``inputs``, loading it first if this is the first call."""
+        if self._network is None:
+            with self._lock:
+                if self._network is None:
+                    self._network = self._load()
+        return self._network(inputs)

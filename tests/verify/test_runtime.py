@@ -10,8 +10,8 @@ import pytest
 from verify.device import Device
 from verify.errors import ConfigError, WeightsError
 from verify.face.reid import FACE_REID_NETWORK
-from verify.face.mtcnn import PNET
-from verify.runtime import OpenVinoNetwork, load_network
+from verify.face.mtcnn import ONET, PNET, RNET
+from verify.runtime import LazyNetwork, OpenVinoNetwork, load_network, openvino_core
 
 CPU = Device("cpu")
 
@@ -81,3 +81,46 @@ def test_a_failing_openvino_falls_back_to_pytorch_with_a_warning(monkeypatch, ca
         network = load_network(PNET, CPU)
     assert isinstance(network, TorchNetwork)
     assert "OpenVINO cannot run mtcnn-pnet (Exception from src/inference: the CPU plugin is unavailable)" in caplog.text
+
+
+@pytest.fixture
+def fresh_core(monkeypatch, tmp_path):
+    """A new process-wide core reading ``$VERIFY_CACHE`` from ``tmp_path / "cache"``; the session's after."""
+    monkeypatch.setenv("VERIFY_CACHE", str(tmp_path / "cache"))
+    openvino_core.cache_clear()
+    yield tmp_path / "cache"
+    openvino_core.cache_clear()
+
+
+def test_compiled_networks_are_cached_and_a_cached_one_computes_the_same(fresh_core) -> None:
+    probe = np.random.default_rng(2).uniform(0, 255, (2, 3, 48, 48)).astype(np.float32)
+    first = load_network(ONET, CPU, cpu_threads=1)(probe)
+    assert list(fresh_core.glob("*.blob"))
+    openvino_core.cache_clear()  # as a new process: the compilation comes from the cache
+    again = load_network(ONET, CPU, cpu_threads=1)(probe)
+    for ours, theirs in zip(again, first):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_a_cache_folder_that_cannot_be_made_only_costs_time(monkeypatch, tmp_path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("VERIFY_CACHE", str(blocker / "cache"))
+    openvino_core.cache_clear()
+    try:
+        assert len(load_network(RNET, CPU, cpu_threads=1)(np.zeros((1, 3, 24, 24), np.float32))) == 2
+    finally:
+        openvino_core.cache_clear()
+
+
+def test_a_lazy_network_loads_on_its_first_call_only(monkeypatch) -> None:
+    import verify.runtime
+
+    loads = []
+    monkeypatch.setattr(verify.runtime, "load_network", lambda *args: loads.append(args) or (lambda x: (x,)))
+    lazy = LazyNetwork(PNET, CPU)
+    assert loads == []
+    assert lazy(1) == (1,) and lazy(2) == (2,)
+    assert len(loads) == 1
+    with pytest.raises(ConfigError):
+        LazyNetwork(PNET, CPU, cpu_runtime="onnx")

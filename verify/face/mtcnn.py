@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from verify.device import Device
-from verify.runtime import Network, NetworkSpec, load_network
+from verify.runtime import LazyNetwork, Network, NetworkSpec, load_network
 
 MTCNN_SOURCE = "facenet-pytorch==2.5.3"
 """The package (and version) whose MTCNN networks and weights the shipped IRs were exported from."""
@@ -132,9 +132,10 @@ class Cascade:
 
     @classmethod
     def load(cls, device: Device, cpu_runtime: str = "openvino", cpu_threads: int | None = None) -> Cascade:
-        """The networks where :func:`verify.runtime.load_network` puts them."""
-        pnet, rnet, onet = (load_network(spec, device, cpu_runtime, cpu_threads) for spec in (PNET, RNET, ONET))
-        return cls(pnet, rnet, onet, device)
+        """The networks where :func:`verify.runtime.load_network` puts them; the P-net on its
+        first use (only :func:`detect_faces` needs it, :func:`refine_faces` does not)."""
+        rnet, onet = (load_network(spec, device, cpu_runtime, cpu_threads) for spec in (RNET, ONET))
+        return cls(LazyNetwork(PNET, device, cpu_runtime, cpu_threads), rnet, onet, device)
 
     def sampler(self, images: np.ndarray) -> Any:
         """The resampler of ``(N, H, W, 3)`` uint8 images for this device."""

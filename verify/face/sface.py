@@ -26,6 +26,7 @@ import threading
 import numpy as np
 
 from verify.errors import WeightsError
+from verify.runtime import openvino_core
 from verify.weights import WeightsFile, locate
 
 SFACE_WEIGHTS = WeightsFile(
@@ -122,7 +123,7 @@ class SFaceNetwork:
         config: dict = {"INFERENCE_PRECISION_HINT": "f32"}
         if cpu_threads is not None:
             config["INFERENCE_NUM_THREADS"] = cpu_threads
-        self.compiled = core.compile_model(model, "CPU", config)
+        self.compiled = openvino_core().compile_model(model, "CPU", config)  # cached compilations
         self._local = threading.local()
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
