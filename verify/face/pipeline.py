@@ -29,7 +29,6 @@ Runtimes: MTCNN and the re-identification network run where :mod:`verify.runtime
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -48,9 +47,6 @@ from verify.face.sface import SFACE_INPUT_SIZE, SFACE_LANDMARK_TEMPLATE, SFACE_W
 from verify.face.yunet import YUNET_WEIGHTS, YuNetDetector
 from verify.io import ImageSource, decode_image
 from verify.scoring import l2_normalize
-
-LOAD_THREADS = 4
-"""Detectors and networks loaded at once (see :meth:`FacePipeline.__init__`)."""
 
 MATCH_IOU = 0.5
 """Box IoU from which another detector's face is the chosen face (YuNet's and MTCNN's boxes of
@@ -149,13 +145,8 @@ class FacePipeline(BatchedPipeline):
             "mtcnn": lambda: FaceDetector(self.device, config, cpu_runtime, cpu_threads),
             "yunet": lambda: YuNetDetector(config, cpu_threads),
         }
-        # loaded side by side: OpenVINO and OpenCV release the GIL while they read and compile, so
-        # the loads of a cold start overlap on the cores
-        with ThreadPoolExecutor(LOAD_THREADS) as pool:
-            detectors = {name: pool.submit(builders[name]) for name in fusion.detectors}
-            networks = {name: pool.submit(self._load_network, name, cpu_runtime, cpu_threads) for name in fusion.networks}
-            self.detectors = {name: future.result() for name, future in detectors.items()}
-            self.networks = {name: future.result() for name, future in networks.items()}
+        self.detectors = {name: builders[name]() for name in fusion.detectors}
+        self.networks = {name: self._load_network(name, cpu_runtime, cpu_threads) for name in fusion.networks}
 
     def _load_network(self, name: str, cpu_runtime: str, cpu_threads: int | None) -> EmbeddingNetwork:
         if name == "sface":
