@@ -61,25 +61,26 @@ def main() -> None:
     args = parser.parse_args()
     figures: dict[str, float] = {}
     face = FacePipeline(device=args.device, batch_size=256)
-    peak_memory = PeakMemory(face.device, figures)
+    device = face.device.torch()
+    peak_memory = PeakMemory(device, figures)
     rng = np.random.default_rng(0)
     for batch in (1, 32, 256):
         crops = rng.integers(0, 256, (batch, 128, 128, 3), dtype=np.uint8)
-        figures[f"face_embed_per_s_batch_{batch}"] = rate(lambda: face.embed_crops(crops), batch, args.seconds, face.device)
+        figures[f"face_embed_per_s_batch_{batch}"] = rate(lambda: face.networks["reid"].embed(crops), batch, args.seconds, device)
     peak_memory.record("face_embed")
     portrait = decode_image(REPO / "assets" / "samples" / "faces" / "Angela_Bassett" / "0.jpg")
     frame = np.full((480, 640, 3), 90, np.uint8)
     frame[115:365, 195:445] = portrait
     for batch in (1, 16):
         frames = [frame.copy() for _ in range(batch)]
-        figures[f"face_detect_fps_640x480_batch_{batch}"] = rate(lambda: face.detectors["mtcnn"].detect(frames), batch, args.seconds, face.device)
+        figures[f"face_detect_fps_640x480_batch_{batch}"] = rate(lambda: face.detectors["mtcnn"].detect(frames), batch, args.seconds, device)
     peak_memory.record("face_detect")
     voice = VoicePipeline(device=args.device, batch_size=64)
     for batch in (1, 64):
         clips = [rng.standard_normal(48_000).astype(np.float32) * 0.1 for _ in range(batch)]
-        figures[f"voice_realtime_factor_3s_batch_{batch}"] = rate(lambda: voice.embed_speech(clips), batch * 3, args.seconds, voice.device)
+        figures[f"voice_realtime_factor_3s_batch_{batch}"] = rate(lambda: voice.embed_speech(clips), batch * 3, args.seconds, device)
     peak_memory.record("voice")
-    name = torch.cuda.get_device_name(face.device) if face.device.type == "cuda" else "cpu"
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(json.dumps({"device": name, "torch": torch.__version__, **{k: round(v, 1) for k, v in figures.items()}}, indent=1))
 
 

@@ -37,14 +37,14 @@ from verify.face.detect import MTCNN_MIN_FACE_PX  # noqa: E402
 from verify.face.mtcnn import detect_faces, pyramid_scales  # noqa: E402
 from verify.face.align import align_face  # noqa: E402
 from verify.face.pipeline import LEGACY_FUSION, FacePipeline  # noqa: E402
-from verify.face.reid_net import FACE_REID_INPUT_SIZE, REID_LANDMARK_TEMPLATE  # noqa: E402
+from verify.face.reid import FACE_REID_INPUT_SIZE, REID_LANDMARK_TEMPLATE  # noqa: E402
 from verify.io import decode_image  # noqa: E402
 
 
 def embed(face: FacePipeline, crops: np.ndarray, chunk: int):
     def run():
         for start in range(0, len(crops), chunk):
-            face.embed_crops(crops[start : start + chunk])
+            face.networks["reid"].embed(crops[start : start + chunk])
 
     return run
 

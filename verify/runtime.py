@@ -1,130 +1,213 @@
 """Where the networks run: OpenVINO on the CPU, PyTorch on CUDA.
 
-On the CPU, OpenVINO's runtime runs the face embedding network 2.1x faster than PyTorch eager
-with the same float32 arithmetic (``python benchmarks/levers.py``; it is an OpenVINO model to
-begin with). For the MTCNN cascade alone it is about as fast as PyTorch, but one frame end to end
-is 1.49x faster with every network in OpenVINO than 1.20x with only the embedding network there:
-PyTorch's OpenMP threads would otherwise compete with OpenVINO's. A network is converted from its
-loaded PyTorch module (no extra files in the repository: the shipped weights stay the one source)
-and compiled for float32 even on CPUs with bfloat16 units, so scores, and hence the calibrated
-thresholds, do not depend on the machine. Conversions are kept on disk
-(:mod:`verify.network_cache`), so only the first run pays the second or so each takes.
-``cpu_runtime="torch"`` keeps PyTorch on the CPU too.
+On the CPU every network that was written in PyTorch (MTCNN's three, the face re-identification
+network, the GE2E speaker encoder) runs in OpenVINO from an IR that ships in ``assets/models``:
+a graph ``<name>.xml`` and its weights ``<name>.bin``, both sha256-checked when they load.
+``python scripts/export_openvino.py`` converts them from the PyTorch modules with the shipped
+weights; ``tests/verify/test_shipped_networks.py`` checks each against its module. So the CPU
+path imports neither torch nor torchvision nor facenet-pytorch: a cold ``verify check`` loads in
+a fraction of torch's import time, and reading an IR takes milliseconds where tracing a module
+took a second.
+
+Compiling a network for the CPU takes OpenVINO a few hundred milliseconds, every process again:
+more than a cold ``verify check`` can afford. :func:`openvino_core` therefore turns on OpenVINO's
+own cache of compiled networks (``CACHE_DIR``: keyed by OpenVINO on the model, its settings, the
+OpenVINO version and the CPU; it stores network graphs only, never a sample) in
+``$VERIFY_CACHE``, else ``$XDG_CACHE_HOME/verify/openvino`` (``~/.cache`` when unset). A later
+process loads a compiled network in a tenth of the time, with the same results; a cache folder
+that cannot be written only costs that time.
+
+OpenVINO runs the networks faster than PyTorch eager with the same float32 arithmetic (the face
+embedding network 2.1x, one frame end to end 1.49x: ``python benchmarks/levers.py``). They are
+compiled for float32 even on CPUs with bfloat16 units, so scores, and hence the calibrated
+thresholds, do not depend on the machine.
+
+On CUDA, or with ``cpu_runtime="torch"``, the PyTorch module itself runs
+(:mod:`verify.torch_runtime`). Either way a network is a callable: an array (or, on CUDA, a
+tensor already on the device) in, a tuple of NumPy arrays out.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import logging
+import os
 import threading
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
-from verify.errors import ConfigError
-from verify.network_cache import cached_conversion, fingerprint
+from verify.device import Device
+from verify.errors import ConfigError, WeightsError
+from verify.weights import WeightsFile, locate
+
+if TYPE_CHECKING:
+    from torch import nn
 
 log = logging.getLogger(__name__)
 
 CPU_RUNTIMES = ("openvino", "torch")
 
-PROBE_RTOL, PROBE_ATOL = 1e-3, 1e-4
-"""How closely a compiled network must reproduce its PyTorch module on a random probe at load
-(float32 in both; the atol scales with the largest output)."""
+EXPORT_COMMAND = "python scripts/export_openvino.py"
 
-Network = Callable[[torch.Tensor], "torch.Tensor | tuple[torch.Tensor, ...]"]
-"""A network as the pipelines call it: a tensor in, the module's tensor or tuple of tensors out."""
+Network = Callable[[Any], tuple[np.ndarray, ...]]
+"""A network as the pipelines call it: a float32 ``(N, ...)`` input in, its outputs as NumPy arrays."""
+
+
+CACHE_ENV = "VERIFY_CACHE"
+
+
+def cache_dir() -> Path:
+    """``$VERIFY_CACHE``, else ``$XDG_CACHE_HOME/verify/openvino`` (``~/.cache`` when unset or relative)."""
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    cache_home = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(cache_home) if os.path.isabs(cache_home) else Path.home() / ".cache"
+    return base / "verify" / "openvino"
+
+
+@functools.lru_cache(maxsize=1)
+def openvino_core() -> Any:
+    """The process's ``openvino.Core``, caching compiled networks in :func:`cache_dir` when that
+    folder can be written (see the module docstring)."""
+    import openvino as ov
+
+    core = ov.Core()
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        writable = os.access(folder, os.W_OK)
+    except OSError:
+        writable = False
+    if writable:
+        core.set_property({"CACHE_DIR": str(folder)})
+    else:
+        log.info("cannot write the network cache %s: networks are compiled again in every process", folder)
+    return core
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A network that ships as an OpenVINO IR converted from a PyTorch module.
+
+    Attributes:
+        name: the IR's file stem in ``assets/models``.
+        graph_sha256, weights_sha256: sha256 of ``<name>.xml`` and ``<name>.bin``.
+        module: ``"package.module:function"`` returning the PyTorch module with its weights loaded.
+        example_shape: an input shape the module takes (for tracing; values do not matter).
+        dynamic_dims: input axes whose size varies between calls (batch, image height...).
+    """
+
+    name: str
+    graph_sha256: str
+    weights_sha256: str
+    module: str
+    example_shape: tuple[int, ...]
+    dynamic_dims: tuple[int, ...]
+
+    @property
+    def graph(self) -> WeightsFile:
+        return WeightsFile(f"{self.name}.xml", self.graph_sha256, EXPORT_COMMAND)
+
+    @property
+    def weights(self) -> WeightsFile:
+        return WeightsFile(f"{self.name}.bin", self.weights_sha256, EXPORT_COMMAND)
+
+    def build_module(self) -> nn.Module:
+        """The PyTorch module in eval mode, weights loaded (imports torch)."""
+        module, name = self.module.split(":")
+        return getattr(importlib.import_module(module), name)().eval()
 
 
 class OpenVinoNetwork:
-    """A PyTorch module compiled by OpenVINO for the CPU, called like the module.
+    """A shipped IR compiled by OpenVINO for the CPU in float32, callable on NumPy arrays.
 
     Each calling thread gets its own inference request, so one network serves concurrent
     requests (the web app's) safely.
     """
 
-    def __init__(self, module: nn.Module, example: torch.Tensor, dynamic_dims: Sequence[int], threads: int | None) -> None:
-        """Convert ``module`` traced on ``example``; the axes in ``dynamic_dims`` may vary per call."""
-        import openvino as ov
+    def __init__(self, spec: NetworkSpec, threads: int | None = None) -> None:
+        """Locate, hash-check, read and compile ``spec``'s IR with ``threads`` inference threads
+        (``None``: every core).
 
-        shape = ov.PartialShape([-1 if axis in dynamic_dims else size for axis, size in enumerate(example.shape)])
-
-        def convert() -> ov.Model:
-            with torch.no_grad(), warnings.catch_warnings():
-                # input-shape checks in forward() are Python branches the trace fixes: that is intended
-                warnings.simplefilter("ignore", torch.jit.TracerWarning)
-                return ov.convert_model(module.eval(), example_input=example, input=[shape])
-
-        config = {"INFERENCE_PRECISION_HINT": "f32"}
+        Raises:
+            WeightsError: a file is missing, corrupt, or OpenVINO cannot read it.
+            RuntimeError: OpenVINO cannot compile it for this CPU.
+        """
+        graph, weights = locate(spec.graph), locate(spec.weights)  # hash-checked: the shipped files
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32"}
         if threads is not None:
             config["INFERENCE_NUM_THREADS"] = threads
-        key = fingerprint(module, example, dynamic_dims)
-        for refresh in (False, True):  # a cached conversion that disagrees is converted again, once
-            self.compiled = ov.Core().compile_model(cached_conversion(key, convert, refresh), "CPU", config)
-            self.output_count = len(self.compiled.outputs)
-            self._local = threading.local()
-            if self._agrees_with(module, example):
-                return
-        raise RuntimeError("the converted network's outputs differ from PyTorch's")
+        self.name = spec.name
+        # from the path, so that a cached compilation skips reading the graph too
+        self.compiled = openvino_core().compile_model(str(graph), "CPU", config)
+        self.output_count = len(self.compiled.outputs)
+        self._local = threading.local()
 
-    def _agrees_with(self, module: nn.Module, example: torch.Tensor) -> bool:
-        """Whether this network and ``module`` give the same outputs for random 0..255 inputs."""
-        probe = torch.rand(example.shape) * 255
-        with torch.inference_mode():
-            expected = module(probe)
-        expected = expected if isinstance(expected, tuple) else (expected,)
-        found = self(probe)
-        found = found if isinstance(found, tuple) else (found,)
-        return len(found) == len(expected) and all(torch.allclose(ours, theirs, rtol=PROBE_RTOL, atol=PROBE_ATOL * float(theirs.abs().max().clamp(min=1)))
-                   for ours, theirs in zip(found, expected))
-
-    def __call__(self, inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
-        """Outputs for ``inputs`` (a CPU float32 tensor), as the PyTorch module returns them."""
+    def __call__(self, inputs: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The network's outputs for ``inputs`` (converted to contiguous float32), copied out."""
         import openvino as ov
 
         request = getattr(self._local, "request", None)
         if request is None:
             request = self._local.request = self.compiled.create_infer_request()
-        array = np.ascontiguousarray(inputs.numpy(), dtype=np.float32)  # kept alive: the tensor shares it
+        array = np.ascontiguousarray(inputs, dtype=np.float32)  # kept alive: the tensor shares it
         request.set_input_tensor(ov.Tensor(array, shared_memory=True))
         request.infer()
         # copies: the request reuses its output buffers on the next call
-        outputs = tuple(torch.from_numpy(request.get_output_tensor(i).data.copy()) for i in range(self.output_count))
-        return outputs[0] if self.output_count == 1 else outputs
+        return tuple(request.get_output_tensor(i).data.copy() for i in range(self.output_count))
 
 
-def compile_network(
-    module: nn.Module,
-    example: torch.Tensor,
-    dynamic_dims: Sequence[int],
-    device: torch.device,
-    cpu_runtime: str = "openvino",
-    cpu_threads: int | None = None,
-) -> Network:
-    """``module`` ready to run on ``device``: compiled by OpenVINO on the CPU, else the module itself.
+def load_network(spec: NetworkSpec, device: Device, cpu_runtime: str = "openvino",
+                 cpu_threads: int | None = None) -> Network:
+    """``spec``'s network ready to run on ``device``: its shipped IR in OpenVINO on the CPU, else
+    the PyTorch module.
 
     Args:
-        example: an input of the shape the network takes, for tracing (values do not matter).
-        dynamic_dims: input axes whose size varies between calls (batch, image height...).
         cpu_runtime: ``"openvino"`` or ``"torch"``; only used on the CPU.
-        cpu_threads: OpenVINO's inference threads; ``None`` uses every core.
+        cpu_threads: inference threads on the CPU; ``None`` uses every core.
 
-    When OpenVINO cannot be imported or compile the network, or the compiled network does not
-    reproduce the module on a random probe, the PyTorch module is returned (same results,
-    slower) and a warning is logged.
+    When OpenVINO cannot be imported or cannot compile the network for this CPU, the PyTorch
+    module runs instead (same results, slower) and a warning is logged.
 
     Raises:
         ConfigError: ``cpu_runtime`` is not one of :data:`CPU_RUNTIMES`.
+        WeightsError: a shipped file is missing or corrupt.
     """
     if cpu_runtime not in CPU_RUNTIMES:
         raise ConfigError(f"unknown CPU runtime {cpu_runtime!r}: use one of {', '.join(CPU_RUNTIMES)}")
-    module = module.eval().to(device)
-    if device.type != "cpu" or cpu_runtime == "torch":
-        return module
-    try:
-        return OpenVinoNetwork(module, example, dynamic_dims, cpu_threads)
-    except (ImportError, RuntimeError) as error:  # a broken install or an unsupported CPU: slower, same results
-        log.warning("OpenVINO cannot run %s (%s); running it in PyTorch", type(module).__name__, error)
-        return module
+    if device.type == "cpu" and cpu_runtime == "openvino":
+        try:
+            return OpenVinoNetwork(spec, cpu_threads)
+        except (ImportError, RuntimeError) as error:  # a broken install or an unsupported CPU: slower, same results
+            log.warning("OpenVINO cannot run %s (%s); running it in PyTorch", spec.name, error)
+    from verify.torch_runtime import TorchNetwork
+
+    return TorchNetwork(spec.build_module(), device, cpu_threads)
+
+
+class LazyNetwork:
+    """:func:`load_network` deferred to the first call: for a network some runs never use (MTCNN's
+    P-net, when another detector proposes the faces), so those runs do not compile it."""
+
+    def __init__(self, spec: NetworkSpec, device: Device, cpu_runtime: str = "openvino",
+                 cpu_threads: int | None = None) -> None:
+        """Check the arguments now (see :func:`load_network`); load on the first call."""
+        if cpu_runtime not in CPU_RUNTIMES:
+            raise ConfigError(f"unknown CPU runtime {cpu_runtime!r}: use one of {', '.join(CPU_RUNTIMES)}")
+        self._load = functools.partial(load_network, spec, device, cpu_runtime, cpu_threads)
+        self._network: Network | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, inputs: Any) -> tuple[np.ndarray, ...]:
+        """The network's outputs for ``inputs``, loading it first if this is the first call."""
+        if self._network is None:
+            with self._lock:
+                if self._network is None:
+                    self._network = self._load()
+        return self._network(inputs)

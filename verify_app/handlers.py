@@ -20,7 +20,7 @@ from enrollment.results import CheckResult, EnrollResult, IdentifyResult
 from enrollment.service import Service
 from enrollment.template import Template
 from verify.config import MODALITIES, SECURITY_LEVELS
-from verify.device import resolve_device
+from verify.device import select_device
 from verify.embedding import Embedding
 from verify.models import model_spec
 from verify.scoring import Decision
@@ -195,7 +195,7 @@ def settings_markdown(service: Service) -> str:
     """Device, models, thresholds per security level and the store in use."""
     loaded = service.loaded()
     sealed = " (templates sealed with the store key)" if service.store.encrypted else ""
-    lines = [f"**Device:** `{resolve_device(service.settings.device)}`  ", f"**Enrollment store:** `{service.store.path}`{sealed}", ""]
+    lines = [f"**Device:** `{select_device(service.settings.device)}`  ", f"**Enrollment store:** `{service.store.path}`{sealed}", ""]
     level_columns = " | ".join(f"{name} (FAR {far:g})" for name, far in SECURITY_LEVELS.items())
     lines += ["| modality | model | version | loaded | " + level_columns + " |",
               "|---|---|---|---|" + "---|" * len(SECURITY_LEVELS)]

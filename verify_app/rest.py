@@ -33,7 +33,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 
 from enrollment.service import Service
 from verify.config import MODALITIES, SECURITY_LEVELS
-from verify.device import resolve_device
+from verify.device import select_device
 from verify.models import model_spec
 from verify_app import api_models as answers
 from verify_app.api_auth import ApiAuth
@@ -164,7 +164,7 @@ def _info(service: Service, config: ApiConfig) -> dict:
         models[modality] = {"model": spec.model_id, "model_version": spec.version, "thresholds": {
             level: {"target_far": p.target_far, "threshold": p.threshold, "retry_threshold": p.retry_threshold}
             for level, p in points.items()}}
-    return {"api_version": API_VERSION, "device": str(resolve_device(service.settings.device)),
+    return {"api_version": API_VERSION, "device": str(select_device(service.settings.device)),
             "default_level": service.settings.level, "auth": "token" if config.require_token else "none",
             "max_body_bytes": config.max_body_bytes, "models": models}
 

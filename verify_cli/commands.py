@@ -156,13 +156,13 @@ def _batch_local(args: argparse.Namespace, service: Service, modality: str, file
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from verify.device import resolve_device
+    from verify.device import select_device
 
     with open_service(args) as service:
         settings = service.settings
         for modality in MODALITIES:
             spec = model_spec(modality)
-            print(f"{modality}: {spec.model_id} {spec.version} on {resolve_device(settings.device)}")
+            print(f"{modality}: {spec.model_id} {spec.version} on {select_device(settings.device)}")
             for level in SECURITY_LEVELS:
                 point = service.operating_point(modality, level)
                 print(f"  {level:<7} FAR {point.target_far:<7g} accept LLR >= {point.threshold:.2f}"

@@ -37,7 +37,7 @@ def test_large_face_batch_runs_on_cuda(face_files):
     pipeline = FacePipeline(device="cuda", batch_size=256)
     crops = np.random.default_rng(0).integers(0, 256, (512, 128, 128, 3), dtype=np.uint8)
 
-    vectors = pipeline.embed_crops(crops)
+    vectors = pipeline.networks["reid"].embed(crops)
 
     assert vectors.shape == (512, 256)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from verify.device import resolve_device
+from verify.device import Device, resolve_device, select_device
 from verify.errors import ConfigError
 
 HAS_CUDA = torch.cuda.is_available()
@@ -86,3 +86,25 @@ def test_auto_picks_a_working_gpu_when_cuda_is_present():
     assert tensor.sum().item() == 6.0
     with pytest.raises(ConfigError, match="CUDA device"):
         resolve_device(f"cuda:{torch.cuda.device_count()}")
+
+
+# --- select_device: torch only when the answer may be CUDA ----------------------------------------
+def test_select_cpu_and_auto_without_a_driver_need_no_torch(monkeypatch):
+    import verify.device
+
+    monkeypatch.setattr(verify.device, "cuda_driver_present", lambda: False)
+    assert select_device("cpu") == Device("cpu")
+    assert select_device("auto") == Device("cpu")
+    assert str(select_device("cpu")) == "cpu"
+
+
+def test_select_cuda_returns_the_index(two_gpus):
+    assert select_device("cuda:1") == Device("cuda", 1)
+    assert select_device("cuda").type == "cuda"
+    assert select_device("cuda:1").torch() == torch.device("cuda:1")
+
+
+@pytest.mark.parametrize("spec", ["gpu", "cuda:x", "cpu:0:1", ""])
+def test_select_refuses_malformed_specs(spec):
+    with pytest.raises(ConfigError):
+        select_device(spec)

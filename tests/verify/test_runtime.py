@@ -1,109 +1,126 @@
-"""Networks compiled by OpenVINO for the CPU compute what their PyTorch modules compute."""
+"""The shipped OpenVINO IRs load, hash-checked, and run like their PyTorch modules on the CPU."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
-import torch
-from torch import nn
 
-from verify.errors import ConfigError
-from verify.face.reid_net import FACE_REID_WEIGHTS, FaceReidNet
-from verify.runtime import OpenVinoNetwork, compile_network
-from verify.weights import load_into
+from verify.device import Device
+from verify.errors import ConfigError, WeightsError
+from verify.face.reid import FACE_REID_NETWORK
+from verify.face.mtcnn import ONET, PNET, RNET
+from verify.runtime import LazyNetwork, OpenVinoNetwork, load_network, openvino_core
 
-CPU = torch.device("cpu")
-
-
-class TwoHeads(nn.Module):
-    """A small fully convolutional network with two outputs, like MTCNN's P-net."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.body = nn.Sequential(nn.Conv2d(3, 8, 3), nn.PReLU(8), nn.MaxPool2d(2, 2, ceil_mode=True))
-        self.box = nn.Conv2d(8, 4, 1)
-        self.score = nn.Conv2d(8, 2, 1)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.body(x)
-        return self.box(features), torch.softmax(self.score(features), dim=1)
+CPU = Device("cpu")
 
 
 @pytest.fixture(scope="module")
-def reid(torch_threads) -> tuple[nn.Module, OpenVinoNetwork]:
-    module = load_into(FaceReidNet(), FACE_REID_WEIGHTS).eval()
-    return module, compile_network(module, torch.zeros(1, 3, 128, 128), (0,), CPU)
+def reid() -> OpenVinoNetwork:
+    return load_network(FACE_REID_NETWORK, CPU, cpu_threads=1)
 
 
-def test_openvino_is_the_default_on_the_cpu_and_torch_can_be_kept(reid) -> None:
-    module, compiled = reid
-    assert isinstance(compiled, OpenVinoNetwork)
-    assert compile_network(module, torch.zeros(1, 3, 128, 128), (0,), CPU, cpu_runtime="torch") is module
+def test_openvino_is_the_default_on_the_cpu_and_torch_can_be_kept(reid, torch_threads) -> None:
+    from verify.torch_runtime import TorchNetwork
+
+    assert isinstance(reid, OpenVinoNetwork)
+    assert isinstance(load_network(FACE_REID_NETWORK, CPU, cpu_runtime="torch"), TorchNetwork)
 
 
-def test_face_network_outputs_match_pytorch_in_float32(reid) -> None:
-    module, compiled = reid
-    faces = torch.rand(5, 3, 128, 128, generator=torch.Generator().manual_seed(1)) * 255
-    with torch.inference_mode():
-        expected = module(faces)
-    # float32 everywhere (no bfloat16 even where the CPU has it): rounding-level differences only
-    torch.testing.assert_close(compiled(faces), expected, rtol=1e-4, atol=1e-3)
-
-
-def test_dynamic_axes_take_other_sizes_and_tuples_come_back_in_order() -> None:
-    module = TwoHeads().eval()
-    compiled = compile_network(module, torch.zeros(1, 3, 24, 24), (0, 2, 3), CPU)
+def test_dynamic_axes_take_other_sizes_and_outputs_come_back_in_order() -> None:
+    pnet = load_network(PNET, CPU, cpu_threads=1)
     for shape in [(1, 3, 24, 24), (3, 3, 41, 67), (2, 3, 12, 13)]:
-        x = torch.randn(shape)
-        with torch.inference_mode():
-            expected = module(x)
-        boxes, scores = compiled(x)
-        torch.testing.assert_close(boxes, expected[0], rtol=1e-4, atol=1e-5)
-        torch.testing.assert_close(scores, expected[1], rtol=1e-4, atol=1e-5)
+        boxes, scores = pnet(np.random.default_rng(0).uniform(0, 255, shape))
+        height, width = (-(-(side - 2) // 2) - 4 for side in shape[2:])  # conv 3, pool 2 (ceil), conv 3, conv 3
+        assert boxes.shape == (shape[0], 4, height, width)
+        assert scores.shape == (shape[0], 2, height, width)
+        np.testing.assert_allclose(scores.sum(axis=1), 1.0, atol=1e-5)
 
 
 def test_non_contiguous_inputs_are_read_in_logical_order(reid) -> None:
-    module, compiled = reid
-    channels_last = (torch.rand(2, 128, 128, 3) * 255).permute(0, 3, 1, 2)
-    assert not channels_last.is_contiguous()
-    torch.testing.assert_close(compiled(channels_last), compiled(channels_last.contiguous()))
+    channels_last = (np.random.default_rng(1).uniform(0, 255, (2, 128, 128, 3))).transpose(0, 3, 1, 2)
+    assert not channels_last.flags.c_contiguous
+    np.testing.assert_array_equal(reid(channels_last)[0], reid(np.ascontiguousarray(channels_last))[0])
 
 
 def test_concurrent_callers_get_their_own_results(reid) -> None:
-    _, compiled = reid
-    inputs = [torch.full((1, 3, 128, 128), float(value)) for value in range(0, 256, 32)]
-    alone = [compiled(x) for x in inputs]
+    inputs = [np.full((1, 3, 128, 128), float(value), np.float32) for value in range(0, 256, 32)]
+    alone = [reid(x)[0] for x in inputs]
     with ThreadPoolExecutor(4) as pool:
-        together = list(pool.map(compiled, inputs * 3))
-    for index, result in enumerate(together):
-        torch.testing.assert_close(result, alone[index % len(inputs)])
+        together = list(pool.map(reid, inputs * 3))
+    for index, (result,) in enumerate(together):
+        np.testing.assert_array_equal(result, alone[index % len(inputs)])
 
 
 def test_unknown_runtime_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown CPU runtime 'onnx'"):
-        compile_network(TwoHeads(), torch.zeros(1, 3, 24, 24), (0,), CPU, cpu_runtime="onnx")
+        load_network(PNET, CPU, cpu_runtime="onnx")
 
 
-def test_a_failing_openvino_falls_back_to_pytorch_with_a_warning(monkeypatch, caplog) -> None:
+def test_a_corrupt_ir_is_a_weights_error_naming_the_rebuild(monkeypatch, tmp_path) -> None:
+    import verify.weights
+
+    for suffix in (".xml", ".bin"):
+        (tmp_path / f"{PNET.name}{suffix}").write_bytes(b"not a network")
+    monkeypatch.setattr(verify.weights, "MODELS_DIR", tmp_path)
+    with pytest.raises(WeightsError, match="export_openvino.py"):
+        load_network(PNET, CPU)
+
+
+def test_a_failing_openvino_falls_back_to_pytorch_with_a_warning(monkeypatch, caplog, torch_threads) -> None:
     import openvino
+
+    from verify.torch_runtime import TorchNetwork
 
     def broken(*args, **kwargs):
         raise RuntimeError("Exception from src/inference: the CPU plugin is unavailable")
 
     monkeypatch.setattr(openvino.Core, "compile_model", broken)
-    module = TwoHeads().eval()
     with caplog.at_level("WARNING", logger="verify.runtime"):
-        network = compile_network(module, torch.zeros(1, 3, 24, 24), (0, 2, 3), CPU)
-    assert network is module
-    assert "OpenVINO cannot run TwoHeads (Exception from src/inference: the CPU plugin is unavailable)" in caplog.text
+        network = load_network(PNET, CPU)
+    assert isinstance(network, TorchNetwork)
+    assert "OpenVINO cannot run mtcnn-pnet (Exception from src/inference: the CPU plugin is unavailable)" in caplog.text
 
 
-def test_a_conversion_that_disagrees_with_pytorch_is_not_used(monkeypatch, caplog) -> None:
-    monkeypatch.setattr(OpenVinoNetwork, "_agrees_with", lambda self, module, example: False)
-    module = TwoHeads().eval()
-    with caplog.at_level("WARNING", logger="verify.runtime"):
-        network = compile_network(module, torch.zeros(1, 3, 24, 24), (0, 2, 3), CPU)
-    assert network is module
-    assert "outputs differ from PyTorch's" in caplog.text
+@pytest.fixture
+def fresh_core(monkeypatch, tmp_path):
+    """A new process-wide core reading ``$VERIFY_CACHE`` from ``tmp_path / "cache"``; the session's after."""
+    monkeypatch.setenv("VERIFY_CACHE", str(tmp_path / "cache"))
+    openvino_core.cache_clear()
+    yield tmp_path / "cache"
+    openvino_core.cache_clear()
+
+
+def test_compiled_networks_are_cached_and_a_cached_one_computes_the_same(fresh_core) -> None:
+    probe = np.random.default_rng(2).uniform(0, 255, (2, 3, 48, 48)).astype(np.float32)
+    first = load_network(ONET, CPU, cpu_threads=1)(probe)
+    assert list(fresh_core.glob("*.blob"))
+    openvino_core.cache_clear()  # as a new process: the compilation comes from the cache
+    again = load_network(ONET, CPU, cpu_threads=1)(probe)
+    for ours, theirs in zip(again, first):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_a_cache_folder_that_cannot_be_made_only_costs_time(monkeypatch, tmp_path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("VERIFY_CACHE", str(blocker / "cache"))
+    openvino_core.cache_clear()
+    try:
+        assert len(load_network(RNET, CPU, cpu_threads=1)(np.zeros((1, 3, 24, 24), np.float32))) == 2
+    finally:
+        openvino_core.cache_clear()
+
+
+def test_a_lazy_network_loads_on_its_first_call_only(monkeypatch) -> None:
+    import verify.runtime
+
+    loads = []
+    monkeypatch.setattr(verify.runtime, "load_network", lambda *args: loads.append(args) or (lambda x: (x,)))
+    lazy = LazyNetwork(PNET, CPU)
+    assert loads == []
+    assert lazy(1) == (1,) and lazy(2) == (2,)
+    assert len(loads) == 1
+    with pytest.raises(ConfigError):
+        LazyNetwork(PNET, CPU, cpu_runtime="onnx")

@@ -2,8 +2,8 @@
 
 Large frames are downscaled before detection (MTCNN's cost grows with the pixel count); boxes
 and landmarks are mapped back to the original pixels. The cascade runs in
-:mod:`verify.face.mtcnn` (facenet-pytorch's, with faster resampling on the CPU and the networks
-compiled by :mod:`verify.runtime`).
+:mod:`verify.face.mtcnn` (facenet-pytorch's in NumPy, with faster resampling on the CPU and the
+networks where :mod:`verify.runtime` puts them).
 
 Coarse to fine: the first pass runs only the pyramid levels that look for faces of at least an
 eighth of the image's shorter side, a third of the whole pyramid's time at 640x480
@@ -28,9 +28,9 @@ from typing import Sequence
 
 import cv2
 import numpy as np
-import torch
 
 from verify.config import FaceFrontEndConfig
+from verify.device import Device
 from verify.face.mtcnn import PNET_WINDOW, Cascade, detect_faces, pyramid_scales, refine_faces
 
 CPU_DETECTION_BATCH = 4
@@ -74,12 +74,12 @@ class FaceDetector:
 
     def __init__(
         self,
-        device: torch.device,
+        device: Device,
         config: FaceFrontEndConfig = FaceFrontEndConfig(),
         cpu_runtime: str = "openvino",
         cpu_threads: int | None = None,
     ) -> None:
-        """Load the cascade on ``device`` (see :func:`verify.runtime.compile_network` for the runtime)."""
+        """Load the cascade on ``device`` (see :func:`verify.runtime.load_network` for the runtime)."""
         self.config = config
         self.device = device
         self.cascade = Cascade.load(device, cpu_runtime, cpu_threads)

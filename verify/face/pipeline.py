@@ -30,29 +30,23 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from importlib.metadata import version as package_version
 from typing import Callable, Sequence
 
 import numpy as np
-import torch
 
 from verify.config import FaceFrontEndConfig, FaceFusionConfig, ImageLimits
-from verify.device import prepare_device
+from verify.device import Device, DeviceSpec, select_device
 from verify.embedding import BatchedPipeline, Embedding, name_source
 from verify.errors import FaceTooSmallError, NoFaceError, VerifyError
 from verify.face.align import align_face
 from verify.face.detect import Detection, FaceDetector, choose_face, match_face
+from verify.face.mtcnn import MTCNN_SOURCE
 from verify.face.quality import face_measures, face_quality_issues
-from verify.face.reid_net import FACE_REID_INPUT_SIZE, FACE_REID_WEIGHTS, REID_LANDMARK_TEMPLATE, FaceReidNet
+from verify.face.reid import CPU_BATCH, FACE_REID_INPUT_SIZE, FACE_REID_WEIGHTS, REID_LANDMARK_TEMPLATE, ReidNetwork
 from verify.face.sface import SFACE_INPUT_SIZE, SFACE_LANDMARK_TEMPLATE, SFACE_WEIGHTS, SFaceNetwork
 from verify.face.yunet import YUNET_WEIGHTS, YuNetDetector
 from verify.io import ImageSource, decode_image
-from verify.runtime import compile_network
 from verify.scoring import l2_normalize
-from verify.weights import load_into
-
-CPU_NETWORK_BATCH = 8
-"""Crops per forward pass on the CPU: larger batches spill the caches and are slower per crop."""
 
 MATCH_IOU = 0.5
 """Box IoU from which another detector's face is the chosen face (YuNet's and MTCNN's boxes of
@@ -65,7 +59,7 @@ model id and version it keeps (so its templates and thresholds stay valid)."""
 NETWORK_TAGS = {"reid": "reid0095", "sface": "sface"}
 
 WEIGHTS_IDS = {
-    "mtcnn": f"facenet-pytorch=={package_version('facenet-pytorch')}",  # MTCNN's weights ship inside it
+    "mtcnn": MTCNN_SOURCE,  # the package whose networks the shipped MTCNN IRs were exported from
     "yunet": YUNET_WEIGHTS.sha256,
     "reid": FACE_REID_WEIGHTS.sha256,
     "sface": SFACE_WEIGHTS.sha256,
@@ -124,7 +118,7 @@ class FacePipeline(BatchedPipeline):
 
     def __init__(
         self,
-        device: str | torch.device = "auto",
+        device: DeviceSpec = "auto",
         config: FaceFrontEndConfig = FaceFrontEndConfig(),
         limits: ImageLimits = ImageLimits(),
         batch_size: int = 32,
@@ -136,17 +130,17 @@ class FacePipeline(BatchedPipeline):
 
         Args:
             batch_size: images decoded, detected and embedded together.
-            cpu_threads: torch, OpenVINO and OpenCV threads on the CPU (see :func:`prepare_device`).
+            cpu_threads: OpenVINO's and OpenCV's threads on the CPU (torch's too with
+                ``cpu_runtime="torch"``); ``None`` uses every core.
             cpu_runtime: what runs MTCNN and the re-identification network on the CPU (see
-                :func:`compile_network`).
+                :func:`verify.runtime.load_network`).
         """
-        self.device = prepare_device(device, cpu_threads)
+        self.device: Device = select_device(device)
         self.config = config
         self.limits = limits
         self.batch_size = batch_size
         self.fusion = fusion
         self.model_id, self.model_version = fusion_identity(fusion)
-        self.network_batch = batch_size if self.device.type == "cuda" else min(batch_size, CPU_NETWORK_BATCH)
         builders = {
             "mtcnn": lambda: FaceDetector(self.device, config, cpu_runtime, cpu_threads),
             "yunet": lambda: YuNetDetector(config, cpu_threads),
@@ -159,14 +153,12 @@ class FacePipeline(BatchedPipeline):
             sface = SFaceNetwork(cpu_threads)
 
             def embed_sface(crops: np.ndarray) -> np.ndarray:
-                step = CPU_NETWORK_BATCH
+                step = CPU_BATCH
                 return l2_normalize(np.concatenate([sface(crops[start : start + step]) for start in range(0, len(crops), step)]))
 
             return EmbeddingNetwork(SFACE_LANDMARK_TEMPLATE, SFACE_INPUT_SIZE, embed_sface)
-        example = torch.zeros(1, 3, FACE_REID_INPUT_SIZE, FACE_REID_INPUT_SIZE, device=self.device)
-        network = load_into(FaceReidNet(), FACE_REID_WEIGHTS)
-        self.reid_network = compile_network(network, example, (0,), self.device, cpu_runtime, cpu_threads)
-        return EmbeddingNetwork(np.asarray(REID_LANDMARK_TEMPLATE), FACE_REID_INPUT_SIZE, self.embed_crops)
+        reid = ReidNetwork(self.device, cpu_runtime, cpu_threads, self.batch_size)
+        return EmbeddingNetwork(REID_LANDMARK_TEMPLATE, FACE_REID_INPUT_SIZE, reid)
 
     def embed_with_face(self, image: np.ndarray) -> tuple[Detection | None, Embedding | VerifyError]:
         """Embed one decoded ``(H, W, 3)`` uint8 RGB image (a webcam frame); also return the chosen
@@ -260,23 +252,3 @@ class FacePipeline(BatchedPipeline):
         box = tuple(float(value) for value in face.detection.box)
         return Embedding(vector, face_quality_issues(preview, self.config), notes, preview, measures, location=box,
                          landmarks=np.array(face.detection.landmarks, np.float32))
-
-    @torch.inference_mode()
-    def embed_crops(self, crops: np.ndarray) -> np.ndarray:
-        """Re-identification network only: aligned ``(N, 128, 128, 3)`` uint8 RGB crops ->
-        ``(N, 256)`` float32 unit vectors."""
-        vectors = []
-        for start in range(0, len(crops), self.network_batch):
-            batch = self._network_input(crops[start : start + self.network_batch])
-            vectors.append(torch.nn.functional.normalize(self.reid_network(batch), dim=1).cpu().numpy())
-        return np.concatenate(vectors).astype(np.float32)
-
-    def _network_input(self, crops: np.ndarray) -> torch.Tensor:
-        """``(N, 3, 128, 128)`` float BGR on the device.
-
-        On the CPU NumPy makes it: torch's threads would wake and compete with OpenVINO's for the
-        cores. On CUDA the uint8 crops are copied (a quarter of the bytes) and converted there.
-        """
-        if self.device.type == "cpu":
-            return torch.from_numpy(np.ascontiguousarray(crops[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32))
-        return torch.from_numpy(crops).to(self.device).flip(-1).permute(0, 3, 1, 2).float()

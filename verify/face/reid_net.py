@@ -15,7 +15,9 @@ PReLU activations, then a global depthwise 8x8 convolution and a 1x1 convolution
 norm is already folded into the convolution weights and biases of the source IR.
 
 Weights: Apache-2.0, Intel Corporation, converted to PyTorch by ``scripts/convert_face_reid.py``
-(licence in ``assets/models/face-reidentification-retail-0095.LICENSE``).
+(licence in ``assets/models/face-reidentification-retail-0095.LICENSE``). On the CPU the network
+runs from its OpenVINO IR, exported from this module (:mod:`verify.face.reid`); this module runs
+it on CUDA.
 """
 
 from __future__ import annotations
@@ -23,30 +25,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from verify.weights import WeightsFile
-
-FACE_REID_INPUT_SIZE = 128
-"""Side of the square aligned face crop, in pixels."""
-
-FACE_REID_EMBEDDING_DIM = 256
-
-REID_LANDMARK_TEMPLATE = torch.tensor(
-    [
-        [0.31556875, 0.4615741],  # left eye
-        [0.68262291, 0.4615741],  # right eye
-        [0.5, 0.6405741],  # nose tip
-        [0.34947187, 0.8246741],  # left mouth corner
-        [0.65343645, 0.8246741],  # right mouth corner
-    ],
-    dtype=torch.float64,
-)
-"""``(5, 2)`` landmark positions ``(x, y)`` in units of the 128-pixel side (MTCNN order)."""
-
-FACE_REID_WEIGHTS = WeightsFile(
-    filename="face-reidentification-retail-0095.safetensors",
-    sha256="cb1b8b6aeb389f32083f670961721839e1a57ef69c31480d68f19b939ea87f66",
-    rebuild_command="python scripts/convert_face_reid.py",
-)
+from verify.face.reid import FACE_REID_EMBEDDING_DIM, FACE_REID_INPUT_SIZE, FACE_REID_WEIGHTS
+from verify.weights import load_into
 
 # (expanded channels, output channels, stride) of each inverted residual block, in order.
 _BLOCKS: tuple[tuple[int, int, int], ...] = (
@@ -158,3 +138,8 @@ class FaceReidNet(nn.Module):
         x = self.blocks(self.stem_depthwise(self.stem(x)))
         x = self.global_depthwise(self.head_expand(x))
         return self.embedding(x).flatten(1)
+
+
+def shipped_reid_net() -> FaceReidNet:
+    """The network with the shipped weights, in eval mode."""
+    return load_into(FaceReidNet(), FACE_REID_WEIGHTS)

@@ -26,6 +26,7 @@ import threading
 import numpy as np
 
 from verify.errors import WeightsError
+from verify.runtime import openvino_core
 from verify.weights import WeightsFile, locate
 
 SFACE_WEIGHTS = WeightsFile(
@@ -81,15 +82,15 @@ def dequantize_linear(node) -> list:
     def spread(parameter: np.ndarray) -> np.ndarray:
         if parameter.ndim == 0:
             return parameter
-        if block_size:
+        if block_size:  # a view of the first quantized.shape[axis] repeats: no copy (a cold start reads 29 of these)
             expanded = np.repeat(parameter, block_size, axis=axis)
-            return np.take(expanded, np.arange(quantized.shape[axis]), axis=axis)
+            return expanded[(slice(None),) * axis + (slice(0, quantized.shape[axis]),)]
         shape = [1] * quantized.ndim
         shape[axis] = -1
         return parameter.reshape(shape)
 
     weights = (quantized.astype(np.float32) - spread(zero_point)) * spread(scale)
-    return [ops.constant(weights.astype(np.float32)).output(0)]
+    return [ops.constant(weights.astype(np.float32, copy=False)).output(0)]
 
 
 class SFaceNetwork:
@@ -122,7 +123,7 @@ class SFaceNetwork:
         config: dict = {"INFERENCE_PRECISION_HINT": "f32"}
         if cpu_threads is not None:
             config["INFERENCE_NUM_THREADS"] = cpu_threads
-        self.compiled = core.compile_model(model, "CPU", config)
+        self.compiled = openvino_core().compile_model(model, "CPU", config)  # cached compilations
         self._local = threading.local()
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:

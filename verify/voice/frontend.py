@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
-import torchaudio.functional
 
 from verify.config import VoiceFrontEndConfig
 from verify.errors import ConfigError, NoSpeechError
@@ -55,11 +53,39 @@ class DetectedSpeech:
 
 
 def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
-    """Resample ``(T,)`` float32 audio from ``rate`` to ``target_rate`` Hz (windowed sinc)."""
+    """Resample ``(T,)`` float32 audio from ``rate`` to ``target_rate`` Hz (windowed sinc).
+
+    torchaudio's ``functional.resample`` with its defaults (Hann-windowed sinc, 6 zero crossings,
+    roll-off 0.99), in NumPy: it agrees with torchaudio to float32 rounding
+    (``tests/verify/voice/test_frontend.py``).
+    """
     if rate == target_rate:
         return samples
-    tensor = torchaudio.functional.resample(torch.from_numpy(samples), rate, target_rate)
-    return tensor.numpy()
+    kernels, width = _sinc_kernels(rate, target_rate)
+    steps, phases = kernels.shape
+    stride = rate // math.gcd(rate, target_rate)
+    padded = np.pad(np.asarray(samples, np.float32), (width, width + stride))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, phases)[::stride]
+    resampled = (windows @ kernels.T).reshape(-1)
+    return resampled[: math.ceil(steps * len(samples) / stride)]
+
+
+@functools.lru_cache(maxsize=4)  # the common rates' kernels are small (44.1 kHz: 160 x 475)
+def _sinc_kernels(rate: int, target_rate: int, zero_crossings: int = 6, rolloff: float = 0.99) -> tuple[np.ndarray, int]:
+    """torchaudio's ``_get_sinc_resample_kernel`` in float32: ``(new, 2 width + orig)`` kernels, one
+    per output phase, and ``width``, for the rates reduced by their greatest common divisor."""
+    gcd = math.gcd(rate, target_rate)
+    orig, new = rate // gcd, target_rate // gcd
+    base = min(orig, new) * rolloff
+    width = math.ceil(zero_crossings * orig / base)
+    offsets = np.arange(-width, width + orig, dtype=np.float32)[None, :] / np.float32(orig)
+    times = np.arange(0, -new, -1, dtype=np.float32)[:, None] / np.float32(new) + offsets
+    times = np.clip(times * np.float32(base), -zero_crossings, zero_crossings).astype(np.float32)
+    window = np.cos(times * np.float32(math.pi / zero_crossings / 2)) ** 2
+    times = times * np.float32(math.pi)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        kernels = np.where(times == 0, np.float32(1.0), np.sin(times) / times)
+    return (kernels * window * np.float32(base / orig)).astype(np.float32), width
 
 
 def frame_levels_dbfs(samples: np.ndarray, frame: int) -> np.ndarray:

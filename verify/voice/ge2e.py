@@ -1,4 +1,4 @@
-"""GE2E speaker encoder ported from Resemblyzer, with batched torchaudio features.
+"""GE2E speaker encoder ported from Resemblyzer to PyTorch, with batched torchaudio features.
 
 One utterance flows: preprocessed 16 kHz waveform -> :class:`MelPowerSpectrogram` frames ->
 partial windows of :data:`PARTIAL_FRAMES` frames -> :class:`SpeakerEncoder` -> mean of the
@@ -8,37 +8,38 @@ utterances of different lengths at once, on the CPU or a CUDA device.
 The network and the slicing reproduce Resemblyzer 0.1.4 (``resemblyzer/voice_encoder.py``,
 ``audio.py``, ``hparams.py``); the weights are its ``pretrained.pt``, converted by
 ``scripts/convert_ge2e.py``. Volume normalisation and silence trimming (Resemblyzer's
-``preprocess_wav``) are the caller's job.
+``preprocess_wav``) are the caller's job. This runs on CUDA and is the reference the CPU path
+(:mod:`verify.voice.encoder`: NumPy features, the encoder's shipped OpenVINO IR) is tested against.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
+from verify.device import Device
 from verify.errors import ConfigError, InputError, NoSpeechError
-from verify.weights import WeightsFile
+from verify.voice.encoder import (
+    DEFAULT_MIN_COVERAGE,
+    DEFAULT_PARTIAL_RATE,
+    EMBEDDING_DIM,
+    GE2E_WEIGHTS,
+    HOP_SAMPLES,
+    MEL_CHANNELS,
+    PARTIAL_FRAMES,
+    SAMPLE_RATE,
+    WINDOW_SAMPLES,
+    partial_window_starts,
+)
+from verify.weights import load_into
 
-SAMPLE_RATE = 16000  # Hz
-WINDOW_SAMPLES = 400  # 25 ms analysis window
-HOP_SAMPLES = 160  # 10 ms between frames
-MEL_CHANNELS = 40
-PARTIAL_FRAMES = 160  # 1.6 s per partial window
 HIDDEN_SIZE = 256
 NUM_LAYERS = 3
-EMBEDDING_DIM = 256
-DEFAULT_PARTIAL_RATE = 1.3  # partial windows per second of audio
-DEFAULT_MIN_COVERAGE = 0.75  # keep a padded last window only if this fraction holds audio
-
-GE2E_WEIGHTS = WeightsFile(
-    filename="ge2e-resemblyzer.safetensors",
-    sha256="b053bd1844ad6cf73dbf277b82f9299085e046dc59f87d9e1073263b7e473bed",
-    rebuild_command="python scripts/convert_ge2e.py",
-)
 
 
 class MelPowerSpectrogram(nn.Module):
@@ -91,43 +92,6 @@ class SpeakerEncoder(nn.Module):
         """Embed ``(B, 160, 40)`` mel windows as ``(B, 256)`` unit vectors (non-negative entries)."""
         _, (hidden, _) = self.lstm(partials)
         return F.normalize(self.relu(self.linear(hidden[-1])), dim=1)
-
-
-def partial_window_starts(
-    num_samples: int,
-    rate: float = DEFAULT_PARTIAL_RATE,
-    min_coverage: float = DEFAULT_MIN_COVERAGE,
-) -> list[int]:
-    """First frame of each partial window of an utterance, as Resemblyzer's ``compute_partial_slices``.
-
-    Windows of :data:`PARTIAL_FRAMES` frames start every ``round(16000 / rate / 160)`` frames and
-    cover the whole utterance; the last one is dropped when less than ``min_coverage`` of it holds
-    audio, unless it is the only one. There is always at least one window.
-
-    Args:
-        num_samples: utterance length in samples at 16 kHz.
-        rate: partial windows per second, between 0.625 and 100 (about 1.6 s and 10 ms apart).
-        min_coverage: fraction in (0, 1].
-
-    Raises:
-        ConfigError: ``rate`` or ``min_coverage`` is out of range.
-    """
-    if not 0 < min_coverage <= 1:
-        raise ConfigError(f"min_coverage must be in (0, 1], got {min_coverage!r}")
-    frame_step = round(SAMPLE_RATE / rate / HOP_SAMPLES) if rate > 0 else 0
-    if not 0 < frame_step <= PARTIAL_FRAMES:
-        raise ConfigError(
-            f"partial window rate {rate!r} per second is out of range: the windows must be "
-            f"between 1 and {PARTIAL_FRAMES} frames (10 ms each) apart"
-        )
-    num_frames = (num_samples + HOP_SAMPLES) // HOP_SAMPLES  # ceil((num_samples + 1) / hop)
-    steps = max(1, num_frames - PARTIAL_FRAMES + frame_step + 1)
-    starts = list(range(0, steps, frame_step))
-    window_samples = PARTIAL_FRAMES * HOP_SAMPLES
-    coverage = (num_samples - starts[-1] * HOP_SAMPLES) / window_samples
-    if coverage < min_coverage and len(starts) > 1:
-        starts.pop()
-    return starts
 
 
 def embed_utterances(
@@ -254,3 +218,27 @@ def _device_of(module: nn.Module) -> torch.device:
     for tensor in module.buffers():
         return tensor.device
     return torch.device("cpu")
+
+
+def shipped_encoder() -> SpeakerEncoder:
+    """The encoder with the shipped weights, in eval mode."""
+    return load_into(SpeakerEncoder(), GE2E_WEIGHTS)
+
+
+class TorchSpeakerEncoder:
+    """GE2E in PyTorch on a device (CUDA, or the CPU with ``cpu_runtime="torch"``), called like
+    :class:`verify.voice.encoder.CpuSpeakerEncoder`."""
+
+    def __init__(self, device: Device, cpu_threads: int | None = None) -> None:
+        """Load the encoder and its features on ``device``; on the CPU, ``cpu_threads`` sets
+        torch's (process-wide) threads."""
+        if device.type == "cpu" and cpu_threads is not None:
+            torch.set_num_threads(cpu_threads)
+        self.device = device.torch()
+        self.encoder = shipped_encoder().to(self.device)
+        self.features = MelPowerSpectrogram().to(self.device)
+
+    def __call__(self, clips: Sequence[np.ndarray]) -> np.ndarray:
+        """``(N, 256)`` float32 unit embeddings of prepared 16 kHz clips (:func:`embed_utterances`)."""
+        waveforms = [torch.from_numpy(np.ascontiguousarray(clip, np.float32)).to(self.device) for clip in clips]
+        return embed_utterances(self.encoder, self.features, waveforms).cpu().numpy().astype(np.float32)

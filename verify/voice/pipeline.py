@@ -5,32 +5,22 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import torch
 
 from verify.config import AudioLimits, VoiceFrontEndConfig
-from verify.device import prepare_device
+from verify.device import Device, DeviceSpec, select_device
 from verify.embedding import BatchedPipeline, Embedding, name_source
-from verify.errors import VerifyError
+from verify.errors import ConfigError, VerifyError
 from verify.io import AudioSource, decode_audio
-from verify.voice.degrade import enrollment_copies
+from verify.runtime import CPU_RUNTIMES
+from verify.voice.encoder import GE2E_WEIGHTS, HOP_SAMPLES, PARTIAL_FRAMES, CpuSpeakerEncoder, partial_window_starts
 from verify.voice.frontend import Speech, prepare_speech
-from verify.voice.ge2e import (
-    GE2E_WEIGHTS,
-    HOP_SAMPLES,
-    PARTIAL_FRAMES,
-    MelPowerSpectrogram,
-    SpeakerEncoder,
-    embed_utterances,
-    partial_window_starts,
-)
 from verify.voice.vad import SileroVad
-from verify.weights import load_into
 
 VOICE_MODEL_ID = "ge2e-resemblyzer"
 
 
 class VoicePipeline(BatchedPipeline):
-    """Embeds speech with the GE2E speaker encoder (Resemblyzer's weights) on torchaudio features."""
+    """Embeds speech with the GE2E speaker encoder (Resemblyzer's weights) on mel power features."""
 
     modality = "voice"
     model_id = VOICE_MODEL_ID
@@ -38,24 +28,36 @@ class VoicePipeline(BatchedPipeline):
 
     def __init__(
         self,
-        device: str | torch.device = "auto",
+        device: DeviceSpec = "auto",
         config: VoiceFrontEndConfig = VoiceFrontEndConfig(),
         limits: AudioLimits = AudioLimits(),
         batch_size: int = 16,
         cpu_threads: int | None = None,
+        cpu_runtime: str = "openvino",
     ) -> None:
-        """Load the encoder and the feature front end on ``device``.
+        """Load the encoder and its features on ``device``.
 
         Args:
             batch_size: clips decoded, trimmed and embedded together.
-            cpu_threads: torch intra-op threads on the CPU (see :func:`prepare_device`).
+            cpu_threads: the encoder's threads on the CPU; ``None`` uses every core.
+            cpu_runtime: ``"openvino"`` (NumPy features and the shipped IR, no torch) or
+                ``"torch"`` (:mod:`verify.voice.ge2e`); only used on the CPU.
+
+        Raises:
+            ConfigError: unknown ``cpu_runtime``.
         """
-        self.device = prepare_device(device, cpu_threads)
+        if cpu_runtime not in CPU_RUNTIMES:
+            raise ConfigError(f"unknown CPU runtime {cpu_runtime!r}: use one of {', '.join(CPU_RUNTIMES)}")
+        self.device: Device = select_device(device)
         self.config = config
         self.limits = limits
         self.batch_size = batch_size
-        self.encoder = load_into(SpeakerEncoder(), GE2E_WEIGHTS).to(self.device)
-        self.features = MelPowerSpectrogram().to(self.device)
+        if self.device.type == "cpu" and cpu_runtime == "openvino":
+            self.encoder = CpuSpeakerEncoder(cpu_threads)
+        else:
+            from verify.voice.ge2e import TorchSpeakerEncoder
+
+            self.encoder = TorchSpeakerEncoder(self.device, cpu_threads)
         self.vad = SileroVad() if config.speech_detector == "silero" else None
 
     def _embed_chunk(self, sources: Sequence[AudioSource]) -> list[Embedding | VerifyError]:
@@ -81,6 +83,8 @@ class VoicePipeline(BatchedPipeline):
         An enrollment keeps them beside the sample's own embedding; a probe's score is the best of
         its (normalised) scores against all of them.
         """
+        from verify.voice.degrade import enrollment_copies  # SciPy: only for enrollments
+
         return self.embed_speech(enrollment_copies(speech, seed))
 
     def embed_speech(self, clips: Sequence[np.ndarray]) -> np.ndarray:
@@ -88,10 +92,7 @@ class VoicePipeline(BatchedPipeline):
 
         Each clip is first repeated up to the end of its last partial window (:func:`wrap_to_windows`).
         """
-        waveforms = [torch.from_numpy(wrap_to_windows(np.ascontiguousarray(clip, np.float32))).to(self.device)
-                     for clip in clips]  # fmt: skip
-        embeddings = embed_utterances(self.encoder, self.features, waveforms)
-        return embeddings.cpu().numpy().astype(np.float32)
+        return self.encoder([wrap_to_windows(np.ascontiguousarray(clip, np.float32)) for clip in clips])
 
 
 def wrap_to_windows(samples: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from verify.errors import WeightsError
+from verify.runtime import openvino_core
 from verify.weights import sha256_of
 
 SAMPLE_RATE = 16_000  # Hz
@@ -59,10 +60,8 @@ class SileroVad:
 
     def __init__(self, threads: int = 1) -> None:
         """Compile the network for the CPU in float32 with ``threads`` OpenVINO threads."""
-        import openvino as ov
-
         config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads}
-        self.compiled = ov.Core().compile_model(str(model_path()), "CPU", config)
+        self.compiled = openvino_core().compile_model(str(model_path()), "CPU", config)
         self._local = threading.local()
 
     def probabilities(self, samples: np.ndarray) -> np.ndarray:

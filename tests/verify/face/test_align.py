@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from verify.face.align import align_face, similarity_transform
-from verify.face.reid_net import FACE_REID_INPUT_SIZE, REID_LANDMARK_TEMPLATE
+from verify.face.reid import FACE_REID_INPUT_SIZE, REID_LANDMARK_TEMPLATE
 
 TEMPLATE = np.asarray(REID_LANDMARK_TEMPLATE, dtype=np.float64)
 LANDMARK_COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255)]

@@ -18,7 +18,7 @@ from verify.face.pipeline import (
     fuse_embeddings,
     fusion_identity,
 )
-from verify.face.reid_net import FACE_REID_WEIGHTS
+from verify.face.reid import FACE_REID_WEIGHTS
 from verify.io import decode_image
 from verify.scoring import l2_normalize
 

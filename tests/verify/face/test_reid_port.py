@@ -9,12 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from verify.face.reid_net import (
-    FACE_REID_INPUT_SIZE,
-    FACE_REID_WEIGHTS,
-    REID_LANDMARK_TEMPLATE,
-    FaceReidNet,
-)
+from verify.face.reid import FACE_REID_INPUT_SIZE, FACE_REID_WEIGHTS, REID_LANDMARK_TEMPLATE
+from verify.face.reid_net import FaceReidNet
 from verify.weights import load_into
 
 SHARED_DIR = Path(__file__).resolve().parents[3].parent / "shared"

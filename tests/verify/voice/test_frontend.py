@@ -200,6 +200,18 @@ def test_resampling_keeps_the_pitch_of_a_tone(rate):
     assert np.abs(resampled[1000:-1000]).max() == pytest.approx(0.5, abs=0.02)
 
 
+@pytest.mark.parametrize("rate", [8_000, 11_025, 22_050, 44_100, 48_000])
+def test_resampling_equals_torchaudios(rate):
+    torchaudio = pytest.importorskip("torchaudio")
+    import torch
+
+    samples = np.random.default_rng(rate).uniform(-1, 1, rate // 3 + 7).astype(np.float32)
+
+    expected = torchaudio.functional.resample(torch.from_numpy(samples), rate, RATE).numpy()
+
+    np.testing.assert_allclose(resample(samples, rate, RATE), expected, rtol=0, atol=2e-6)
+
+
 def test_resample_at_the_same_rate_returns_the_input():
     samples = burst(100)
 
