@@ -117,15 +117,15 @@ def start_live_verification(page, identity: str) -> None:
     webcam.locator("button", has_text="Record").click()  # its accessible name is "capture photo"
 
 
-def watch_status(page, selector: str, seconds: float, stop_on: str | None = None) -> list[str]:
-    """Every text shown in ``selector`` during ``seconds`` (stops early once ``stop_on`` shows)."""
+def watch_status(page, selector: str, seconds: float, stop_on: str | tuple[str, ...] = ()) -> list[str]:
+    """Every text shown in ``selector`` during ``seconds`` (stops early once one of ``stop_on`` shows)."""
     seen: list[str] = []
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         text = page.locator(selector).inner_text()
         if not seen or seen[-1] != text:
             seen.append(text)
-        if stop_on and stop_on in text:
+        if any(word in text for word in ((stop_on,) if isinstance(stop_on, str) else stop_on)):
             break
         page.wait_for_timeout(200)
     return seen
@@ -211,6 +211,9 @@ def test_the_moves_in_another_order_are_refused(running_app, tmp_path, posed, vo
     assert any("step 1 of 2 (look up) failed: you turned to your left instead" in text for text in seen), seen
 
 
+FINAL_VOICE = ("Accepted (voice)", "Rejected (voice)", "Try again (voice)")  # "Listening" while pending
+
+
 def test_the_live_microphone_shows_a_running_decision_then_decides(running_app, tmp_path, face_files, voice_files):
     handlers.enroll_samples(running_app.service, "reader", voice=str(voice_files[0]))
     webcam = write_y4m(tmp_path / "face.y4m", face_files[0], frames=2)
@@ -223,12 +226,11 @@ def test_the_live_microphone_shows_a_running_decision_then_decides(running_app, 
             dropdown.fill("reader")
             dropdown.press("Enter")
             page.locator("#live-mic").get_by_role("button", name="Record", exact=True).click()
-            seen = watch_status(page, "#live-voice-status", 30, stop_on="ed (voice)")  # Accepted or Rejected
+            seen = watch_status(page, "#live-voice-status", 30, stop_on=FINAL_VOICE)
             save_screenshot(page, tmp_path, "verify-live-microphone.png")
         finally:
             browser.close()
     assert any("running decision:" in text and "reader: score" in text for text in seen), seen
     # Chromium's microphone path (its audio processing tripled the level) lowers this genuine pair's
-    # score from 0.888 file to file to about 0.78, under the medium threshold 0.872: the final answer
-    # is shown, whichever it is
-    assert "ed (voice)" in seen[-1] and "s of speech in the window" in seen[-1], seen
+    # score well below what it is file to file: the final answer is shown, whichever it is
+    assert any(word in seen[-1] for word in FINAL_VOICE) and "s of speech in the window" in seen[-1], seen
