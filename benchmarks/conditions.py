@@ -22,7 +22,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,9 +31,7 @@ from verify.conditions import (  # noqa: E402
     FACE_CONDITIONS,
     VOICE_CONDITIONS,
     condition_trials,
-    embed_under_conditions,
-    load_samples,
-    save_samples,
+    embed_cached,
     score_trials,
 )
 from verify.config import SECURITY_LEVELS  # noqa: E402
@@ -70,14 +67,8 @@ def run_dataset(modality: str, dataset: str, args: argparse.Namespace, pipeline)
     files = evaluation_files(args.root, dataset, args.max_people)
     conditions = CONDITIONS[modality]
     started = time.time()
-    cached = None if args.cache is None else args.cache / f"{pipeline.model_id}-{pipeline.model_version}-{dataset}-{args.seed}.npz"
-    if cached is not None and cached.exists():
-        samples = load_samples(cached)
-    else:
-        with tqdm(total=len(files) * len(conditions), desc=dataset, unit="sample", file=sys.stderr) as bar:
-            samples = embed_under_conditions(pipeline, args.root, files, conditions, args.seed, progress=bar.update)
-        if cached is not None:
-            save_samples(cached, samples)
+    with tqdm(total=len(files) * len(conditions), desc=dataset, unit="sample", file=sys.stderr) as bar:
+        samples = embed_cached(pipeline, args.root, files, conditions, args.seed, args.cache, progress=bar.update)
     scorer = model_scorer(modality)
     result = {"people": len({person for person, _ in files}), "files": len(files),
               "embedding_seconds": round(time.time() - started, 1), "conditions": {}}

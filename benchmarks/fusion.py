@@ -10,6 +10,7 @@ and held at the fused thresholds of scripts/calibrate_fusion.py). Prints a Markd
 writes benchmarks/results/fusion.json.
 
     python benchmarks/fusion.py [--root ../shared/data] [--cache .cache/conditions] [--seed 7] [--draws 3]
+        [--max-faces N]
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from conditions import evaluation_files  # noqa: E402  (benchmarks/conditions.py)
 
 from verify.conditions import (  # noqa: E402
+    FACE_CONDITIONS,
+    VOICE_CONDITIONS,
     and_rule_trials,
     chimeric_scores,
-    embed_under_conditions,
+    embed_cached,
     llr_sum_trials,
-    load_samples,
-    save_samples,
 )
 from verify.config import SECURITY_LEVELS  # noqa: E402
 from verify.metrics import levels_report  # noqa: E402
@@ -44,20 +45,12 @@ CONDITION_PAIRS = [("clean", "clean"), ("webcam", "clean"), ("clean", "1-3 s"), 
                    ("webcam", "telephone"), ("webcam", "white noise 0-15 dB")]
 
 
-def samples_of(modality: str, args: argparse.Namespace):
+def samples_of(modality: str, args: argparse.Namespace, max_people: int | None):
     """The evaluation people of the modality's data set, embedded under the benchmark conditions."""
-    pipeline = load_pipeline(modality, "cpu")
     dataset = DATASETS[modality]
-    cached = args.cache / f"{pipeline.model_id}-{pipeline.model_version}-{dataset}-{args.seed}.npz"
-    if cached.exists():
-        return load_samples(cached)
-    from verify.conditions import FACE_CONDITIONS, VOICE_CONDITIONS
-
     conditions = FACE_CONDITIONS if modality == "face" else VOICE_CONDITIONS
-    samples = embed_under_conditions(pipeline, args.root, evaluation_files(args.root, dataset, None), conditions,
-                                     args.seed)
-    save_samples(cached, samples)
-    return samples
+    return embed_cached(load_pipeline(modality, "cpu"), args.root, evaluation_files(args.root, dataset, max_people),
+                        conditions, args.seed, args.cache)
 
 
 def main() -> None:
@@ -66,9 +59,12 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "conditions")
     parser.add_argument("--seed", type=int, default=7, help="seed of the degradations (as benchmarks/conditions.py)")
     parser.add_argument("--draws", type=int, default=3, help="random pairings of face and voice people")
+    parser.add_argument("--max-faces", type=int, default=None, help="first N evaluation people of the face set")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    sides = {modality: (model_scorer(modality), samples_of(modality, args)) for modality in DATASETS}
+    max_people = {"face": args.max_faces, "voice": None}
+    sides = {modality: (model_scorer(modality), samples_of(modality, args, max_people[modality]))
+             for modality in DATASETS}
     fused = fusion_thresholds()
     thresholds = {  # in LLR units; AND holds each modality at its own threshold, shown as the lower
         "LLR sum": {level: fused.operating_point(level).threshold for level in SECURITY_LEVELS},

@@ -43,9 +43,7 @@ from verify.conditions import (  # noqa: E402
     CALIBRATION_CONDITIONS,
     EmbeddedSamples,
     condition_trials,
-    embed_under_conditions,
-    load_samples,
-    save_samples,
+    embed_cached,
 )
 from verify.normalization import Cohort, save_cohort  # noqa: E402
 from verify.quality_measures import default_features  # noqa: E402
@@ -73,15 +71,9 @@ def calibration_files(data: Path, dataset: str) -> list[tuple[str, str]]:
 def embedded_set(pipeline: Any, data: Path, dataset: str, seed: int, cache: Path | None) -> EmbeddedSamples:
     """The calibration files of ``dataset`` embedded under the calibration conditions (cached)."""
     conditions = CALIBRATION_CONDITIONS[pipeline.modality]
-    path = None if cache is None else cache / f"{pipeline.model_id}-{pipeline.model_version}-{dataset}-{seed}.npz"
-    if path is not None and path.exists():
-        return load_samples(path)
     files = calibration_files(data, dataset)
     with tqdm(total=len(files) * len(conditions), desc=dataset, unit="sample") as bar:
-        samples = embed_under_conditions(pipeline, data, files, conditions, seed, progress=bar.update)
-    if path is not None:
-        save_samples(path, samples)
-    return samples
+        return embed_cached(pipeline, data, files, conditions, seed, cache, progress=bar.update)
 
 
 def trials_of(samples: EmbeddedSamples, codes: Mapping[str, int], seed: int) -> Trials:

@@ -13,6 +13,7 @@ judged on are not in this repository.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import partial
@@ -25,8 +26,8 @@ from verify.calibration import Thresholds
 from verify.config import SECURITY_LEVELS
 from verify.embedding import Embedding, Pipeline
 from verify.errors import VerifyError
-from verify.fusion import ModalityTrials, chimeric_pairs
 from verify.face import degrade as face_degrade
+from verify.fusion import ModalityTrials, chimeric_pairs
 from verify.io import decode_audio, decode_image
 from verify.normalization import s_norm_many
 from verify.scorer import CalibratedScorer
@@ -132,6 +133,31 @@ def load_samples(path: Path) -> EmbeddedSamples:
         measures = {key[len("measure_"):]: stored[key] for key in stored.files if key.startswith("measure_")}
         return EmbeddedSamples(stored["vectors"], stored["people"], stored["files"], stored["conditions"],
                                measures, stored["flagged"], json.loads(str(stored["failed"])))
+
+
+def embed_cached(
+    pipeline: Pipeline,
+    root: Path,
+    files: Sequence[tuple[str, str]],
+    conditions: Mapping[str, Condition | None],
+    seed: int,
+    cache: Path | None,
+    progress: Callable[[int], None] = lambda done: None,
+) -> EmbeddedSamples:
+    """:func:`embed_under_conditions`, kept in the folder ``cache`` (None: not kept) between runs.
+
+    The file name carries the model, its version and a digest of the files, the condition names
+    and the seed, so a run over other people or conditions never reads another run's embeddings.
+    """
+    if cache is None:
+        return embed_under_conditions(pipeline, root, files, conditions, seed, progress=progress)
+    key = json.dumps([[list(item) for item in files], sorted(conditions), seed]).encode()
+    path = cache / f"{pipeline.model_id}-{pipeline.model_version}-{hashlib.sha256(key).hexdigest()[:16]}.npz"
+    if path.exists():
+        return load_samples(path)
+    samples = embed_under_conditions(pipeline, root, files, conditions, seed, progress=progress)
+    save_samples(path, samples)
+    return samples
 
 
 def decode_sample(modality: str, path: Path) -> Sample:
