@@ -279,7 +279,8 @@ class LiveSession:
                location: tuple[float, float, float, float] | None, start: float) -> FrameResult:
         """The decision on the attempt's frontal frames, once the moves are done; logged."""
         vectors = np.stack([frame.vector for frame in attempt.frontal])
-        probe = Embedding(l2_normalize(vectors.mean(axis=0)), attempt.frontal[-1].quality_issues)
+        probe = Embedding(l2_normalize(vectors.mean(axis=0)), attempt.frontal[-1].quality_issues,
+                          measures=_mean_measures(attempt.frontal))
         try:
             decision, named = self._final_decision(verifier, probe, vectors, attempt.regions)
         except VerifyError as error:
@@ -335,6 +336,13 @@ ASK = {NoFaceError: "no face found: look at the camera", FaceTooSmallError: "fac
 def _ask(error: VerifyError) -> str:
     """What a person in front of the camera should do about a frame that could not be scored."""
     return ASK.get(type(error), str(error))
+
+
+def _mean_measures(frames: list[Embedding]) -> dict[str, float]:
+    """The mean of each quality measure every frame has: the measures of their mean embedding (a
+    quality-aware calibration needs them)."""
+    names = set.intersection(*(set(frame.measures) for frame in frames))
+    return {name: float(np.mean([frame.measures[name] for frame in frames])) for name in sorted(names)}
 
 
 def _ms(start: float) -> float:
