@@ -40,7 +40,8 @@ from verify.face.pipeline import MATCH_IOU, FacePipeline  # noqa: E402
 from verify.io import decode_image  # noqa: E402
 
 SOURCES = ("yunet", "mtcnn_refined", "mtcnn")
-FLAT_TURNS = [(40, 0), (-40, 0), (0, 35), (0, -35), (30, 30)]  # degrees (yaw, pitch) of a held print
+FLAT_TURNS = [(20, 0), (-20, 0), (0, 20), (0, -20), (40, 0), (-40, 0), (0, 35), (0, -35), (30, 30), (50, 0), (-50, 0),
+              (0, 45), (0, -45)]  # degrees (yaw, pitch) of a held print
 FOCAL_PX, PRINT_MM = 600.0, 350.0  # a webcam's focal length; the print's distance from it
 
 
@@ -117,7 +118,8 @@ def spread_summary(table) -> dict[str, dict[str, float]]:
 
 def flat_prints(pipeline: FacePipeline, folder: Path, table) -> dict[str, dict[str, dict[str, float]]]:
     """Per source and print turn, the median and largest |change| of yaw (in turn thresholds) and
-    pitch (in tilt thresholds) that each person's most frontal photo, printed and turned, reads."""
+    pitch (in tilt thresholds) that each person's most frontal photo, printed and turned, reads,
+    and how many faces read a whole turn or nod (>= 1 threshold)."""
     config = ChallengeConfig()
     changes = {source: {turn: [] for turn in FLAT_TURNS} for source in SOURCES}
     for person, rows in table.items():
@@ -142,7 +144,8 @@ def flat_prints(pipeline: FacePipeline, folder: Path, table) -> dict[str, dict[s
             summary[source][f"yaw{yaw:+d}_pitch{pitch:+d}"] = {
                 "faces": len(values), "yaw_in_turns_median": round(float(np.median(turns)), 2),
                 "yaw_in_turns_max": round(float(turns.max()), 2), "pitch_in_tilts_median": round(float(np.median(tilts)), 2),
-                "pitch_in_tilts_max": round(float(tilts.max()), 2)}
+                "pitch_in_tilts_max": round(float(tilts.max()), 2),
+                "faces_reading_a_turn": int((turns >= 1).sum()), "faces_reading_a_nod": int((tilts >= 1).sum())}
     return summary
 
 
