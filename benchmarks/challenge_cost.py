@@ -30,9 +30,11 @@ sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "tests" / "enrollment
 
 from head_model import real_head  # noqa: E402
 from pose_pipeline import PosePipeline  # noqa: E402
+from vector_pipeline import THRESHOLDS  # noqa: E402
 
 from enrollment.service import Service  # noqa: E402
 from verify.challenge import Challenge, boxes_continuous, head_pose  # noqa: E402
+from verify.scorer import CosineScorer  # noqa: E402
 
 MOVES = ("turn_left", "look_up")
 POSES = [{}] * 4 + [{"yaw": 25}, {"yaw": 25}, {}, {"pitch": -25}, {"pitch": -25}, {}]
@@ -69,7 +71,7 @@ def session(count: int, challenge: bool, folder: Path) -> dict[str, float]:
     frames = [stub.frame(real_head(**pose), vector + 0.05 * np.random.default_rng(i).normal(size=16))
               for i, pose in enumerate(POSES)]
     with Service(folder / f"cost-{challenge}.db", caller="bench", challenge_seed=1,
-                 pipelines={"face": stub}) as service:
+                 pipelines={"face": stub}, scorers={"face": CosineScorer(THRESHOLDS)}) as service:
         service.enroll("Ann", face=stub.frame(real_head(), vector))
         live = service.live_session("Ann", challenge=challenge)
         live.feed(frames[0], 0.0)  # warm-up: models' thresholds and the replay threshold load once

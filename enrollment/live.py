@@ -46,7 +46,7 @@ from verify.challenge import (
     random_moves,
 )
 from verify.embedding import Embedding
-from verify.errors import ConfigError, FaceTooSmallError, NoFaceError, VerifyError
+from verify.errors import FaceTooSmallError, NoFaceError, VerifyError
 from verify.io import check_image_array
 from verify.liveness import LivenessCheck, LivenessConfig, max_pairwise_distance
 from verify.scorer import evidence
@@ -144,7 +144,6 @@ class LiveSession:
 
         Raises:
             InputError: ``frame`` is not an image array.
-            ConfigError: the face pipeline gives no landmarks (the challenge needs them).
         """
         start = time.perf_counter()
         now = time.monotonic() if time_s is None else float(time_s)
@@ -227,8 +226,6 @@ class LiveSession:
     def _challenged(self, verifier: Verifier, sample: Embedding, region: np.ndarray | None, now: float,
                     start: float) -> FrameResult:
         attempt = self._attempt
-        if sample.landmarks is None:
-            raise ConfigError("the face pipeline gives no landmarks: the live challenge needs them")
         if attempt.final is not None:
             if now < attempt.until and attempt.box is not None and boxes_continuous(attempt.box, sample.location):
                 attempt.box = sample.location
@@ -247,8 +244,12 @@ class LiveSession:
         if decision is not None and decision.outcome == "rejected" and attempt.challenge.phase == "neutral":
             self._reset()
             return FrameResult("rejected", self.identity, decision, decision.reason, sample.location, _ms(start))
-        status = attempt.challenge.observe(head_pose(sample.landmarks), now)
         attempt.box = sample.location
+        if sample.landmarks is None:  # the pose detector missed this face: the frame cannot move the challenge
+            status = attempt.challenge.status()
+            return FrameResult("pending", self.identity, decision, status.prompt, sample.location, _ms(start),
+                               prompt=status.prompt, challenge=status)
+        status = attempt.challenge.observe(head_pose(sample.landmarks), now)
         if status.frontal:
             attempt.frontal.append(sample)
             attempt.anchor = attempt.frontal[0].vector
@@ -278,7 +279,8 @@ class LiveSession:
                location: tuple[float, float, float, float] | None, start: float) -> FrameResult:
         """The decision on the attempt's frontal frames, once the moves are done; logged."""
         vectors = np.stack([frame.vector for frame in attempt.frontal])
-        probe = Embedding(l2_normalize(vectors.mean(axis=0)), attempt.frontal[-1].quality_issues)
+        probe = Embedding(l2_normalize(vectors.mean(axis=0)), attempt.frontal[-1].quality_issues,
+                          measures=_mean_measures(attempt.frontal))
         try:
             decision, named = self._final_decision(verifier, probe, vectors, attempt.regions)
         except VerifyError as error:
@@ -334,6 +336,13 @@ ASK = {NoFaceError: "no face found: look at the camera", FaceTooSmallError: "fac
 def _ask(error: VerifyError) -> str:
     """What a person in front of the camera should do about a frame that could not be scored."""
     return ASK.get(type(error), str(error))
+
+
+def _mean_measures(frames: list[Embedding]) -> dict[str, float]:
+    """The mean of each quality measure every frame has: the measures of their mean embedding (a
+    quality-aware calibration needs them)."""
+    names = set.intersection(*(set(frame.measures) for frame in frames))
+    return {name: float(np.mean([frame.measures[name] for frame in frames])) for name in sorted(names)}
 
 
 def _ms(start: float) -> float:

@@ -207,6 +207,10 @@ class Challenge:
         """The current phase."""
         return self._phase
 
+    def status(self) -> ChallengeStatus:
+        """Where the challenge stands, without a new frame (one whose pose could not be measured)."""
+        return self._status()
+
     def observe(self, pose: HeadPose, time_s: float) -> ChallengeStatus:
         """Advance with one frame's pose at ``time_s`` seconds (any clock, increasing)."""
         if self._phase in ("passed", "failed"):

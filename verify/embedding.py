@@ -28,8 +28,9 @@ class Embedding:
         location: where the sample was found in the input: the face box ``(x1, y1, x2, y2)`` in
             pixels of the decoded image; ``None`` for voices.
         landmarks: the chosen face's five landmarks ``(5, 2)`` in pixels of the decoded image, in
-            MTCNN order (left eye, right eye, nose tip, left and right mouth corner); ``None`` for
-            voices.
+            MTCNN order (left eye, right eye, nose tip, left and right mouth corner), from the
+            detector head pose is measured with (:data:`verify.face.pipeline.POSE_DETECTOR`);
+            ``None`` for voices and when that detector did not locate the face.
     """
 
     vector: np.ndarray

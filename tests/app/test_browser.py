@@ -192,9 +192,6 @@ def run_challenge(running_app, tmp_path, posed, voice_files, moves, seconds: flo
 
 
 @pytest.mark.data
-@pytest.mark.xfail(raises=LookupError, strict=True,
-                   reason="with the fused face pipeline's landmarks no photo of ORL s1 nods clearly enough for "
-                          "look_up; the scenario needs photos re-picked")
 def test_a_person_making_the_prompted_moves_is_accepted(running_app, tmp_path, posed, voice_files):
     seen = run_challenge(running_app, tmp_path, posed, voice_files, MOVES, 40)
     assert any("Follow the prompt: look up" in text for text in seen), seen
@@ -202,9 +199,6 @@ def test_a_person_making_the_prompted_moves_is_accepted(running_app, tmp_path, p
 
 
 @pytest.mark.data
-@pytest.mark.xfail(raises=LookupError, strict=True,
-                   reason="with the fused face pipeline's landmarks no photo of ORL s1 nods clearly enough for "
-                          "look_up; the scenario needs photos re-picked")
 def test_the_moves_in_another_order_are_refused(running_app, tmp_path, posed, voice_files):
     seen = run_challenge(running_app, tmp_path, posed, voice_files, tuple(reversed(MOVES)), 20)
     assert not any("Accepted" in text for text in seen), seen

@@ -23,12 +23,14 @@ class PosePipeline:
     def __init__(self) -> None:
         self._faces: list[Embedding | None] = [None]
 
-    def frame(self, landmarks: np.ndarray, vector: np.ndarray, box: tuple[float, float, float, float] = (
+    def frame(self, landmarks: np.ndarray | None, vector: np.ndarray, box: tuple[float, float, float, float] = (
             220.0, 140.0, 420.0, 380.0), faces: int = 1) -> np.ndarray:
-        """A frame standing for one face (``vector`` is normalised)."""
+        """A frame standing for one face (``vector`` is normalised; ``landmarks`` ``None``: its pose
+        could not be measured)."""
         vector = np.asarray(vector, np.float32)
-        self._faces.append(Embedding(vector / np.linalg.norm(vector), location=tuple(box),
-                                     landmarks=np.asarray(landmarks, np.float32), measures={"faces": float(faces)}))
+        points = None if landmarks is None else np.asarray(landmarks, np.float32)
+        self._faces.append(Embedding(vector / np.linalg.norm(vector), location=tuple(box), landmarks=points,
+                                     measures={"faces": float(faces)}))
         return self.indexed(len(self._faces) - 1)
 
     @staticmethod

@@ -69,6 +69,35 @@ def test_the_seeded_moves_made_by_the_enrolled_person_are_accepted(service, stub
     assert [(a.decision, a.caller) for a in completed] == [("accepted", "test")]  # one attempt logged, not frames
 
 
+def test_frames_whose_pose_was_not_measured_neither_move_nor_break_the_challenge(service, stub):
+    frames = head_frames(stub, MOVES)
+    unmeasured = stub.frame(None, person(0, 0.05, 99))
+    results = feed_all(service.live_session("Ann"), frames[:6] + [unmeasured] * 2 + frames[6:])
+    assert [r.prompt for r in results[6:8]] == [results[5].prompt] * 2  # held where the challenge stood
+    assert {r.outcome for r in results[:-1]} == {"pending"} and results[-1].outcome == "accepted"
+
+
+class MeasuresSeen(CosineScorer):
+    """Cosine thresholds that keep the quality measures of every probe they decide."""
+
+    def __init__(self) -> None:
+        super().__init__(THRESHOLDS)
+        self.seen: list[dict[str, float]] = []
+
+    def decide_many(self, cosines, level, probe, template_stats):
+        self.seen.append(dict(probe.measures))
+        return super().decide_many(cosines, level, probe, template_stats)
+
+
+def test_the_final_decision_carries_the_frontal_frames_quality_measures(tmp_path, stub):
+    scorer = MeasuresSeen()  # a quality-aware calibration refuses a probe without its measures
+    with Service(tmp_path / "store.db", caller="test", challenge_seed=SEED, pipelines={"face": stub},
+                 scorers={"face": scorer}) as service:
+        service.enroll("Ann", face=stub.frame(real_head(), person(0)))
+        results = feed_all(service.live_session("Ann"), head_frames(stub, MOVES))
+    assert results[-1].outcome == "accepted" and scorer.seen[-1] == {"faces": 1.0}
+
+
 def test_forty_frames_of_a_still_photo_are_never_accepted(service, stub):
     photo = stub.frame(flat_photo(), person(0))
     results = feed_all(service.live_session("Ann"), [photo] * 40)

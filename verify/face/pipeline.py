@@ -52,6 +52,13 @@ MATCH_IOU = 0.5
 """Box IoU from which another detector's face is the chosen face (YuNet's and MTCNN's boxes of
 each shipped sample overlap by more than 0.7: ``tests/verify/face/test_yunet.py``)."""
 
+POSE_DETECTOR = "mtcnn"
+"""The detector whose landmarks an embedding carries (the live challenge measures head pose from
+them) when it takes part; otherwise the first detector's. MTCNN's nose tip follows a nod, YuNet's
+barely does: within one ORL person MTCNN's (refined) ``pitch`` spans 0.12, YuNet's 0.055 (medians
+over 40 people), and YuNet's follows MTCNN's with correlation 0.44 (``python
+benchmarks/challenge_poses.py``)."""
+
 LEGACY_FUSION = FaceFusionConfig(detectors=("mtcnn",), networks=("reid",))
 """MTCNN alignment and the re-identification network alone: the pipeline before fusion, whose
 model id and version it keeps (so its templates and thresholds stay valid)."""
@@ -102,11 +109,13 @@ class EmbeddingNetwork:
 
 @dataclass(frozen=True)
 class LocatedFace:
-    """The chosen face of one image: its detection and the landmarks of every alignment."""
+    """The chosen face of one image: its detection, the landmarks of every alignment and those of
+    :data:`POSE_DETECTOR` (``None`` when that detector did not locate the face)."""
 
     detection: Detection
     alignments: tuple[np.ndarray, ...]
     faces_found: int
+    pose_landmarks: np.ndarray | None = None
 
 
 class FacePipeline(BatchedPipeline):
@@ -222,7 +231,10 @@ class FacePipeline(BatchedPipeline):
                 f"the face is {face.short_side:.0f} px wide; at least {self.config.min_face_px} px is needed"
             )
         matches = [face if detections is chooser else match_face(face, detections, MATCH_IOU) for detections in found]
-        return face, LocatedFace(face, tuple(match.landmarks for match in matches if match is not None), len(chooser))
+        names = list(self.detectors)
+        pose = matches[names.index(POSE_DETECTOR) if POSE_DETECTOR in names else 0]
+        return face, LocatedFace(face, tuple(match.landmarks for match in matches if match is not None), len(chooser),
+                                 None if pose is None else pose.landmarks)
 
     def _embed_located(self, images: Sequence[np.ndarray], faces: Sequence[LocatedFace]) -> list[Embedding]:
         """Fused embeddings of located faces, every network's crops embedded in batches."""
@@ -250,5 +262,6 @@ class FacePipeline(BatchedPipeline):
         measures["alignments"] = float(len(face.alignments))
         measures["faces"] = float(face.faces_found)
         box = tuple(float(value) for value in face.detection.box)
+        landmarks = None if face.pose_landmarks is None else np.array(face.pose_landmarks, np.float32)
         return Embedding(vector, face_quality_issues(preview, self.config), notes, preview, measures, location=box,
-                         landmarks=np.array(face.detection.landmarks, np.float32))
+                         landmarks=landmarks)
