@@ -37,13 +37,14 @@ import numpy as np
 from verify.config import FaceFrontEndConfig, FaceFusionConfig, ImageLimits
 from verify.device import Device, DeviceSpec, select_device
 from verify.embedding import BatchedPipeline, Embedding, name_source
-from verify.errors import FaceTooSmallError, NoFaceError, VerifyError
+from verify.errors import ConfigError, FaceTooSmallError, NoFaceError, VerifyError
 from verify.face.align import align_face
 from verify.face.detect import Detection, FaceDetector, choose_face, match_face
 from verify.face.mtcnn import MTCNN_SOURCE
 from verify.face.quality import face_measures, face_quality_issues
 from verify.face.reid import CPU_BATCH, FACE_REID_INPUT_SIZE, FACE_REID_WEIGHTS, REID_LANDMARK_TEMPLATE, ReidNetwork
 from verify.face.sface import SFACE_INPUT_SIZE, SFACE_LANDMARK_TEMPLATE, SFACE_WEIGHTS, SFaceNetwork
+from verify.face.tracking import FaceTracker, TrackingConfig
 from verify.face.yunet import YUNET_WEIGHTS, YuNetDetector
 from verify.io import ImageSource, decode_image
 from verify.scoring import l2_normalize
@@ -160,14 +161,39 @@ class FacePipeline(BatchedPipeline):
         reid = ReidNetwork(self.device, cpu_runtime, cpu_threads, self.batch_size)
         return EmbeddingNetwork(REID_LANDMARK_TEMPLATE, FACE_REID_INPUT_SIZE, reid)
 
-    def embed_with_face(self, image: np.ndarray) -> tuple[Detection | None, Embedding | VerifyError]:
+    def new_tracker(self, config: TrackingConfig = TrackingConfig()) -> FaceTracker:
+        """A tracker for one stream of frames, for :meth:`embed_frame` (see :mod:`verify.face.tracking`).
+
+        Raises:
+            ConfigError: the first detector of the fusion is not YuNet (only YuNet searches regions).
+        """
+        first = self.fusion.detectors[0]
+        if first != "yunet":
+            raise ConfigError(f"tracking needs YuNet as the first detector; this pipeline's is {first!r}")
+        return FaceTracker(self.detectors[first], config)
+
+    def embed_frame(self, frame: np.ndarray, tracker: FaceTracker) -> Embedding:
+        """:meth:`embed` of the next ``(H, W, 3)`` uint8 RGB frame of the stream ``tracker`` follows.
+
+        Raises:
+            VerifyError: the frame is not an image array, or has no usable face.
+        """
+        _, result = self.embed_with_face(frame, tracker)
+        if isinstance(result, VerifyError):
+            raise result
+        return result
+
+    def embed_with_face(
+        self, image: np.ndarray, tracker: FaceTracker | None = None
+    ) -> tuple[Detection | None, Embedding | VerifyError]:
         """Embed one decoded ``(H, W, 3)`` uint8 RGB image (a webcam frame); also return the chosen
-        face's detection (``None`` when no face was found), e.g. to draw its box."""
+        face's detection (``None`` when no face was found), e.g. to draw its box. With a
+        ``tracker`` (:meth:`new_tracker`), the first detector looks where the stream's face was."""
         try:
             image = decode_image(image, self.limits)
         except VerifyError as error:
             return None, error
-        detection, face = self.locate(image.shape, self.detect([image])[0])
+        detection, face = self.locate(image.shape, self.detect([image], tracker)[0])
         if isinstance(face, VerifyError):
             return detection, face
         return detection, self._embed_located([image], [face])[0]
@@ -187,13 +213,15 @@ class FacePipeline(BatchedPipeline):
         return [name_source(face, source) if isinstance(face, VerifyError) else next(embeddings)
                 for source, face in zip(sources, faces)]  # fmt: skip
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[list[list[Detection]]]:
+    def detect(self, images: Sequence[np.ndarray], tracker: FaceTracker | None = None) -> list[list[list[Detection]]]:
         """Per image, each configured detector's detections (in configuration order).
 
-        With ``mtcnn_refines``, MTCNN only refines the face the detectors before it chose.
+        With ``mtcnn_refines``, MTCNN only refines the face the detectors before it chose. A
+        ``tracker`` (consecutive frames of its stream) stands in for the first detector.
         """
         found: list[list[list[Detection]]] = [[] for _ in images]
         for name, detector in self.detectors.items():
+            detector = tracker if tracker is not None and name == self.fusion.detectors[0] else detector
             seeded = [i for i, earlier in enumerate(found) if any(earlier)] if self._refining(name) else []
             searched = [i for i in range(len(images)) if i not in set(seeded)]
             results = dict(zip(searched, detector.detect([images[i] for i in searched]) if searched else []))
