@@ -29,8 +29,10 @@ Runtimes: MTCNN and the re-identification network run where :mod:`verify.runtime
 from __future__ import annotations
 
 import hashlib
+import itertools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -52,6 +54,14 @@ from verify.scoring import l2_normalize
 MATCH_IOU = 0.5
 """Box IoU from which another detector's face is the chosen face (YuNet's and MTCNN's boxes of
 each shipped sample overlap by more than 0.7: ``tests/verify/face/test_yunet.py``)."""
+
+DECODE_THREADS = 1
+"""Threads reading and decoding a batch's files ahead of the networks: one keeps a core's worth of
+decoding beside the networks' threads without starving them on two cores."""
+
+OVERLAP_PART = 8
+"""Images detected and embedded together while the decoding threads run ahead: a multiple of the
+networks' CPU batch over the crops of two alignments."""
 
 LEGACY_FUSION = FaceFusionConfig(detectors=("mtcnn",), networks=("reid",))
 """MTCNN alignment and the re-identification network alone: the pipeline before fusion, whose
@@ -148,6 +158,7 @@ class FacePipeline(BatchedPipeline):
         }
         self.detectors = {name: builders[name]() for name in fusion.detectors}
         self.networks = {name: self._load_network(name, cpu_runtime, cpu_threads) for name in fusion.networks}
+        self._decode_pool: ThreadPoolExecutor | None = None
 
     def _load_network(self, name: str, cpu_runtime: str, cpu_threads: int | None) -> EmbeddingNetwork:
         if name == "sface":
@@ -199,12 +210,34 @@ class FacePipeline(BatchedPipeline):
         return detection, self._embed_located([image], [face])[0]
 
     def _embed_chunk(self, sources: Sequence[ImageSource]) -> list[Embedding | VerifyError]:
-        decoded: list[np.ndarray | VerifyError] = []
-        for source in sources:
-            try:
-                decoded.append(decode_image(source, self.limits))
-            except VerifyError as error:
-                decoded.append(error)
+        """Embed a chunk in parts of :data:`OVERLAP_PART` images; with more than one source, the
+        files are read and decoded by :data:`DECODE_THREADS` threads running ahead of the part
+        being detected and embedded (decoding releases the GIL)."""
+        if len(sources) == 1:
+            decoded: Iterator[np.ndarray | VerifyError] = iter([self._decode(sources[0])])
+        else:
+            decoded = self._decoder().map(self._decode, sources)
+        results: list[Embedding | VerifyError] = []
+        for start in range(0, len(sources), OVERLAP_PART):
+            part = list(itertools.islice(decoded, OVERLAP_PART))
+            results += self._embed_decoded(sources[start : start + OVERLAP_PART], part)
+        return results
+
+    def _decoder(self) -> ThreadPoolExecutor:
+        """The threads that decode batches' images, started on first use."""
+        if self._decode_pool is None:
+            self._decode_pool = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="face-decode")
+        return self._decode_pool
+
+    def _decode(self, source: ImageSource) -> np.ndarray | VerifyError:
+        try:
+            return decode_image(source, self.limits)
+        except VerifyError as error:
+            return error
+
+    def _embed_decoded(self, sources: Sequence[ImageSource],
+                       decoded: Sequence[np.ndarray | VerifyError]) -> list[Embedding | VerifyError]:
+        """Detect, align and embed decoded images (or pass on their decoding errors)."""
         images = [item for item in decoded if not isinstance(item, VerifyError)]
         found = iter(self.detect(images))
         faces = [item if isinstance(item, VerifyError) else self.locate(item.shape, next(found))[1] for item in decoded]
