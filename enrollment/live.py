@@ -25,7 +25,7 @@ import dataclasses
 import random
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -47,6 +47,7 @@ from verify.challenge import (
 )
 from verify.embedding import Embedding
 from verify.errors import FaceTooSmallError, NoFaceError, VerifyError
+from verify.face.tracking import FaceTracker, TrackingPipeline
 from verify.io import check_image_array
 from verify.liveness import LivenessCheck, LivenessConfig, max_pairwise_distance
 from verify.scorer import evidence
@@ -137,6 +138,8 @@ class LiveSession:
         self._rng = random.Random() if config.seed is None else None
         self._attempt = self._new_attempt() if config.challenge is not None else None
         self._last_named: str | None = None
+        self.tracker: FaceTracker | None = None  # follows the face of this session's frames
+        self._tracked_pipeline: TrackingPipeline | None = None
         self.last: FrameResult | None = None
 
     def feed(self, frame: np.ndarray, time_s: float | None = None) -> FrameResult:
@@ -150,7 +153,7 @@ class LiveSession:
         frame = check_image_array(frame, "webcam frame")
         verifier = self.service.verifier("face", self.level)
         try:
-            sample = verifier.pipeline.embed(frame)
+            sample = self._embed(verifier.pipeline, frame)
         except VerifyError as error:
             self.last = self._no_face(error, start)
             return self.last
@@ -160,6 +163,20 @@ class LiveSession:
         else:
             self.last = self._challenged(verifier, sample, region, now, start)
         return self.last
+
+    def _embed(self, pipeline: Any, frame: np.ndarray) -> Embedding:
+        """The frame's face, searched around the last frame's first when the pipeline tracks
+        (:mod:`verify.face.tracking`); the same alignment and networks either way.
+
+        Strict sessions search every frame whole: they measure how much the embeddings vary
+        between frames, and a region's search places the landmarks a little differently from the
+        whole frame's (a variation a still photo would show too).
+        """
+        if self.config.strict or not isinstance(pipeline, TrackingPipeline):
+            return pipeline.embed(frame)
+        if self.tracker is None or self._tracked_pipeline is not pipeline:
+            self.tracker, self._tracked_pipeline = pipeline.new_tracker(), pipeline
+        return pipeline.embed_frame(frame, self.tracker)
 
     # --- one frame, one decision (no challenge) -------------------------------------------------------------
     def _plain(self, verifier: Verifier, sample: Embedding, region: np.ndarray | None, start: float) -> FrameResult:

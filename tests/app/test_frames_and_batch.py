@@ -57,6 +57,16 @@ def test_frame_without_face_or_template_asks_to_retry(enrolled, face_files):
     assert "no face" in process_frame(enrolled.live_session(None, challenge=False), empty).message
 
 
+def test_a_face_that_stays_in_view_is_tracked_and_decided_as_each_frame_alone(enrolled, face_files):
+    for photo, expected in ((face_files[1], "accepted"), (face_files[4], "rejected")):
+        session = enrolled.live_session("Andy", challenge=False)
+        frames = [webcam_frame(photo, shift) for shift in (0, 2, 4, 6, 8)]
+        tracked = [process_frame(session, frame).outcome for frame in frames]
+        alone = [process_frame(enrolled.live_session("Andy", challenge=False), frame).outcome for frame in frames]
+        assert tracked == alone == [expected] * len(frames)
+        assert (session.tracker.full_searches, session.tracker.tracked) == (1, len(frames) - 1)
+
+
 def test_strict_mode_rejects_a_static_image_and_accepts_a_moving_face(enrolled, face_files):
     static, live = (enrolled.live_session("Andy", strict=True, challenge=False) for _ in range(2))
     frame = webcam_frame(face_files[1])

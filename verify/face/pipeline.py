@@ -29,21 +29,24 @@ Runtimes: MTCNN and the re-identification network run where :mod:`verify.runtime
 from __future__ import annotations
 
 import hashlib
+import itertools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 from verify.config import FaceFrontEndConfig, FaceFusionConfig, ImageLimits
 from verify.device import Device, DeviceSpec, select_device
 from verify.embedding import BatchedPipeline, Embedding, name_source
-from verify.errors import FaceTooSmallError, NoFaceError, VerifyError
+from verify.errors import ConfigError, FaceTooSmallError, NoFaceError, VerifyError
 from verify.face.align import align_face
 from verify.face.detect import Detection, FaceDetector, choose_face, match_face
 from verify.face.mtcnn import MTCNN_SOURCE
 from verify.face.quality import face_measures, face_quality_issues
 from verify.face.reid import CPU_BATCH, FACE_REID_INPUT_SIZE, FACE_REID_WEIGHTS, REID_LANDMARK_TEMPLATE, ReidNetwork
 from verify.face.sface import SFACE_INPUT_SIZE, SFACE_LANDMARK_TEMPLATE, SFACE_WEIGHTS, SFaceNetwork
+from verify.face.tracking import FaceTracker, TrackingConfig
 from verify.face.yunet import YUNET_WEIGHTS, YuNetDetector
 from verify.io import ImageSource, decode_image
 from verify.scoring import l2_normalize
@@ -58,6 +61,14 @@ them) when it takes part; otherwise the first detector's. MTCNN's nose tip follo
 barely does: within one ORL person MTCNN's (refined) ``pitch`` spans 0.12, YuNet's 0.055 (medians
 over 40 people), and YuNet's follows MTCNN's with correlation 0.44 (``python
 benchmarks/challenge_poses.py``)."""
+
+DECODE_THREADS = 1
+"""Threads reading and decoding a batch's files ahead of the networks: one keeps a core's worth of
+decoding beside the networks' threads without starving them on two cores."""
+
+OVERLAP_PART = 8
+"""Images detected and embedded together while the decoding threads run ahead: a multiple of the
+networks' CPU batch over the crops of two alignments."""
 
 LEGACY_FUSION = FaceFusionConfig(detectors=("mtcnn",), networks=("reid",))
 """MTCNN alignment and the re-identification network alone: the pipeline before fusion, whose
@@ -156,6 +167,7 @@ class FacePipeline(BatchedPipeline):
         }
         self.detectors = {name: builders[name]() for name in fusion.detectors}
         self.networks = {name: self._load_network(name, cpu_runtime, cpu_threads) for name in fusion.networks}
+        self._decode_pool: ThreadPoolExecutor | None = None
 
     def _load_network(self, name: str, cpu_runtime: str, cpu_threads: int | None) -> EmbeddingNetwork:
         if name == "sface":
@@ -169,25 +181,72 @@ class FacePipeline(BatchedPipeline):
         reid = ReidNetwork(self.device, cpu_runtime, cpu_threads, self.batch_size)
         return EmbeddingNetwork(REID_LANDMARK_TEMPLATE, FACE_REID_INPUT_SIZE, reid)
 
-    def embed_with_face(self, image: np.ndarray) -> tuple[Detection | None, Embedding | VerifyError]:
+    def new_tracker(self, config: TrackingConfig = TrackingConfig()) -> FaceTracker:
+        """A tracker for one stream of frames, for :meth:`embed_frame` (see :mod:`verify.face.tracking`).
+
+        Raises:
+            ConfigError: the first detector of the fusion is not YuNet (only YuNet searches regions).
+        """
+        first = self.fusion.detectors[0]
+        if first != "yunet":
+            raise ConfigError(f"tracking needs YuNet as the first detector; this pipeline's is {first!r}")
+        return FaceTracker(self.detectors[first], config)
+
+    def embed_frame(self, frame: np.ndarray, tracker: FaceTracker) -> Embedding:
+        """:meth:`embed` of the next ``(H, W, 3)`` uint8 RGB frame of the stream ``tracker`` follows.
+
+        Raises:
+            VerifyError: the frame is not an image array, or has no usable face.
+        """
+        _, result = self.embed_with_face(frame, tracker)
+        if isinstance(result, VerifyError):
+            raise result
+        return result
+
+    def embed_with_face(
+        self, image: np.ndarray, tracker: FaceTracker | None = None
+    ) -> tuple[Detection | None, Embedding | VerifyError]:
         """Embed one decoded ``(H, W, 3)`` uint8 RGB image (a webcam frame); also return the chosen
-        face's detection (``None`` when no face was found), e.g. to draw its box."""
+        face's detection (``None`` when no face was found), e.g. to draw its box. With a
+        ``tracker`` (:meth:`new_tracker`), the first detector looks where the stream's face was."""
         try:
             image = decode_image(image, self.limits)
         except VerifyError as error:
             return None, error
-        detection, face = self.locate(image.shape, self.detect([image])[0])
+        detection, face = self.locate(image.shape, self.detect([image], tracker)[0])
         if isinstance(face, VerifyError):
             return detection, face
         return detection, self._embed_located([image], [face])[0]
 
     def _embed_chunk(self, sources: Sequence[ImageSource]) -> list[Embedding | VerifyError]:
-        decoded: list[np.ndarray | VerifyError] = []
-        for source in sources:
-            try:
-                decoded.append(decode_image(source, self.limits))
-            except VerifyError as error:
-                decoded.append(error)
+        """Embed a chunk in parts of :data:`OVERLAP_PART` images; with more than one source, the
+        files are read and decoded by :data:`DECODE_THREADS` threads running ahead of the part
+        being detected and embedded (decoding releases the GIL)."""
+        if len(sources) == 1:
+            decoded: Iterator[np.ndarray | VerifyError] = iter([self._decode(sources[0])])
+        else:
+            decoded = self._decoder().map(self._decode, sources)
+        results: list[Embedding | VerifyError] = []
+        for start in range(0, len(sources), OVERLAP_PART):
+            part = list(itertools.islice(decoded, OVERLAP_PART))
+            results += self._embed_decoded(sources[start : start + OVERLAP_PART], part)
+        return results
+
+    def _decoder(self) -> ThreadPoolExecutor:
+        """The threads that decode batches' images, started on first use."""
+        if self._decode_pool is None:
+            self._decode_pool = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="face-decode")
+        return self._decode_pool
+
+    def _decode(self, source: ImageSource) -> np.ndarray | VerifyError:
+        try:
+            return decode_image(source, self.limits)
+        except VerifyError as error:
+            return error
+
+    def _embed_decoded(self, sources: Sequence[ImageSource],
+                       decoded: Sequence[np.ndarray | VerifyError]) -> list[Embedding | VerifyError]:
+        """Detect, align and embed decoded images (or pass on their decoding errors)."""
         images = [item for item in decoded if not isinstance(item, VerifyError)]
         found = iter(self.detect(images))
         faces = [item if isinstance(item, VerifyError) else self.locate(item.shape, next(found))[1] for item in decoded]
@@ -196,13 +255,15 @@ class FacePipeline(BatchedPipeline):
         return [name_source(face, source) if isinstance(face, VerifyError) else next(embeddings)
                 for source, face in zip(sources, faces)]  # fmt: skip
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[list[list[Detection]]]:
+    def detect(self, images: Sequence[np.ndarray], tracker: FaceTracker | None = None) -> list[list[list[Detection]]]:
         """Per image, each configured detector's detections (in configuration order).
 
-        With ``mtcnn_refines``, MTCNN only refines the face the detectors before it chose.
+        With ``mtcnn_refines``, MTCNN only refines the face the detectors before it chose. A
+        ``tracker`` (consecutive frames of its stream) stands in for the first detector.
         """
         found: list[list[list[Detection]]] = [[] for _ in images]
         for name, detector in self.detectors.items():
+            detector = tracker if tracker is not None and name == self.fusion.detectors[0] else detector
             seeded = [i for i, earlier in enumerate(found) if any(earlier)] if self._refining(name) else []
             searched = [i for i in range(len(images)) if i not in set(seeded)]
             results = dict(zip(searched, detector.detect([images[i] for i in searched]) if searched else []))

@@ -33,6 +33,10 @@ YUNET_WEIGHTS = WeightsFile(
 YUNET_NMS_THRESHOLD = 0.3
 """Overlap (IoU) above which YuNet's non-maximum suppression keeps only the more confident box."""
 
+YUNET_STRIDE = 32
+"""YuNet's coarsest feature stride (pixels of the image it searches): a region cut at multiples of it
+keeps every anchor where the whole image's search has it."""
+
 YUNET_TOP_K = 5000
 """Candidates YuNet keeps before non-maximum suppression (OpenCV Zoo's setting)."""
 
@@ -80,22 +84,46 @@ class YuNetDetector:
         """Detect faces in ``(H, W, 3)`` uint8 RGB images; one list of detections per image."""
         return [self._detect_one(image) for image in images]
 
+    def detect_region(self, image: np.ndarray, region: tuple[int, int, int, int]) -> list[Detection]:
+        """Faces inside ``region`` ``(x1, y1, x2, y2)`` (pixels) of an ``(H, W, 3)`` uint8 RGB image,
+        in the whole image's pixels.
+
+        The region is cut from the image as the whole-image search sees it (downscaled the same
+        way) and widened to YuNet's coarsest stride, so a face in it meets the same pixels and
+        anchors as in a search of the whole image, for a fraction of the pixels.
+        """
+        bgr, factor = self._search_image(image)
+        x1, y1 = (int(value * factor) // YUNET_STRIDE * YUNET_STRIDE for value in region[:2])
+        x2, y2 = min(bgr.shape[1], int(np.ceil(region[2] * factor))), min(bgr.shape[0], int(np.ceil(region[3] * factor)))
+        return self._detect_scaled(np.ascontiguousarray(bgr[y1:y2, x1:x2]), factor, (x1, y1))
+
     def _detect_one(self, image: np.ndarray) -> list[Detection]:
-        longer = max(image.shape[:2])
-        factor = min(1.0, self.config.yunet_max_side / longer)
+        bgr, factor = self._search_image(image)
+        return self._detect_scaled(bgr, factor, (0, 0))
+
+    def _search_image(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        """The BGR image YuNet searches (downscaled to ``yunet_max_side``) and its scale factor."""
+        factor = min(1.0, self.config.yunet_max_side / max(image.shape[:2]))
         bgr = np.ascontiguousarray(image[:, :, ::-1])
         if factor < 1.0:
             size = (max(1, round(image.shape[1] * factor)), max(1, round(image.shape[0] * factor)))
             bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+        return bgr, factor
+
+    def _detect_scaled(self, bgr: np.ndarray, factor: float, offset: tuple[int, int]) -> list[Detection]:
+        """Faces of ``bgr``, a part at ``offset`` (pixels) of an image scaled by ``factor``, in the
+        original image's pixels."""
         _, rows = self._instance((bgr.shape[1], bgr.shape[0])).detect(bgr)
         if rows is None:
             return []
-        return [_detection(row, factor) for row in rows if row[2] > 1 and row[3] > 1]
+        return [_detection(row, factor, offset) for row in rows if row[2] > 1 and row[3] > 1]
 
 
-def _detection(row: np.ndarray, factor: float) -> Detection:
-    """A detection from one YuNet row ``x, y, w, h, 5 x (x, y), score`` found at ``factor`` scale."""
-    x, y, width, height = (float(value) / factor for value in row[:4])
+def _detection(row: np.ndarray, factor: float, offset: tuple[int, int] = (0, 0)) -> Detection:
+    """A detection from one YuNet row ``x, y, w, h, 5 x (x, y), score`` found at ``factor`` scale in a
+    part of the scaled image at ``offset``."""
+    x, y = (float(row[0]) + offset[0]) / factor, (float(row[1]) + offset[1]) / factor
+    width, height = float(row[2]) / factor, float(row[3]) / factor
     box = np.array([x, y, x + width, y + height], np.float32)
-    landmarks = (np.asarray(row[4:14], np.float32).reshape(5, 2) / factor).astype(np.float32)
+    landmarks = ((np.asarray(row[4:14], np.float32).reshape(5, 2) + np.array(offset, np.float32)) / factor).astype(np.float32)
     return Detection(box, landmarks, float(row[14]))
