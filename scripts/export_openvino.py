@@ -34,7 +34,7 @@ from verify.voice.encoder import GE2E_NETWORK  # noqa: E402
 from verify.weights import MODELS_DIR, sha256_of  # noqa: E402
 
 NETWORKS: tuple[NetworkSpec, ...] = (PNET, RNET, ONET, FACE_REID_NETWORK, GE2E_NETWORK)
-PROBE_SHAPES = {"mtcnn-pnet": [(1, 3, 24, 24), (3, 3, 61, 83)], "ge2e-resemblyzer": [(1, 160, 40), (5, 160, 40)]}
+PROBE_SHAPES = {"mtcnn-pnet": [(1, 3, 24, 24), (3, 3, 61, 83)], "ge2e-robust": [(1, 160, 40), (5, 160, 40)]}
 RTOL, ATOL = 1e-4, 1e-4  # relative to the largest output; float32 throughout
 
 

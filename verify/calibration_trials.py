@@ -4,7 +4,7 @@ The core of ``scripts/calibrate.py``, fed with arrays so that any trial generato
 today, degraded probes from the front ends tomorrow) can use it:
 
     trials = Trials(vectors, identities, enroll, probe, measures)
-    result = calibrate_trials(trials, cohort, model_id="ge2e-resemblyzer")
+    result = calibrate_trials(trials, cohort, model_id="ge2e-robust")
     save_calibration(path, result.calibration)
 
 The identities of the trials are split in two: weights and thresholds are fitted on trials among

@@ -110,10 +110,10 @@ SHIPPED: dict[str, ModelSpec] = {
     ),
     "voice": ModelSpec(
         modality="voice",
-        model_id="ge2e-resemblyzer",
+        model_id="ge2e-robust",
         pipeline="verify.voice.pipeline:VoicePipeline",
-        calibration="ge2e-resemblyzer.calibration.json",
-        cohort="ge2e-resemblyzer.cohort.json",
+        calibration="ge2e-robust.calibration.json",
+        cohort="ge2e-robust.cohort.json",
     ),
 }
 

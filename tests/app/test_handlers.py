@@ -102,7 +102,7 @@ def test_bad_inputs_raise_clear_errors(service, face_files, blank_photo, silent_
 def test_settings_and_level_texts_show_thresholds(service):
     text = handlers.settings_markdown(service)
     medium = service.operating_point("face", "medium").threshold
-    assert model_spec("face").model_id in text and "ge2e-resemblyzer" in text and f"LLR ≥ {medium:.2f}" in text
+    assert model_spec("face").model_id in text and "ge2e-robust" in text and f"LLR ≥ {medium:.2f}" in text
     assert "`cpu`" in text
     assert "1 impostor in 10,000" in handlers.thresholds_summary(service, "high")
 

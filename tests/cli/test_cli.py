@@ -349,7 +349,7 @@ def test_demo_accepts_every_same_row_and_rejects_every_other_row(cli, modality: 
 def test_info_lists_models_levels_and_store(cli, store: Path) -> None:
     code, out, _ = cli("info")
     assert code == 0
-    assert f"face: {model_spec('face').model_id}" in out and "voice: ge2e-resemblyzer" in out
+    assert f"face: {model_spec('face').model_id}" in out and "voice: ge2e-robust" in out
     assert f"accept LLR >= {FACE_MEDIUM:.2f}" in out
     assert f"store: {store}" in out
 

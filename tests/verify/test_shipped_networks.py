@@ -19,7 +19,7 @@ from verify.voice.encoder import GE2E_NETWORK
 from verify.weights import MODELS_DIR
 
 SHIPPED = (PNET, RNET, ONET, FACE_REID_NETWORK, GE2E_NETWORK)
-SHAPES = {"mtcnn-pnet": [(1, 3, 24, 24), (2, 3, 61, 83)], "ge2e-resemblyzer": [(1, 160, 40), (3, 160, 40)]}
+SHAPES = {"mtcnn-pnet": [(1, 3, 24, 24), (2, 3, 61, 83)], "ge2e-robust": [(1, 160, 40), (3, 160, 40)]}
 
 
 @pytest.mark.parametrize("spec", SHIPPED, ids=lambda spec: spec.name)

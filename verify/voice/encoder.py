@@ -1,5 +1,5 @@
-"""GE2E speaker embeddings (Resemblyzer's encoder): the contract, NumPy features, and the encoder
-on each device.
+"""GE2E speaker embeddings (Resemblyzer's encoder, made robust to noise): the contract, NumPy
+features, and the encoder on each device.
 
 One utterance flows: prepared 16 kHz speech -> mel power frames (:func:`mel_power`) -> partial
 windows of :data:`PARTIAL_FRAMES` frames (:func:`partial_window_starts`) -> the encoder network
@@ -34,16 +34,26 @@ EMBEDDING_DIM = 256
 DEFAULT_PARTIAL_RATE = 1.3  # partial windows per second of audio
 DEFAULT_MIN_COVERAGE = 0.75  # keep a padded last window only if this fraction holds audio
 
-GE2E_WEIGHTS = WeightsFile(
+RESEMBLYZER_WEIGHTS = WeightsFile(
     filename="ge2e-resemblyzer.safetensors",
     sha256="b053bd1844ad6cf73dbf277b82f9299085e046dc59f87d9e1073263b7e473bed",
     rebuild_command="python scripts/convert_ge2e.py",
 )
+"""Resemblyzer's own GE2E weights: the teacher of :data:`GE2E_WEIGHTS` and the reference the port
+is tested against."""
+
+GE2E_WEIGHTS = WeightsFile(
+    filename="ge2e-robust.safetensors",
+    sha256="4019519a55d4cb8fb895ecc3be14c78eac9d00f55e9b1e7147e5593047cb036a",
+    rebuild_command="python scripts/train_robust_voice.py --data ../shared/data",
+)
+"""The shipped voice encoder: Resemblyzer's GE2E fine-tuned to embed degraded speech like clean
+speech (``training/robust_voice.py``, model card ``ge2e-robust.md``)."""
 
 GE2E_NETWORK = NetworkSpec(
-    name="ge2e-resemblyzer",
-    graph_sha256="ee239217931b35260e9775909c5c31a9e9746ce3e3037922c3929b1bbc59aafc",
-    weights_sha256="bd2d7d01886420c674b7db51562d383c60b0766ab1c1c61d824dfc113939c131",
+    name="ge2e-robust",
+    graph_sha256="01ed28c757856abcb422809908de84baae64dac3465bd3b58441e7d02540c875",
+    weights_sha256="d3fffab52c2f2bd4ef6da690664798485e6c197c85a5714649d613997bbba716",
     module="verify.voice.ge2e:shipped_encoder",
     example_shape=(1, PARTIAL_FRAMES, MEL_CHANNELS),
     dynamic_dims=(0,),

@@ -7,7 +7,8 @@ utterances of different lengths at once, on the CPU or a CUDA device.
 
 The network and the slicing reproduce Resemblyzer 0.1.4 (``resemblyzer/voice_encoder.py``,
 ``audio.py``, ``hparams.py``); the weights are its ``pretrained.pt``, converted by
-``scripts/convert_ge2e.py``. Volume normalisation and silence trimming (Resemblyzer's
+``scripts/convert_ge2e.py``; the shipped weights are those fine-tuned from them for noisy
+speech (``scripts/train_robust_voice.py``). Volume normalisation and silence trimming (Resemblyzer's
 ``preprocess_wav``) are the caller's job. This runs on CUDA and is the reference the CPU path
 (:mod:`verify.voice.encoder`: NumPy features, the encoder's shipped OpenVINO IR) is tested against.
 """
@@ -32,6 +33,7 @@ from verify.voice.encoder import (
     HOP_SAMPLES,
     MEL_CHANNELS,
     PARTIAL_FRAMES,
+    RESEMBLYZER_WEIGHTS,
     SAMPLE_RATE,
     WINDOW_SAMPLES,
     partial_window_starts,
@@ -78,8 +80,8 @@ class MelPowerSpectrogram(nn.Module):
 class SpeakerEncoder(nn.Module):
     """Resemblyzer's GE2E network: 3-layer LSTM, linear projection, ReLU, L2 normalisation.
 
-    Parameter names (``lstm.*``, ``linear.*``) are Resemblyzer's, so :data:`GE2E_WEIGHTS` loads
-    with ``strict=True``.
+    Parameter names (``lstm.*``, ``linear.*``) are Resemblyzer's, so :data:`RESEMBLYZER_WEIGHTS`
+    and :data:`GE2E_WEIGHTS` load with ``strict=True``.
     """
 
     def __init__(self) -> None:
@@ -221,8 +223,13 @@ def _device_of(module: nn.Module) -> torch.device:
 
 
 def shipped_encoder() -> SpeakerEncoder:
-    """The encoder with the shipped weights, in eval mode."""
+    """The encoder with the shipped (noise-robust) weights, in eval mode."""
     return load_into(SpeakerEncoder(), GE2E_WEIGHTS)
+
+
+def resemblyzer_encoder() -> SpeakerEncoder:
+    """The encoder with Resemblyzer's own weights, in eval mode (the teacher, and the port's reference)."""
+    return load_into(SpeakerEncoder(), RESEMBLYZER_WEIGHTS)
 
 
 class TorchSpeakerEncoder:

@@ -16,11 +16,11 @@ from verify.voice.encoder import GE2E_WEIGHTS, HOP_SAMPLES, PARTIAL_FRAMES, CpuS
 from verify.voice.frontend import Speech, prepare_speech
 from verify.voice.vad import SileroVad
 
-VOICE_MODEL_ID = "ge2e-resemblyzer"
+VOICE_MODEL_ID = "ge2e-robust"
 
 
 class VoicePipeline(BatchedPipeline):
-    """Embeds speech with the GE2E speaker encoder (Resemblyzer's weights) on mel power features."""
+    """Embeds speech with the GE2E speaker encoder (Resemblyzer's, fine-tuned for noisy speech)."""
 
     modality = "voice"
     model_id = VOICE_MODEL_ID

@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 from verify.errors import ConfigError, InputError, NoSpeechError
 from verify.voice.ge2e import (
     GE2E_WEIGHTS,
+    RESEMBLYZER_WEIGHTS,
     HOP_SAMPLES,
     PARTIAL_FRAMES,
     SAMPLE_RATE,
@@ -31,7 +32,7 @@ MIN_COSINE = 0.99
 
 @pytest.fixture(scope="module")
 def encoder() -> SpeakerEncoder:
-    return load_into(SpeakerEncoder(), GE2E_WEIGHTS)
+    return load_into(SpeakerEncoder(), RESEMBLYZER_WEIGHTS)
 
 
 @pytest.fixture(scope="module")
@@ -133,8 +134,9 @@ def test_partial_windows_are_each_utterances_own_frames(features) -> None:
 
 
 # --- shipped weights ---------------------------------------------------------------------------
-def test_shipped_weights_load_strictly() -> None:
-    encoder = load_into(SpeakerEncoder(), GE2E_WEIGHTS)
+@pytest.mark.parametrize("weights", [GE2E_WEIGHTS, RESEMBLYZER_WEIGHTS], ids=["robust", "resemblyzer"])
+def test_shipped_weights_load_strictly(weights) -> None:
+    encoder = load_into(SpeakerEncoder(), weights)
     assert not encoder.training
     partials = torch.rand(3, PARTIAL_FRAMES, 40)
     with torch.inference_mode():
@@ -143,10 +145,10 @@ def test_shipped_weights_load_strictly() -> None:
     torch.testing.assert_close(embeddings.norm(dim=1), torch.ones(3))
 
 
-def test_shipped_weights_equal_resemblyzer_checkpoint(resemblyzer) -> None:
+def test_resemblyzer_weights_equal_its_checkpoint(resemblyzer) -> None:
     source = Path(resemblyzer.__file__).parent / "pretrained.pt"
     model_state = torch.load(source, map_location="cpu", weights_only=True)["model_state"]
-    shipped = load_file(str(MODELS_DIR / GE2E_WEIGHTS.filename))
+    shipped = load_file(str(MODELS_DIR / RESEMBLYZER_WEIGHTS.filename))
     assert set(model_state) - set(shipped) == {"similarity_weight", "similarity_bias"}
     for name, tensor in shipped.items():
         assert torch.equal(tensor, model_state[name]), name
