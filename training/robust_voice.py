@@ -148,8 +148,7 @@ def _step_windows(clips: TrainingClips, chosen: np.ndarray, config: StudentConfi
     for index in chosen:
         speech = clips.clean[index]
         if rng.random() >= config.clean_fraction:
-            others = [clips.raw[other] for other in rng.choice(len(clips.raw), BABBLE_SOURCES)
-                      if clips.speakers[other] != clips.speakers[index]]
+            others = _other_speakers_clips(clips, index, rng)
             speech = prepared(_any_voice(clips.raw[index], rng, others), vad)
             if speech is None:
                 continue
@@ -159,3 +158,10 @@ def _step_windows(clips: TrainingClips, chosen: np.ndarray, config: StudentConfi
             windows.append(speech[start : start + WINDOW_SAMPLES])
             wanted.append(int(index))
     return windows, wanted
+
+
+def _other_speakers_clips(clips: TrainingClips, index: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Up to :data:`BABBLE_SOURCES` different clips of speakers other than clip ``index``'s (babble)."""
+    candidates = np.flatnonzero(clips.speakers != clips.speakers[index])
+    chosen = rng.choice(candidates, min(BABBLE_SOURCES, len(candidates)), replace=False)
+    return [clips.raw[other] for other in chosen]
