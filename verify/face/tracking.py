@@ -12,7 +12,7 @@ resolution, in a fraction of the pixels. The whole frame is searched instead whe
   face that came into view elsewhere is seen within that many frames.
 
 Only where YuNet looks changes: the face found is refined, aligned and embedded by the same
-stages and networks as any other (:meth:`~verify.face.pipeline.FacePipeline.embed_frame`), and
+stages and networks as any other (the face pipeline's ``embed_frame``), and
 a frame with no detected face still has no decision. One tracker follows one stream; it is not
 shared between threads.
 """
