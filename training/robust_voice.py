@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from verify.conditions import _any_voice
+from verify.conditions import any_voice
 from verify.errors import VerifyError
 from verify.voice.encoder import HOP_SAMPLES, PARTIAL_FRAMES, SAMPLE_RATE
 from verify.voice.frontend import prepare_speech
@@ -149,7 +149,7 @@ def _step_windows(clips: TrainingClips, chosen: np.ndarray, config: StudentConfi
         speech = clips.clean[index]
         if rng.random() >= config.clean_fraction:
             others = _other_speakers_clips(clips, index, rng)
-            speech = prepared(_any_voice(clips.raw[index], rng, others), vad)
+            speech = prepared(any_voice(clips.raw[index], rng, others), vad)
             if speech is None:
                 continue
         speech = wrap_to_windows(np.ascontiguousarray(speech, np.float32))

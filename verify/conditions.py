@@ -55,7 +55,7 @@ def _short_babble(speech: Sample, rng: np.random.Generator, others: Sequence[Sam
     return voice_degrade.add_babble(short, rng, others, snr_db=snr_db)
 
 
-def _any_voice(speech: Sample, rng: np.random.Generator, others: Sequence[Sample]) -> Sample:
+def any_voice(speech: Sample, rng: np.random.Generator, others: Sequence[Sample]) -> Sample:
     """One of the broad family of voice degradations, babble included (a quarter of the time)."""
     if rng.random() < 0.25:
         return _short_babble(speech, rng, others, (1.0, 4.0), (0.0, 20.0))
@@ -82,7 +82,7 @@ VOICE_CONDITIONS: dict[str, Condition | None] = {
 CALIBRATION_CONDITIONS: dict[str, dict[str, Condition | None]] = {
     "face": {CLEAN: None, "webcam": _face(face_degrade.webcam_like)},
     "voice": {CLEAN: None, "short": _voice(partial(voice_degrade.cut, seconds=(0.75, 4.0))),
-              "any": _any_voice, "any again": _any_voice},
+              "any": any_voice, "any again": any_voice},
 }
 """What calibration sees: clean samples and broad random families of degradations, several draws
 per file for voices (their conditions vary more), and clean voices cut short on their own: each
