@@ -124,6 +124,19 @@ class NetworkSpec:
         return getattr(importlib.import_module(module), name)().eval()
 
 
+def openvino_cpu_config(threads: int | None) -> dict[str, Any]:
+    """OpenVINO's CPU compile settings: float32, and ``threads`` inference threads (``None``: every core).
+
+    A thread count means a share of the machine, with other processes (Ray actors) beside this one:
+    the threads are then not pinned, or every process would pin its thread to the same first core
+    (two one-thread actors on two cores ran at 55 % of a core each).
+    """
+    config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32"}
+    if threads is not None:
+        config.update({"INFERENCE_NUM_THREADS": threads, "ENABLE_CPU_PINNING": False})
+    return config
+
+
 class OpenVinoNetwork:
     """A shipped IR compiled by OpenVINO for the CPU in float32, callable on NumPy arrays.
 
@@ -140,9 +153,7 @@ class OpenVinoNetwork:
             RuntimeError: OpenVINO cannot compile it for this CPU.
         """
         graph, weights = locate(spec.graph), locate(spec.weights)  # hash-checked: the shipped files
-        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32"}
-        if threads is not None:
-            config["INFERENCE_NUM_THREADS"] = threads
+        config = openvino_cpu_config(threads)
         self.name = spec.name
         # from the path, so that a cached compilation skips reading the graph too
         self.compiled = openvino_core().compile_model(str(graph), "CPU", config)

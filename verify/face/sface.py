@@ -26,7 +26,7 @@ import threading
 import numpy as np
 
 from verify.errors import WeightsError
-from verify.runtime import openvino_core
+from verify.runtime import openvino_core, openvino_cpu_config
 from verify.weights import WeightsFile, locate
 
 SFACE_WEIGHTS = WeightsFile(
@@ -120,10 +120,7 @@ class SFaceNetwork:
             if not parameter.output(0).get_target_inputs():
                 model.remove_parameter(parameter)
         model.reshape({SFACE_INPUT_NAME: ov.PartialShape([-1, 3, SFACE_INPUT_SIZE, SFACE_INPUT_SIZE])})
-        config: dict = {"INFERENCE_PRECISION_HINT": "f32"}
-        if cpu_threads is not None:
-            config["INFERENCE_NUM_THREADS"] = cpu_threads
-        self.compiled = openvino_core().compile_model(model, "CPU", config)  # cached compilations
+        self.compiled = openvino_core().compile_model(model, "CPU", openvino_cpu_config(cpu_threads))  # cached compilations
         self._local = threading.local()
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:

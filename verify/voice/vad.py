@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from verify.errors import WeightsError
-from verify.runtime import openvino_core
+from verify.runtime import openvino_core, openvino_cpu_config
 from verify.weights import sha256_of
 
 SAMPLE_RATE = 16_000  # Hz
@@ -60,8 +60,7 @@ class SileroVad:
 
     def __init__(self, threads: int = 1) -> None:
         """Compile the network for the CPU in float32 with ``threads`` OpenVINO threads."""
-        config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads}
-        self.compiled = openvino_core().compile_model(str(model_path()), "CPU", config)
+        self.compiled = openvino_core().compile_model(str(model_path()), "CPU", openvino_cpu_config(threads))
         self._local = threading.local()
 
     def probabilities(self, samples: np.ndarray) -> np.ndarray:
