@@ -21,14 +21,16 @@ Per size: build seconds (FAISS on ``--threads`` threads), index bytes and proces
 latency p50/p99 of the index search (shortlist of 100) and of the whole identification
 (search, exact re-scoring of the shortlist, decision), recall@1 of the shortlist against exact
 search, agreement of the named person with exact search, and for real probes how many are named
-correctly and how many wrongly. Up to ``exact_max`` (20,000) the gallery is searched exactly,
-as the product does. The machine's load is recorded before and after.
+correctly and how many wrongly; for each ``--candidates`` count the PQ scan hands to exact
+re-ranking. Up to ``exact_max`` (20,000) the gallery is searched exactly, as the product does.
+The machine's load is recorded before and after.
 
-Decisions are made on the raw cosine at the model's shipped cosine thresholds
-(``assets/models/<model>.thresholds.json``, :class:`~verify.scorer.CosineScorer`): synthetic
-templates have no cohort statistics and synthetic probes no quality measures, which the product's
-calibrated scorer needs. The index and its recall do not depend on the scorer; the product's
-ranking of the shortlist by S-norm and LLR adds one cohort product per query to ``identify``.
+Decisions are made on the raw cosine (:class:`~verify.scorer.CosineScorer`) at thresholds set on
+the embeddings' own *calibration* people (every same-person pair, 200,000 different-person pairs,
+thresholds at FARs 10 % to 0.01 %): synthetic templates have no cohort statistics and synthetic
+probes no quality measures, which the product's calibrated scorer needs. The index and its recall
+do not depend on the scorer; the product's ranking of the shortlist by S-norm and LLR adds one
+cohort product per query to ``identify``.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from enrollment.changes import StoreVersion  # noqa: E402
 from enrollment.gallery import Gallery, GalleryConfig, GalleryKey  # noqa: E402
 from enrollment.identify import identify  # noqa: E402
 from verify.embedding import Embedding  # noqa: E402
-from verify.calibration import load_thresholds  # noqa: E402
+from verify.calibration import Thresholds, calibrate  # noqa: E402
 from verify.engines.embeddings_file import read_embeddings  # noqa: E402
 from verify.scorer import CosineScorer  # noqa: E402
 from verify.scoring import decide  # noqa: E402
@@ -194,25 +196,14 @@ def run_queries(gallery: Gallery, verifier: Verifier, queries: np.ndarray, quali
             "exact_accepts": int(matched.sum()), "named_as_exact": round(agree / len(queries), 4), "named": named}
 
 
-def build_index(vectors: np.ndarray, config: IndexConfig, cache: Path | None, seed: int) -> tuple[VectorIndex, dict]:
-    """The index and its build figures; with ``cache``, an HNSW index built before (same data) is loaded."""
-    import faiss
-
-    name = f"hnsw_{len(vectors)}_m{config.hnsw_m}_efc{config.ef_construction}_seed{seed}"
-    if cache and config.kind_for(len(vectors)) == "hnsw" and (cache / f"{name}.json").exists():
-        graph = faiss.read_index(str(cache / f"{name}.faiss"))
-        index = VectorIndex(graph.d, config, "hnsw", graph, np.ones(graph.ntotal, bool))
-        return index, {**json.loads((cache / f"{name}.json").read_text()), "loaded_from_cache": True}
+def build_index(vectors: np.ndarray, config: IndexConfig) -> tuple[VectorIndex, dict]:
+    """The index and its build figures."""
     before = rss_bytes()
     start = time.perf_counter()
     index = VectorIndex.build(vectors, config)
-    figures = {"kind": index.kind, "build_s": round(time.perf_counter() - start, 1), "index_bytes": index.memory_bytes(),
-               "rss_growth_bytes": rss_bytes() - before, "load_after_build": [round(x, 2) for x in os.getloadavg()]}
-    if cache and index.kind == "hnsw":
-        cache.mkdir(parents=True, exist_ok=True)
-        faiss.write_index(index._store, str(cache / f"{name}.faiss"))
-        (cache / f"{name}.json").write_text(json.dumps(figures))
-    return index, figures
+    return index, {"kind": index.kind, "build_s": round(time.perf_counter() - start, 1),
+                   "index_bytes": index.memory_bytes(), "rss_growth_bytes": rss_bytes() - before,
+                   "load_after_build": [round(x, 2) for x in os.getloadavg()]}
 
 
 def bench_size(size: int, model: FaceModel, real: dict, queries: dict, args, verifier: Verifier) -> dict:
@@ -236,8 +227,7 @@ def bench_size(size: int, model: FaceModel, real: dict, queries: dict, args, ver
     import faiss
 
     faiss.omp_set_num_threads(args.threads)
-    index, figures = build_index(vectors, IndexConfig(exact_max=args.exact_max, hnsw_m=args.hnsw_m,
-                                                      ef_construction=args.ef_construction), args.cache, args.seed)
+    index, figures = build_index(vectors, IndexConfig(exact_max=args.exact_max, dims_per_code=args.dims_per_code))
     result.update(figures)
     print(f"{len(names)} templates: {index.kind} index, built in {result['build_s']} s, "
           f"{index.memory_bytes() / 2**30:.2f} GiB", flush=True)
@@ -250,10 +240,10 @@ def bench_size(size: int, model: FaceModel, real: dict, queries: dict, args, ver
     for name, (rows, quality) in sets.items():
         row, best, second = exact_top2(vectors, rows)
         truth[name] = (row, exact_names(names, row, best, second, verifier, quality), best)
-    for ef in args.ef if index.kind == "hnsw" else [None]:
-        config = GalleryConfig(IndexConfig(exact_max=args.exact_max, hnsw_m=args.hnsw_m,
-                                           ef_construction=args.ef_construction,
-                                           ef_search=ef or IndexConfig().ef_search), shortlist=args.shortlist)
+    for candidates in args.candidates if index.kind == "pq" else [None]:
+        config = GalleryConfig(IndexConfig(exact_max=args.exact_max, dims_per_code=args.dims_per_code,
+                                           candidates=candidates or IndexConfig().candidates),
+                               shortlist=args.shortlist)
         index.config = config.index
         gallery = Gallery(GalleryKey(verifier.pipeline.modality, verifier.pipeline.model_id,
                                      verifier.pipeline.model_version), config, names, [None] * len(names), index,
@@ -270,8 +260,8 @@ def bench_size(size: int, model: FaceModel, real: dict, queries: dict, args, ver
                 runs[name]["exact_named_wrongly"] = sum(n is not None and n != p for n, p in zip(exact, real["probe_people"]))
             else:
                 runs[name].pop("named")
-            print(f"  ef {ef}: {name}: {json.dumps(runs[name])}", flush=True)
-        result[f"ef_{ef}" if ef else "exact"] = runs
+            print(f"  candidates {candidates}: {name}: {json.dumps(runs[name])}", flush=True)
+        result[f"candidates_{candidates}" if candidates else "exact"] = runs
     return result
 
 
@@ -299,6 +289,23 @@ def real_people(table, rng_seed: int) -> tuple[FaceModel, dict, dict, dict]:
     return model, real, queries, stats
 
 
+def cosine_thresholds(table, seed: int) -> Thresholds:
+    """Raw-cosine thresholds per target FAR from the calibration people's photos (see the module docstring)."""
+    calibration = set(json.loads(SPLITS.read_text())["lfw_gray"]["calibration"])
+    people = [Path(path).parent.name for path in table.paths]
+    rows = [i for i, p in enumerate(people) if p in calibration]
+    vectors, labels = table.vectors[rows], np.array([people[i] for i in rows])
+    first, second = np.triu_indices(len(rows), 1)
+    same = labels[first] == labels[second]
+    genuine = (vectors[first[same]] * vectors[second[same]]).sum(1)
+    pairs = np.random.default_rng(seed).choice(len(rows), size=(400_000, 2))
+    pairs = pairs[labels[pairs[:, 0]] != labels[pairs[:, 1]]][:200_000]
+    impostor = (vectors[pairs[:, 0]] * vectors[pairs[:, 1]]).sum(1)
+    scores = np.concatenate([genuine, impostor])
+    truth = np.concatenate([np.ones(len(genuine), bool), np.zeros(len(impostor), bool)])
+    return Thresholds(table.model_id, calibrate(scores, truth), {"genuine": len(genuine), "impostor": len(impostor)})
+
+
 def fit_report(model: FaceModel, vectors: np.ndarray, people: list[str], calibration: set, rng) -> dict:
     """Same-person and different-person scores of real calibration photos and of the synthetic model."""
     rows = [i for i, p in enumerate(people) if p in calibration]
@@ -318,21 +325,22 @@ def main() -> None:
     parser.add_argument("--embeddings", type=Path, required=True, help="LFW embeddings from `verify embed`")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=1000, help="synthetic genuine queries per size")
-    parser.add_argument("--ef", type=int, nargs="+", default=[128, 256, 512], help="HNSW efSearch values to try")
+    parser.add_argument("--candidates", type=int, nargs="+", default=[300, IndexConfig().candidates, 3000],
+                        help="rows the PQ scan hands to exact re-ranking, values to try")
     parser.add_argument("--exact-max", type=int, default=IndexConfig().exact_max)
-    parser.add_argument("--hnsw-m", type=int, default=IndexConfig().hnsw_m)
-    parser.add_argument("--ef-construction", type=int, default=IndexConfig().ef_construction)
+    parser.add_argument("--dims-per-code", type=int, default=IndexConfig().dims_per_code)
     parser.add_argument("--shortlist", type=int, default=GalleryConfig().shortlist)
     parser.add_argument("--threads", type=int, default=2, help="FAISS threads while building")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cache", type=Path, help="keep built HNSW indexes here and reuse them (same sizes and seed)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "gallery.json")
     args = parser.parse_args()
     table = read_embeddings(args.embeddings)
-    thresholds = load_thresholds(REPO / "assets" / "models" / f"{table.model_id}.thresholds.json")
-    verifier = Verifier(Stub(table.modality, table.model_id, table.model_version), CosineScorer(thresholds))
     model, real, queries, stats = real_people(table, args.seed)
+    thresholds = cosine_thresholds(table, args.seed)
+    verifier = Verifier(Stub(table.modality, table.model_id, table.model_version), CosineScorer(thresholds))
     report = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "machine": machine(), "scores": stats,
+              "model": table.model_id, "dimension": table.vectors.shape[1],
+              "cosine_thresholds": {f"{far:g}": round(value, 4) for far, value in sorted(thresholds.by_far.items())},
               "real_people": len(real["names"]), "real_probes": len(real["probe_people"]), "sizes": {}}
     print(json.dumps(stats), flush=True)
     for size in args.sizes:

@@ -149,7 +149,7 @@ def lookalikes(store: TemplateStore, verifier: Verifier, identity: str, sample: 
     would accept ``sample`` for.
 
     With a ``gallery`` only its shortlist for the sample is decided: every template while it is
-    searched exactly (the same warnings), the nearest ones by HNSW above that size.
+    searched exactly (the same warnings), the nearest ones by PQ scan and exact re-ranking above that size.
     """
     pipeline = verifier.pipeline
     if gallery is not None:

@@ -4,8 +4,9 @@ A :class:`Gallery` holds the scoring vector of every template of one modality ma
 in identity order, with its cohort statistics (what S-norm needs), and a
 :class:`~verify.search.VectorIndex` over the vectors: exact search up to
 ``GalleryConfig.index.exact_max`` templates (the shortlist is then the whole gallery, so answers
-are those of brute force), FAISS HNSW above it (the shortlist is the approximate top
-``GalleryConfig.shortlist``, which :mod:`enrollment.identify` re-scores exactly).
+are those of brute force), a FAISS PQ fast-scan above it (the shortlist is the top
+``GalleryConfig.shortlist`` by exact inner product among the scan's candidates, which
+:mod:`enrollment.identify` then scores).
 
 The gallery reflects one :class:`~enrollment.changes.StoreVersion`. :meth:`Gallery.refresh`
 compares it with the store's (one indexed read) and applies the templates written or deleted
@@ -47,10 +48,10 @@ class GalleryConfig:
     """How galleries are indexed and kept.
 
     Attributes:
-        index: exact search up to ``index.exact_max`` templates, HNSW settings above it.
-        shortlist: candidates an HNSW search retrieves for exact re-scoring.
+        index: exact search up to ``index.exact_max`` templates, PQ fast-scan settings above it.
+        shortlist: templates a PQ search hands to the scorer.
         save_min: galleries of at least this many templates are saved beside the store.
-        rebuild_fraction: an HNSW index whose share of removed rows exceeds this is rebuilt.
+        rebuild_fraction: a PQ index whose share of removed rows exceeds this is rebuilt.
     """
 
     index: IndexConfig = field(default_factory=IndexConfig)
@@ -235,7 +236,7 @@ class Gallery:
                 self._rows[name] = int(row)
         self.version, self._unit = now, None
         unsaved = self.path is not None and self.count >= self.config.save_min and not self.path.exists()
-        if removed or (rebuild and self.index.kind == "hnsw") or unsaved:
+        if removed or (rebuild and not self.exact) or unsaved:
             self._persist(store)  # a file behind by additions only is brought up to date when loaded
 
     def _take(self, other: Gallery) -> None:
@@ -262,8 +263,8 @@ class Gallery:
     def shortlist(self, vector: np.ndarray) -> Shortlist:
         """The templates to score ``vector`` ``(D,)`` against, in identity order.
 
-        Every template when the search is exact; the approximate top ``config.shortlist`` by
-        inner product otherwise.
+        Every template when the search is exact; otherwise the top ``config.shortlist`` by inner
+        product among the PQ scan's candidates.
         """
         with self._lock:
             if self.exact:

@@ -10,7 +10,7 @@ Only candidates scoring at or above the level's retry threshold are returned, an
 names nobody: the answer must not rank strangers against the whole gallery.
 
 The templates come from a :class:`~enrollment.gallery.Gallery`: every one of them while the gallery
-is searched exactly, else the shortlist HNSW retrieves by cosine. The shortlist's evidence is
+is searched exactly, else the shortlist of its PQ scan, re-ranked by cosine. The shortlist's evidence is
 computed at once (:meth:`Scorer.evidence_many <verify.scorer.Scorer.evidence_many>`: S-norm with
 each template's cohort statistics, then the calibrated LLR), and the contenders (every one within
 reach of the retry threshold or of the two best) are decided one by one as the verifier decides a

@@ -13,7 +13,7 @@ lockout                     ``VERIFY_MAX_FAILURES``,         5 failures in 300 s
 1:N throttle                ``VERIFY_IDENTIFY_LIMIT``,       20 per caller per 60 s
                             ``VERIFY_IDENTIFY_WINDOW``
 per-user adaptation         ``VERIFY_ADAPT`` (``1``/``0``)   off
-1:N exact search up to      ``VERIFY_GALLERY_EXACT_MAX``     20,000 templates (HNSW above)
+1:N exact search up to      ``VERIFY_GALLERY_EXACT_MAX``     20,000 templates (PQ scan above)
 live head-move challenge    ``VERIFY_LIVE_CHALLENGE``        on
 challenge seed (tests)      ``VERIFY_CHALLENGE_SEED``        none: random moves
 ==========================  ===============================  =============================
@@ -51,7 +51,7 @@ class Settings:
         throttle: 1:N identifications allowed per caller.
         adapt: enroll and check with the shipped per-user adaptation (where one ships).
         caller: who the attempts are logged for when a call names nobody (``"cli:<user>"``, ...).
-        gallery: how 1:N galleries are indexed (exact search up to a size, HNSW above) and saved.
+        gallery: how 1:N galleries are indexed (exact search up to a size, PQ scan above) and saved.
         live_challenge: live webcam sessions prompt head moves before deciding.
         challenge_seed: every live attempt prompts the moves drawn from this seed (tests and
             demos only: a recording of those moves would pass); ``None`` draws them at random.

@@ -1,15 +1,21 @@
-"""Inner-product search over unit vectors: exact up to a configured size, FAISS HNSW above it.
+"""Inner-product search over unit vectors: exact up to a configured size, FAISS PQ fast-scan and exact re-ranking above it.
 
 A :class:`VectorIndex` answers "which rows of ``(N, D)`` are nearest to this query?" and nothing
-else: it is the retrieval step of 1:N identification, whose shortlist is then re-scored exactly
-(:mod:`enrollment.identify`). Up to ``exact_max`` rows the search is a NumPy matrix product, so it
-returns exactly the brute-force answer; above it the rows go into a FAISS ``IndexHNSWFlat``
-(inner product), an approximate graph search whose recall the re-ranking cannot repair, so the
-shortlist is generous.
+else: it is the retrieval step of 1:N identification, whose shortlist is then re-scored by the
+product's scorer (:mod:`enrollment.identify`). It always holds the rows themselves, in float32.
 
-Rows are only appended or marked removed (HNSW graphs cannot delete), so a caller that changes
-many rows rebuilds. Without ``faiss`` every index is exact (slower above ``exact_max``, same
-answers).
+- Up to ``exact_max`` rows the search is a NumPy matrix product: exactly the brute-force answer.
+- Above it the rows are also encoded by a FAISS ``IndexPQFastScan`` (product quantisation, 4-bit
+  codes of ``dims_per_code`` dimensions each: 32 bytes per 128 dimensions), which scans every code
+  in registers (SIMD) for the approximate top ``candidates``; those are re-ranked by their exact
+  inner product. The scan visits every row, so unlike a graph (HNSW) it cannot miss a region of
+  the space: face and voice embeddings have a high intrinsic dimension, where graph search loses
+  recall as the gallery grows (``benchmarks/gallery.py``), and a scan of codes does not.
+
+Rows are appended or marked removed. A removed row is zeroed and the codes are re-encoded from the
+rows, so nothing of a removed vector, not even its code, stays in memory or in a later save (a
+re-encoding costs about a second per million rows). Without ``faiss`` every index is exact (slower
+above ``exact_max``, same answers).
 """
 
 from __future__ import annotations
@@ -24,8 +30,10 @@ import numpy as np
 from verify.errors import ConfigError
 
 log = logging.getLogger(__name__)
-IndexKind = Literal["exact", "hnsw"]
-_FORMAT = b"VIDX1"
+IndexKind = Literal["exact", "pq"]
+_FORMAT = b"VIDX2"
+_CODE_BITS = 4  # FAISS fast-scan codes are 4-bit
+_TRAIN_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -34,26 +42,32 @@ class IndexConfig:
 
     Attributes:
         exact_max: indexes of at most this many rows are searched exactly.
-        hnsw_m: neighbours per node of the HNSW graph (memory: about ``8 * hnsw_m`` bytes per row
-            besides the row's ``4 * D``; 64 keeps a million 256-d rows under 1.5 GiB).
-        ef_construction: candidate list while building (build time vs graph quality).
-        ef_search: candidate list while searching (latency vs recall); at least ``k`` is used.
+        dims_per_code: dimensions each 4-bit product-quantisation code stands for (4: 64 codes,
+            32 bytes, for a 256-d row; memory is the rows' ``4 * D`` bytes plus ``D / 8``).
+        candidates: rows the code scan retrieves for exact re-ranking (recall vs latency; at least
+            ``k`` are used).
+        train_max: rows the quantiser is trained on (a seeded sample when there are more).
     """
 
     exact_max: int = 20_000
-    hnsw_m: int = 64
-    ef_construction: int = 40
-    ef_search: int = 256
+    dims_per_code: int = 4
+    candidates: int = 1_000
+    train_max: int = 65_536
 
     def __post_init__(self) -> None:
-        for name in ("exact_max", "hnsw_m", "ef_construction", "ef_search"):
-            value, least = getattr(self, name), 0 if name == "exact_max" else 2
+        for name in ("exact_max", "dims_per_code", "candidates", "train_max"):
+            value, least = getattr(self, name), 0 if name == "exact_max" else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ConfigError(f"index setting {name} must be an integer >= {least}, got {value!r}")
 
     def kind_for(self, rows: int) -> IndexKind:
-        """The kind of index that ``rows`` rows get: exact up to ``exact_max``, else HNSW (when FAISS is there)."""
-        return "hnsw" if rows > self.exact_max and faiss_available() else "exact"
+        """The kind of index that ``rows`` rows get: exact up to ``exact_max``, else PQ (when FAISS is there)."""
+        return "pq" if rows > self.exact_max and faiss_available() else "exact"
+
+    def codes_for(self, dim: int) -> int:
+        """Codes per row for rows of ``dim``: ``dim / dims_per_code``, or the nearest count above that divides ``dim``."""
+        wanted = max(1, -(-dim // self.dims_per_code))
+        return next(count for count in range(wanted, dim + 1) if dim % count == 0)
 
 
 def faiss_available() -> bool:
@@ -72,17 +86,39 @@ def _as_rows(vectors: Any, dim: int | None = None) -> np.ndarray:
     return array
 
 
+def _quantizer(rows: np.ndarray, config: IndexConfig) -> Any:
+    """A FAISS PQ fast-scan index trained on (a seeded sample of) ``rows``, holding all of them."""
+    import faiss
+
+    dim = rows.shape[1]
+    codes = faiss.IndexPQFastScan(dim, config.codes_for(dim), _CODE_BITS, faiss.METRIC_INNER_PRODUCT)
+    sample = rows
+    if len(rows) > config.train_max:
+        picked = np.random.default_rng(_TRAIN_SEED).choice(len(rows), config.train_max, replace=False)
+        sample = rows[np.sort(picked)]
+    codes.train(sample)
+    codes.add(rows)
+    return codes
+
+
+def _best(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` largest ``scores``, largest first (ties in position order)."""
+    top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    return top[np.argsort(-scores[top], kind="stable")]
+
+
 class VectorIndex:
     """Rows of unit vectors searched by inner product; rows can be appended and marked removed.
 
     Build with :meth:`build`; row numbers are stable until the index is rebuilt.
     """
 
-    def __init__(self, dim: int, config: IndexConfig, kind: IndexKind, store: Any, alive: np.ndarray) -> None:
-        self.dim = dim
+    def __init__(self, rows: np.ndarray, config: IndexConfig, alive: np.ndarray, codes: Any = None) -> None:
+        self.dim = rows.shape[1] if rows.ndim == 2 else 0
         self.config = config
-        self.kind = kind
-        self._store = store  # (N, D) float32 array (exact) or a faiss IndexHNSWFlat (hnsw)
+        self.kind: IndexKind = "exact" if codes is None else "pq"
+        self._rows = rows
+        self._codes = codes  # None (exact) or a faiss IndexPQFastScan over the same rows
         self._alive = alive
 
     @classmethod
@@ -92,16 +128,9 @@ class VectorIndex:
         Raises:
             ConfigError: ``vectors`` is not a 2-D array (of dimension ``dim`` when given).
         """
-        rows = _as_rows(vectors, dim)
-        kind = config.kind_for(len(rows))
-        if kind == "exact":
-            return cls(rows.shape[1], config, kind, rows.copy(), np.ones(len(rows), bool))
-        import faiss
-
-        graph = faiss.IndexHNSWFlat(rows.shape[1], config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        graph.hnsw.efConstruction = config.ef_construction
-        graph.add(rows)
-        return cls(rows.shape[1], config, kind, graph, np.ones(len(rows), bool))
+        rows = _as_rows(vectors, dim).copy()
+        codes = _quantizer(rows, config) if config.kind_for(len(rows)) == "pq" else None
+        return cls(rows, config, np.ones(len(rows), bool), codes)
 
     def __len__(self) -> int:
         """Rows, removed ones included."""
@@ -123,79 +152,60 @@ class VectorIndex:
 
     @property
     def vectors(self) -> np.ndarray:
-        """All rows ``(N, D)`` float32, removed ones included (a read-only view for HNSW)."""
-        if self.kind == "exact":
-            return self._store
-        import faiss
-
-        flat = faiss.downcast_index(self._store.storage)
-        view = faiss.rev_swig_ptr(flat.get_xb(), len(self) * self.dim).reshape(len(self), self.dim)
-        view.flags.writeable = False
-        return view
+        """All rows ``(N, D)`` float32, removed ones (zeros) included."""
+        return self._rows
 
     def add(self, vectors: Any) -> np.ndarray:
         """Append rows ``(M, D)``; returns their row numbers."""
         rows = _as_rows(vectors, self.dim)
         first = len(self)
-        if self.kind == "exact":
-            self._store = np.concatenate([self._store, rows])
-        elif len(rows):
-            self._store.add(rows)
+        self._rows = np.concatenate([self._rows, rows])
+        if self._codes is not None and len(rows):
+            self._codes.add(rows)
         self._alive = np.concatenate([self._alive, np.ones(len(rows), bool)])
         return np.arange(first, first + len(rows))
 
     def remove(self, rows: Any) -> None:
         """Mark ``rows`` removed: they are never returned again, and their vectors are overwritten
-        with zeros (nothing of them stays in memory or in a later save)."""
+        with zeros and their codes re-encoded from those (nothing of them stays in memory or in a
+        later save)."""
         rows = np.asarray(rows, dtype=np.int64)
+        if not len(rows):
+            return
         self._alive[rows] = False
-        if self.kind == "exact":
-            self._store[rows] = 0.0
-        elif len(rows):
-            import faiss
-
-            flat = faiss.downcast_index(self._store.storage)
-            faiss.rev_swig_ptr(flat.get_xb(), len(self) * self.dim).reshape(len(self), self.dim)[rows] = 0.0
+        self._rows[rows] = 0.0
+        if self._codes is not None:
+            self._codes.reset()
+            self._codes.add(self._rows)
 
     def search(self, query: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` rows of largest inner product with ``query`` ``(D,)``, best first.
 
         Returns:
-            ``(scores (k,), rows (k,))``, fewer when fewer rows are alive. Exact for an exact index;
-            approximate (HNSW) otherwise.
+            ``(scores (k,), rows (k,))``, fewer when fewer rows are alive; the scores are exact. The
+            rows are those of brute force for an exact index; for a PQ index, the best ``k`` of the
+            ``candidates`` the code scan retrieved.
         """
         if k < 1 or self.count == 0:
             return np.empty(0, np.float32), np.empty(0, np.int64)
         vector = _as_rows(np.reshape(query, (1, -1)), self.dim)
         k = min(k, self.count)
-        if self.kind == "exact":
-            scores = (self._store @ vector[0]).astype(np.float32)
+        if self._codes is None:
+            scores = (self._rows @ vector[0]).astype(np.float32)
             scores[~self._alive] = -np.inf
-            top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-            top = top[np.argsort(-scores[top], kind="stable")]
+            top = _best(scores, k)
             return scores[top], top.astype(np.int64)
-        return self._search_hnsw(vector, k)
-
-    def _search_hnsw(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        import faiss
-
-        params = faiss.SearchParametersHNSW()
-        params.efSearch = max(self.config.ef_search, k)
-        if self.count < len(self):
-            bitmap = np.packbits(self._alive, bitorder="little")
-            selector = faiss.IDSelectorBitmap(len(self), faiss.swig_ptr(bitmap))
-            params.sel = selector
-        scores, rows = self._store.search(vector, k, params=params)
-        found = rows[0] >= 0
-        return scores[0][found], rows[0][found].astype(np.int64)
+        _, found = self._codes.search(vector, min(len(self), max(k, self.config.candidates)))
+        candidates = found[0][found[0] >= 0]
+        candidates = candidates[self._alive[candidates]]
+        scores = (self._rows[candidates] @ vector[0]).astype(np.float32)
+        top = _best(scores, k)
+        return scores[top], candidates[top].astype(np.int64)
 
     def memory_bytes(self) -> int:
-        """Bytes held by the rows and the graph (not Python overheads)."""
-        if self.kind == "exact":
-            return int(self._store.nbytes + self._alive.nbytes)
-        links = self._store.hnsw.neighbors.size() * 4 + self._store.hnsw.offsets.size() * 8
-        levels = self._store.hnsw.levels.size() * 4
-        return int(len(self) * self.dim * 4 + links + levels + self._alive.nbytes)
+        """Bytes held by the rows and the codes (not Python overheads)."""
+        codes = 0 if self._codes is None else self._codes.codes.size() + self._codes.pq.centroids.size() * 4
+        return int(self._rows.nbytes + self._alive.nbytes + codes)
 
     # --- persistence ------------------------------------------------------------------------
     def to_buffers(self) -> list[memoryview]:
@@ -204,42 +214,44 @@ class VectorIndex:
         buffer = io.BytesIO()
         np.save(buffer, self._alive, allow_pickle=False)
         alive = buffer.getvalue()
-        if self.kind == "exact":
-            buffer = io.BytesIO()
-            np.lib.format.write_array_header_1_0(buffer, np.lib.format.header_data_from_array_1_0(self._store))
-            body = [memoryview(buffer.getvalue()), memoryview(self._store).cast("B")]
-        else:
+        buffer = io.BytesIO()
+        np.lib.format.write_array_header_1_0(buffer, np.lib.format.header_data_from_array_1_0(self._rows))
+        rows_header = buffer.getvalue()
+        codes = b""
+        if self._codes is not None:
             import faiss
 
-            body = [memoryview(faiss.serialize_index(self._store))]
-        header = f"{self.kind} {self.dim} {len(alive)}\n".encode("ascii")
-        return [memoryview(_FORMAT + header + alive), *body]
+            codes = faiss.serialize_index(self._codes)
+        header = f"{self.kind} {self.dim} {len(alive)} {len(rows_header) + self._rows.nbytes}\n".encode("ascii")
+        return [memoryview(_FORMAT + header + alive), memoryview(rows_header), memoryview(self._rows).cast("B"),
+                memoryview(codes)]
 
     @classmethod
     def from_bytes(cls, data: bytes | memoryview, config: IndexConfig = IndexConfig()) -> VectorIndex:
         """An index saved by :meth:`to_buffers` (their concatenation).
 
         Raises:
-            ValueError: the bytes are not such an index (or FAISS is missing for an HNSW one).
+            ValueError: the bytes are not such an index (or FAISS is missing for a PQ one).
         """
         data = memoryview(data)
         if bytes(data[: len(_FORMAT)]) != _FORMAT:
             raise ValueError("not a saved vector index")
-        end = bytes(data[: 64]).index(b"\n")
-        kind, dim_text, alive_text = bytes(data[len(_FORMAT) : end]).decode("ascii").split()
+        end = bytes(data[:80]).index(b"\n")
+        kind, dim_text, alive_text, rows_text = bytes(data[len(_FORMAT) : end]).decode("ascii").split()
         dim, start = int(dim_text), end + 1
-        alive = np.load(io.BytesIO(data[start : start + int(alive_text)]), allow_pickle=False)
-        body = data[start + int(alive_text) :]
-        if kind == "exact":
-            rows = np.load(io.BytesIO(body), allow_pickle=False)  # a copy: ``data`` may be reused
-            if rows.dtype != np.float32 or rows.shape != (len(alive), dim):
-                raise ValueError(f"saved exact index has rows {rows.shape} {rows.dtype}, expected ({len(alive)}, {dim})")
-            return cls(dim, config, "exact", rows, alive.astype(bool))
-        if kind != "hnsw" or not faiss_available():
+        alive = np.load(io.BytesIO(data[start : start + int(alive_text)]), allow_pickle=False).astype(bool)
+        start += int(alive_text)
+        rows = np.load(io.BytesIO(data[start : start + int(rows_text)]), allow_pickle=False)  # a copy: ``data`` may be reused
+        if rows.dtype != np.float32 or rows.shape != (len(alive), dim):
+            raise ValueError(f"saved index has rows {rows.shape} {rows.dtype}, expected ({len(alive)}, {dim})")
+        body = data[start + int(rows_text) :]
+        if kind == "exact" and not len(body):
+            return cls(rows, config, alive)
+        if kind != "pq" or not faiss_available():
             raise ValueError(f"cannot load a saved {kind!r} index here")
         import faiss
 
-        graph = faiss.deserialize_index(np.frombuffer(body, dtype=np.uint8))
-        if graph.d != dim or graph.ntotal != len(alive):
-            raise ValueError(f"saved HNSW index has {graph.ntotal} rows of {graph.d}, expected {len(alive)} of {dim}")
-        return cls(dim, config, "hnsw", graph, alive.astype(bool))
+        codes = faiss.deserialize_index(np.frombuffer(body, dtype=np.uint8))
+        if codes.d != dim or codes.ntotal != len(alive):
+            raise ValueError(f"saved PQ codes have {codes.ntotal} rows of {codes.d}, expected {len(alive)} of {dim}")
+        return cls(rows, config, alive, codes)

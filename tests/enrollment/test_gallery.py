@@ -34,7 +34,7 @@ THRESHOLDS = Thresholds("toy", {1e-1: 0.4, 1e-2: 0.5, 1e-3: 0.6, 1e-4: 0.7})  # 
 LLR_THRESHOLDS = Thresholds("toy", {1e-1: 1.0, 1e-2: 3.0, 1e-3: 5.0, 1e-4: 7.0})  # medium: accept 5, retry 3
 KEY = GalleryKey("face", "toy", "v1")
 EXACT = GalleryConfig(IndexConfig(exact_max=10_000), save_min=1)
-HNSW = GalleryConfig(IndexConfig(exact_max=10), shortlist=40, save_min=1)
+PQ = GalleryConfig(IndexConfig(exact_max=10), shortlist=40, save_min=1)
 
 
 @dataclass
@@ -151,16 +151,16 @@ def test_an_exact_gallery_answers_as_deciding_every_template(store, verifier):
 
 
 @needs_faiss
-def test_an_hnsw_gallery_names_whom_brute_force_names(store, verifier):
+def test_a_pq_gallery_names_whom_brute_force_names(store, verifier):
     vectors = random_rows(1500)
     fill(store, vectors)
-    gallery = Gallery.build(store, KEY, HNSW)
+    gallery = Gallery.build(store, KEY, PQ)
     assert not gallery.exact and len(gallery.shortlist(vectors[0]).identities) == 40
     for probe in probes(vectors):
         same(identify(store, verifier, probe, gallery=gallery), identify(store, verifier, probe), exact=False)
 
 
-@pytest.mark.parametrize("config", [EXACT, HNSW], ids=["exact", "hnsw"])
+@pytest.mark.parametrize("config", [EXACT, PQ], ids=["exact", "pq"])
 def test_deletes_and_reenrollments_reach_the_gallery(store, verifier, config):
     vectors = random_rows(400)
     names = fill(store, vectors)
@@ -185,7 +185,7 @@ def _version(store):
 def test_a_saved_gallery_is_private_and_reused(store, verifier, monkeypatch):
     vectors = random_rows(100)
     fill(store, vectors)
-    Gallery.open(store, KEY, HNSW)
+    Gallery.open(store, KEY, PQ)
     path = gallery_path(store.path, "face")
     assert path.name == "people.db.face.gallery" and stat.S_IMODE(path.stat().st_mode) == 0o600
     store.add_sample("late", "face", vectors[0] * -1, "toy", "v1")  # written after the save
@@ -194,7 +194,7 @@ def test_a_saved_gallery_is_private_and_reused(store, verifier, monkeypatch):
         raise AssertionError("the saved gallery should have been used")
 
     monkeypatch.setattr(Gallery, "build", no_rebuild)
-    reopened = Gallery.open(store, KEY, HNSW)
+    reopened = Gallery.open(store, KEY, PQ)
     assert reopened.count == 101 and identify(store, verifier, Embedding(-vectors[0]), gallery=reopened).identity == "late"
 
 
@@ -202,7 +202,7 @@ def test_a_saved_gallery_is_private_and_reused(store, verifier, monkeypatch):
 def test_a_damaged_saved_gallery_is_rebuilt(store, verifier, damage, caplog):
     vectors = random_rows(200)
     fill(store, vectors)
-    Gallery.open(store, KEY, HNSW)
+    Gallery.open(store, KEY, PQ)
     path = gallery_path(store.path, "face")
     data = bytearray(path.read_bytes())
     if damage == "flip":
@@ -213,7 +213,7 @@ def test_a_damaged_saved_gallery_is_rebuilt(store, verifier, damage, caplog):
         data[12:20] = b"}}}}}}}}"
     path.write_bytes(bytes(data))
     with caplog.at_level(logging.WARNING, logger="enrollment.gallery"):
-        gallery = Gallery.open(store, KEY, HNSW)
+        gallery = Gallery.open(store, KEY, PQ)
     assert "rebuilding the face gallery index" in caplog.text
     for probe in probes(vectors)[:10]:
         same(identify(store, verifier, probe, gallery=gallery), identify(store, verifier, probe), exact=False)
@@ -228,7 +228,7 @@ def test_a_gallery_of_another_history_is_rebuilt(tmp_path, verifier):
     shutil.copy(path, tmp_path / "older.db")
     with TemplateStore(path) as store:
         store.add_sample("first history", "face", random_rows(1, seed=5)[0], "toy", "v1")
-        Gallery.open(store, KEY, HNSW)
+        Gallery.open(store, KEY, PQ)
         saved = _version(store)
     for suffix in ("-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -237,7 +237,7 @@ def test_a_gallery_of_another_history_is_rebuilt(tmp_path, verifier):
         second = random_rows(1, seed=6)[0]
         store.add_sample("second history", "face", second, "toy", "v1")
         assert _version(store).version == saved.version and _version(store) != saved
-        gallery = Gallery.open(store, KEY, HNSW)
+        gallery = Gallery.open(store, KEY, PQ)
         assert identify(store, verifier, Embedding(random_rows(1, seed=5)[0]), gallery=gallery).identity is None
         assert identify(store, verifier, Embedding(second), gallery=gallery).identity == "second history"
 
@@ -247,11 +247,11 @@ def test_a_sealed_store_seals_its_gallery(tmp_path, monkeypatch):
     vectors = random_rows(60)
     with TemplateStore(tmp_path / "sealed.db", key=key) as store:
         fill(store, vectors)
-        Gallery.open(store, KEY, HNSW)
+        Gallery.open(store, KEY, PQ)
         data = gallery_path(store.path, "face").read_bytes()
         assert not any(vector.tobytes()[:16] in data for vector in vectors)  # no vector in clear
         monkeypatch.setattr(Gallery, "build", lambda *a, **k: pytest.fail("the sealed gallery should load"))
-        assert Gallery.open(store, KEY, HNSW).count == 60
+        assert Gallery.open(store, KEY, PQ).count == 60
     with TemplateStore(tmp_path / "clear.db") as clear:
         with pytest.raises(GalleryFileError, match="is sealed but the store has no key"):
             load_gallery(gallery_path(tmp_path / "sealed.db", "face"), clear)
@@ -259,20 +259,20 @@ def test_a_sealed_store_seals_its_gallery(tmp_path, monkeypatch):
 
 def test_a_gallery_of_another_model_is_rebuilt(store):
     fill(store, random_rows(30))
-    Gallery.open(store, KEY, HNSW)
-    other = Gallery.open(store, GalleryKey("face", "toy", "v2"), HNSW)
+    Gallery.open(store, KEY, PQ)
+    other = Gallery.open(store, GalleryKey("face", "toy", "v2"), PQ)
     assert other.count == 0 and len(other.skipped) == 30
 
 
 def test_small_galleries_are_not_saved(store):
     fill(store, random_rows(30))
-    Gallery.open(store, KEY, HNSW)
+    Gallery.open(store, KEY, PQ)
     assert gallery_path(store.path, "face").exists()
     store.delete("p00000")
-    small = GalleryConfig(HNSW.index, HNSW.shortlist, save_min=100)
+    small = GalleryConfig(PQ.index, PQ.shortlist, save_min=100)
     Gallery.open(store, KEY, small)
     assert not gallery_path(store.path, "face").exists()  # it may hold the deleted vector: removed
-    grown = Gallery.open(store, KEY, GalleryConfig(HNSW.index, HNSW.shortlist, save_min=30))
+    grown = Gallery.open(store, KEY, GalleryConfig(PQ.index, PQ.shortlist, save_min=30))
     store.add_sample("newcomer", "face", random_rows(1, seed=4)[0], "toy", "v1")
     assert grown.refresh(store) and gallery_path(store.path, "face").exists()  # saved once large enough
 
@@ -314,6 +314,6 @@ def test_a_gallery_that_cannot_be_saved_still_answers(store, verifier, monkeypat
 
     monkeypatch.setattr("enrollment.gallery.save_gallery", refuse)
     with caplog.at_level(logging.WARNING, logger="enrollment.gallery"):
-        gallery = Gallery.open(store, KEY, HNSW)
+        gallery = Gallery.open(store, KEY, PQ)
     assert "the face gallery index is not saved: read-only file system" in caplog.text
     assert identify(store, verifier, Embedding(vectors[3]), gallery=gallery).identity == "p00003"

@@ -1,4 +1,5 @@
-"""Inner-product search: exact equals brute force, HNSW finds planted neighbours, rows removed stay removed."""
+"""Inner-product search: exact equals brute force, the PQ scan finds planted neighbours and re-ranks exactly,
+rows removed stay removed (codes included)."""
 
 from __future__ import annotations
 
@@ -32,15 +33,51 @@ def test_exact_search_is_brute_force():
 
 
 @needs_faiss
-def test_hnsw_finds_planted_neighbours():
+def test_pq_scan_finds_planted_neighbours():
     rows = unit_rows(2000, dim=32)
-    index = VectorIndex.build(rows, IndexConfig(exact_max=100))
-    assert index.kind == "hnsw" and len(index) == 2000
+    index = VectorIndex.build(rows, IndexConfig(exact_max=100, candidates=50))
+    assert index.kind == "pq" and len(index) == 2000
     noise = unit_rows(50, dim=32, seed=2)
     probes = 0.8 * rows[:50] + 0.6 * noise  # cosine ~0.8 with their row, ~0 with the others
     found = [index.search(probe / np.linalg.norm(probe), 5)[1][0] for probe in probes]
     assert found == list(range(50))
     np.testing.assert_array_equal(index.vectors, rows)
+
+
+@needs_faiss
+def test_pq_search_re_ranks_its_candidates_exactly():
+    rows, queries = unit_rows(3000, dim=32), unit_rows(20, dim=32, seed=3)
+    whole = VectorIndex.build(rows, IndexConfig(exact_max=100, candidates=3000))
+    narrow = VectorIndex.build(rows, IndexConfig(exact_max=100, candidates=40))
+    for query in queries:
+        scores, found = whole.search(query, 10)  # every row a candidate: brute force
+        assert found.tolist() == brute_force(rows, query, 10).tolist()
+        np.testing.assert_allclose(scores, rows[found] @ query, rtol=1e-6)
+        scores, found = narrow.search(query, 10)  # exact scores, in order, of some 40 rows
+        np.testing.assert_allclose(scores, rows[found] @ query, rtol=1e-6)
+        assert (np.diff(scores) <= 0).all()
+
+
+@needs_faiss
+def test_codes_of_a_removed_row_are_those_of_a_zero_row():
+    import faiss
+
+    rows = unit_rows(700)
+    index = VectorIndex.build(rows, IndexConfig(exact_max=10))
+    reference = faiss.clone_index(index._codes)  # the same trained quantiser
+    index.remove([5])
+    reference.reset()
+    reference.add(np.concatenate([rows[:5], np.zeros((1, 16), np.float32), rows[6:]]))
+    np.testing.assert_array_equal(faiss.vector_to_array(index._codes.codes), faiss.vector_to_array(reference.codes))
+    reference.reset()
+    reference.add(rows)
+    assert not np.array_equal(faiss.vector_to_array(index._codes.codes), faiss.vector_to_array(reference.codes))
+
+
+def test_codes_per_row_divide_the_dimension():
+    config = IndexConfig()
+    assert [config.codes_for(dim) for dim in (256, 384, 192, 10, 3)] == [64, 96, 48, 5, 1]
+    assert IndexConfig(dims_per_code=8).codes_for(256) == 32
 
 
 @pytest.mark.parametrize("exact_max", [10_000, 10])
@@ -73,7 +110,7 @@ def test_empty_index_and_bad_input():
         VectorIndex.build(unit_rows(5)).add(np.ones((2, 3)))
     with pytest.raises(ConfigError, match="exact_max must be an integer >= 0"):
         IndexConfig(exact_max=-1)
-    with pytest.raises(ConfigError, match="hnsw_m must be an integer >= 2"):
-        IndexConfig(hnsw_m=1)
+    with pytest.raises(ConfigError, match="candidates must be an integer >= 1"):
+        IndexConfig(candidates=0)
     with pytest.raises(ValueError, match="not a saved vector index"):
         VectorIndex.from_bytes(b"garbage")
