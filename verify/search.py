@@ -14,8 +14,8 @@ product's scorer (:mod:`enrollment.identify`). It always holds the rows themselv
 
 Rows are appended or marked removed. A removed row is zeroed and the codes are re-encoded from the
 rows, so nothing of a removed vector, not even its code, stays in memory or in a later save (a
-re-encoding costs about a second per million rows). Without ``faiss`` every index is exact (slower
-above ``exact_max``, same answers).
+re-encoding takes a few seconds per million rows, less than a build). Without ``faiss`` every
+index is exact (slower above ``exact_max``, same answers).
 """
 
 from __future__ import annotations
