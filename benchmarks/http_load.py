@@ -14,7 +14,10 @@ over the rounds.
 
 Printed per scenario: throughput, p50/p95/p99 latency, errors (any answer but 200 or a failed
 call), *wrong* decisions (an outcome other than the one the service gives the same bytes in this
-process, one at a time: the command line's answer), and the server's CPU time per request. The
+process, each in a store of its own: the command line's answer), and the server's CPU time per
+request. The probes are sent again and again, and the same photo comes at three sizes, so the
+server's replay guard rightly rejects copies of a probe it accepted before: those rejections
+(reason "replay suspected" where the reference accepts) are counted apart, as ``replay_rejected``. The
 lockout is off in the server (``VERIFY_MAX_FAILURES=0``), or the impostor probes would lock the
 person out; everything else (audit log, token check) runs as in production. The load generator
 shares the CPU with the server, and the machine's load average is recorded around each scenario.
@@ -81,13 +84,14 @@ def build_probes(data: Path, seed: int) -> tuple[bytes, list[Probe]]:
 
 
 def reference(enrollment: bytes, probes: list[Probe]) -> list[Probe]:
-    """Each probe with the decision the service gives it in this process, one at a time."""
-    with tempfile.TemporaryDirectory() as folder, Service(Path(folder) / "ref.db", device="cpu",
-                                                           max_failures=0) as service:
-        service.enroll("person", face=enrollment)
-        decided = []
-        for probe in probes:
-            result = service.check("person", face=probe.data)
+    """Each probe with the decision the service gives it in this process, in a store of its own (so
+    that no other probe's acceptance makes it a replay)."""
+    decided = []
+    with tempfile.TemporaryDirectory() as folder:
+        for index, probe in enumerate(probes):
+            with Service(Path(folder) / f"ref{index}.db", device="cpu", max_failures=0) as service:
+                service.enroll("person", face=enrollment)
+                result = service.check("person", face=probe.data)
             decided.append(Probe(probe.data, probe.genuine, result.outcome, result.score))
     return decided
 
@@ -134,7 +138,7 @@ class Server:
 
 
 def rest_caller(url: str, token: str):
-    """A per-thread REST client and its call: probe -> (outcome, score); any answer but 200 raises."""
+    """A per-thread REST client and its call: probe -> (outcome, score, reason); any answer but 200 raises."""
     import httpx
 
     client = httpx.Client(timeout=TIMEOUT_S, headers={"Authorization": f"Bearer {token}"})
@@ -145,7 +149,7 @@ def rest_caller(url: str, token: str):
         if answer.status_code != 200:
             raise RuntimeError(f"HTTP {answer.status_code}: {answer.text[:200]}")
         body = answer.json()
-        return body["outcome"], body["score"]
+        return body["outcome"], body["score"], body["modalities"]["face"]["reason"]
 
     return call
 
@@ -158,17 +162,19 @@ def gradio_caller(url: str, token: str):
 
     def call(probe: Probe, path: Path) -> tuple[str, float]:
         _, details = client.predict("person", handle_file(str(path)), None, "medium", api_name="/verify")
-        return details["outcome"], details["modalities"]["face"]["score"]
+        face = details["modalities"]["face"]
+        return details["outcome"], face["score"], face["reason"]
 
     return call
 
 
 @dataclass(frozen=True)
 class Measurement:
-    """One run of a scenario: per call (latency s, error, wrong decision, score difference), wall time,
+    """One run of a scenario: per call (latency s, error, wrong decision, score difference, replay
+    rejection), wall time,
     the server's CPU seconds, and the 1-minute load average before and after."""
 
-    records: list[tuple[float, bool, bool, float]]
+    records: list[tuple[float, bool, bool, float, bool]]
     seconds: float
     cpu_seconds: float
     load: tuple[float, float]
@@ -178,7 +184,7 @@ def run_scenario(make_caller, server: Server, probes: list[Probe], paths: list[P
                  calls: int) -> Measurement:
     """``clients`` threads x ``calls`` verifications, started together."""
     callers = [make_caller(server.url, server.token) for _ in range(clients)]
-    records: list[tuple[float, bool, bool, float]] = []
+    records: list[tuple[float, bool, bool, float, bool]] = []
     lock, start = threading.Lock(), threading.Barrier(clients + 1)
 
     def client(index: int) -> None:
@@ -187,11 +193,14 @@ def run_scenario(make_caller, server: Server, probes: list[Probe], paths: list[P
             k = (index * calls + j) % len(probes)
             began = time.perf_counter()
             try:
-                outcome, score = callers[index](probes[k], paths[k])
-                record = (time.perf_counter() - began, False, outcome != probes[k].outcome, abs(score - probes[k].score))
+                outcome, score, reason = callers[index](probes[k], paths[k])
+                replay = (outcome == "rejected" and probes[k].outcome == "accepted"
+                          and reason.startswith("replay suspected"))
+                record = (time.perf_counter() - began, False, outcome != probes[k].outcome and not replay,
+                          abs(score - probes[k].score), replay)
             except Exception as error:  # noqa: BLE001 - every failure is counted
                 print(f"  failed: {type(error).__name__}: {str(error)[:160]}", file=sys.stderr)
-                record = (time.perf_counter() - began, True, False, 0.0)
+                record = (time.perf_counter() - began, True, False, 0.0, False)
             with lock:
                 records.append(record)
 
@@ -217,7 +226,8 @@ def summarize(runs: list[Measurement]) -> dict:
         "requests": len(records), "seconds": round(seconds, 2), "per_second": round(len(records) / seconds, 2),
         "p50_s": round(float(np.percentile(latencies, 50)), 3), "p95_s": round(float(np.percentile(latencies, 95)), 3),
         "p99_s": round(float(np.percentile(latencies, 99)), 3), "errors": sum(r[1] for r in records),
-        "wrong_decisions": sum(r[2] for r in records), "max_score_difference": float(max(r[3] for r in records)),
+        "wrong_decisions": sum(r[2] for r in records), "replay_rejected": sum(r[4] for r in records),
+        "max_score_difference": float(max(r[3] for r in records)),
         "server_cpu_ms_per_request": round(1000 * sum(run.cpu_seconds for run in runs) / len(records), 1),
         "load_average_1min": [round(min(loads), 2), round(max(loads), 2)],
         "per_second_by_round": [round(len(run.records) / run.seconds, 2) for run in runs],
@@ -262,6 +272,7 @@ def format_row(row: dict) -> str:
     return (f"{row['front_end']:<6} {row['server']:<16} {row['clients']:>2} clients"
             f" {row['requests']:>5} req  {row['per_second']:6.1f}/s  p50 {row['p50_s']:.3f}  p95 {row['p95_s']:.3f}"
             f"  p99 {row['p99_s']:.3f} s  errors {row['errors']}  wrong {row['wrong_decisions']}"
+            f"  replay-rejected {row['replay_rejected']}"
             f"  server CPU {row['server_cpu_ms_per_request']} ms/req  load {row['load_average_1min']}")
 
 
