@@ -21,7 +21,6 @@ index is exact (slower above ``exact_max``, same answers).
 from __future__ import annotations
 
 import io
-import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -29,7 +28,6 @@ import numpy as np
 
 from verify.errors import ConfigError
 
-log = logging.getLogger(__name__)
 IndexKind = Literal["exact", "pq"]
 _FORMAT = b"VIDX2"
 _CODE_BITS = 4  # FAISS fast-scan codes are 4-bit
