@@ -265,11 +265,15 @@ def bench_size(size: int, model: FaceModel, real: dict, queries: dict, args, ver
     return result
 
 
+def split_people(table) -> tuple[list[str], set[str], set[str]]:
+    """Each photo's person, and the calibration and evaluation people of LFW's split."""
+    splits = json.loads(SPLITS.read_text())["lfw_gray"]
+    return [Path(path).parent.name for path in table.paths], set(splits["calibration"]), set(splits["evaluation"])
+
+
 def real_people(table, rng_seed: int) -> tuple[FaceModel, dict, dict, dict]:
     """The synthetic model (calibration people), the real gallery and probes (evaluation people), strangers."""
-    splits = json.loads(SPLITS.read_text())["lfw_gray"]
-    people = [Path(path).parent.name for path in table.paths]
-    calibration, evaluation = set(splits["calibration"]), set(splits["evaluation"])
+    people, calibration, evaluation = split_people(table)
     cal_rows = [i for i, p in enumerate(people) if p in calibration]
     model = FaceModel(table.vectors[cal_rows], [people[i] for i in cal_rows])
     first: dict[str, int] = {}
@@ -291,8 +295,7 @@ def real_people(table, rng_seed: int) -> tuple[FaceModel, dict, dict, dict]:
 
 def cosine_thresholds(table, seed: int) -> Thresholds:
     """Raw-cosine thresholds per target FAR from the calibration people's photos (see the module docstring)."""
-    calibration = set(json.loads(SPLITS.read_text())["lfw_gray"]["calibration"])
-    people = [Path(path).parent.name for path in table.paths]
+    people, calibration, _ = split_people(table)
     rows = [i for i, p in enumerate(people) if p in calibration]
     vectors, labels = table.vectors[rows], np.array([people[i] for i in rows])
     first, second = np.triu_indices(len(rows), 1)

@@ -171,8 +171,7 @@ def gradio_caller(url: str, token: str):
 @dataclass(frozen=True)
 class Measurement:
     """One run of a scenario: per call (latency s, error, wrong decision, score difference, replay
-    rejection), wall time,
-    the server's CPU seconds, and the 1-minute load average before and after."""
+    rejection), wall time, the server's CPU seconds, and the 1-minute load average before and after."""
 
     records: list[tuple[float, bool, bool, float, bool]]
     seconds: float

@@ -6,7 +6,7 @@ product's scorer (:mod:`enrollment.identify`). It always holds the rows themselv
 
 - Up to ``exact_max`` rows the search is a NumPy matrix product: exactly the brute-force answer.
 - Above it the rows are also encoded by a FAISS ``IndexPQFastScan`` (product quantisation, 4-bit
-  codes of ``dims_per_code`` dimensions each: 32 bytes per 128 dimensions), which scans every code
+  codes of ``dims_per_code`` dimensions each: 32 bytes per 256-d row at 4), which scans every code
   in registers (SIMD) for the approximate top ``candidates``; those are re-ranked by their exact
   inner product. The scan visits every row, so unlike a graph (HNSW) it cannot miss a region of
   the space: face and voice embeddings have a high intrinsic dimension, where graph search loses
@@ -41,7 +41,8 @@ class IndexConfig:
     Attributes:
         exact_max: indexes of at most this many rows are searched exactly.
         dims_per_code: dimensions each 4-bit product-quantisation code stands for (4: 64 codes,
-            32 bytes, for a 256-d row; memory is the rows' ``4 * D`` bytes plus ``D / 8``).
+            32 bytes, for a 256-d row; memory is the rows' ``4 * D`` bytes plus
+            ``D / (2 * dims_per_code)``).
         candidates: rows the code scan retrieves for exact re-ranking (recall vs latency; at least
             ``k`` are used).
         train_max: rows the quantiser is trained on (a seeded sample when there are more).
@@ -112,7 +113,7 @@ class VectorIndex:
     """
 
     def __init__(self, rows: np.ndarray, config: IndexConfig, alive: np.ndarray, codes: Any = None) -> None:
-        self.dim = rows.shape[1] if rows.ndim == 2 else 0
+        self.dim = rows.shape[1]
         self.config = config
         self.kind: IndexKind = "exact" if codes is None else "pq"
         self._rows = rows
