@@ -11,11 +11,19 @@ tilted by hand, never completes the moves (its nose does not move relative to it
 Frames are not counted one by one towards the lockout (a stranger in view would lock the owner
 out within seconds); each *completed* attempt is logged and counted like a photo check. An
 identity that is locked out cannot be verified live, and a throttled caller cannot identify
-live. Without the challenge (kiosks that cannot prompt), each frame is decided on its own as
-before; ``strict`` then accepts only once a few frames show natural variation
-(:mod:`verify.liveness`), and with the challenge adds that check to the final decision. Strict
-mode also refuses an accepted face whose region shows the shipped screen or print cues
-(:mod:`verify.screen_cues`); those cues never accept anything.
+live. Without the challenge (kiosks that cannot prompt), a frame is decided on its own;
+``strict`` then accepts only once a few frames show natural variation (:mod:`verify.liveness`),
+and with the challenge adds that check to the final decision. Strict mode also refuses an
+accepted face whose region shows the shipped screen or print cues (:mod:`verify.screen_cues`);
+those cues never accept anything.
+
+An answer holds while the same face stays in view (its box continuous from frame to frame): an
+attempt's final answer for ``hold_seconds`` (accepted) or ``show_failure_seconds`` (refused);
+without the challenge, an accepted frame for ``recheck_seconds``, after which a frame is decided
+again, and a rejected one for ``show_failure_seconds``, so a stranger in view gets one decision
+every few seconds, not one per frame. While an answer holds, a frame's face is only located (the
+tracked first detector: no alignment, no network), which makes such frames several times
+cheaper; a frame without a face does not end the hold, a face elsewhere does.
 """
 
 from __future__ import annotations
@@ -74,6 +82,8 @@ class LiveConfig:
             production, where a recording of those moves would pass.
         show_failure_seconds: how long a failed attempt's answer is shown before a new attempt.
         hold_seconds: how long an accepted answer holds while the same face stays in view.
+        recheck_seconds: without the challenge, how long an accepted answer holds while the same
+            face stays in view before a frame is decided again.
         strict: also require natural variation between frames (:mod:`verify.liveness`).
     """
 
@@ -81,6 +91,7 @@ class LiveConfig:
     seed: int | None = None
     show_failure_seconds: float = 3.0
     hold_seconds: float = 5.0
+    recheck_seconds: float = 0.5
     strict: bool = False
 
 
@@ -99,6 +110,8 @@ class FrameResult:
         latency_ms: time spent on this frame.
         prompt: what to tell the person now (the challenge's prompt); empty without a challenge.
         challenge: where the challenge stands (moves, step, progress), when one runs.
+        held: the answer is an earlier frame's, held while its face stays in view (only this
+            frame's face was located).
     """
 
     outcome: LiveOutcome
@@ -109,19 +122,27 @@ class FrameResult:
     latency_ms: float
     prompt: str = ""
     challenge: ChallengeStatus | None = None
+    held: bool = False
 
 
 @dataclass
 class _Attempt:
-    """One challenge attempt: its moves, frames so far and, once over, its answer."""
+    """One challenge attempt: its moves and frames so far."""
 
     challenge: Challenge
     frontal: list[Embedding] = field(default_factory=list)
     anchor: np.ndarray | None = None
     box: tuple[float, float, float, float] | None = None
-    final: FrameResult | None = None
-    until: float = 0.0
     regions: list[np.ndarray] = field(default_factory=list)
+
+
+@dataclass
+class _Hold:
+    """An answer shown until ``until`` (seconds) while its face, last seen at ``box``, stays in view."""
+
+    result: FrameResult
+    until: float
+    box: tuple[float, float, float, float]
 
 
 class LiveSession:
@@ -138,6 +159,7 @@ class LiveSession:
         self._rng = random.Random() if config.seed is None else None
         self._attempt = self._new_attempt() if config.challenge is not None else None
         self._last_named: str | None = None
+        self._hold: _Hold | None = None
         self.tracker: FaceTracker | None = None  # follows the face of this session's frames
         self._tracked_pipeline: TrackingPipeline | None = None
         self.last: FrameResult | None = None
@@ -152,6 +174,10 @@ class LiveSession:
         now = time.monotonic() if time_s is None else float(time_s)
         frame = check_image_array(frame, "webcam frame")
         verifier = self.service.verifier("face", self.level)
+        held = self._held(verifier.pipeline, frame, now, start)
+        if held is not None:
+            self.last = held
+            return held
         try:
             sample = self._embed(verifier.pipeline, frame)
         except VerifyError as error:
@@ -160,6 +186,9 @@ class LiveSession:
         region = face_region(frame, sample.location) if self.config.strict else None
         if self._attempt is None:
             self.last = self._plain(verifier, sample, region, start)
+            seconds = {"accepted": self.config.recheck_seconds, "rejected": self.config.show_failure_seconds}
+            if self.last.outcome in seconds:
+                self._hold_answer(self.last, now + seconds[self.last.outcome])
         else:
             self.last = self._challenged(verifier, sample, region, now, start)
         return self.last
@@ -172,11 +201,51 @@ class LiveSession:
         between frames, and a region's search places the landmarks a little differently from the
         whole frame's (a variation a still photo would show too).
         """
+        tracker = self._tracker(pipeline)
+        return pipeline.embed(frame) if tracker is None else pipeline.embed_frame(frame, tracker)
+
+    def _tracker(self, pipeline: Any) -> FaceTracker | None:
+        """This stream's tracker for ``pipeline``, or ``None`` when frames are searched whole."""
         if self.config.strict or not isinstance(pipeline, TrackingPipeline):
-            return pipeline.embed(frame)
+            return None
         if self.tracker is None or self._tracked_pipeline is not pipeline:
             self.tracker, self._tracked_pipeline = pipeline.new_tracker(), pipeline
-        return pipeline.embed_frame(frame, self.tracker)
+        return self.tracker
+
+    # --- held answers ---------------------------------------------------------------------------------------
+    def _hold_answer(self, result: FrameResult, until: float) -> None:
+        if result.location is not None:
+            self._hold = _Hold(result, until, result.location)
+
+    def _held(self, pipeline: Any, frame: np.ndarray, now: float, start: float) -> FrameResult | None:
+        """This frame's answer while an answer holds (see the module docstring), or ``None`` when
+        none does (any more): the frame is then decided, as the first of a new attempt."""
+        hold = self._hold
+        if hold is None:
+            return None
+        if now < hold.until:
+            location = self._locate(pipeline, frame)
+            if isinstance(location, VerifyError):
+                return FrameResult("retry", self.identity, None, _ask(location), None, _ms(start))
+            if boxes_continuous(hold.box, location):
+                hold.box = location
+                return replace(hold.result, location=location, latency_ms=_ms(start), held=True)
+        self._hold = None
+        if self._attempt is not None:
+            self._attempt = self._new_attempt()
+        return None
+
+    def _locate(self, pipeline: Any, frame: np.ndarray) -> tuple[float, float, float, float] | VerifyError:
+        """Where the frame's face is: found by the tracked first detector alone when the pipeline
+        tracks, else by the whole pipeline."""
+        try:
+            if isinstance(pipeline, TrackingPipeline):
+                box = pipeline.locate_frame(frame, self._tracker(pipeline)).box
+                return (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
+            location = pipeline.embed(frame).location
+        except VerifyError as error:
+            return error
+        return location if location is not None else NoFaceError("no face found in the image")
 
     # --- one frame, one decision (no challenge) -------------------------------------------------------------
     def _plain(self, verifier: Verifier, sample: Embedding, region: np.ndarray | None, start: float) -> FrameResult:
@@ -236,18 +305,13 @@ class LiveSession:
                            prompt="look straight at the camera and hold still")
 
     def _no_face(self, error: VerifyError, start: float) -> FrameResult:
-        if self._attempt is None or self._attempt.final is not None:
+        if self._attempt is None:
             return FrameResult("retry", self.identity, None, _ask(error), None, _ms(start))
         return self._restart(None, _ask(error) + "; the challenge starts again", start)
 
     def _challenged(self, verifier: Verifier, sample: Embedding, region: np.ndarray | None, now: float,
                     start: float) -> FrameResult:
         attempt = self._attempt
-        if attempt.final is not None:
-            if now < attempt.until and attempt.box is not None and boxes_continuous(attempt.box, sample.location):
-                attempt.box = sample.location
-                return replace(attempt.final, location=sample.location, latency_ms=_ms(start))
-            attempt = self._attempt = self._new_attempt()
         if sample.measures.get("faces", 1.0) > 1:
             return self._restart(sample, "several faces in view: only the person being verified, please", start)
         if attempt.box is not None and not boxes_continuous(attempt.box, sample.location):
@@ -287,9 +351,8 @@ class LiveSession:
 
     def _finish(self, result: FrameResult, now: float) -> FrameResult:
         """Show ``result`` for a while (held while the same face stays in view)."""
-        self._attempt.final = result
         seconds = self.config.hold_seconds if result.outcome == "accepted" else self.config.show_failure_seconds
-        self._attempt.until = now + seconds
+        self._hold_answer(result, now + seconds)
         return result
 
     def _final(self, verifier: Verifier, attempt: _Attempt, status: ChallengeStatus,

@@ -41,10 +41,10 @@ def test_frame_of_the_enrolled_person_is_accepted_and_boxed(enrolled, face_files
 
 def test_frame_of_someone_else_is_rejected_and_identify_names_nobody(enrolled, face_files):
     assert process_frame(enrolled.live_session("Andy", challenge=False), webcam_frame(face_files[3])).outcome == "rejected"
-    who = enrolled.live_session(None, challenge=False)
-    assert process_frame(who, webcam_frame(face_files[3])).outcome == "rejected"
-    assert process_frame(who, webcam_frame(face_files[2])).outcome == "accepted"
-    assert process_frame(who, webcam_frame(face_files[1])).outcome == "accepted"
+    who = enrolled.live_session(None, challenge=False)  # people coming one after another, each answer's hold over
+    assert process_frame(who, webcam_frame(face_files[3]), 0.0).outcome == "rejected"
+    assert process_frame(who, webcam_frame(face_files[2]), 10.0).outcome == "accepted"
+    assert process_frame(who, webcam_frame(face_files[1]), 20.0).outcome == "accepted"
     named = [a for a in enrolled.audit() if a.action == "identify"]
     assert [(a.identity, a.decision) for a in named] == [("Andy", "accepted")]  # logged once per new name
 
@@ -61,9 +61,20 @@ def test_a_face_that_stays_in_view_is_tracked_and_decided_as_each_frame_alone(en
     for photo, expected in ((face_files[1], "accepted"), (face_files[4], "rejected")):
         session = enrolled.live_session("Andy", challenge=False)
         frames = [webcam_frame(photo, shift) for shift in (0, 2, 4, 6, 8)]
-        tracked = [process_frame(session, frame).outcome for frame in frames]
+        tracked = [process_frame(session, frame, 4.0 * index).outcome for index, frame in enumerate(frames)]  # no hold
         alone = [process_frame(enrolled.live_session("Andy", challenge=False), frame).outcome for frame in frames]
         assert tracked == alone == [expected] * len(frames)
+        assert (session.tracker.full_searches, session.tracker.tracked) == (1, len(frames) - 1)
+
+
+def test_while_an_answer_holds_the_tracked_face_is_only_located(enrolled, face_files):
+    for photo, expected in ((face_files[1], "accepted"), (face_files[4], "rejected")):
+        session = enrolled.live_session("Andy", challenge=False)
+        frames = [webcam_frame(photo, shift) for shift in (0, 2, 4, 6, 8)]
+        results = [session.feed(frame, 0.1 * index) for index, frame in enumerate(frames)]
+        assert [(r.outcome, r.held) for r in results] == [(expected, False)] + [(expected, True)] * 4
+        assert {r.decision for r in results} == {results[0].decision}
+        assert results[-1].location[0] - results[0].location[0] == pytest.approx(8, abs=2)  # the box follows the face
         assert (session.tracker.full_searches, session.tracker.tracked) == (1, len(frames) - 1)
 
 
@@ -134,12 +145,12 @@ def test_batch_refuses_nothing_and_broken_archives(tmp_path):
 
 def test_live_frames_are_refused_while_the_identity_is_locked_out(enrolled, face_files):
     session = enrolled.live_session("Andy", challenge=False)
-    for _ in range(6):  # live frames alone never lock anyone out ...
-        assert process_frame(session, webcam_frame(face_files[3])).outcome == "rejected"
-    assert process_frame(session, webcam_frame(face_files[1])).outcome == "accepted"
+    for second in range(0, 24, 4):  # live frames alone never lock anyone out (each decided: no answer holds 4 s) ...
+        assert process_frame(session, webcam_frame(face_files[3]), second).outcome == "rejected"
+    assert process_frame(session, webcam_frame(face_files[1]), 30.0).outcome == "accepted"
     for _ in range(5):  # ... but failed checks of photos do, and then live frames are refused too
         handlers.verify_samples(enrolled, "Andy", face=str(face_files[3]))
 
-    result = process_frame(session, webcam_frame(face_files[1]))
+    result = process_frame(session, webcam_frame(face_files[1]), 31.0)
 
     assert result.outcome == "retry" and "locked" in result.message

@@ -172,10 +172,21 @@ def test_strict_mode_refuses_frontal_frames_that_never_change(service, stub):
     assert last.outcome == "rejected" and "static image suspected" in last.reason
 
 
-def test_without_the_challenge_each_frame_is_decided_on_its_own(service, stub):
+def test_without_the_challenge_a_frame_is_decided_and_its_answer_held_while_the_face_stays(service, stub):
     session = service.live_session("Ann", challenge=False)
-    assert session.feed(stub.frame(flat_photo(), person(0, 0.05))).outcome == "accepted"
-    assert session.feed(stub.frame(flat_photo(), person(1))).outcome == "rejected"
+    ann, bob = stub.frame(flat_photo(), person(0, 0.05)), stub.frame(flat_photo(), person(1))
+    first = session.feed(ann, 0.0)
+    assert first.outcome == "accepted" and not first.held
+    held = session.feed(ann, 0.2)
+    assert held.outcome == "accepted" and held.held and held.decision == first.decision
+    assert session.feed(bob, 0.6).outcome == "rejected"  # recheck_seconds (0.5 s) later: decided again
+    refused = [session.feed(ann, 0.6 + 0.5 * step) for step in range(1, 7)]
+    assert [(r.outcome, r.held) for r in refused] == [("rejected", True)] * 5 + [("accepted", False)]  # 3 s held
+    moved = session.feed(stub.frame(flat_photo(), person(1), box=(0, 0, 100, 120)), 4.0)
+    assert moved.outcome == "rejected" and not moved.held  # a face elsewhere ends the hold
+    lost = session.feed(PosePipeline.indexed(0), 4.1)
+    assert lost.outcome == "retry" and "no face" in lost.reason
+    assert session.feed(stub.frame(flat_photo(), person(0), box=(0, 0, 100, 120)), 4.2).held  # back where it was
 
 
 def test_the_settings_turn_the_challenge_off_and_fix_the_seed(tmp_path, stub, monkeypatch):

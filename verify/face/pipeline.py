@@ -203,6 +203,26 @@ class FacePipeline(BatchedPipeline):
             raise result
         return result
 
+    def locate_frame(self, frame: np.ndarray, tracker: FaceTracker | None = None) -> Detection:
+        """The face :meth:`embed_frame` would choose in the next ``(H, W, 3)`` uint8 RGB frame, found
+        by the first detector alone (through ``tracker`` when given): no second detector, no
+        alignment, no network. Where the face is while a live answer holds (:mod:`enrollment.live`).
+
+        Raises:
+            VerifyError: the frame is not an image array, the first detector finds no face
+                (the whole pipeline may still find one: its other detectors search when the first
+                misses), or the face is too small.
+        """
+        image = decode_image(frame, self.limits)
+        first = tracker if tracker is not None else self.detectors[self.fusion.detectors[0]]
+        detections = first.detect([image])[0]
+        if not detections:
+            raise NoFaceError("no face found in the image")
+        face = choose_face(detections, image.shape)
+        if too_small := self._too_small(face):
+            raise too_small
+        return face
+
     def embed_with_face(
         self, image: np.ndarray, tracker: FaceTracker | None = None
     ) -> tuple[Detection | None, Embedding | VerifyError]:
@@ -287,15 +307,18 @@ class FacePipeline(BatchedPipeline):
         if chooser is None:
             return None, NoFaceError("no face found in the image")
         face = choose_face(chooser, image_shape)
-        if face.short_side < self.config.min_face_px:
-            return face, FaceTooSmallError(
-                f"the face is {face.short_side:.0f} px wide; at least {self.config.min_face_px} px is needed"
-            )
+        if too_small := self._too_small(face):
+            return face, too_small
         matches = [face if detections is chooser else match_face(face, detections, MATCH_IOU) for detections in found]
         names = list(self.detectors)
         pose = matches[names.index(POSE_DETECTOR) if POSE_DETECTOR in names else 0]
         return face, LocatedFace(face, tuple(match.landmarks for match in matches if match is not None), len(chooser),
                                  None if pose is None else pose.landmarks)
+
+    def _too_small(self, face: Detection) -> FaceTooSmallError | None:
+        if face.short_side >= self.config.min_face_px:
+            return None
+        return FaceTooSmallError(f"the face is {face.short_side:.0f} px wide; at least {self.config.min_face_px} px is needed")
 
     def _embed_located(self, images: Sequence[np.ndarray], faces: Sequence[LocatedFace]) -> list[Embedding]:
         """Fused embeddings of located faces, every network's crops embedded in batches."""

@@ -126,8 +126,10 @@ def touches_border(box: np.ndarray, region: tuple[int, int, int, int], image_sha
 
 @runtime_checkable
 class TrackingPipeline(Protocol):
-    """A pipeline that embeds the frames of a stream with a tracker (the face pipeline)."""
+    """A pipeline that embeds (or only locates) the faces of a stream's frames with a tracker (the face pipeline)."""
 
     def new_tracker(self, config: TrackingConfig = ...) -> FaceTracker: ...
 
     def embed_frame(self, frame: Any, tracker: FaceTracker) -> Embedding: ...
+
+    def locate_frame(self, frame: Any, tracker: FaceTracker | None = ...) -> Detection: ...

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
-from verify.errors import ConfigError, NoFaceError
+from verify.config import FaceFrontEndConfig
+from verify.errors import ConfigError, FaceTooSmallError, NoFaceError
 from verify.face.detect import choose_face
 from verify.face.pipeline import LEGACY_FUSION, FacePipeline
 from verify.face.tracking import FaceTracker, TrackingConfig, TrackingPipeline, search_region, touches_border
@@ -109,6 +111,22 @@ def test_tracked_frames_go_through_the_same_alignment_and_networks(face_pipeline
     assert tracker.tracked == 3
     with pytest.raises(NoFaceError):
         face_pipeline.embed_frame(np.full(FRAME_SHAPE, 118, np.uint8), tracker)
+
+
+def test_locating_a_frame_finds_the_face_embedding_it_would_choose_without_embedding(face_pipeline, stream, photo) -> None:
+    tracker = face_pipeline.new_tracker()
+    for frame in stream[:3]:
+        located = face_pipeline.locate_frame(frame, tracker)
+        assert np.allclose(located.box, face_pipeline.embed(frame).location, atol=2.0)
+    assert (tracker.full_searches, tracker.tracked) == (1, 2)
+    assert np.allclose(face_pipeline.locate_frame(stream[0]).box, face_pipeline.embed(stream[0]).location, atol=0.5)
+    with pytest.raises(NoFaceError):
+        face_pipeline.locate_frame(np.full(FRAME_SHAPE, 118, np.uint8), tracker)
+    small = np.full((160, 160, 3), 118, np.uint8)
+    small[50:120, 50:120] = cv2.resize(photo, (70, 70), interpolation=cv2.INTER_AREA)  # a face of about 28 px
+    assert face_pipeline.locate_frame(small).short_side > face_pipeline.config.min_face_px
+    with pytest.raises(FaceTooSmallError, match="at least 40 px"):
+        FacePipeline(device="cpu", config=FaceFrontEndConfig(min_face_px=40)).locate_frame(small)
 
 
 def test_tracking_needs_yunet_first() -> None:
