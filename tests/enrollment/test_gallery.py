@@ -317,3 +317,24 @@ def test_a_gallery_that_cannot_be_saved_still_answers(store, verifier, monkeypat
         gallery = Gallery.open(store, KEY, PQ)
     assert "the face gallery index is not saved: read-only file system" in caplog.text
     assert identify(store, verifier, Embedding(vectors[3]), gallery=gallery).identity == "p00003"
+
+
+def test_a_service_on_cuda_scans_its_large_galleries_on_the_gpu(tmp_path, monkeypatch):
+    from verify import search
+    from verify.device import Device
+
+    monkeypatch.setattr("enrollment.service.select_device", lambda spec: Device("cuda", 0))
+    scan = search.DeviceScan
+    monkeypatch.setattr(search, "DeviceScan", lambda rows, device: scan(rows, "cpu"))  # torch on the CPU: no CUDA here
+    vectors = random_rows(30, dim=64)
+    with TemplateStore(tmp_path / "s.db") as store:
+        for index, vector in enumerate(vectors):
+            store.add_sample(f"p{index:02d}", "face", vector, "vector", "1")
+    settings = Settings(store_path=tmp_path / "s.db", device="cuda", caller="tester",
+                        gallery=GalleryConfig(IndexConfig(exact_max=10), shortlist=40, save_min=1))
+    with Service(settings=settings, pipelines={"face": VectorPipeline("face")},
+                 scorers={"face": CosineScorer(VECTOR_THRESHOLDS)}) as svc:
+        assert svc.identify(face=vectors[7]).identity == "p07"
+        assert svc.gallery(VectorPipeline("face")).index.kind == "gpu"
+        svc.delete("p07")
+        assert svc.identify(face=vectors[7]).identity is None

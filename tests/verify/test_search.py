@@ -1,15 +1,29 @@
 """Inner-product search: exact equals brute force, the PQ scan finds planted neighbours and re-ranks exactly,
-rows removed stay removed (codes included)."""
+the GPU scan is brute force (run by torch on the CPU here, on CUDA when there is one), rows removed
+stay removed (codes included)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from verify import search
+from verify.device import cuda_driver_present
 from verify.errors import ConfigError
-from verify.search import IndexConfig, VectorIndex, faiss_available
+from verify.search import DeviceScan, IndexConfig, VectorIndex, faiss_available
 
 needs_faiss = pytest.mark.skipif(not faiss_available(), reason="faiss-cpu (the scale extra) is absent")
+GPU = IndexConfig(exact_max=10, device="cuda", candidates=40)
+"""A GPU index; :func:`torch_on_the_cpu` runs its scan with torch on the CPU where there is no CUDA."""
+
+
+@pytest.fixture(autouse=True)
+def torch_on_the_cpu(monkeypatch):
+    """Without CUDA, the device scan of a CUDA index runs the same torch code on the CPU."""
+    import torch
+
+    if not torch.cuda.is_available():
+        monkeypatch.setattr(search, "DeviceScan", lambda rows, device: DeviceScan(rows, "cpu"))
 
 
 def unit_rows(count: int, dim: int = 16, seed: int = 0) -> np.ndarray:
@@ -80,10 +94,51 @@ def test_codes_per_row_divide_the_dimension():
     assert IndexConfig(dims_per_code=8).codes_for(256) == 32
 
 
-@pytest.mark.parametrize("exact_max", [10_000, 10])
-def test_removed_rows_are_never_returned_and_are_zeroed(exact_max):
+CONFIGS = [IndexConfig(exact_max=10_000), IndexConfig(exact_max=10), GPU]
+
+
+def test_the_gpu_scan_is_brute_force_re_ranked_on_the_host():
+    rows, queries = unit_rows(3000, dim=32), unit_rows(20, dim=32, seed=3)
+    index = VectorIndex.build(rows, GPU)
+    assert index.kind == "gpu" and index.memory_bytes() == rows.nbytes + 3000  # no codes on the host
+    for query in queries:
+        scores, found = index.search(query, 10)
+        assert found.tolist() == brute_force(rows, query, 10).tolist()
+        np.testing.assert_allclose(scores, rows[found] @ query, rtol=1e-6)
+    assert VectorIndex.build(rows[:10], GPU).kind == "exact"  # small galleries stay on the host
+
+
+@pytest.mark.skipif(not cuda_driver_present(), reason="no CUDA device")
+def test_the_device_scan_on_cuda_finds_the_rows_of_the_host():
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    rows, query = unit_rows(5000, dim=64), unit_rows(1, dim=64, seed=4)[0]
+    scan = DeviceScan(rows, "cuda")
+    assert scan.top(query, 10).tolist() == brute_force(rows, query, 10).tolist()
+    scan.remove(np.array([int(brute_force(rows, query, 1)[0])]))
+    assert scan.top(query, 9).tolist() == brute_force(rows, query, 10)[1:].tolist()
+
+
+@needs_faiss
+def test_a_saved_index_takes_the_kind_of_the_device_that_loads_it():
+    rows = unit_rows(400)
+    pq = VectorIndex.build(rows, IndexConfig(exact_max=10))
+    pq.remove([3])
+    on_gpu = VectorIndex.from_bytes(b"".join(bytes(part) for part in pq.to_buffers()), GPU)
+    assert (on_gpu.kind, on_gpu.count) == ("gpu", 399)
+    on_cpu = VectorIndex.from_bytes(b"".join(bytes(part) for part in on_gpu.to_buffers()), IndexConfig(exact_max=10))
+    assert (on_cpu.kind, on_cpu.count) == ("pq", 399)  # the saved rows encoded again
+    for query in unit_rows(10, seed=5):
+        assert 3 not in on_gpu.search(query, 400)[1]
+        assert on_cpu.search(query, 5)[1].tolist() == on_gpu.search(query, 5)[1].tolist() == pq.search(query, 5)[1].tolist()
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_removed_rows_are_never_returned_and_are_zeroed(config):
     rows = unit_rows(300)
-    index = VectorIndex.build(rows, IndexConfig(exact_max=exact_max))
+    index = VectorIndex.build(rows, config)
     index.remove([7, 8])
     assert index.count == 298 and index.removed_fraction == pytest.approx(2 / 300)
     assert 7 not in index.search(rows[7], 300)[1] and 8 not in index.search(rows[8], 20)[1]
@@ -92,10 +147,10 @@ def test_removed_rows_are_never_returned_and_are_zeroed(exact_max):
     assert added.tolist() == [300] and index.search(rows[7], 1)[1].tolist() == [300]
 
 
-@pytest.mark.parametrize("exact_max", [10_000, 10])
-def test_saved_index_answers_the_same(exact_max):
+@pytest.mark.parametrize("config", CONFIGS)
+def test_saved_index_answers_the_same(config):
     rows = unit_rows(400)
-    index = VectorIndex.build(rows, IndexConfig(exact_max=exact_max))
+    index = VectorIndex.build(rows, config)
     index.remove([3])
     restored = VectorIndex.from_bytes(b"".join(bytes(part) for part in index.to_buffers()), index.config)
     assert (restored.kind, restored.count, len(restored)) == (index.kind, 399, 400)
@@ -112,5 +167,7 @@ def test_empty_index_and_bad_input():
         IndexConfig(exact_max=-1)
     with pytest.raises(ConfigError, match="candidates must be an integer >= 1"):
         IndexConfig(candidates=0)
+    with pytest.raises(ConfigError, match="index device must be 'cpu', 'cuda' or 'cuda:N', got 'gpu'"):
+        IndexConfig(device="gpu")
     with pytest.raises(ValueError, match="not a saved vector index"):
         VectorIndex.from_bytes(b"garbage")
