@@ -104,11 +104,10 @@ class YuNetDetector:
     def _search_image(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         """The BGR image YuNet searches (downscaled to ``yunet_max_side``) and its scale factor."""
         factor = min(1.0, self.config.yunet_max_side / max(image.shape[:2]))
-        bgr = np.ascontiguousarray(image[:, :, ::-1])
-        if factor < 1.0:
+        if factor < 1.0:  # channels are resized independently: resizing first swaps them on fewer pixels
             size = (max(1, round(image.shape[1] * factor)), max(1, round(image.shape[0] * factor)))
-            bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
-        return bgr, factor
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        return cv2.cvtColor(image, cv2.COLOR_RGB2BGR), factor  # a tenth of NumPy's strided copy's time
 
     def _detect_scaled(self, bgr: np.ndarray, factor: float, offset: tuple[int, int]) -> list[Detection]:
         """Faces of ``bgr``, a part at ``offset`` (pixels) of an image scaled by ``factor``, in the
