@@ -146,7 +146,7 @@ def live_tab(service: Service, identity: gr.Dropdown, level: gr.Radio, media: Me
 
 def kiosk_json(result) -> dict[str, Any]:
     """A frame's answer for ``/live_feed``: outcome, prompt, step and progress (never the moves to come),
-    identity, score, reason."""
+    identity, score, reason, and whether it is an earlier frame's answer held while the face stays in view."""
     challenge = result.challenge
     return {
         "outcome": result.outcome, "prompt": result.prompt, "identity": result.identity,
@@ -155,5 +155,5 @@ def kiosk_json(result) -> dict[str, Any]:
         "reason": result.reason, "box": result.location,
         "step": None if challenge is None else challenge.step, "steps": 0 if challenge is None else len(challenge.moves),
         "progress": None if challenge is None else round(challenge.progress, 3),
-        "latency_ms": round(result.latency_ms, 1),
+        "latency_ms": round(result.latency_ms, 1), "held": result.held,
     }

@@ -77,6 +77,7 @@ def test_kiosks_feed_frames_over_http_and_a_still_photo_is_never_accepted(client
         answers.append(client.predict(handle_file(str(photo)), "Andy", "medium", api_name="/live_feed"))
         time.sleep(0.3)
     assert {answer["outcome"] for answer in answers} == {"pending"}
+    assert not any(answer["held"] for answer in answers)  # only a final answer holds
     assert answers[0]["prompt"] == "look straight at the camera and hold still" and answers[0]["steps"] >= 2
     moves = {"turn your head to your left", "turn your head to your right", "look up", "look down",
              "come closer to the camera"}
