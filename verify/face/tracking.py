@@ -13,8 +13,9 @@ resolution, in a fraction of the pixels. The whole frame is searched instead whe
 
 Only where YuNet looks changes: the face found is refined, aligned and embedded by the same
 stages and networks as any other (the face pipeline's ``embed_frame``), and
-a frame with no detected face still has no decision. One tracker follows one stream; it is not
-shared between threads.
+a frame with no detected face still has no decision. A live session that holds an answer only
+asks where the face is (the pipeline's ``locate_frame``: the tracked YuNet alone). One tracker
+follows one stream; it is not shared between threads.
 """
 
 from __future__ import annotations
