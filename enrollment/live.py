@@ -353,6 +353,8 @@ class LiveSession:
         """Show ``result`` for a while (held while the same face stays in view)."""
         seconds = self.config.hold_seconds if result.outcome == "accepted" else self.config.show_failure_seconds
         self._hold_answer(result, now + seconds)
+        if self._hold is None:  # no box to follow: the next frame starts a new attempt
+            self._attempt = self._new_attempt()
         return result
 
     def _final(self, verifier: Verifier, attempt: _Attempt, status: ChallengeStatus,

@@ -69,6 +69,20 @@ def test_the_seeded_moves_made_by_the_enrolled_person_are_accepted(service, stub
     assert [(a.decision, a.caller) for a in completed] == [("accepted", "test")]  # one attempt logged, not frames
 
 
+def test_an_accepted_attempt_holds_while_the_face_stays_then_a_new_attempt_starts(service, stub):
+    session = service.live_session("Ann")
+    frames = head_frames(stub, MOVES)
+    assert feed_all(session, frames)[-1].outcome == "accepted"
+    end = 0.5 * (len(frames) - 1)
+    held = [session.feed(frames[0], end + 1.0), session.feed(frames[0], end + 4.5)]
+    assert [(r.outcome, r.held) for r in held] == [("accepted", True)] * 2
+    elsewhere = session.feed(stub.frame(real_head(), person(0), box=(0, 0, 100, 120)), end + 4.8)
+    assert (elsewhere.outcome, elsewhere.held) == ("pending", False)  # a face elsewhere: a new attempt
+    again = feed_all(session, frames, start=10.0)
+    assert again[-1].outcome == "accepted"
+    assert session.feed(frames[0], 10.0 + end + 5.5).outcome == "pending"  # 5 s over: a new attempt
+
+
 def test_frames_whose_pose_was_not_measured_neither_move_nor_break_the_challenge(service, stub):
     frames = head_frames(stub, MOVES)
     unmeasured = stub.frame(None, person(0, 0.05, 99))
