@@ -146,10 +146,6 @@ class DeviceScan:
             count = min(count, len(scores) - int(self._removed.sum()))
             return scores.topk(count).indices.cpu().numpy().astype(np.int64)
 
-    def nbytes(self) -> int:
-        """Bytes held on the device."""
-        return self._rows.numel() * self._rows.element_size() + self._removed.numel()
-
 
 def _best(scores: np.ndarray, k: int) -> np.ndarray:
     """Positions of the ``k`` largest ``scores``, largest first (ties in position order)."""
