@@ -4,9 +4,9 @@
 #      on 640x480 at batch 1/16, voice real-time factor on 3 s clips at batch 1/64;
 #   2. benchmarks/speed.py --quick: single check, folders of real photos, voice clips and memory,
 #      with the peers (verifyface runs on the CPU: it has no CUDA path);
-#   3. with ../shared/data: benchmarks/gallery.py at 10^6 templates scanned on the GPU (after
-#      embedding LFW once on the GPU).
-# Usage: bash benchmarks/gpu.sh [cuda:0]     JSON lands in benchmarks/results/*_cuda.json
+#   3. benchmarks/gallery.py at 10^6 templates scanned on the GPU, from LFW embeddings
+#      ($GALLERY_EMBEDDINGS, else embedded here from ../shared/data; needs the scale extra).
+# Usage: [GALLERY_EMBEDDINGS=lfw.parquet] bash benchmarks/gpu.sh [cuda:0]     JSON lands in benchmarks/results/*_cuda.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 device="${1:-cuda:0}"
@@ -22,8 +22,14 @@ PY
 python benchmarks/gpu_throughput.py --device "$device" --seconds 2 > /tmp/gpu_throughput_cuda.json
 cat /tmp/gpu_throughput_cuda.json && mv /tmp/gpu_throughput_cuda.json benchmarks/results/gpu_throughput_cuda.json
 timeout 240 python benchmarks/speed.py --device "$device" --quick --out benchmarks/results/speed_cuda.json
-if [ -d ../shared/data/faces/lfw_gray ]; then
+embeddings="${GALLERY_EMBEDDINGS:-}"  # a `verify embed` Parquet of LFW, else made here from ../shared/data
+if [ -z "$embeddings" ] && [ -d ../shared/data/faces/lfw_gray ]; then
   python -m verify --device "$device" embed ../shared/data/faces/lfw_gray --out /tmp/lfw_gray.parquet
-  timeout 300 python benchmarks/gallery.py --embeddings /tmp/lfw_gray.parquet --device "$device" --sizes 1000000 \
+  embeddings=/tmp/lfw_gray.parquet
+fi
+if [ -n "$embeddings" ] && python -c "import pyarrow, faiss" 2>/dev/null; then
+  timeout 300 python benchmarks/gallery.py --embeddings "$embeddings" --device "$device" --sizes 1000000 \
     --queries 300 --candidates 100 1000 --out benchmarks/results/gallery_cuda.json
+else
+  echo "gpu.sh: gallery step skipped: it needs LFW embeddings (GALLERY_EMBEDDINGS or ../shared/data) and pip install -e '.[scale]'"
 fi
