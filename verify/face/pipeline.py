@@ -215,12 +215,9 @@ class FacePipeline(BatchedPipeline):
         """
         image = decode_image(frame, self.limits)
         first = tracker if tracker is not None else self.detectors[self.fusion.detectors[0]]
-        detections = first.detect([image])[0]
-        if not detections:
-            raise NoFaceError("no face found in the image")
-        face = choose_face(detections, image.shape)
-        if too_small := self._too_small(face):
-            raise too_small
+        face, error = self._choose(first.detect([image])[0], image.shape)
+        if error is not None:
+            raise error
         return face
 
     def embed_with_face(
@@ -303,22 +300,28 @@ class FacePipeline(BatchedPipeline):
         """The chosen face's detection and the face with its alignments (see the module
         docstring), or the error that stops it, from each detector's detections in an image of
         ``image_shape``."""
-        chooser = next((detections for detections in found if detections), None)
-        if chooser is None:
-            return None, NoFaceError("no face found in the image")
-        face = choose_face(chooser, image_shape)
-        if too_small := self._too_small(face):
-            return face, too_small
+        chooser = next((detections for detections in found if detections), [])
+        face, error = self._choose(chooser, image_shape)
+        if error is not None:
+            return face, error
         matches = [face if detections is chooser else match_face(face, detections, MATCH_IOU) for detections in found]
         names = list(self.detectors)
         pose = matches[names.index(POSE_DETECTOR) if POSE_DETECTOR in names else 0]
         return face, LocatedFace(face, tuple(match.landmarks for match in matches if match is not None), len(chooser),
                                  None if pose is None else pose.landmarks)
 
-    def _too_small(self, face: Detection) -> FaceTooSmallError | None:
-        if face.short_side >= self.config.min_face_px:
-            return None
-        return FaceTooSmallError(f"the face is {face.short_side:.0f} px wide; at least {self.config.min_face_px} px is needed")
+    def _choose(self, detections: Sequence[Detection],
+                image_shape: tuple[int, ...]) -> tuple[Detection | None, VerifyError | None]:
+        """The face of ``detections`` the pipeline takes (:func:`choose_face`), and the error that
+        stops it: none found, or too small (the face is returned then too, e.g. to draw its box)."""
+        if not detections:
+            return None, NoFaceError("no face found in the image")
+        face = choose_face(detections, image_shape)
+        if face.short_side < self.config.min_face_px:
+            return face, FaceTooSmallError(
+                f"the face is {face.short_side:.0f} px wide; at least {self.config.min_face_px} px is needed"
+            )
+        return face, None
 
     def _embed_located(self, images: Sequence[np.ndarray], faces: Sequence[LocatedFace]) -> list[Embedding]:
         """Fused embeddings of located faces, every network's crops embedded in batches."""
