@@ -138,12 +138,12 @@ class DeviceScan:
         self._removed[index] = True
 
     def top(self, vector: np.ndarray, count: int) -> np.ndarray:
-        """Positions of the ``count`` rows (at most those not removed) of largest inner product with ``vector`` ``(D,)``."""
+        """Positions of the ``count`` rows of largest inner product with ``vector`` ``(D,)``, none
+        removed (``count`` at most the rows not removed)."""
         torch = self._torch
         with torch.inference_mode():
             scores = self._rows @ torch.from_numpy(vector).to(self.device)
             scores.masked_fill_(self._removed, -torch.inf)
-            count = min(count, len(scores) - int(self._removed.sum()))
             return scores.topk(count).indices.cpu().numpy().astype(np.int64)
 
 
@@ -260,7 +260,7 @@ class VectorIndex:
             return scores[top], top.astype(np.int64)
         wanted = min(len(self), max(k, self.config.candidates))
         if self._scan is not None:
-            candidates = self._scan.top(vector[0], wanted)
+            candidates = self._scan.top(vector[0], min(wanted, self.count))
         else:
             _, found = self._codes.search(vector, wanted)
             candidates = found[0][found[0] >= 0]
