@@ -2,7 +2,7 @@
 
     python app.py [--host 127.0.0.1] [--port 7860] [--store FILE] [--key-file FILE] [--device auto]
                   [--level medium] [--auth USER:PASS] [--no-api-auth] [--batch-window-ms 0 | --no-batching]
-                  [--cpu-threads N]
+                  [--lanes N] [--cpu-threads N]
                   [--share never|public] [--concurrency 2]
 
 or the console script ``verify-app``. Serves the REST API at ``/api/v1`` (API tokens: ``python -m
@@ -56,8 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "batch only what is already queued)")
     parser.add_argument("--no-batching", action="store_true",
                         help="run each request's sample on its own, as many at once as there are cores")
+    parser.add_argument("--lanes", type=int, default=None,
+                        help="copies of each model serving batches at once, each with its share of the CPU cores "
+                        "(default: 2 on a CPU of 2 or more cores, else 1; 1 with --no-batching)")
     parser.add_argument("--cpu-threads", type=int, default=None,
-                        help="threads of each network on the CPU (default: one per core)")
+                        help="threads of each copy's networks on the CPU (default: its share of the cores)")
     parser.add_argument("--share", choices=["never", "public"], default="never",
                         help="'public' opens a gradio.live tunnel to the web app alone; refused without --auth")
     parser.add_argument("--concurrency", type=int, default=2, help="web app requests processed at once")
@@ -92,6 +95,8 @@ def open_service(args: argparse.Namespace, pipelines: Mapping[str, Pipeline] | N
 def _refusal(args: argparse.Namespace, auth: tuple[str, str] | None) -> str | None:
     if args.share == "public" and auth is None:
         return "--share public needs --auth USER:PASS (biometric data must not be open to the internet)"
+    if args.no_batching and args.lanes not in (None, 1):
+        return "--lanes applies to micro-batching; with --no-batching each request runs on its own"
     if args.no_api_auth and args.host not in LOCAL_HOSTS:
         return f"--no-api-auth is only allowed with --host 127.0.0.1 or localhost, not {args.host!r}"
     return None
@@ -116,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.share == "public":
             return _share(args, auth)
         batching = None if args.no_batching else BatchingConfig(window_s=args.batch_window_ms / 1000)
-        pipelines = serving_pipelines(settings.device, batching, cpu_threads=args.cpu_threads)
+        pipelines = serving_pipelines(settings.device, batching, cpu_threads=args.cpu_threads, lanes=args.lanes)
         service = Service(settings=settings, pipelines=pipelines)
     except VerifyError as error:
         print(f"error: {error}", file=sys.stderr)

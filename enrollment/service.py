@@ -41,7 +41,8 @@ from verify.device import select_device
 from verify.embedding import Embedding, Pipeline
 from verify.errors import ConfigError, InputError, VerifyError
 from verify.fusion import fuse_and
-from verify.models import load_pipeline, model_spec
+from verify.lanes import load_lanes
+from verify.models import model_spec
 from verify.scorer import Scorer
 from verify.replay import load_replay_threshold, sample_digest
 from verify.scoring import Decision, OperatingPoint
@@ -105,11 +106,11 @@ class Service:
 
     # --- models ---------------------------------------------------------------------------------
     def pipeline(self, modality: str) -> Pipeline:
-        """The shipped pipeline of ``modality`` on the settings' device, loaded once."""
+        """The shipped pipeline of ``modality`` on the settings' device (in the settings' lanes), loaded once."""
         validate_modality(modality)
         with self._lock:
             if modality not in self._pipelines:
-                self._pipelines[modality] = load_pipeline(modality, self.settings.device)
+                self._pipelines[modality] = load_lanes(modality, self.settings.device, self.settings.lanes)
             return self._pipelines[modality]
 
     def loaded(self) -> tuple[str, ...]:

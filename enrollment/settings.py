@@ -55,6 +55,9 @@ class Settings:
         live_challenge: live webcam sessions prompt head moves before deciding.
         challenge_seed: every live attempt prompts the moves drawn from this seed (tests and
             demos only: a recording of those moves would pass); ``None`` draws them at random.
+        lanes: copies of each pipeline loaded on the CPU, each with its share of the cores
+            (:mod:`verify.lanes`): 1 answers one sample soonest and tracks live frames; more
+            embed jobs of many samples faster; ``None`` picks for such jobs on the device.
     """
 
     store_path: Path
@@ -68,9 +71,12 @@ class Settings:
     gallery: GalleryConfig = GalleryConfig()
     live_challenge: bool = True
     challenge_seed: int | None = None
+    lanes: int | None = 1
 
     def __post_init__(self) -> None:
         target_far(self.level)  # raises ConfigError naming the choices
+        if self.lanes is not None and self.lanes < 1:
+            raise ConfigError(f"lanes must be at least 1, got {self.lanes}")
 
     @classmethod
     def resolve(
@@ -91,6 +97,7 @@ class Settings:
         gallery_exact_max: int | None = None,
         live_challenge: bool | None = None,
         challenge_seed: int | None = None,
+        lanes: int | None = 1,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Settings from the arguments given, else the environment, else the defaults.
@@ -125,6 +132,7 @@ class Settings:
                                                              IndexConfig().exact_max))),
             live_challenge=pick(live_challenge, "VERIFY_LIVE_CHALLENGE", _flag, True),
             challenge_seed=pick(challenge_seed, "VERIFY_CHALLENGE_SEED", int, None),
+            lanes=lanes,
         )
 
 

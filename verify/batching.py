@@ -1,10 +1,12 @@
 """Micro-batching: ``embed`` calls from many threads share one ``embed_many`` call.
 
 A server answering many clients at once calls ``embed`` once per request, each in its own
-thread. :class:`BatchingPipeline` queues those calls; one worker thread takes whatever is queued
+thread. :class:`BatchingPipeline` queues those calls; a worker thread takes whatever is queued
 (waiting up to ``window_s`` for more after the first) and runs one batched ``embed_many``, so
-concurrent requests share the networks' forward passes. The queue is bounded: a call that finds
-it full raises :class:`BusyError` at once instead of waiting behind work it cannot catch up with.
+concurrent requests share the networks' forward passes. Given :class:`~verify.lanes.Lanes`, each
+copy of the pipeline has its own worker, taking batches from the same queue. The queue is
+bounded: a call that finds it full raises :class:`BusyError` at once instead of waiting behind
+work it cannot catch up with.
 An optional ``prepare`` step (:func:`sample_decoder`: decoding) runs in the calling thread, so
 callers decode in parallel while the worker runs the networks.
 """
@@ -23,6 +25,7 @@ from typing import Any
 from verify.embedding import Embedding, Pipeline
 from verify.errors import BusyError, ConfigError, VerifyError
 from verify.io import decode_audio, decode_image
+from verify.lanes import Lanes
 
 
 @dataclass(frozen=True)
@@ -62,18 +65,18 @@ def sample_decoder(pipeline: Pipeline) -> Callable[[Any], Any]:
     """What ``pipeline`` does first to a sample: decode it under its limits (a face to an ``(H, W, 3)``
     RGB array, a voice to ``(samples, rate)``). Decoding again what this returns changes nothing."""
     decode = decode_image if pipeline.modality == "face" else decode_audio
-    limits = getattr(pipeline, "limits", None)
+    limits = getattr(pipeline.pipelines[0] if isinstance(pipeline, Lanes) else pipeline, "limits", None)
     return decode if limits is None else partial(decode, limits=limits)
 
 
 class BatchingPipeline:
     """Wraps a :class:`~verify.embedding.Pipeline`; thread-safe; ``embed`` calls are batched.
 
-    ``embed_many`` is passed straight through (it already is a batch). Use as a context manager
-    or call :meth:`close` to stop the worker thread.
+    ``embed_many`` runs on the lanes as they free up (it already is a batch). Use as a context
+    manager or call :meth:`close` to stop the worker threads (and the lanes).
 
     Args:
-        pipeline: the pipeline doing the work.
+        pipeline: the pipeline doing the work, or lanes of copies of it (one worker each).
         config: how calls are collected.
         prepare: run on each sample in the calling thread before it is queued (e.g.
             :func:`sample_decoder`); its :class:`VerifyError` is raised to that caller.
@@ -91,8 +94,11 @@ class BatchingPipeline:
         self._lock = threading.Lock()
         self._closed = False
         self.batch_sizes: list[int] = []  # of the last batches, for measurements
-        self._worker = threading.Thread(target=self._serve, name=f"batching-{self.modality}", daemon=True)
-        self._worker.start()
+        self._lanes = pipeline if isinstance(pipeline, Lanes) else Lanes([pipeline])
+        self._workers = [threading.Thread(target=self._serve, name=f"batching-{self.modality}-{lane}", daemon=True)
+                         for lane in range(len(self._lanes.pipelines))]
+        for worker in self._workers:
+            worker.start()
 
     def embed(self, source: Any) -> Embedding:
         """Embed one sample in the next batch, raising its :class:`VerifyError` if it fails.
@@ -115,8 +121,8 @@ class BatchingPipeline:
         return result
 
     def embed_many(self, sources: Sequence[Any]) -> list[Embedding | VerifyError]:
-        """The wrapped pipeline's ``embed_many`` (a batch already)."""
-        return self.pipeline.embed_many(sources)
+        """Embed a batch on the lanes, beside the workers' batches."""
+        return self._lanes.embed_many(sources)
 
     def _serve(self) -> None:
         while True:
@@ -146,7 +152,8 @@ class BatchingPipeline:
     def _run(self, calls: list[_Call]) -> None:
         self.batch_sizes = (self.batch_sizes + [len(calls)])[-1000:]
         try:
-            results = self.pipeline.embed_many([call.source for call in calls])
+            with self._lanes.borrow() as pipeline:
+                results = pipeline.embed_many([call.source for call in calls])
         except BaseException as error:  # noqa: BLE001 - a crash must reach every waiting caller, not the worker
             for call in calls:
                 call.future.set_exception(error)
@@ -155,13 +162,16 @@ class BatchingPipeline:
             call.future.set_result(result)
 
     def close(self) -> None:
-        """Finish the queued calls, then stop the worker. Closing twice is harmless."""
+        """Finish the queued calls, then stop the workers. Closing twice is harmless."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            self._queue.put(_STOP)
-        self._worker.join()
+            for _ in self._workers:
+                self._queue.put(_STOP)
+        for worker in self._workers:
+            worker.join()
+        self._lanes.close()
 
     def __enter__(self) -> BatchingPipeline:
         return self

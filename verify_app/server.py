@@ -16,6 +16,7 @@ from enrollment.service import Service
 from verify.batching import BatchingConfig, BatchingPipeline, sample_decoder
 from verify.config import MODALITIES
 from verify.embedding import Pipeline
+from verify.lanes import load_lanes
 from verify.models import load_pipeline
 from verify_app.rest import ApiConfig, build_api
 from verify_app.ui import build_app
@@ -24,15 +25,18 @@ MAX_UPLOAD = "50mb"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
-def serving_pipelines(device: Any, batching: BatchingConfig | None, cpu_threads: int | None = None
-                      ) -> dict[str, Pipeline]:
+def serving_pipelines(device: Any, batching: BatchingConfig | None, cpu_threads: int | None = None,
+                      lanes: int | None = None) -> dict[str, Pipeline]:
     """Both modalities' pipelines, loaded now; wrapped for micro-batching unless ``batching`` is None.
 
-    ``cpu_threads``: threads of each network on the CPU (``None``: one per core).
+    With micro-batching, each modality runs in ``lanes`` copies (:mod:`verify.lanes`; ``None``:
+    as many as suit the device), each serving batches from the one queue; without it, in one
+    (live streams keep their face tracking). ``cpu_threads``: threads of each copy's networks on
+    the CPU (``None``: its share of the cores).
     """
-    pipelines = {modality: load_pipeline(modality, device, cpu_threads=cpu_threads) for modality in MODALITIES}
     if batching is None:
-        return pipelines
+        return {modality: load_pipeline(modality, device, cpu_threads=cpu_threads) for modality in MODALITIES}
+    pipelines = {modality: load_lanes(modality, device, lanes, cpu_threads) for modality in MODALITIES}
     return {m: BatchingPipeline(p, batching, prepare=sample_decoder(p)) for m, p in pipelines.items()}
 
 

@@ -8,8 +8,6 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from tqdm import tqdm
-
 from enrollment.service import Service
 from enrollment.settings import Settings, user_caller
 from verify.config import MODALITIES, SECURITY_LEVELS
@@ -20,15 +18,12 @@ from verify_cli import scale
 from verify_cli.output import (
     EXIT_ACCEPTED,
     EXIT_REJECTED,
-    batch_row,
     check_rows_file,
     format_decision,
     iso_time,
     json_number,
     write_rows,
 )
-
-BATCH_CHUNK = 32  # files per batched check, so progress shows and the lockout applies as it goes
 
 
 def open_service(args: argparse.Namespace, **overrides) -> Service:
@@ -92,7 +87,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_identify(args: argparse.Namespace) -> int:
     if args.dir is not None:
-        with open_service(args) as service:
+        with open_service(args, lanes=scale.job_lanes(args)) as service:
             return scale.cmd_identify_bulk(args, service)
     if args.engine != "local" or args.out is not None:
         raise ConfigError("--engine and --out apply to identify --dir")
@@ -131,28 +126,13 @@ def _batch_modality(service: Service, name: str, requested: str | None) -> str:
 def cmd_batch(args: argparse.Namespace) -> int:
     check_rows_file(args.out)
     files = list_files(args.dir)
-    with open_service(args) as service:
+    with open_service(args, lanes=scale.job_lanes(args)) as service:
         modality = _batch_modality(service, args.name, args.modality)
-        if args.engine != "local" or files.filesystem is not None:
-            rows = scale.batch_on_engine(args, service, modality, files)
-        else:
-            rows = _batch_local(args, service, modality, [Path(path) for path in files.paths])
+        rows = scale.batch_on_engine(args, service, modality, files)
     write_rows(rows, args.out)
     counts = {outcome: sum(row["decision"] == outcome for row in rows) for outcome in ("accepted", "rejected", "retry", "error")}
     print(", ".join(f"{count} {outcome}" for outcome, count in counts.items()), file=sys.stderr)
     return 0
-
-
-def _batch_local(args: argparse.Namespace, service: Service, modality: str, files: list[Path]) -> list[dict]:
-    if args.address or args.workers:
-        raise ConfigError("--address and --workers apply to --engine ray")
-    rows = []
-    with tqdm(total=len(files), unit="file", desc=f"checking against {args.name}", file=sys.stderr) as bar:
-        for start in range(0, len(files), BATCH_CHUNK):
-            chunk = files[start : start + BATCH_CHUNK]
-            rows += [batch_row(path, result) for path, result in zip(chunk, service.check_many(args.name, chunk, modality))]
-            bar.update(len(chunk))
-    return rows
 
 
 def cmd_info(args: argparse.Namespace) -> int:

@@ -32,6 +32,12 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, help="Ray actors (default: one per GPU of the cluster, else per CPU)")
 
 
+def job_lanes(args: argparse.Namespace) -> int | None:
+    """The service's lanes for a folder job: the local engine embeds in as many as suit the device
+    (:func:`verify.lanes.cpu_lanes`); with Ray, the actors embed and the service needs one."""
+    return None if args.engine == "local" else 1
+
+
 @contextmanager
 def open_engine(args: argparse.Namespace, modality: str, pipeline_of) -> Iterator[LocalEngine]:
     """The engine the arguments ask for; ``pipeline_of(modality)`` gives the local engine its model."""
@@ -67,14 +73,15 @@ def batch_on_engine(args: argparse.Namespace, service: Service, modality: str, f
 
 def cmd_embed(args: argparse.Namespace) -> int:
     from verify.engines.embeddings_file import write_embeddings
-    from verify.models import load_pipeline, model_spec
+    from verify.lanes import load_lanes
+    from verify.models import model_spec
 
     if args.out.suffix.lower() != ".parquet":
         raise ConfigError(f"--out must end in .parquet, got {args.out}")
     files = list_files(args.dir)
     spec = model_spec(args.modality)
     results: list = []
-    with open_engine(args, args.modality, lambda modality: load_pipeline(modality, args.device or "auto")) as engine:
+    with open_engine(args, args.modality, lambda modality: load_lanes(modality, args.device or "auto")) as engine:
         for chunk in _progress(files, engine.embed(files), f"embedding {args.modality}"):
             results += chunk
     write_embeddings(args.out, results, args.modality, spec.model_id, spec.version)

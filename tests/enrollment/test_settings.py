@@ -65,3 +65,17 @@ def test_settings_are_frozen_and_hide_the_key():
     with pytest.raises(AttributeError):
         settings.level = "low"  # type: ignore[misc]
     assert "key" not in repr(settings)
+
+
+def test_one_lane_unless_a_job_asks_for_more(tmp_path, monkeypatch):
+    assert Settings.resolve(environ={"XDG_DATA_HOME": str(tmp_path)}).lanes == 1
+    assert Settings.resolve(store=tmp_path / "x.db", lanes=None, environ={}).lanes is None
+    with pytest.raises(ConfigError, match="lanes must be at least 1"):
+        Settings(Path("x.db"), lanes=0)
+    from enrollment.service import Service
+
+    loaded = []
+    monkeypatch.setattr("enrollment.service.load_lanes", lambda *arguments: loaded.append(arguments) or object())
+    with Service(store=tmp_path / "x.db", device="cpu", lanes=None) as service:
+        service.pipeline("face")
+    assert loaded == [("face", "cpu", None)]

@@ -12,6 +12,7 @@ import pytest
 from verify.batching import BatchingConfig, BatchingPipeline, sample_decoder
 from verify.embedding import Embedding
 from verify.errors import BusyError, ConfigError, DecodeError, NoFaceError, VerifyError
+from verify.lanes import Lanes
 
 
 class SlowPipeline:
@@ -44,6 +45,30 @@ def test_concurrent_calls_share_batches_and_each_gets_its_own_answer():
     assert all(int(np.argmax(vector)) == n for n, vector in enumerate(vectors))
     assert sorted(s for batch in inner.batches for s in batch) == list(range(48))
     assert max(len(batch) for batch in inner.batches) > 1 and len(inner.batches) < 48
+
+
+def test_each_lane_serves_batches_from_the_one_queue_and_is_never_shared():
+    class ExclusivePipeline(SlowPipeline):
+        def __init__(self) -> None:
+            super().__init__()
+            self.busy = threading.Lock()
+
+        def embed_many(self, sources):
+            assert self.busy.acquire(blocking=False), "one copy used by two threads at once"
+            try:
+                return super().embed_many(sources)
+            finally:
+                self.busy.release()
+
+    copies = [ExclusivePipeline(), ExclusivePipeline()]
+    with BatchingPipeline(Lanes(copies), BatchingConfig(max_batch=2)) as batched, ThreadPoolExecutor(16) as pool:
+        vectors = list(pool.map(lambda n: batched.embed(n).vector, range(40)))
+        assert [batched.embed_many([n])[0].vector.argmax() for n in (3, 4)] == [3, 4]
+        closed_workers = batched._workers
+    assert all(int(np.argmax(vector)) == n for n, vector in enumerate(vectors))
+    assert all(copy.batches for copy in copies)  # both copies served
+    assert sorted(s for copy in copies for batch in copy.batches for s in batch) == sorted([*range(40), 3, 4])
+    assert not any(worker.is_alive() for worker in closed_workers)
 
 
 def test_one_failed_sample_fails_only_its_caller():
@@ -133,3 +158,14 @@ def test_sample_decoder_decodes_as_the_pipelines_do(face_files, voice_files):
     assert rate == same_rate and np.array_equal(samples, again)
     with pytest.raises(VerifyError):
         sample_decoder(Face())(b"not an image")
+
+
+def test_sample_decoder_applies_the_lanes_limits(face_files):
+    from verify.config import ImageLimits
+
+    class Face:
+        modality, model_id, model_version = "face", "fake", "1"
+        limits = ImageLimits(max_pixels=100)
+
+    with pytest.raises(VerifyError, match="pixels"):
+        sample_decoder(Lanes([Face(), Face()]))(face_files[0].read_bytes())

@@ -71,6 +71,17 @@ def test_the_local_engine_embeds_in_order_and_names_failed_files(tree: Path):
     assert isinstance(error, NoFaceError) and str(error) == f"{path}: no face found in the image"
 
 
+def test_the_local_engine_streams_through_lanes_with_the_same_chunks(tree: Path):
+    from verify.lanes import Lanes
+
+    files = list_files(tree)
+    plain = [[(p, type(r).__name__) for p, r in chunk] for chunk in LocalEngine(BytesPipeline(), chunk=3).embed(files)]
+    lanes = Lanes([BytesPipeline(), BytesPipeline()], part=1)
+    laned = [[(p, type(r).__name__) for p, r in chunk] for chunk in LocalEngine(lanes, chunk=3).embed(files)]
+    assert laned == plain
+    lanes.close()
+
+
 def test_records_carry_embeddings_and_errors_across_processes():
     embedding = Embedding(np.array([0.6, 0.8], np.float32), ("blurry",), ("2 faces",), measures={"face_px": 90.0})
     back = from_record(to_record("x.jpg", embedding))

@@ -1,4 +1,4 @@
-"""The local engine: this process's pipeline embeds the files, a chunk at a time."""
+"""The local engine: this process's pipeline (or its lanes) embeds the files, a chunk at a time."""
 
 from __future__ import annotations
 
@@ -7,15 +7,19 @@ from collections.abc import Iterator
 from verify.embedding import Embedding, Pipeline, name_source
 from verify.engines.files import FileList
 from verify.errors import VerifyError
+from verify.lanes import Lanes
 
 Chunk = list[tuple[str, Embedding | VerifyError]]
 
 
 class LocalEngine:
-    """Embeds files with one pipeline in this process.
+    """Embeds files with one pipeline, or with :class:`~verify.lanes.Lanes`, in this process.
+
+    The files are streamed through the lanes, so they keep embedding the next chunk while the
+    caller decides on this one.
 
     Args:
-        pipeline: the modality's pipeline (already loaded).
+        pipeline: the modality's pipeline or lanes (already loaded).
         chunk: files per chunk: progress and decisions advance a chunk at a time.
     """
 
@@ -27,22 +31,26 @@ class LocalEngine:
 
     def embed(self, files: FileList) -> Iterator[Chunk]:
         """``(path, embedding or error)`` of every file, in the list's order, a chunk at a time."""
-        for start in range(0, len(files), self.chunk):
-            indexes = range(start, min(start + self.chunk, len(files)))
-            sources: list = []
-            for index in indexes:
-                try:
-                    sources.append(files.read(index))
-                except VerifyError as error:
-                    sources.append(error)
-            readable = [source for source in sources if not isinstance(source, VerifyError)]
-            embedded = iter(self.pipeline.embed_many(readable))
-            results = [source if isinstance(source, VerifyError) else next(embedded) for source in sources]
-            yield [(files.paths[index], name_source(result, files.paths[index]) if isinstance(result, VerifyError)
-                    else result) for index, result in zip(indexes, results)]
+        lanes = self.pipeline if isinstance(self.pipeline, Lanes) else Lanes([self.pipeline])
+        try:
+            results = lanes.stream(_read(files, index) for index in range(len(files)))
+            for start in range(0, len(files), self.chunk):
+                paths = files.paths[start : start + self.chunk]
+                yield [(path, name_source(result, path) if isinstance(result, VerifyError) else result)
+                       for path, result in zip(paths, results)]
+        finally:
+            if lanes is not self.pipeline:
+                lanes.close()
 
     def __enter__(self) -> LocalEngine:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         return None
+
+
+def _read(files: FileList, index: int) -> bytes | str | VerifyError:
+    try:
+        return files.read(index)
+    except VerifyError as error:
+        return error

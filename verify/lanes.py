@@ -1,0 +1,134 @@
+"""Lanes: copies of one pipeline on the CPU, each with its share of the cores, for jobs of many samples.
+
+One pipeline given every core leaves a core idle through its serial steps (Python, decoding
+bookkeeping, non-maximum suppression, alignment) and its networks' threads do not scale
+perfectly. Two copies with one thread each keep both cores busy: over the same 300 photos on
+2 cores, 1.10-1.25x the samples per second of one copy with two threads, and 1.35-1.5x on 200
+speech clips, with bit-identical embeddings (the thread count does not change OpenVINO's results
+here: ``tests/verify/test_lanes.py``). Each copy is used by one thread at a time, so nothing in a
+pipeline needs to be thread-safe. A single check keeps one copy with every core, which answers
+sooner.
+
+:class:`Lanes` takes parts of a stream of samples as each copy frees up, so no copy waits for
+another at the end of a chunk, and gives the results back in the samples' order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import queue
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+from verify.device import select_device
+from verify.embedding import Embedding, Pipeline, embed_one
+from verify.errors import ConfigError, VerifyError
+from verify.models import load_pipeline
+
+BATCH_LANES = 2
+"""Copies of a pipeline that jobs of many samples load on a CPU of two or more cores (measured
+on 2 cores; see the module docstring)."""
+
+PART = 8
+"""Samples a lane embeds together: enough for the networks' batches and for a copy's decoding
+thread to run ahead of its networks."""
+
+READ_AHEAD = 2
+"""Parts queued per lane beyond the ones running, so a lane that frees up finds work at once."""
+
+Result = Embedding | VerifyError
+
+
+class Lanes:
+    """Several copies of one pipeline embedding parts of a stream of samples at once, in order.
+
+    It is a :class:`~verify.embedding.Pipeline` itself. A source that is already a
+    :class:`VerifyError` (a file that could not be read) passes through as its own result.
+
+    Args:
+        pipelines: the copies (the same model), each used by one thread at a time.
+        part: samples per part.
+    """
+
+    def __init__(self, pipelines: Sequence[Pipeline], part: int = PART) -> None:
+        if not pipelines:
+            raise ConfigError("lanes need at least one pipeline")
+        if len({(p.modality, p.model_id, p.model_version) for p in pipelines}) != 1:
+            raise ConfigError("every lane must run the same model")
+        if part < 1:
+            raise ConfigError(f"part must be at least 1, got {part}")
+        self.pipelines = tuple(pipelines)
+        self.part = part
+        first = self.pipelines[0]
+        self.modality, self.model_id, self.model_version = first.modality, first.model_id, first.model_version
+        self._free: queue.SimpleQueue[Pipeline] = queue.SimpleQueue()
+        for pipeline in self.pipelines:
+            self._free.put(pipeline)
+        self._executor = ThreadPoolExecutor(len(self.pipelines), thread_name_prefix=f"lane-{self.modality}")
+
+    def stream(self, sources: Iterable[Any]) -> Iterator[Result]:
+        """Each source's embedding or error, in order, read from ``sources`` as the lanes need them."""
+        pending: deque[Future[list[Result]]] = deque()
+        remaining = iter(sources)
+        for part in iter(lambda: list(itertools.islice(remaining, self.part)), []):
+            pending.append(self._executor.submit(self._embed_part, part))
+            if len(pending) > len(self.pipelines) * (1 + READ_AHEAD):
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+
+    def embed_many(self, sources: Sequence[Any]) -> list[Result]:
+        """Embed many samples across the lanes; a failed sample yields its error."""
+        return list(self.stream(sources))
+
+    def embed(self, source: Any) -> Embedding:
+        """Embed one sample on a free lane, raising its :class:`VerifyError` if it fails."""
+        return embed_one(self, source)
+
+    @contextmanager
+    def borrow(self) -> Iterator[Pipeline]:
+        """A copy no other thread uses until the block ends (waiting for one to free up)."""
+        pipeline = self._free.get()
+        try:
+            yield pipeline
+        finally:
+            self._free.put(pipeline)
+
+    def _embed_part(self, part: list[Any]) -> list[Result]:
+        readable = [source for source in part if not isinstance(source, VerifyError)]
+        with self.borrow() as pipeline:
+            embedded = iter(pipeline.embed_many(readable) if readable else [])
+        return [source if isinstance(source, VerifyError) else next(embedded) for source in part]
+
+    def close(self) -> None:
+        """Stop the lanes' threads (after the parts already given). Closing twice is harmless."""
+        self._executor.shutdown()
+
+
+def cpu_lanes(device: Any, cores: int | None = None) -> int:
+    """How many lanes a job of many samples runs on ``device``: one on a GPU (it batches on its
+    own) or a single core, else :data:`BATCH_LANES`."""
+    cores = cores or os.cpu_count() or 1
+    return 1 if select_device(device).type != "cpu" or cores < 2 else min(BATCH_LANES, cores)
+
+
+def load_lanes(modality: str, device: Any = "auto", lanes: int | None = None,
+               cpu_threads: int | None = None) -> Pipeline:
+    """The shipped pipeline of ``modality`` for jobs of many samples: :class:`Lanes` of ``lanes``
+    copies (default :func:`cpu_lanes`) sharing the cores, or the plain pipeline for one lane.
+
+    ``cpu_threads``: each copy's threads on the CPU (default: its share of the cores).
+    """
+    count = cpu_lanes(device) if lanes is None else lanes
+    if count < 1:
+        raise ConfigError(f"lanes must be at least 1, got {count}")
+    if count == 1:
+        return load_pipeline(modality, device, cpu_threads=cpu_threads)
+    threads = cpu_threads or max(1, (os.cpu_count() or 1) // count)
+    # one after another: loading two at once saved 0.05 s and left the process's locale at "C" (a
+    # library saves, sets and restores it around loading, and two threads interleave)
+    return Lanes([load_pipeline(modality, device, cpu_threads=threads) for _ in range(count)])
