@@ -29,6 +29,7 @@ from verify.batching import BatchingConfig
 from verify.config import SECURITY_LEVELS
 from verify.embedding import Pipeline
 from verify.errors import VerifyError
+from verify.runtime import single_threaded_blas
 from verify_app.rest import ApiConfig
 from verify_app.server import LOCAL_HOSTS, MAX_UPLOAD, build_server, close_pipelines, serving_pipelines
 from verify_app.ui import build_app
@@ -106,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse options, load the models and serve until interrupted."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    single_threaded_blas()
     try:
         auth = parse_auth(args.auth)
     except ValueError as error:

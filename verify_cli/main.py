@@ -16,6 +16,7 @@ from typing import Sequence
 
 from verify.config import MODALITIES, SECURITY_LEVELS
 from verify.errors import VerifyError
+from verify.runtime import single_threaded_blas
 from verify_cli import commands, research, scale, tokens
 from verify_cli.output import EXIT_ERROR
 
@@ -117,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status (0 accepted/ok, 1 rejected, 2 error)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    single_threaded_blas()
     try:
         return COMMANDS[args.command](args)
     except VerifyError as error:

@@ -124,3 +124,19 @@ def test_a_lazy_network_loads_on_its_first_call_only(monkeypatch) -> None:
     assert len(loads) == 1
     with pytest.raises(ConfigError):
         LazyNetwork(PNET, CPU, cpu_runtime="onnx")
+
+
+def test_the_command_line_gives_numpys_blas_one_thread(tmp_path):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from verify_cli.main import main
+
+    def blas_threads() -> set[int]:
+        return {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+
+    if not blas_threads():
+        pytest.skip("NumPy reports no BLAS thread pool here")
+    with threadpool_limits(2, user_api="blas"):  # the original limits come back after the block
+        assert blas_threads() == {2}
+        assert main(["--store", str(tmp_path / "x.db"), "info"]) == 0
+        assert blas_threads() == {1}
