@@ -491,7 +491,7 @@ def main() -> None:
             save(report, out)
     if "voice" in sections:
         voice = VoicePipeline(device=args.device, cpu_threads=args.threads)
-        voice_peers = available_peers({"resemblyzer": lambda: ResemblyzerPeer(voice.device)}, report)
+        voice_peers = available_peers({"resemblyzer": lambda: ResemblyzerPeer(voice.device.torch())}, report)
         if voice_peers:
             report["voice"] = bench_voice(voice, voice_peers[0], max(5, runs // 2))
             print(json.dumps(report["voice"], indent=1), flush=True)
