@@ -100,7 +100,12 @@ def test_lanes_must_run_one_model():
         Lanes([CountingPipeline()], part=0)
 
 
-def test_a_gpu_or_a_single_core_runs_one_lane():
+def test_a_gpu_or_a_single_core_runs_one_lane(monkeypatch):
+    from verify.device import Device
+
+    monkeypatch.setattr("verify.lanes.select_device", lambda spec: Device("cuda", 0))
+    assert cpu_lanes("cuda:0", cores=16) == 1
+    monkeypatch.undo()
     assert cpu_lanes("cpu", cores=1) == 1
     assert cpu_lanes("cpu", cores=2) == 2
     assert cpu_lanes("cpu", cores=16) == 2
