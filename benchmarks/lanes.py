@@ -50,11 +50,11 @@ def write_clips(data: Path, count: int, folder: Path) -> None:
         (folder / f"{index:04d}.flac").symlink_to(clip)
 
 
-def child(modality: str, lanes: int, folder: Path) -> None:
+def child(modality: str, lanes: int, threads: int, folder: Path) -> None:
     """In a process of its own (OpenCV's thread count is process-wide): load, warm up on 16 files,
     then time one pass over ``folder``; prints seconds and a digest of the embeddings."""
     single_threaded_blas()  # as the command line does
-    pipeline = load_lanes(modality, "cpu", lanes)
+    pipeline = load_lanes(modality, "cpu", lanes, threads or None)
     files = list_files(folder)
     pipeline.embed_many(list(files.paths[:16]))
     start = time.perf_counter()
@@ -64,14 +64,15 @@ def child(modality: str, lanes: int, folder: Path) -> None:
     print(json.dumps({"seconds": elapsed, "digest": digest.hexdigest()}))
 
 
-def compare(modality: str, folder: Path, rounds: int) -> dict:
+def compare(modality: str, folder: Path, rounds: int, lane_threads: list[int]) -> dict:
     """One copy against two lanes on ``folder``, each round a new process of each, taking turns."""
-    systems = {"one copy, every core": 1, "two lanes": 2}
+    systems = {"one copy, every core": (1, 0), "two lanes": (2, 0)}
+    systems.update({f"two lanes, {n} threads each": (2, n) for n in lane_threads})
     seconds: dict[str, list[float]] = {name: [] for name in systems}
     digests: dict[str, set[str]] = {name: set() for name in systems}
     for _ in range(rounds):
-        for name, lanes in systems.items():
-            output = subprocess.run([sys.executable, __file__, "--child", modality, str(lanes), str(folder)],
+        for name, (lanes, threads) in systems.items():
+            output = subprocess.run([sys.executable, __file__, "--child", modality, str(lanes), str(threads), str(folder)],
                                     capture_output=True, text=True, check=True).stdout
             result = json.loads(output.strip().splitlines()[-1])
             seconds[name].append(round(result["seconds"], 2))
@@ -79,7 +80,7 @@ def compare(modality: str, folder: Path, rounds: int) -> dict:
     count = len(list_files(folder))
     rates = {name: round(count / statistics.median(times), 1) for name, times in seconds.items()}
     return {"files": count, "seconds_by_round": seconds, "per_second": rates,
-            "lanes_vs_one": round(rates["two lanes"] / rates["one copy, every core"], 2),
+            "vs_one_copy": {name: round(rate / rates["one copy, every core"], 2) for name, rate in rates.items()},
             "embeddings_identical": len(set().union(*digests.values())) == 1}
 
 
@@ -90,11 +91,13 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--lane-threads", type=int, action="append", default=[],
+                        help="also two lanes with N threads each (default: a core's share each; repeat)")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        modality, lanes, folder = args.child
-        child(modality, int(lanes), Path(folder))
+        modality, lanes, threads, folder = args.child
+        child(modality, int(lanes), int(threads), Path(folder))
         return
     report: dict = {"cpu_count": os.cpu_count()}
     with tempfile.TemporaryDirectory() as temporary:
@@ -102,7 +105,7 @@ def main() -> None:
             folder = Path(temporary) / modality
             folder.mkdir()
             write(args.data, count, folder)
-            report[modality] = compare(modality, folder, args.rounds)
+            report[modality] = compare(modality, folder, args.rounds, args.lane_threads)
             print(json.dumps({modality: report[modality]}), flush=True)
     if args.out:
         args.out.write_text(json.dumps(report, indent=1))

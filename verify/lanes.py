@@ -2,8 +2,8 @@
 
 One pipeline given every core leaves a core idle through its serial steps (Python, decoding
 bookkeeping, non-maximum suppression, alignment) and its networks' threads do not scale
-perfectly. Two copies with one thread each keep both cores busy: on 2 cores, 1.20x the photos
-per second of one copy with both (300 LFW photos at 250-800 px) and 1.64x the speech clips (200
+perfectly. Two copies with one thread each keep both cores busy: on 2 cores, 1.18x the photos
+per second of one copy with both (300 LFW photos at 250-800 px) and 1.51x the speech clips (200
 LibriSpeech clips), with bit-identical embeddings (``python benchmarks/lanes.py``,
 ``benchmarks/results/lanes_cpu.json``; the thread count does not change OpenVINO's results here:
 ``tests/verify/test_lanes.py``). Each copy is used by one thread at a time, so nothing in a
