@@ -71,6 +71,13 @@ def cache_dir() -> Path:
     return base / "verify" / "openvino"
 
 
+OPENVINO_LOADING = threading.Lock()
+"""Held while OpenVINO reads or compiles a network. Its readers save, set and restore the process's
+locale, so two loads at once can leave it at "C" (then text files without an explicit encoding
+read as ASCII): one in ten pairs of concurrent loads of the reid IR did. Lanes load their copies,
+and each copy its MTCNN P-net on first use, in threads of their own."""
+
+
 @functools.lru_cache(maxsize=1)
 def openvino_core() -> Any:
     """The process's ``openvino.Core``, caching compiled networks in :func:`cache_dir` when that
@@ -170,7 +177,8 @@ class OpenVinoNetwork:
         config = openvino_cpu_config(threads)
         self.name = spec.name
         # from the path, so that a cached compilation skips reading the graph too
-        self.compiled = openvino_core().compile_model(str(graph), "CPU", config)
+        with OPENVINO_LOADING:
+            self.compiled = openvino_core().compile_model(str(graph), "CPU", config)
         self.output_count = len(self.compiled.outputs)
         self._local = threading.local()
 

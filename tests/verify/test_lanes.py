@@ -134,4 +134,4 @@ def test_shipped_lanes_give_the_single_pipelines_embeddings_bit_for_bit(modality
         np.testing.assert_array_equal(mine.vector, theirs.vector)
         assert mine.quality_issues == theirs.quality_issues
     lanes.close()
-    assert locale.getpreferredencoding(False) == encoding  # loading two copies at once left it at "C"
+    assert locale.getpreferredencoding(False) == encoding

@@ -140,3 +140,15 @@ def test_the_command_line_gives_numpys_blas_one_thread(tmp_path):
         assert blas_threads() == {2}
         assert main(["--store", str(tmp_path / "x.db"), "info"]) == 0
         assert blas_threads() == {1}
+
+
+def test_pipelines_loaded_in_threads_at_once_leave_the_locale_alone():
+    import locale
+
+    from verify.models import load_pipeline
+
+    encoding = locale.getpreferredencoding(False)
+    for _ in range(3):  # without the loading lock, 6 of 8 such rounds left it at "C"
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda _: load_pipeline("face", "cpu", cpu_threads=1), range(2)))
+        assert locale.getpreferredencoding(False) == encoding
