@@ -42,6 +42,15 @@ def test_an_api_without_tokens_is_served_on_localhost_only(monkeypatch, capsys, 
         build_server(Service(tmp_path / "s.db", device="cpu"), ApiConfig(require_token=False), host="192.168.1.2")
 
 
+def test_lanes_need_batching_and_at_least_one_copy(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(app, "_serve", lambda *a, **k: pytest.fail("must not serve"))
+    store = ["--store", str(tmp_path / "s.db")]
+    assert app.main(["--no-batching", "--lanes", "2", *store]) == 2
+    assert "--lanes applies to micro-batching" in capsys.readouterr().err
+    assert app.main(["--lanes", "0", *store]) == 2
+    assert "lanes must be at least 1" in capsys.readouterr().err
+
+
 def test_build_app_loads_no_model_and_names_its_api(tmp_path):
     demo = app.build_app(Service(tmp_path / "store.db", device="cpu"))
     assert demo.service.loaded() == ()
