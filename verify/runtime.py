@@ -72,10 +72,11 @@ def cache_dir() -> Path:
 
 
 OPENVINO_LOADING = threading.Lock()
-"""Held while OpenVINO reads or compiles a network. Its readers save, set and restore the process's
-locale, so two loads at once can leave it at "C" (then text files without an explicit encoding
-read as ASCII): one in ten pairs of concurrent loads of the reid IR did. Lanes load their copies,
-and each copy its MTCNN P-net on first use, in threads of their own."""
+"""Held while OpenVINO reads or compiles a network (:func:`compile_for_cpu` takes it). Its readers
+save, set and restore the process's locale, so two loads at once can leave it at "C" (then text
+files without an explicit encoding read as ASCII): two face pipelines loading in threads at once
+did in 6 of 8 rounds, none with the lock (``tests/verify/test_runtime.py``). Lanes compile each
+copy's MTCNN P-net on first use, in threads of their own."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -137,12 +138,19 @@ def single_threaded_blas() -> None:
     The products NumPy computes beside the networks are small (a probe's S-norm against a
     3,000-row cohort, fusing embeddings). With a thread per core, BLAS's threads wait, spinning,
     for cores the networks hold: ``verify batch`` over 300 photos took 15 % longer (10.4 against
-    9.1 s, three runs each, identical rows). Scripts multiplying large matrices (calibration,
-    evaluation) keep every core.
+    9.1 s, three runs each, identical rows). The command line's ``evaluate`` runs with one too (its
+    results byte for byte the same); the calibration scripts keep every core.
     """
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1, user_api="blas")
+
+
+def compile_for_cpu(model: Any, threads: int | None) -> Any:
+    """``model`` (an IR's path or an ``openvino.Model``) compiled for the CPU with
+    :func:`openvino_cpu_config`, through the process's cached core, under :data:`OPENVINO_LOADING`."""
+    with OPENVINO_LOADING:
+        return openvino_core().compile_model(model, "CPU", openvino_cpu_config(threads))
 
 
 def openvino_cpu_config(threads: int | None) -> dict[str, Any]:
@@ -174,11 +182,9 @@ class OpenVinoNetwork:
             RuntimeError: OpenVINO cannot compile it for this CPU.
         """
         graph, weights = locate(spec.graph), locate(spec.weights)  # hash-checked: the shipped files
-        config = openvino_cpu_config(threads)
         self.name = spec.name
         # from the path, so that a cached compilation skips reading the graph too
-        with OPENVINO_LOADING:
-            self.compiled = openvino_core().compile_model(str(graph), "CPU", config)
+        self.compiled = compile_for_cpu(str(graph), threads)
         self.output_count = len(self.compiled.outputs)
         self._local = threading.local()
 

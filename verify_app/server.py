@@ -17,7 +17,6 @@ from verify.batching import BatchingConfig, BatchingPipeline, sample_decoder
 from verify.config import MODALITIES
 from verify.embedding import Pipeline
 from verify.lanes import load_lanes
-from verify.models import load_pipeline
 from verify_app.rest import ApiConfig, build_api
 from verify_app.ui import build_app
 
@@ -34,9 +33,10 @@ def serving_pipelines(device: Any, batching: BatchingConfig | None, cpu_threads:
     (live streams keep their face tracking). ``cpu_threads``: threads of each copy's networks on
     the CPU (``None``: its share of the cores).
     """
+    count = 1 if batching is None else lanes
+    pipelines = {modality: load_lanes(modality, device, count, cpu_threads) for modality in MODALITIES}
     if batching is None:
-        return {modality: load_pipeline(modality, device, cpu_threads=cpu_threads) for modality in MODALITIES}
-    pipelines = {modality: load_lanes(modality, device, lanes, cpu_threads) for modality in MODALITIES}
+        return pipelines
     return {m: BatchingPipeline(p, batching, prepare=sample_decoder(p)) for m, p in pipelines.items()}
 
 

@@ -26,7 +26,7 @@ import threading
 import numpy as np
 
 from verify.errors import WeightsError
-from verify.runtime import OPENVINO_LOADING, openvino_core, openvino_cpu_config
+from verify.runtime import OPENVINO_LOADING, compile_for_cpu
 from verify.weights import WeightsFile, locate
 
 SFACE_WEIGHTS = WeightsFile(
@@ -112,16 +112,16 @@ class SFaceNetwork:
         path = locate(SFACE_WEIGHTS)
         core = ov.Core()
         core.add_extension(ConversionExtension("DequantizeLinear", dequantize_linear))
-        with OPENVINO_LOADING:
-            try:
+        try:
+            with OPENVINO_LOADING:
                 model = core.read_model(str(path))
-            except RuntimeError as error:
-                raise WeightsError(f"OpenVINO cannot read SFace from {path}: {error}") from error
-            for parameter in list(model.get_parameters()):  # weights the file lists as inputs but never uses
-                if not parameter.output(0).get_target_inputs():
-                    model.remove_parameter(parameter)
-            model.reshape({SFACE_INPUT_NAME: ov.PartialShape([-1, 3, SFACE_INPUT_SIZE, SFACE_INPUT_SIZE])})
-            self.compiled = openvino_core().compile_model(model, "CPU", openvino_cpu_config(cpu_threads))  # cached
+        except RuntimeError as error:
+            raise WeightsError(f"OpenVINO cannot read SFace from {path}: {error}") from error
+        for parameter in list(model.get_parameters()):  # weights the file lists as inputs but never uses
+            if not parameter.output(0).get_target_inputs():
+                model.remove_parameter(parameter)
+        model.reshape({SFACE_INPUT_NAME: ov.PartialShape([-1, 3, SFACE_INPUT_SIZE, SFACE_INPUT_SIZE])})
+        self.compiled = compile_for_cpu(model, cpu_threads)  # cached compilations
         self._local = threading.local()
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from verify.errors import WeightsError
-from verify.runtime import OPENVINO_LOADING, openvino_core, openvino_cpu_config
+from verify.runtime import compile_for_cpu
 from verify.weights import sha256_of
 
 SAMPLE_RATE = 16_000  # Hz
@@ -60,8 +60,7 @@ class SileroVad:
 
     def __init__(self, threads: int = 1) -> None:
         """Compile the network for the CPU in float32 with ``threads`` OpenVINO threads."""
-        with OPENVINO_LOADING:
-            self.compiled = openvino_core().compile_model(str(model_path()), "CPU", openvino_cpu_config(threads))
+        self.compiled = compile_for_cpu(str(model_path()), threads)
         self._local = threading.local()
 
     def probabilities(self, samples: np.ndarray) -> np.ndarray:
