@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 
 import pytest
 
@@ -13,6 +14,25 @@ from tests.cli.test_cli import ANDY
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("torch_threads")]
+
+
+def test_a_local_ray_started_by_the_engine_never_sees_the_store_key(monkeypatch) -> None:
+    from verify.engines.ray_engine import RayEngine, RayOptions
+
+    assert not ray.is_initialized()  # runs before the module's shared Ray starts
+    monkeypatch.setenv("VERIFY_STORE_KEY", "a-key-for-this-test")
+    monkeypatch.setenv("VERIFY_LEVEL", "high")
+
+    @ray.remote(num_cpus=0)
+    def environment() -> dict:
+        import os
+
+        return {name: os.environ.get(name) for name in ("VERIFY_STORE_KEY", "VERIFY_LEVEL")}
+
+    with RayEngine("face", "cpu", RayOptions(workers=1)):
+        seen = ray.get(environment.remote())
+    assert seen == {"VERIFY_STORE_KEY": None, "VERIFY_LEVEL": "high"}
+    assert os.environ["VERIFY_STORE_KEY"] == "a-key-for-this-test" and not ray.is_initialized()
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import logging
 import math
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,6 +117,17 @@ def _named(error: VerifyError, path: str) -> VerifyError:
     return name_source(error, path)
 
 
+@contextmanager
+def _secrets_withheld() -> Iterator[None]:
+    """The store key out of this process's environment while a local Ray starts: its processes, and
+    the workers they spawn, inherit the environment of the moment (``runtime_env`` adds, never removes)."""
+    held = {name: os.environ.pop(name) for name in _SECRET_ENV if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(held)
+
+
 def _worker_env() -> dict[str, str]:
     """What a local cluster's workers need: this checkout first on the path, the ``VERIFY_*`` settings
     (never the store key)."""
@@ -146,8 +158,9 @@ class RayEngine:
         if not ray.is_initialized():
             common = {"logging_level": logging.ERROR, "log_to_driver": False, "configure_logging": True}
             if self.options.address is None:
-                ray.init(num_cpus=self.options.local_cpus, include_dashboard=False,
-                         object_store_memory=self.options.object_store_bytes, **common)
+                with _secrets_withheld():
+                    ray.init(num_cpus=self.options.local_cpus, include_dashboard=False,
+                             object_store_memory=self.options.object_store_bytes, **common)
             else:
                 ray.init(address=self.options.address, **common)
             self._owned = True
