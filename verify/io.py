@@ -100,7 +100,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def decode_image(source: ImageSource, limits: ImageLimits = ImageLimits()) -> np.ndarray:
@@ -131,7 +131,7 @@ def decode_image(source: ImageSource, limits: ImageLimits = ImageLimits()) -> np
                         f"{label} is {width}x{height} pixels; the limit is {limits.max_pixels:,} pixels"
                     )
                 image.seek(0)
-                image = ImageOps.exif_transpose(image)
+                ImageOps.exif_transpose(image, in_place=True)  # no copy when upright (most photos)
                 rgb = np.asarray(_to_rgb(image))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise InputTooLargeError(f"{label} is too large to decode safely: {error}") from None
