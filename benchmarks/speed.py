@@ -222,18 +222,21 @@ def bench_face_live(ours: FacePipeline, peers: list, rounds: int, store_dir: Pat
 
 def bench_enrollment(ours: FacePipeline, frame: np.ndarray, runs: int, store_dir: Path) -> dict:
     """Latency of ``enrollment.enroll`` of one frame into a fresh SQLite store, new identity each run,
-    with plain templates and with the shipped per-user adaptation (``--adapt``)."""
+    with plain templates and, when one ships, with the per-user adaptation (``--adapt``)."""
     from enrollment.enroll import enroll
     from enrollment.store import TemplateStore
     from verify.models import model_spec
 
+    spec = model_spec("face")
+    adapters = {"plain": None, **({"adapted": spec.load_adapter()} if spec.adapter is not None else {})}
+    verifier = shipped_verifier(ours)
     results = {}
-    for name, adapter in (("plain", None), ("adapted", model_spec("face").load_adapter())):
+    for name, adapter in adapters.items():
         store = TemplateStore(store_dir / f"bench-{name}.sqlite")
         times = []
         for index in range(runs + 1):
             start = time.perf_counter()
-            enroll(store, ours, f"person-{index}", frame, allow_low_quality=True, adapter=adapter)
+            enroll(store, verifier, f"person-{index}", frame, allow_low_quality=True, adapter=adapter)
             times.append(time.perf_counter() - start)
         results[name] = latency(times[1:])
     return results
