@@ -9,7 +9,7 @@ from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
-from verify.errors import VerifyError
+from verify.errors import BUFFER_LABELS, VerifyError
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,15 @@ def embed_one(pipeline: Pipeline, source: Any) -> Embedding:
 
 
 def name_source(error: VerifyError, source: Any) -> VerifyError:
-    """The same error with the file it came from named first, when the source is a path."""
-    if isinstance(source, (str, Path)) and str(source) not in str(error):
-        return type(error)(f"{source}: {error}")
-    return error
+    """The same error with the file it came from named first, when the source is a path.
+
+    An error about bytes read from the file (``"image buffer ..."``, ``"audio buffer ..."``) names
+    the file in their place.
+    """
+    if not isinstance(source, (str, Path)):
+        return error
+    message = str(error)
+    for label in BUFFER_LABELS:
+        if message.startswith(label):
+            return type(error)(f"{source}{message[len(label):]}")
+    return error if str(source) in message else type(error)(f"{source}: {message}")

@@ -79,3 +79,11 @@ class CalibrationError(VerifyError):
 # --- configuration ----------------------------------------------------------------------------
 class ConfigError(VerifyError):
     """An option has an invalid value (unknown device, security level, modality, ...)."""
+
+
+def buffer_label(kind: str) -> str:
+    """How errors name a sample of ``kind`` (``"image"``, ``"audio"``) given as bytes, not as a file."""
+    return f"{kind} buffer"
+
+
+BUFFER_LABELS = (buffer_label("image"), buffer_label("audio"))

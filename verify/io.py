@@ -16,7 +16,7 @@ import soundfile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from verify.config import AudioLimits, ImageLimits
-from verify.errors import DecodeError, InputTooLargeError
+from verify.errors import DecodeError, InputTooLargeError, buffer_label
 
 ImageSource = Union[str, Path, bytes, np.ndarray]
 AudioSource = Union[str, Path, bytes, tuple[np.ndarray, int]]
@@ -47,7 +47,7 @@ def _check_file(path: Path, max_bytes: int, kind: str) -> None:
 def _read_bytes(source: str | Path | bytes, max_bytes: int, kind: str) -> tuple[bytes, str]:
     """Bytes of a path or buffer plus a label naming it in messages."""
     if isinstance(source, bytes):
-        data, label = source, f"{kind} buffer"
+        data, label = source, buffer_label(kind)
     else:
         path = Path(source)
         label = str(path)

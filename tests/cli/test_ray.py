@@ -73,3 +73,14 @@ def test_bulk_identify_on_ray_gives_the_local_rows(local_ray, cli, enrolled, twi
     assert code == 0, err
     code, local, _ = cli("identify", "--dir", batch_dir)
     assert remote == local and "Andy" in remote
+
+
+def test_a_folder_given_as_a_uri_is_read_by_the_actors(local_ray, cli, enrolled, twin_store, batch_dir) -> None:
+    uri = batch_dir.as_uri()
+    code, local, _ = cli("batch", "Andy", uri)
+    assert code == 0
+    code, remote, err = cli("batch", "Andy", uri, "--engine", "ray", "--workers", "2", options=twin_store)
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(remote)))
+    assert remote == local and [row["decision"] for row in rows].count("accepted") == 2
+    assert any(row["decision"] == "error" and row["path"] == f"{uri}/nested/broken.jpg" for row in rows)

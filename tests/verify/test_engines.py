@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 import pytest
 
-from verify.embedding import Embedding
+from verify.embedding import Embedding, name_source
 from verify.engines import LocalEngine, list_files
 from verify.engines.embeddings_file import read_embeddings, write_embeddings
 from verify.engines.records import from_record, to_record
@@ -80,6 +80,15 @@ def test_the_local_engine_streams_through_lanes_with_the_same_chunks(tree: Path)
     laned = [[(p, type(r).__name__) for p, r in chunk] for chunk in LocalEngine(lanes, chunk=3).embed(files)]
     assert laned == plain
     lanes.close()
+
+
+def test_an_error_names_the_file_it_came_from_once_and_in_place_of_its_bytes():
+    assert str(name_source(DecodeError("image buffer is empty"), "s3://bucket/a.jpg")) == "s3://bucket/a.jpg is empty"
+    assert str(name_source(DecodeError("audio buffer lasts 2 s"), Path("a.flac"))) == "a.flac lasts 2 s"
+    assert str(name_source(NoFaceError("no face found"), "a.jpg")) == "a.jpg: no face found"
+    assert str(name_source(NoFaceError("a.jpg: no face found"), "a.jpg")) == "a.jpg: no face found"
+    error = DecodeError("image buffer is empty")
+    assert name_source(error, b"\xff\xd8") is error
 
 
 def test_records_carry_embeddings_and_errors_across_processes():

@@ -1,12 +1,14 @@
-"""The Ray engine: Ray Data reads the files as bytes, a pool of actors embeds them (model loaded once each).
+"""The Ray engine: a pool of Ray actors (model loaded once each) reads and embeds the listed files.
 
 Without an address it starts a Ray on this machine (``local_cpus`` CPUs, no dashboard) and shuts it
 down when done; with one it joins that cluster, whose nodes must have this project installed
 (``pip install -e '.[scale]'``, same version). Each actor takes one CPU and embeds with one
-thread, or one GPU when the cluster has GPUs. Reading takes no CPU slot, so the actors can hold
-them all (as many reads run at once as there are actors, not one process per block). Per-file
-errors (unreadable, no face, ...) come back as errors, never as a failed job, and the results
-come back in the files' order, in the same chunks as the local engine's.
+thread, or one GPU when the cluster has GPUs. The dataset is the list of files; each actor reads
+its batch itself, as binary (a local file through the pipeline's own decoding threads, a file on
+another filesystem through pyarrow with a few reading threads), so no separate read tasks compete
+with the actors for the cores. Per-file errors (unreadable, no face, ...) come back as errors,
+never as a failed job, and the results come back in the files' order, in the same chunks as the
+local engine's.
 
 Only embeddings leave the workers; the store and its key never reach them.
 """
@@ -17,6 +19,7 @@ import logging
 import math
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +33,9 @@ from verify.errors import ConfigError, DecodeError, VerifyError
 log = logging.getLogger(__name__)
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _SECRET_ENV = frozenset({"VERIFY_STORE_KEY"})
+READ_THREADS = 8
+"""Files an actor reads at once from a filesystem other than the local one (object stores answer
+each read after a delay; the threads overlap the delays)."""
 
 
 @dataclass(frozen=True)
@@ -70,30 +76,46 @@ def _import_ray():
 
 
 class _Embedder:
-    """A Ray actor: one pipeline, loaded once, embedding batches of ``{"path", "bytes"}``."""
+    """A Ray actor: one pipeline, loaded once, embedding batches of files ``{"path": location}``.
 
-    def __init__(self, modality: str, device: str, threads: int | None) -> None:
+    ``filesystem``: the files' pyarrow filesystem; ``None``: local paths, which the pipeline reads.
+    """
+
+    def __init__(self, modality: str, device: str, threads: int | None, filesystem=None) -> None:
         from verify.models import load_pipeline
 
         options = {"cpu_threads": threads} if threads else {}
         self.pipeline = load_pipeline(modality, device, **options)
+        self.filesystem = filesystem
+        self._readers = ThreadPoolExecutor(READ_THREADS) if filesystem is not None else None
 
     def __call__(self, batch: dict):
         import pyarrow as pa
 
         paths = [str(path) for path in batch["path"]]
-        data = [bytes(item) for item in batch["bytes"]]
+        sources = list(self._readers.map(self._read, paths)) if self._readers else paths
+        readable = [source for source in sources if not isinstance(source, VerifyError)]
         try:
-            results = self.pipeline.embed_many(data)
+            embedded = self.pipeline.embed_many(readable) if readable else []
         except Exception:  # noqa: BLE001 - one bad file must not fail the batch: retry one by one
-            results = [self._embed_one(item) for item in data]
-        records = [to_record(path, _named(result, path) if isinstance(result, VerifyError) else result)
-                   for path, result in zip(paths, results)]
+            embedded = [self._embed_one(source) for source in readable]
+        results = iter(embedded)
+        records = []
+        for path, source in zip(paths, sources):
+            result = source if isinstance(source, VerifyError) else next(results)
+            records.append(to_record(path, name_source(result, path) if isinstance(result, VerifyError) else result))
         return pa.Table.from_pylist(records, schema=_schema())
 
-    def _embed_one(self, data: bytes) -> Embedding | VerifyError:
+    def _read(self, location: str) -> bytes | VerifyError:
         try:
-            return self.pipeline.embed(data)
+            with self.filesystem.open_input_file(location) as handle:
+                return handle.readall()
+        except OSError as error:
+            return DecodeError(f"cannot read {location}: {error}")
+
+    def _embed_one(self, source: str | bytes) -> Embedding | VerifyError:
+        try:
+            return self.pipeline.embed(source)
         except VerifyError as error:
             return error
         except Exception as error:  # noqa: BLE001 - reported as this file's error row
@@ -106,15 +128,6 @@ def _schema():
     return pa.schema([("path", pa.string()), ("vector", pa.list_(pa.float32())), ("quality", pa.list_(pa.string())),
                       ("notes", pa.list_(pa.string())), ("measures", pa.string()), ("error_type", pa.string()),
                       ("error", pa.string())])
-
-
-def _named(error: VerifyError, path: str) -> VerifyError:
-    """The error naming the file as the local engine names it (the pipeline only saw its bytes)."""
-    message = str(error)
-    for label in ("image buffer", "audio buffer"):
-        if message.startswith(label):
-            return type(error)(path + message[len(label):])
-    return name_source(error, path)
 
 
 @contextmanager
@@ -201,12 +214,11 @@ class RayEngine:
         if self.options.address is None:  # workers of a joined cluster use the nodes' own install
             remote["runtime_env"] = {"env_vars": _worker_env()}
         on_gpu = "num_gpus" in resources
-        dataset = ray.data.read_binary_files(
-            list(files.locations), filesystem=files.filesystem, include_paths=True, ignore_missing_paths=True,
-            num_cpus=0, concurrency=workers, override_num_blocks=math.ceil(len(files) / size),
+        dataset = ray.data.from_items(
+            [{"path": location} for location in files.locations], override_num_blocks=math.ceil(len(files) / size),
         ).map_batches(
             _Embedder, fn_constructor_kwargs={"modality": self.modality, "device": "cuda" if on_gpu else "cpu",
-                                              "threads": None if on_gpu else 1},
+                                              "threads": None if on_gpu else 1, "filesystem": files.filesystem},
             batch_size=size, compute=ActorPoolStrategy(size=workers), **remote,
         )
         yield from _in_order(files, dataset.iter_batches(batch_size=None, batch_format="pyarrow"), size)
