@@ -230,7 +230,7 @@ def bench_size(size: int, model: FaceModel, real: dict, queries: dict, args, ver
 
     faiss.omp_set_num_threads(args.threads)
     index, figures = build_index(vectors, IndexConfig(exact_max=args.exact_max, dims_per_code=args.dims_per_code,
-                                                      scan_dims=args.scan_dims, device=args.device))
+                                                      device=args.device))
     result.update(figures)
     print(f"{len(names)} templates: {index.kind} index, built in {result['build_s']} s, "
           f"{index.memory_bytes() / 2**30:.2f} GiB", flush=True)
@@ -245,8 +245,7 @@ def bench_size(size: int, model: FaceModel, real: dict, queries: dict, args, ver
         truth[name] = (row, exact_names(names, row, best, second, verifier, quality), best)
     for candidates in args.candidates if index.kind != "exact" else [None]:
         config = GalleryConfig(IndexConfig(exact_max=args.exact_max, dims_per_code=args.dims_per_code,
-                                           candidates=candidates or IndexConfig().candidates,
-                                           scan_dims=args.scan_dims, device=args.device),
+                                           candidates=candidates or IndexConfig().candidates, device=args.device),
                                shortlist=args.shortlist)
         index.config = config.index
         gallery = Gallery(GalleryKey(verifier.pipeline.modality, verifier.pipeline.model_id,
@@ -336,8 +335,6 @@ def main() -> None:
                         help="rows the PQ scan hands to exact re-ranking, values to try")
     parser.add_argument("--exact-max", type=int, default=IndexConfig().exact_max)
     parser.add_argument("--dims-per-code", type=int, default=IndexConfig().dims_per_code)
-    parser.add_argument("--scan-dims", type=int, default=IndexConfig().scan_dims,
-                        help="dimensions the code scan sees (longer rows are projected)")
     parser.add_argument("--shortlist", type=int, default=GalleryConfig().shortlist)
     parser.add_argument("--threads", type=int, default=2, help="FAISS threads while building")
     parser.add_argument("--device", default="cpu", help="cpu (PQ fast-scan above --exact-max) or cuda[:N] (exact GPU scan)")

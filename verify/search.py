@@ -50,11 +50,6 @@ class IndexConfig:
             ``D / (2 * dims_per_code)``).
         candidates: rows the code scan retrieves for exact re-ranking (recall vs latency; at least
             ``k`` are used).
-        scan_dims: dimensions the code scan sees. Longer rows are projected onto the ``scan_dims``
-            directions that keep most of their inner products (an uncentred PCA of the training
-            sample) before they are encoded, so the scan costs what rows of ``scan_dims`` cost;
-            the re-ranking still uses the whole rows. At a million 384-d face templates, 256 gave
-            p50 3.x ms against 6.6-7.1 ms for codes of all 384 (``benchmarks/gallery.py``).
         train_max: rows the quantiser is trained on (a seeded sample when there are more).
         device: ``"cpu"``, or a CUDA device (``"cuda"``, ``"cuda:N"``) whose scan replaces the
             codes above ``exact_max``.
@@ -63,12 +58,11 @@ class IndexConfig:
     exact_max: int = 20_000
     dims_per_code: int = 4
     candidates: int = 1_000
-    scan_dims: int = 256
     train_max: int = 65_536
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        for name in ("exact_max", "dims_per_code", "candidates", "scan_dims", "train_max"):
+        for name in ("exact_max", "dims_per_code", "candidates", "train_max"):
             value, least = getattr(self, name), 0 if name == "exact_max" else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ConfigError(f"index setting {name} must be an integer >= {least}, got {value!r}")
@@ -107,45 +101,18 @@ def _as_rows(vectors: Any, dim: int | None = None) -> np.ndarray:
 
 
 def _quantizer(rows: np.ndarray, config: IndexConfig) -> Any:
-    """A FAISS PQ fast-scan index trained on (a seeded sample of) ``rows``, holding all of them
-    (behind a projection to ``config.scan_dims`` when the rows are longer)."""
+    """A FAISS PQ fast-scan index trained on (a seeded sample of) ``rows``, holding all of them."""
     import faiss
 
     dim = rows.shape[1]
+    codes = faiss.IndexPQFastScan(dim, config.codes_for(dim), _CODE_BITS, faiss.METRIC_INNER_PRODUCT)
     sample = rows
     if len(rows) > config.train_max:
         picked = np.random.default_rng(_TRAIN_SEED).choice(len(rows), config.train_max, replace=False)
         sample = rows[np.sort(picked)]
-    scanned = min(dim, config.scan_dims)
-    codes = faiss.IndexPQFastScan(scanned, config.codes_for(scanned), _CODE_BITS, faiss.METRIC_INNER_PRODUCT)
-    if scanned < dim:
-        projection = faiss.LinearTransform(dim, scanned, False)
-        faiss.copy_array_to_vector(_main_directions(sample, scanned).ravel(), projection.A)
-        projection.is_trained = True
-        codes = faiss.IndexPreTransform(projection, codes)
     codes.train(sample)
     codes.add(rows)
     return codes
-
-
-def _main_directions(rows: np.ndarray, count: int) -> np.ndarray:
-    """``(count, D)`` orthonormal directions keeping most of the inner products between ``rows``:
-    the leading eigenvectors of their uncentred second moment (centring would shift each row's
-    scores by its own amount and change the ranking)."""
-    moment = rows.T.astype(np.float64) @ rows / max(1, len(rows))
-    _, vectors = np.linalg.eigh(moment)  # ascending eigenvalues
-    return np.ascontiguousarray(vectors[:, ::-1][:, :count].T, dtype=np.float32)
-
-
-def _code_bytes(codes: Any) -> int:
-    """Bytes of a PQ fast-scan index's codes and centroids (and of its projection, if any)."""
-    import faiss
-
-    extra = 0
-    if isinstance(codes, faiss.IndexPreTransform):
-        extra = faiss.downcast_VectorTransform(codes.chain.at(0)).A.size() * 4
-        codes = faiss.downcast_index(codes.index)
-    return int(codes.codes.size() + codes.pq.centroids.size() * 4 + extra)
 
 
 class DeviceScan:
@@ -198,7 +165,7 @@ class VectorIndex:
         self.config = config
         self.kind: IndexKind = "pq" if codes is not None else "gpu" if scan is not None else "exact"
         self._rows = rows
-        self._codes = codes  # None or a faiss IndexPQFastScan over the same rows (maybe behind a projection)
+        self._codes = codes  # None or a faiss IndexPQFastScan over the same rows
         self._scan = scan  # None or the same rows on the GPU
         self._alive = alive
 
@@ -305,7 +272,7 @@ class VectorIndex:
     def memory_bytes(self) -> int:
         """Bytes held in host memory by the rows and the codes (not Python overheads; a GPU index
         holds its rows on the device too)."""
-        codes = 0 if self._codes is None else _code_bytes(self._codes)
+        codes = 0 if self._codes is None else self._codes.codes.size() + self._codes.pq.centroids.size() * 4
         return int(self._rows.nbytes + self._alive.nbytes + codes)
 
     # --- persistence ------------------------------------------------------------------------
