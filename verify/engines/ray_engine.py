@@ -47,8 +47,9 @@ class RayOptions:
             local Ray for the job.
         workers: actors embedding at once; ``None``: one per GPU of the cluster, else one per CPU.
         batch_size: files per actor call (and per chunk of results). Each call is a Ray task, with
-            its scheduling and transfers: 64 files gave 2 workers 1.67x one worker's throughput
-            on 2 cores, 32 files 1.51x (``python benchmarks/batch_scale.py``).
+            its scheduling and transfers: with 64 files and the actors reading their own files,
+            2 workers gave 1.69-1.73x one worker's throughput on 2 cores (read tasks: 1.55-1.62x
+            the same day; ``python benchmarks/batch_scale.py``).
         local_cpus: CPUs of the local Ray started without ``address``.
         object_store_bytes: object store of that local Ray.
     """
