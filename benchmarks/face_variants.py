@@ -82,9 +82,14 @@ class Features:
     vectors: dict[tuple[str, bytes, bool], np.ndarray] = field(default_factory=dict)
 
 
+def refines(fusion: FaceFusionConfig) -> bool:
+    """Whether ``fusion``'s MTCNN only refines the face YuNet chose (as the pipeline decides it)."""
+    return fusion.mtcnn_refines and fusion.detectors[0] == "yunet"
+
+
 def located(pipeline: FacePipeline, features: Features, fusion: FaceFusionConfig) -> LocatedFace | None:
     """The face ``fusion``'s pipeline would embed, or ``None`` when it fails."""
-    refined = fusion.mtcnn_refines and fusion.detectors[0] == "yunet"
+    refined = refines(fusion)
     found = [features.detections["mtcnn_refined" if refined and name == "mtcnn" else name] for name in fusion.detectors]
     face = pipeline.locate(features.shape, found)[1]
     return face if isinstance(face, LocatedFace) else None
@@ -99,7 +104,7 @@ def extract(pipeline: FacePipeline, images: list[np.ndarray], fusions: list[Face
     """
     mtcnn, yunet = pipeline.detectors["mtcnn"], pipeline.detectors["yunet"]
     found_by_yunet = yunet.detect(images)
-    refining_only = all(fusion.mtcnn_refines for fusion in fusions)
+    refining_only = all(refines(fusion) or "mtcnn" not in fusion.detectors for fusion in fusions)
     searched = [i for i, found in enumerate(found_by_yunet) if not (refining_only and found)]
     found_by_mtcnn = dict(zip(searched, mtcnn.detect([images[i] for i in searched]) if searched else []))
     features = []

@@ -48,7 +48,7 @@ from peers import ResemblyzerPeer  # noqa: E402
 from speed import REPO, interleave, machine, voice_clips  # noqa: E402
 
 from verify.voice.frontend import prepare_speech  # noqa: E402
-from verify.voice.ge2e import PARTIAL_FRAMES, embed_utterances, partial_windows  # noqa: E402
+from verify.voice.ge2e import PARTIAL_FRAMES, TorchSpeakerEncoder, embed_utterances, partial_windows  # noqa: E402
 from verify.voice.pipeline import VoicePipeline  # noqa: E402
 
 CLIP_SECONDS = (1, 3, 10)
@@ -70,9 +70,14 @@ def sgemm_gflops(runs: int) -> float:
     return 2 * SGEMM_SIDE**3 / seconds / 1e9
 
 
-def windows_of(voice: VoicePipeline, clips: list[np.ndarray]) -> torch.Tensor:
+def windows_of(lstm: TorchSpeakerEncoder, clips: list[np.ndarray]) -> torch.Tensor:
     """Every partial window of the prepared ``clips``: the ``(P, 160, 40)`` batch the encoder gets."""
-    return partial_windows(voice.features, [torch.from_numpy(clip) for clip in clips])[0]
+    return partial_windows(lstm.features, [torch.from_numpy(clip) for clip in clips])[0]
+
+
+def prepared(voice: VoicePipeline, clips: list[np.ndarray]) -> list[np.ndarray]:
+    """The speech the pipeline embeds of each 16 kHz clip (its VAD and level)."""
+    return [prepare_speech(clip, 16_000, voice.config, voice.vad).samples for clip in clips]
 
 
 class Bfloat16Encoder(nn.Module):
@@ -86,18 +91,19 @@ class Bfloat16Encoder(nn.Module):
         return self.encoder(partials.to(torch.bfloat16)).float()
 
 
-def bench_case(voice: VoicePipeline, peer: ResemblyzerPeer, clips: list[np.ndarray], runs: int, sgemm: float) -> dict:
-    """The roofline figures of one case: ``clips`` embedded in one call (ours) or a loop (Resemblyzer)."""
-    prepared = [prepare_speech(clip, 16_000, voice.config).samples for clip in clips]
-    windows = windows_of(voice, prepared)
+def bench_case(voice: VoicePipeline, lstm: TorchSpeakerEncoder, peer: ResemblyzerPeer, clips: list[np.ndarray],
+               runs: int, sgemm: float) -> dict:
+    """The roofline figures of one case: ``clips`` embedded in one call (ours) or a loop (Resemblyzer);
+    the LSTM's rate measured on its PyTorch module (the shipped path runs the same network in OpenVINO)."""
+    windows = windows_of(lstm, prepared(voice, clips))
     peer_counts = [len(peer.encoder.compute_partial_slices(len(peer.preprocess(clip, source_sr=16_000)), 1.3, 0.75)[0])
                    for clip in clips]
-    flop, peer_flop = (count * window_flops(voice.encoder) for count in (len(windows), sum(peer_counts)))
+    flop, peer_flop = (count * window_flops(lstm.encoder) for count in (len(windows), sum(peer_counts)))
     with torch.inference_mode():
         times = interleave({
             "ours": lambda: voice.embed_many([(clip, 16_000) for clip in clips]),
             "resemblyzer": lambda: [peer.embed(clip, 16_000) for clip in clips],
-            "ours_lstm": lambda: voice.encoder(windows),
+            "ours_lstm": lambda: lstm.encoder(windows),
             "resemblyzer_lstm": lambda: [peer.encoder(windows[:count]) for count in peer_counts],
         }, runs, warmup=1)
     ms = {name: 1000 * float(np.median(value)) for name, value in times.items()}
@@ -118,16 +124,16 @@ def bench_case(voice: VoicePipeline, peer: ResemblyzerPeer, clips: list[np.ndarr
     }
 
 
-def bench_bfloat16(voice: VoicePipeline, clips: list[np.ndarray], runs: int) -> dict:
+def bench_bfloat16(voice: VoicePipeline, lstm: TorchSpeakerEncoder, clips: list[np.ndarray], runs: int) -> dict:
     """Encoder time in bfloat16 against float32 on the windows of ``clips``, and the embedding drift."""
-    prepared = [prepare_speech(clip, 16_000, voice.config).samples for clip in clips]
-    waveforms = [torch.from_numpy(clip) for clip in prepared]
-    low = Bfloat16Encoder(voice.encoder)
-    windows = windows_of(voice, prepared[:1])
+    speech = prepared(voice, clips)
+    waveforms = [torch.from_numpy(clip) for clip in speech]
+    low = Bfloat16Encoder(lstm.encoder)
+    windows = windows_of(lstm, speech[:1])
     with torch.inference_mode():
-        times = interleave({"float32": lambda: voice.encoder(windows), "bfloat16": lambda: low(windows)}, runs, warmup=2)
-    exact = embed_utterances(voice.encoder, voice.features, waveforms)
-    rounded = embed_utterances(low, voice.features, waveforms)
+        times = interleave({"float32": lambda: lstm.encoder(windows), "bfloat16": lambda: low(windows)}, runs, warmup=2)
+        exact = embed_utterances(lstm.encoder, lstm.features, waveforms)
+        rounded = embed_utterances(low, lstm.features, waveforms)
     ms = {name: 1000 * float(np.median(value)) for name, value in times.items()}
     return {"one_clip_windows": len(windows), "float32_ms": round(ms["float32"], 2), "bfloat16_ms": round(ms["bfloat16"], 2),
             "encoder_speedup": round(ms["float32"] / ms["bfloat16"], 2),
@@ -141,17 +147,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "voice_ceiling_cpu.json")
     args = parser.parse_args()
     voice = VoicePipeline(device="cpu", cpu_threads=args.threads)
-    peer = ResemblyzerPeer(voice.device)
+    lstm = TorchSpeakerEncoder(voice.device, args.threads)
+    peer = ResemblyzerPeer(voice.device.torch())
     sgemm = sgemm_gflops(args.runs)
     report: dict = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "machine": machine(),
                     "sgemm_gflops": round(sgemm, 1), "cases": {}}
     for seconds in CLIP_SECONDS:
         clips = voice_clips(seconds, BATCH)
         for name, chosen in ((f"{seconds}s_single", clips[:1]), (f"{seconds}s_batch{BATCH}", clips)):
-            report["cases"][name] = bench_case(voice, peer, chosen, args.runs, sgemm)
+            report["cases"][name] = bench_case(voice, lstm, peer, chosen, args.runs, sgemm)
             print(name, json.dumps(report["cases"][name]), flush=True)
     if torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        report["bfloat16"] = bench_bfloat16(voice, voice_clips(3, BATCH), args.runs)
+        report["bfloat16"] = bench_bfloat16(voice, lstm, voice_clips(3, BATCH), args.runs)
         print("bfloat16", json.dumps(report["bfloat16"]), flush=True)
     report["sgemm_gflops_after"] = round(sgemm_gflops(args.runs), 1)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
