@@ -34,6 +34,14 @@ BATCH_LANES = 2
 """Copies of a pipeline that jobs of many samples load on a CPU of two or more cores (measured
 on 2 cores; see the module docstring)."""
 
+LANES_MIN_SAMPLES = 64
+"""Samples from which a job loads :data:`BATCH_LANES` copies; a smaller job runs in one copy with
+every core, since loading the second copy costs more than it saves on fewer samples. On 2 cores
+(``python benchmarks/job_lanes.py``, ``benchmarks/results/job_lanes_cpu.json``), ``verify batch``
+over 8 / 24 / 48 / 96 / 192 photos took 0.31 / 0.31 / 0.11 s longer in two copies, then 0.07 /
+0.35 s shorter: photos break even near 80; speech clips, whose second copy gains more (see the
+module docstring), sooner."""
+
 PART = 8
 """Samples a lane embeds together: enough for the networks' batches and for a copy's decoding
 thread to run ahead of its networks."""
@@ -120,6 +128,12 @@ def cpu_lanes(device: Any, cores: int | None = None) -> int:
     own) or a single core, else :data:`BATCH_LANES`."""
     cores = cores or usable_cores()
     return 1 if select_device(device).type != "cpu" or cores < 2 else min(BATCH_LANES, cores)
+
+
+def job_lanes(samples: int) -> int | None:
+    """The lanes of a job of ``samples`` samples: one below :data:`LANES_MIN_SAMPLES`, else ``None``
+    (as many as suit the device, :func:`cpu_lanes`)."""
+    return 1 if samples < LANES_MIN_SAMPLES else None
 
 
 def load_lanes(modality: str, device: Any = "auto", lanes: int | None = None,

@@ -87,8 +87,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_identify(args: argparse.Namespace) -> int:
     if args.dir is not None:
-        with open_service(args, lanes=scale.job_lanes(args)) as service:
-            return scale.cmd_identify_bulk(args, service)
+        files = list_files(args.dir)
+        with open_service(args, lanes=scale.job_lanes(args, files)) as service:
+            return scale.cmd_identify_bulk(args, service, files)
     if args.engine != "local" or args.out is not None:
         raise ConfigError("--engine and --out apply to identify --dir")
     with open_service(args) as service:
@@ -126,7 +127,7 @@ def _batch_modality(service: Service, name: str, requested: str | None) -> str:
 def cmd_batch(args: argparse.Namespace) -> int:
     check_rows_file(args.out)
     files = list_files(args.dir)
-    with open_service(args, lanes=scale.job_lanes(args)) as service:
+    with open_service(args, lanes=scale.job_lanes(args, files)) as service:
         modality = _batch_modality(service, args.name, args.modality)
         rows = scale.batch_on_engine(args, service, modality, files)
     write_rows(rows, args.out)

@@ -15,7 +15,7 @@ from enrollment.service import Service
 from verify.config import MODALITIES, SECURITY_LEVELS
 from verify.errors import VerifyError
 from verify.evaluation import embed_pair_files, level_outcomes, pair_cosines, read_pairs, summarize
-from verify.lanes import load_lanes
+from verify.lanes import job_lanes, load_lanes
 from verify.models import model_scorer
 from verify.weights import ASSETS_DIR
 
@@ -52,8 +52,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     pairs = read_pairs(args.pairs)
-    pipeline = load_lanes(args.modality, args.device or "auto")  # a job of many files (verify.lanes)
     files = len({p.enroll_path for p in pairs} | {p.probe_path for p in pairs})
+    pipeline = load_lanes(args.modality, args.device or "auto", job_lanes(files))  # verify.lanes
     with tqdm(total=files, unit="file", desc="embedding", file=sys.stderr) as bar:
         if args.head != "none" or args.adapt_method != "none":
             from training.dispatch import score_pairs_meta

@@ -32,10 +32,13 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, help="Ray actors (default: one per GPU of the cluster, else per CPU)")
 
 
-def job_lanes(args: argparse.Namespace) -> int | None:
+def job_lanes(args: argparse.Namespace, files: FileList) -> int | None:
     """The service's lanes for a folder job: the local engine embeds in as many as suit the device
-    (:func:`verify.lanes.cpu_lanes`); with Ray, the actors embed and the service needs one."""
-    return None if args.engine == "local" else 1
+    and the number of files (:func:`verify.lanes.job_lanes`); with Ray, the actors embed and the
+    service needs one."""
+    from verify.lanes import job_lanes as lanes_for
+
+    return lanes_for(len(files)) if args.engine == "local" else 1
 
 
 @contextmanager
@@ -81,7 +84,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
     files = list_files(args.dir)
     spec = model_spec(args.modality)
     results: list = []
-    with open_engine(args, args.modality, lambda modality: load_lanes(modality, args.device or "auto")) as engine:
+    lanes = job_lanes(args, files)
+    with open_engine(args, args.modality, lambda modality: load_lanes(modality, args.device or "auto", lanes)) as engine:
         for chunk in _progress(files, engine.embed(files), f"embedding {args.modality}"):
             results += chunk
     write_embeddings(args.out, results, args.modality, spec.model_id, spec.version)
@@ -90,14 +94,13 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
-def identify_rows(args: argparse.Namespace, service: Service) -> list[dict]:
+def identify_rows(args: argparse.Namespace, service: Service, files: FileList) -> list[dict]:
     """Bulk identification of every file under ``args.dir``: an operator job, logged but not throttled.
 
     Every search is logged as an ``identify`` attempt of ``cli-bulk:<user>``; the per-caller
     throttle, which keeps remote callers from using 1:N as a score oracle, does not apply to
     whoever can open the store (and its key) on this machine.
     """
-    files = list_files(args.dir)
     modality = args.modality
     caller = user_caller("cli-bulk")
     rows = []
@@ -122,9 +125,9 @@ def identify_row(path: str, result, top: int | None) -> dict:
             "candidates": [[c.identity, round(c.score, 4), round(c.evidence, 4)] for c in search.candidates[:top]]}
 
 
-def cmd_identify_bulk(args: argparse.Namespace, service: Service) -> int:
+def cmd_identify_bulk(args: argparse.Namespace, service: Service, files: FileList) -> int:
     check_rows_file(args.out)
-    rows = identify_rows(args, service)
+    rows = identify_rows(args, service, files)
     write_rows(rows, args.out, IDENTIFY_COLUMNS)
     named = sum(bool(row["identity"]) for row in rows)
     errors = sum(row["outcome"] == "error" for row in rows)

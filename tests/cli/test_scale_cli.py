@@ -75,3 +75,16 @@ def test_batch_writes_parquet_and_engine_options_are_checked(cli, enrolled, batc
     assert code == 2 and "--address and --workers apply to --engine ray" in one_error_line(err)
     code, _, err = cli("identify", "--face", ANDY / "1.jpg", "--engine", "ray")
     assert code == 2 and "apply to identify --dir" in one_error_line(err)
+
+
+def test_folder_jobs_load_a_second_copy_only_for_enough_files(cli, enrolled, batch_dir, monkeypatch) -> None:
+    import verify.lanes
+
+    loaded = []
+    original = verify.lanes.load_lanes
+    monkeypatch.setattr(verify.lanes, "load_lanes", lambda *args, **kwargs: loaded.append(args) or original(*args, **kwargs))
+    monkeypatch.setattr("enrollment.service.load_lanes", verify.lanes.load_lanes)
+    assert cli("batch", "Andy", batch_dir)[0] == 0  # 5 files
+    monkeypatch.setattr(verify.lanes, "LANES_MIN_SAMPLES", 5)
+    assert cli("identify", "--dir", batch_dir)[0] == 0
+    assert [args[2] for args in loaded] == [1, None]

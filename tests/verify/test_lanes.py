@@ -13,7 +13,7 @@ import pytest
 
 from verify.embedding import Embedding
 from verify.errors import ConfigError, DecodeError, NoFaceError, VerifyError
-from verify.lanes import READ_AHEAD, Lanes, cpu_lanes, load_lanes
+from verify.lanes import LANES_MIN_SAMPLES, READ_AHEAD, Lanes, cpu_lanes, job_lanes, load_lanes
 
 
 class CountingPipeline:
@@ -109,6 +109,11 @@ def test_a_gpu_or_a_single_core_runs_one_lane(monkeypatch):
     assert cpu_lanes("cpu", cores=1) == 1
     assert cpu_lanes("cpu", cores=2) == 2
     assert cpu_lanes("cpu", cores=16) == 2
+
+
+def test_a_small_job_runs_in_one_copy_and_a_large_one_in_the_devices_lanes():
+    assert job_lanes(0) == job_lanes(LANES_MIN_SAMPLES - 1) == 1
+    assert job_lanes(LANES_MIN_SAMPLES) is None and job_lanes(10**6) is None
 
 
 def test_one_lane_is_the_plain_pipeline(monkeypatch):
