@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -83,6 +83,15 @@ def embed_one(pipeline: Pipeline, source: Any) -> Embedding:
     if isinstance(result, VerifyError):
         raise result
     return result
+
+
+def embed_passing_errors(embed_many: Callable[[list[Any]], list[Embedding | VerifyError]],
+                         sources: Sequence[Any]) -> list[Embedding | VerifyError]:
+    """``embed_many`` of the sources that are not already a :class:`VerifyError` (a file that could
+    not be read), in one call; such a source is its own result, in its place."""
+    readable = [source for source in sources if not isinstance(source, VerifyError)]
+    embedded = iter(embed_many(readable) if readable else [])
+    return [source if isinstance(source, VerifyError) else next(embedded) for source in sources]
 
 
 def name_source(error: VerifyError, source: Any) -> VerifyError:

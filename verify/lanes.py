@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from verify.device import select_device
-from verify.embedding import Embedding, Pipeline, embed_one
+from verify.embedding import Embedding, Pipeline, embed_one, embed_passing_errors
 from verify.errors import ConfigError, VerifyError
 from verify.models import load_pipeline
 
@@ -108,10 +108,8 @@ class Lanes:
             self._free.put(pipeline)
 
     def _embed_part(self, part: list[Any]) -> list[Result]:
-        readable = [source for source in part if not isinstance(source, VerifyError)]
         with self.borrow() as pipeline:
-            embedded = iter(pipeline.embed_many(readable) if readable else [])
-        return [source if isinstance(source, VerifyError) else next(embedded) for source in part]
+            return embed_passing_errors(pipeline.embed_many, part)
 
     def close(self) -> None:
         """Stop the lanes' threads (after the parts already given). Closing twice is harmless."""

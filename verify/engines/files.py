@@ -40,11 +40,20 @@ class FileList:
         """
         if self.filesystem is None:
             return self.paths[index]
-        try:
-            with self.filesystem.open_input_file(self.locations[index]) as handle:
-                return handle.readall()
-        except OSError as error:
-            raise DecodeError(f"cannot read {self.paths[index]}: {error}") from None
+        return read_file(self.filesystem, self.locations[index], self.paths[index])
+
+
+def read_file(filesystem: Any, location: str, name: str) -> bytes:
+    """The bytes of the file at ``location`` on a pyarrow ``filesystem``, named ``name`` in errors.
+
+    Raises:
+        DecodeError: the file cannot be read.
+    """
+    try:
+        with filesystem.open_input_file(location) as handle:
+            return handle.readall()
+    except OSError as error:
+        raise DecodeError(f"cannot read {name}: {error}") from None
 
 
 def _hidden(parts: tuple[str, ...]) -> bool:

@@ -24,8 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from verify.embedding import Embedding, name_source
-from verify.engines.files import FileList
+from verify.embedding import Embedding, embed_passing_errors, name_source
+from verify.engines.files import FileList, read_file
 from verify.engines.local import Chunk
 from verify.engines.records import from_record, to_record
 from verify.errors import ConfigError, DecodeError, VerifyError
@@ -95,24 +95,21 @@ class _Embedder:
 
         paths = [str(path) for path in batch["path"]]
         sources = list(self._readers.map(self._read, paths)) if self._readers else paths
-        readable = [source for source in sources if not isinstance(source, VerifyError)]
-        try:
-            embedded = self.pipeline.embed_many(readable) if readable else []
-        except Exception:  # noqa: BLE001 - one bad file must not fail the batch: retry one by one
-            embedded = [self._embed_one(source) for source in readable]
-        results = iter(embedded)
-        records = []
-        for path, source in zip(paths, sources):
-            result = source if isinstance(source, VerifyError) else next(results)
-            records.append(to_record(path, name_source(result, path) if isinstance(result, VerifyError) else result))
+        records = [to_record(path, name_source(result, path) if isinstance(result, VerifyError) else result)
+                   for path, result in zip(paths, embed_passing_errors(self._embed_all, sources))]
         return pa.Table.from_pylist(records, schema=_schema())
 
     def _read(self, location: str) -> bytes | VerifyError:
         try:
-            with self.filesystem.open_input_file(location) as handle:
-                return handle.readall()
-        except OSError as error:
-            return DecodeError(f"cannot read {location}: {error}")
+            return read_file(self.filesystem, location, location)
+        except VerifyError as error:
+            return error
+
+    def _embed_all(self, sources: list[str | bytes]) -> list[Embedding | VerifyError]:
+        try:
+            return self.pipeline.embed_many(sources)
+        except Exception:  # noqa: BLE001 - one bad file must not fail the batch: retry one by one
+            return [self._embed_one(source) for source in sources]
 
     def _embed_one(self, source: str | bytes) -> Embedding | VerifyError:
         try:
