@@ -139,6 +139,9 @@ class VoiceFrontEndConfig:
         recommended_speech_seconds: how much speech the "too short" message asks for.
         min_snr_db: clips with a lower estimated signal-to-noise ratio are flagged as noisy.
         max_clipped_fraction: fraction of samples at full scale above which the clip is flagged.
+        min_high_band_db: speech with less of its power above 4.5 kHz (dB) is flagged as
+            band-limited: clean microphone speech measured -35 dB at the lowest, telephone-band
+            speech -39 dB at the highest (``high_band_db``).
         target_dbfs: speech is scaled up (never down) to this RMS level, as in Resemblyzer.
     """
 
@@ -154,4 +157,5 @@ class VoiceFrontEndConfig:
     recommended_speech_seconds: float = 3.0
     min_snr_db: float = 10.0
     max_clipped_fraction: float = 0.01
+    min_high_band_db: float = -45.0
     target_dbfs: float = -30.0

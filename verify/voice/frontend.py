@@ -3,7 +3,7 @@
 One clip flows: resample to 16 kHz -> refuse it if silent -> find speech (Silero VAD by default,
 or an energy detector) -> keep the speech frames with ``keep_seconds`` margins -> refuse it if
 under ``min_speech_seconds`` -> measure (:data:`MEASURE_NAMES`) and flag what makes the score
-unreliable (too little speech, noise, clipping) -> scale quiet speech up.
+unreliable (too little speech, noise, clipping, a narrow band) -> scale quiet speech up.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ MEASURE_NAMES = ("speech_seconds", "snr_db", "clipped_fraction", "high_band_db",
 - ``speech_probability``: mean Silero speech probability of the speech frames (1.0 with the
   energy detector); lower when speech is masked by noise or babble.
 """
+
+
+BAND_LIMITED = "the sound is band-limited (a phone line or a poor microphone): use a better microphone"
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,7 @@ def prepare_speech(
         "speech_seconds": detected.seconds,
         "snr_db": snr_db(samples),
         "clipped_fraction": clipped,
-        "high_band_db": high_band_db(speech, config.sample_rate),
+        "high_band_db": high_band_db(speech, config.sample_rate, rate),
         "speech_probability": detected.probability,
     }
     return Speech(normalize_level(speech, config.target_dbfs), quality_issues(measures, config), measures)
@@ -212,6 +215,8 @@ def quality_issues(measures: Mapping[str, float], config: VoiceFrontEndConfig) -
         )
     if measures["clipped_fraction"] > config.max_clipped_fraction:
         issues.append(f"audio is clipped ({measures['clipped_fraction']:.1%} of samples at full scale)")
+    if measures["high_band_db"] < config.min_high_band_db:
+        issues.append(BAND_LIMITED)
     return tuple(issues)
 
 

@@ -49,13 +49,16 @@ def snr_db(samples: np.ndarray) -> float:
     return float(np.clip(10 * np.log10(signal / floor), low, high))
 
 
-def high_band_db(speech: np.ndarray, rate: int = 16_000) -> float:
+def high_band_db(speech: np.ndarray, rate: int = 16_000, source_rate: int | None = None) -> float:
     """Share of the speech's power above 4.5 kHz, in dB (at least -80).
 
     Wide-band microphone speech sits around -15 to -30 dB; telephone-band or 8 kHz audio,
     which has nothing up there, far lower. A mismatch between enrollment and probe predicts a
-    lower genuine score.
+    lower genuine score. Audio recorded at a ``source_rate`` of 9 kHz or less gives -80: what
+    resampling it to ``rate`` leaves above 4.5 kHz is the resampler's images, not speech.
     """
+    if source_rate is not None and source_rate <= 2 * HIGH_BAND_HZ:
+        return HIGH_BAND_FLOOR_DB
     spectrum = np.abs(np.fft.rfft(speech.astype(np.float64))) ** 2
     total = float(spectrum.sum())
     if total <= 0:

@@ -17,6 +17,7 @@ from verify.errors import ConfigError, NoSpeechError
 from verify.voice import degrade
 from verify.io import decode_audio
 from verify.voice.frontend import (
+    BAND_LIMITED,
     MEASURE_NAMES,
     Speech,
     clipped_fraction,
@@ -274,6 +275,20 @@ def test_real_librispeech_clip_keeps_its_speech_without_issues():
     assert speech.quality_issues == ()
     assert 2.0 < len(speech.samples) / RATE <= len(samples) / rate
     assert rms_dbfs(speech.samples) >= CONFIG.target_dbfs - 0.01
+
+
+@pytest.mark.parametrize("rate", [8_000, 16_000], ids=["8-kHz-file", "telephone-band-at-16-kHz"])
+def test_band_limited_speech_is_flagged_with_what_to_do(rate):
+    samples, _ = decode_audio(VOICE_FLAC)
+    narrow = degrade.telephone(samples, np.random.default_rng(0), mu_law_probability=0.0)
+    if rate == 8_000:
+        narrow = resample(narrow, RATE, rate)
+
+    speech = prepare_speech(narrow, rate)
+
+    assert speech.measures["high_band_db"] < SILERO.min_high_band_db
+    assert speech.quality_issues == (BAND_LIMITED,)
+    assert "band-limited" in BAND_LIMITED and "microphone" in BAND_LIMITED
 
 
 # --- Silero VAD (the default) -------------------------------------------------------------------
