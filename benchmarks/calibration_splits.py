@@ -6,7 +6,7 @@
 
 For each seed, the people of one embeddings file (as cached by ``scripts/calibrate.py``) are
 split in halves anew; raw-cosine and S-norm calibrations are fitted on one half and measured on
-the other (all pairs; the cohort is every sample, leaving each sample's own person out). The
+the other (all pairs; the cohort is every sample, leaving both people of each trial out). The
 spread across seeds shows the sampling error of a held-out FAR better than a binomial bound,
 which assumes independent trials (all-pairs trials share people).
 """

@@ -68,6 +68,14 @@ def calibration_files(data: Path, dataset: str) -> list[tuple[str, str]]:
             for path in sorted((data / split["folder"] / person).iterdir()) if path.is_file()]
 
 
+def cohort_codes(data: Path, modality: str) -> dict[str, int]:
+    """Person -> the anonymous label the cohort and the trials give them: every calibration person
+    of the modality's fit and check sets, numbered in name order."""
+    names = sorted({person for dataset in FIT_SETS[modality] + CHECK_SETS[modality]
+                    for person, _ in calibration_files(data, dataset)})
+    return {name: code for code, name in enumerate(names)}
+
+
 def embedded_set(pipeline: Any, data: Path, dataset: str, seed: int, cache: Path | None) -> EmbeddedSamples:
     """The calibration files of ``dataset`` embedded under the calibration conditions (cached)."""
     conditions = CALIBRATION_CONDITIONS[pipeline.modality]
@@ -77,8 +85,10 @@ def embedded_set(pipeline: Any, data: Path, dataset: str, seed: int, cache: Path
 
 
 def trials_of(samples: EmbeddedSamples, codes: Mapping[str, int], seed: int) -> Trials:
-    """Clean enrollments against probes of every condition (impostors capped per condition)."""
-    pairs = [condition_trials(samples, name, MAX_IMPOSTORS, seed) for name in np.unique(samples.conditions)]
+    """Clean enrollments, flagged ones too (FSDD's digits are all under the 2 s an enrollment
+    asks for), against probes of every condition (impostors capped per condition)."""
+    pairs = [condition_trials(samples, name, MAX_IMPOSTORS, seed, flagged_enroll=True)
+             for name in np.unique(samples.conditions)]
     enroll = np.concatenate([pair[0] for pair in pairs])
     probe = np.concatenate([pair[1] for pair in pairs])
     identities = np.array([codes[person] for person in samples.people])
@@ -150,8 +160,7 @@ def main() -> None:
     pipeline = load_pipeline(args.modality, args.device)
     sets = {dataset: embedded_set(pipeline, args.data, dataset, args.seed, args.cache)
             for dataset in FIT_SETS[args.modality] + CHECK_SETS[args.modality]}
-    names = sorted({person for samples in sets.values() for person in samples.people})
-    codes = {name: code for code, name in enumerate(names)}
+    codes = cohort_codes(args.data, args.modality)
     date = datetime.date.today().isoformat()
     command = f"python scripts/calibrate.py --modality {args.modality} --top-k {args.top_k} --seed {args.seed}"
     (fit_name,) = FIT_SETS[args.modality]

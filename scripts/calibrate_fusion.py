@@ -23,7 +23,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from calibrate import FIT_SETS, IDENTITIES_NOTE, embedded_set  # noqa: E402  (scripts/calibrate.py)
+from calibrate import FIT_SETS, IDENTITIES_NOTE, cohort_codes, embedded_set  # noqa: E402  (scripts/calibrate.py)
 
 from verify.calibration import CALIBRATED_FARS, Thresholds, save_thresholds  # noqa: E402
 from verify.calibration_fit import thresholds_in_every_condition  # noqa: E402
@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     sides = {}
+    codes = {modality: cohort_codes(args.data, modality) for modality in ("face", "voice")}
     for modality in ("face", "voice"):
         pipeline = load_pipeline(modality, "cpu")
         (dataset,) = FIT_SETS[modality]
@@ -48,7 +49,7 @@ def main() -> None:
     for face_condition in np.unique(sides["face"][1].conditions):
         for voice_condition in np.unique(sides["voice"][1].conditions):
             face, voice = chimeric_scores((*sides["face"], str(face_condition)), (*sides["voice"], str(voice_condition)),
-                                          DRAWS, args.seed)
+                                          DRAWS, args.seed, (codes["face"], codes["voice"]))
             llrs.append(face.llr + voice.llr)
             labels.append(face.labels)
             pairs.append(np.full(face.llr.size, f"{face_condition} + {voice_condition}"))

@@ -148,7 +148,8 @@ def identity_split(trials: Trials, held_out_fraction: float, seed: int = 0) -> t
 def input_scores(trials: Trials, cohort: Cohort | None) -> np.ndarray:
     """``(N,)`` cosine of each trial, S-normalised when a cohort is given.
 
-    A cohort with identities leaves each sample's own person out of its statistics.
+    A cohort with identities leaves both people of each trial out of its statistics
+    (:meth:`Cohort.trial_statistics`).
     """
     vectors = trials.vectors / np.linalg.norm(trials.vectors, axis=1, keepdims=True)
     cosine = np.empty(trials.enroll.size)
@@ -157,11 +158,10 @@ def input_scores(trials: Trials, cohort: Cohort | None) -> np.ndarray:
         cosine[rows] = np.einsum("ij,ij->i", vectors[trials.enroll[rows]], vectors[trials.probe[rows]])
     if cohort is None:
         return cosine
-    exclude = trials.identities if cohort.identities is not None else None
-    means, stds = cohort.statistics(trials.vectors, exclude)
-    return s_norm_many(
-        cosine, means[trials.enroll], stds[trials.enroll], means[trials.probe], stds[trials.probe]
-    )
+    if cohort.identities is None:
+        means, stds = cohort.statistics(trials.vectors)
+        return s_norm_many(cosine, means[trials.enroll], stds[trials.enroll], means[trials.probe], stds[trials.probe])
+    return s_norm_many(cosine, *cohort.trial_statistics(trials.vectors, trials.identities, trials.enroll, trials.probe))
 
 
 def evaluate_calibration(

@@ -221,10 +221,16 @@ def embed_under_conditions(
 
 
 def condition_trials(samples: EmbeddedSamples, condition: str, max_impostors: int | None = None,
-                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                     seed: int = 0, flagged_enroll: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``(enroll, probe)`` indices into ``samples``: every clean enrollment against every probe of
-    ``condition`` from another file; at most ``max_impostors`` impostor trials (a seeded draw)."""
-    enroll_ids = np.nonzero(samples.conditions == CLEAN)[0]
+    ``condition`` from another file; at most ``max_impostors`` impostor trials (a seeded draw).
+
+    A clean sample the front end flagged (too little speech, noise, blur...) enrolls only with
+    ``flagged_enroll``: enrollment refuses it unless told otherwise, and the person is asked for
+    another sample.
+    """
+    enrolls = samples.conditions == CLEAN
+    enroll_ids = np.nonzero(enrolls if flagged_enroll else enrolls & ~samples.flagged)[0]
     probe_ids = np.nonzero(samples.conditions == condition)[0]
     enroll, probe = np.meshgrid(enroll_ids, probe_ids, indexing="ij")
     enroll, probe = enroll.ravel(), probe.ravel()
@@ -267,15 +273,21 @@ class TrialScores:
 
 
 def score_trials(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.ndarray, probe: np.ndarray,
-                 levels: Sequence[str] = tuple(SECURITY_LEVELS)) -> TrialScores:
+                 levels: Sequence[str] = tuple(SECURITY_LEVELS),
+                 cohort_codes: Mapping[str, int] | None = None) -> TrialScores:
     """The product's LLR and answer at each level for every ``(enroll, probe)`` trial.
 
     Same rules as :func:`verify.scoring.decide_calibrated`, vectorised: a probe the front end
     flagged (blurry, dark, short, noisy) that is not accepted gets "retry", not "rejected".
+    ``cohort_codes`` (person -> label in the cohort) is for samples of the cohort's own people:
+    both people of a trial are then left out of the cohort (:meth:`Cohort.trial_statistics`).
     """
     cosines = np.einsum("ij,ij->i", samples.vectors[enroll], samples.vectors[probe]).astype(np.float64)
     scores = cosines
-    if scorer.cohort is not None:
+    if scorer.cohort is not None and cohort_codes is not None:
+        identities = np.array([cohort_codes[person] for person in samples.people])
+        scores = s_norm_many(cosines, *scorer.cohort.trial_statistics(samples.vectors, identities, enroll, probe))
+    elif scorer.cohort is not None:
         means, stds = scorer.cohort.statistics(samples.vectors)
         scores = s_norm_many(cosines, means[enroll], stds[enroll], means[probe], stds[probe])
     terms = scorer.calibration.terms(scores, {name: values[probe] for name, values in samples.measures.items()})
@@ -319,10 +331,13 @@ def and_rule_trials(parts: Sequence[TrialScores]) -> TrialScores:
 
 def chimeric_scores(first: tuple[CalibratedScorer, EmbeddedSamples, str],
                     second: tuple[CalibratedScorer, EmbeddedSamples, str],
-                    draws: int = 1, seed: int = 0) -> tuple[TrialScores, TrialScores]:
+                    draws: int = 1, seed: int = 0,
+                    cohort_codes: tuple[Mapping[str, int] | None, Mapping[str, int] | None] = (None, None),
+                    ) -> tuple[TrialScores, TrialScores]:
     """Paired trials of chimeric people of two modalities: row ``i`` of both results is one trial.
 
-    Each side is ``(scorer, samples, condition)``. In each of ``draws`` seeded draws, as many
+    Each side is ``(scorer, samples, condition)``, with its ``cohort_codes`` when its people
+    are the cohort's own (see :func:`score_trials`). In each of ``draws`` seeded draws, as many
     people as the smaller side has are taken from each side and paired one to one
     (:func:`verify.fusion.chimeric_pairs`); every clean enrollment is tried against every probe
     of the side's condition (:func:`condition_trials`).
@@ -333,11 +348,12 @@ def chimeric_scores(first: tuple[CalibratedScorer, EmbeddedSamples, str],
     drawn: tuple[list[TrialScores], list[TrialScores]] = ([], [])
     for _ in range(draws):
         sides = []
-        for (scorer, samples, condition), names in zip((first, second), people):
+        for (scorer, samples, condition), names, known in zip((first, second), people, cohort_codes):
             subset = samples.select(np.isin(samples.people, rng.choice(names, count, replace=False)))
             enroll, probe = condition_trials(subset, condition)
             _, codes = np.unique(subset.people, return_inverse=True)
-            sides.append((score_trials(scorer, subset, enroll, probe), codes[enroll], codes[probe]))
+            scores = score_trials(scorer, subset, enroll, probe, cohort_codes=known)
+            sides.append((scores, codes[enroll], codes[probe]))
         rows, pick = chimeric_pairs(*(ModalityTrials(scores.llr, enrolled, probed)
                                       for scores, enrolled, probed in sides), seed=int(rng.integers(2**31)))
         drawn[0].append(sides[0][0].take(rows))

@@ -151,9 +151,9 @@ class Cohort:
 
         Args:
             vectors: embeddings to describe; rows are L2-normalised here.
-            exclude_identities: optional ``(N,)`` person label of each row; cohort rows of the
-                same person are left out (calibration trials mimic run time, where the enrolled
-                person is not in the cohort). Needs :attr:`identities`.
+            exclude_identities: optional ``(N,)`` person label of each row, or ``(N, m)``
+                labels; cohort rows of those people are left out (calibration trials mimic run
+                time, where the enrolled person is not in the cohort). Needs :attr:`identities`.
 
         Raises:
             CalibrationError: wrong dimension, non-finite rows, exclusion without cohort
@@ -176,10 +176,39 @@ class Cohort:
             rows = slice(start, start + _ROWS_PER_CHUNK)
             scores = vectors[rows] @ self.vectors.T
             if exclude_identities is not None:
-                same = np.asarray(exclude_identities)[rows, None] == self.identities[None, :]
-                scores[same] = -np.inf
+                excluded = np.asarray(exclude_identities).reshape(len(vectors), -1)[rows]
+                scores[(excluded[:, :, None] == self.identities[None, None, :]).any(axis=1)] = -np.inf
             means[rows], stds[rows] = _top_k_moments(scores, self.effective_k)
         return means, stds
+
+    def trial_statistics(
+        self, vectors: np.ndarray, identities: np.ndarray, enroll: np.ndarray, probe: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Both sides' statistics of trials among the cohort's own people, with both people left out.
+
+        At run time neither the enrolled person nor the one checking is in the cohort. A
+        calibration impostor trial between two cohort people would otherwise keep the other
+        person in each side's top-k, most of all for the look-alikes whose scores set the
+        thresholds, and lower their normalised score: thresholds set on such trials let about
+        twice their FAR through on new people.
+
+        Args:
+            vectors: ``(M, D)`` embeddings of the samples.
+            identities: ``(M,)`` person label of each sample, in the cohort's label space.
+            enroll, probe: ``(N,)`` indices of each trial's template and probe sample.
+
+        Returns:
+            ``(template means, template stds, probe means, probe stds)``, each ``(N,)``.
+        """
+        identities = np.asarray(identities)
+        sides = []
+        for rows, others in ((enroll, probe), (probe, enroll)):
+            pairs = np.stack([rows, identities[others]], axis=1)
+            unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
+            excluded = np.stack([identities[unique[:, 0]], unique[:, 1]], axis=1)
+            means, stds = self.statistics(np.asarray(vectors)[unique[:, 0]], excluded)
+            sides += [means[inverse.reshape(-1)], stds[inverse.reshape(-1)]]
+        return tuple(sides)
 
     def check(self, stats: CohortStats) -> None:
         """Raise :class:`CohortMismatchError` unless ``stats`` were computed against this cohort.

@@ -94,20 +94,24 @@ def test_identity_split_refuses_a_fraction_outside_the_open_interval(population,
         identity_split(population[0], fraction)
 
 
-def test_input_scores_are_cosines_or_s_norms_leaving_own_identity_out():
+def test_input_scores_are_cosines_or_s_norms_leaving_both_people_out():
     vectors = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]])
     trials = Trials(vectors, np.array([1, 1, 2]), np.array([0, 0]), np.array([1, 2]))
-    cohort = Cohort(np.r_[vectors, [[-1.0, 0.0]]], 2, "m", identities=np.array([1, 1, 2, 3]))
+    others = np.array([[-1.0, 0.0], [0.0, -1.0], [0.6, -0.8]])
+    cohort = Cohort(np.r_[vectors, others], 2, "m", identities=np.array([1, 1, 2, 3, 4, 5]))
 
     np.testing.assert_allclose(input_scores(trials, None), [0.8, 0.0], atol=1e-6)
     normalised = input_scores(trials, cohort)
-    # each sample's statistics against the cohort rows of other people only
-    stats = [
-        Cohort(cohort.vectors[cohort.identities != own], 2, "m").stats(vector)
-        for vector, own in zip(vectors, [1, 1, 2])
-    ]
-    z = lambda score, side: (score - stats[side].mean) / stats[side].std  # noqa: E731
-    expected = [0.5 * (z(0.8, 0) + z(0.8, 1)), 0.5 * (z(0.0, 0) + z(0.0, 2))]
+    # every side of a trial against the cohort rows of neither of its two people
+    def stats(vector, people):
+        return Cohort(cohort.vectors[~np.isin(cohort.identities, people)], 2, "m").stats(vector)
+
+    def z(score, side):
+        return (score - side.mean) / side.std
+
+    genuine = 0.5 * (z(0.8, stats(vectors[0], [1])) + z(0.8, stats(vectors[1], [1])))
+    impostor = 0.5 * (z(0.0, stats(vectors[0], [1, 2])) + z(0.0, stats(vectors[2], [1, 2])))
+    expected = [genuine, impostor]
     np.testing.assert_allclose(normalised, expected, rtol=1e-5)
 
 

@@ -145,6 +145,31 @@ def test_statistics_leave_the_rows_own_identity_out():
     assert stds[0] == pytest.approx(0.3)
 
 
+def test_statistics_leave_every_listed_identity_of_a_row_out():
+    cohort = Cohort(COHORT_2D, 2, "model", identities=np.array([7, 8, 9, 9]))
+    vectors = np.array([[1.0, 0.0], [1.0, 0.0]])
+
+    means, _ = cohort.statistics(vectors, exclude_identities=np.array([[7, 8], [9, 9]]))
+
+    assert means == pytest.approx([-0.4, 0.8])  # 0 and -0.8 left; 1.0 and 0.6 left
+
+
+def test_trial_statistics_leave_both_people_of_each_trial_out():
+    cohort = random_cohort(size=60, top_k=5, identities=True)  # 30 people, 2 rows each
+    vectors = cohort.vectors[::3]  # 20 samples of cohort people
+    identities = cohort.identities[::3]
+    enroll, probe = np.array([0, 0, 3, 7, 7]), np.array([1, 5, 3, 2, 19])
+
+    t_means, t_stds, p_means, p_stds = cohort.trial_statistics(vectors, identities, enroll, probe)
+
+    for trial, (first, second) in enumerate(zip(enroll, probe)):
+        people = [identities[first], identities[second]]
+        kept = Cohort(cohort.vectors[~np.isin(cohort.identities, people)], 5, "model")
+        template, probed = kept.stats(vectors[first]), kept.stats(vectors[second])
+        assert (t_means[trial], t_stds[trial]) == pytest.approx((template.mean, template.std), rel=1e-5)
+        assert (p_means[trial], p_stds[trial]) == pytest.approx((probed.mean, probed.std), rel=1e-5)
+
+
 def test_statistics_refuse_exclusion_without_cohort_identities():
     with pytest.raises(CalibrationError, match="exclude_identities needs a cohort with identities"):
         Cohort(COHORT_2D, 2, "model").statistics(np.ones((1, 2)), np.array([0]))
