@@ -4,9 +4,15 @@ Evaluation halves of LFW (faces) and LibriSpeech (voices) are embedded under the
 benchmark's conditions (benchmarks/conditions.py, same seed and cache); each face person is
 paired with a voice person (no data set has both; several random pairings, pooled). A trial
 enrolls a clean face and a clean voice and probes with a face and a voice of the conditions
-named in the row. Both rules decide every trial: **AND** (each modality at its own level,
-both must accept: the product's rule until now) and **LLR sum** (the calibrated LLRs summed
-and held at the fused thresholds of scripts/calibrate_fusion.py). Prints a Markdown table and
+named in the row. Each rule decides every trial: **AND** (each modality at its own level,
+both must accept: the product's rule), **LLR sum** (the calibrated LLRs summed and held at the
+fused thresholds of scripts/calibrate_fusion.py) and **LLR sum + veto** (the sum, with each
+modality rejecting on its own below its `low` level's retry threshold, FAR 10 %).
+
+A second table measures what zero-effort impostors do not: a **spoof of one modality**. The
+enrolled person's own face (another photo of them, as a printed photo would be) is paired with an
+impostor's voice, and the enrolled person's own voice (as a recording would be) with an
+impostor's face; it prints how often each rule accepts such pairs. Prints Markdown tables and
 writes benchmarks/results/fusion.json.
 
     python benchmarks/fusion.py [--root ../shared/data] [--cache .cache/conditions] [--seed 7] [--draws 3]
@@ -20,6 +26,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -29,6 +37,7 @@ from conditions import evaluation_files  # noqa: E402  (benchmarks/conditions.py
 from verify.conditions import (  # noqa: E402
     FACE_CONDITIONS,
     VOICE_CONDITIONS,
+    TrialScores,
     and_rule_trials,
     chimeric_scores,
     embed_cached,
@@ -39,6 +48,7 @@ from verify.metrics import levels_report  # noqa: E402
 from verify.models import fusion_thresholds, load_pipeline, model_scorer  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "fusion.json"
+SPOOF_PAIRS = 100_000
 DATASETS = {"face": "lfw_gray", "voice": "librispeech"}
 CONDITION_PAIRS = [("clean", "clean"), ("webcam", "clean"), ("clean", "1-3 s"), ("webcam", "1-3 s"),
                    ("clean", "1-2 s + babble 5-10 dB"), ("webcam", "1-2 s + babble 5-10 dB"),
@@ -66,19 +76,27 @@ def main() -> None:
     sides = {modality: (model_scorer(modality), samples_of(modality, args, max_people[modality]))
              for modality in DATASETS}
     fused = fusion_thresholds()
+    floors = [sides[modality][0].operating_point("low").retry_threshold for modality in DATASETS]
     thresholds = {  # in LLR units; AND holds each modality at its own threshold, shown as the lower
         "LLR sum": {level: fused.operating_point(level).threshold for level in SECURITY_LEVELS},
         "AND": {level: min(scorer.operating_point(level).threshold for scorer, _ in sides.values())
                 for level in SECURITY_LEVELS},
     }
-    rows = []
+    thresholds["LLR sum + veto"] = thresholds["LLR sum"]
+    rules = {"AND": and_rule_trials,
+             "LLR sum": lambda parts: llr_sum_trials(parts, fused),
+             "LLR sum + veto": lambda parts: llr_sum_trials(parts, fused, floors=floors)}
+    rows, spoofs = [], []
     print("| face + voice probes | rule | genuine / impostor | "
           + " | ".join(f"{level}: FAR / FRR (retry)" for level in SECURITY_LEVELS) + " |")
     print("|---|---|---|" + "---|" * len(SECURITY_LEVELS))
     for face_condition, voice_condition in CONDITION_PAIRS:
         face, voice = chimeric_scores((*sides["face"], face_condition), (*sides["voice"], voice_condition),
                                       args.draws, args.seed)
-        for rule, trials in (("AND", and_rule_trials([face, voice])), ("LLR sum", llr_sum_trials([face, voice], fused))):
+        spoofs.append({"face": face_condition, "voice": voice_condition,
+                       "accepted": spoof_rates(face, voice, rules, np.random.default_rng(args.seed))})
+        for rule, fuse in rules.items():
+            trials = fuse([face, voice])
             report = levels_report(trials.labels, trials.outcomes, thresholds[rule])
             rows.append({"face": face_condition, "voice": voice_condition, "rule": rule, "levels": report})
             genuine, impostor = int(trials.labels.sum()), int((~trials.labels).sum())
@@ -86,9 +104,35 @@ def main() -> None:
                                for level in SECURITY_LEVELS)
             print(f"| {face_condition} + {voice_condition} | {rule} | {genuine:,} / {impostor:,} | {cells} |",
                   flush=True)
+    print("\n| face + voice probes | spoofed | " + " | ".join(f"{rule}: accepted at low / medium / high"
+                                                          for rule in rules) + " |")
+    print("|---|---|" + "---|" * len(rules))
+    for row in spoofs:
+        for spoofed in ("face", "voice"):
+            cells = " | ".join(" / ".join(f"{row['accepted'][spoofed][rule][level]:.2%}" for level in SECURITY_LEVELS)
+                               for rule in rules)
+            print(f"| {row['face']} + {row['voice']} | {spoofed} | {cells} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"command": "python " + " ".join(sys.argv), "seed": args.seed,
-                                    "draws": args.draws, "rows": rows}, indent=1) + "\n")
+                                    "draws": args.draws, "floors": floors, "rows": rows, "spoofs": spoofs},
+                                   indent=1) + "\n")
+
+
+def spoof_rates(face: TrialScores, voice: TrialScores, rules: dict, rng: np.random.Generator,
+                pairs: int = SPOOF_PAIRS) -> dict:
+    """How often each rule accepts a spoofed modality: ``{"face"|"voice": {rule: {level: rate}}}``.
+
+    "face" pairs a genuine face trial (the enrolled person's own photo) with an impostor voice
+    trial; "voice" a genuine voice trial with an impostor face trial; ``pairs`` seeded draws each.
+    """
+    rates = {}
+    for spoofed, owner, attacker in (("face", face, voice), ("voice", voice, face)):
+        owned = owner.take(rng.choice(np.nonzero(owner.labels)[0], pairs))
+        other = attacker.take(rng.choice(np.nonzero(~attacker.labels)[0], pairs))
+        parts = [owned, other] if spoofed == "face" else [other, owned]
+        rates[spoofed] = {rule: {level: float(np.mean(answer == "accepted"))
+                                 for level, answer in fuse(parts).outcomes.items()} for rule, fuse in rules.items()}
+    return rates
 
 
 if __name__ == "__main__":

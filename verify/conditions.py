@@ -302,9 +302,11 @@ def score_trials(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.
 
 
 def llr_sum_trials(parts: Sequence[TrialScores], thresholds: Thresholds,
-                   levels: Sequence[str] = tuple(SECURITY_LEVELS)) -> TrialScores:
+                   levels: Sequence[str] = tuple(SECURITY_LEVELS),
+                   floors: Sequence[float] | None = None) -> TrialScores:
     """Answers of the LLR-sum rule on paired trials (row ``i`` of every part is one trial), as
-    :func:`verify.fusion.fuse_llr` gives them: the summed LLR held at the fused ``thresholds``."""
+    :func:`verify.fusion.fuse_llr` gives them: the summed LLR held at the fused ``thresholds``,
+    with each part's veto below its floor (one per part) when ``floors`` are given."""
     llr = np.sum([part.llr for part in parts], axis=0)
     gain = np.sum([part.quality_gain for part in parts], axis=0)
     supported = np.all([part.supported for part in parts], axis=0)
@@ -313,6 +315,9 @@ def llr_sum_trials(parts: Sequence[TrialScores], thresholds: Thresholds,
     for level in levels:
         answer = calibrated_outcomes(llr, np.ones_like(llr), gain, thresholds.operating_point(level), supported)
         outcomes[level] = np.where((answer == "rejected") & flagged, "retry", answer)
+        if floors is not None:
+            vetoed = np.any([part.llr < floor for part, floor in zip(parts, floors, strict=True)], axis=0)
+            outcomes[level] = np.where(vetoed, "rejected", outcomes[level])
     return TrialScores(parts[0].labels, llr, outcomes, gain, supported, flagged)
 
 

@@ -74,6 +74,7 @@ def fuse_llr(
     point: OperatingPoint,
     quality_issues: Mapping[str, Sequence[str]] | None = None,
     decisions: Mapping[str, Decision] | None = None,
+    floors: Mapping[str, float] | None = None,
 ) -> FusedDecision:
     """Decide on the sum of the modalities' calibrated LLRs at fused LLR thresholds ``point``.
 
@@ -81,12 +82,21 @@ def fuse_llr(
     with its name; front-end quality issues likewise. A modality whose quality is worse than its
     calibration saw blocks acceptance (its LLR is a guess) and asks for a better sample.
 
+    ``floors`` (modality -> LLR, e.g. its ``low`` level's retry threshold, FAR 10 %) give each
+    modality a veto: one below its floor rejects, however strong the other. Without it, a photo of
+    the enrolled person with the attacker's own voice passes the sum most of the time
+    (``benchmarks/fusion.py``, spoof table).
+
     Raises:
         ConfigError: ``scores`` is empty.
     """
     if not scores:
         raise ConfigError("fusion needs at least one modality's calibrated score, got none")
     llr = sum(result.llr for result in scores.values())
+    vetoed = [name for name, result in scores.items() if result.llr < (floors or {}).get(name, -np.inf)]
+    if vetoed:
+        reason = f"{' and '.join(vetoed)} rejected: not the enrolled person"
+        return FusedDecision("rejected", dict(decisions or {}), llr - point.threshold, reason, llr)
     worst = max(scores, key=lambda name: scores[name].quality_gain)
     advice = f"{worst}: {scores[worst].advice}" if scores[worst].advice else ""
     unsupported = "; ".join(f"{name}: {result.unsupported}" for name, result in scores.items()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from verify.calibration import ScoreCalibration, Thresholds
-from verify.conditions import CLEAN, EmbeddedSamples, condition_trials, score_trials
+from verify.conditions import CLEAN, EmbeddedSamples, TrialScores, condition_trials, llr_sum_trials, score_trials
 from verify.normalization import Cohort, s_norm_many
 from verify.scorer import CalibratedScorer
 
@@ -49,3 +49,20 @@ def test_samples_of_cohort_people_are_scored_with_both_people_left_out():
     np.testing.assert_allclose(scored.llr, expected)
     own_only = score_trials(scorer, samples, enroll, probe)  # every cohort row, own samples included
     assert not np.allclose(own_only.llr, scored.llr)
+
+
+def scored(llr: list[float]) -> TrialScores:
+    count = len(llr)
+    return TrialScores(np.ones(count, bool), np.array(llr), {}, np.zeros(count), np.ones(count, bool),
+                       np.zeros(count, bool))
+
+
+def test_the_llr_sum_of_paired_trials_vetoes_a_part_below_its_floor():
+    thresholds = Thresholds("fused", {0.1: -2.0, 0.01: 0.0, 0.001: 1.0, 0.0001: 2.0})
+    face, voice = scored([9.0, 9.0, -1.0]), scored([-4.0, -1.0, 1.5])
+
+    plain = llr_sum_trials([face, voice], thresholds, ["medium"])
+    vetoed = llr_sum_trials([face, voice], thresholds, ["medium"], floors=[-3.0, -3.0])
+
+    assert plain.outcomes["medium"].tolist() == ["accepted", "accepted", "retry"]
+    assert vetoed.outcomes["medium"].tolist() == ["rejected", "accepted", "retry"]

@@ -87,6 +87,16 @@ def test_fused_front_end_issues_are_prefixed_with_their_modality():
     assert fuse_llr(scores, FUSED_POINT).outcome == "rejected"
 
 
+def test_a_modality_below_its_floor_vetoes_however_strong_the_other():
+    scores = {"face": CalibratedScore(3.0, 20.0, 1.0), "voice": CalibratedScore(-1.0, -4.0, 1.0)}
+
+    assert fuse_llr(scores, FUSED_POINT).accepted  # the sum alone: a strong face carries a wrong voice
+    vetoed = fuse_llr(scores, FUSED_POINT, floors={"face": -3.0, "voice": -3.0})
+    assert (vetoed.outcome, vetoed.reason) == ("rejected", "voice rejected: not the enrolled person")
+    assert vetoed.llr == 16.0
+    assert fuse_llr(scores, FUSED_POINT, floors={"face": -3.0, "voice": -5.0}).accepted
+
+
 def test_llr_fusion_of_nothing_is_refused():
     with pytest.raises(ConfigError, match="at least one modality's calibrated score"):
         fuse_llr({}, FUSED_POINT)
