@@ -5,7 +5,7 @@ calibration, cohorts or training): every person enrolls from one clean sample th
 accepts (a flagged one would be refused: the person is asked for another; a set with none,
 FSDD's sub-2 s digits, enrolls them as with --allow-low-quality); probes are their
 other samples (genuine) and everybody else's (impostors), clean or degraded (verify/conditions.py:
-webcam-like faces; short, babbled, noisy, telephone and level-changed voices). Each trial is
+webcam-like faces; short, babbled, noisy, telephone, level-changed and reverberant voices). Each trial is
 decided by the shipped scoring (S-norm, quality-aware calibration, retry answers) at every
 level. Prints a Markdown table and writes benchmarks/results/conditions.json.
 
@@ -34,6 +34,7 @@ from verify.conditions import (  # noqa: E402
     CLEAN,
     FACE_CONDITIONS,
     VOICE_CONDITIONS,
+    VOICE_ROOM,
     condition_trials,
     embed_cached,
     score_trials,
@@ -43,7 +44,7 @@ from verify.metrics import cllr, equal_error_rate, level_rates  # noqa: E402
 from verify.models import load_pipeline, model_scorer  # noqa: E402
 
 DATASETS = {"face": ["lfw_gray"], "voice": ["librispeech", "fsdd"]}
-CONDITIONS = {"face": FACE_CONDITIONS, "voice": VOICE_CONDITIONS}
+CONDITIONS = {"face": FACE_CONDITIONS, "voice": {**VOICE_CONDITIONS, **VOICE_ROOM}}
 RESULTS = REPO / "benchmarks" / "results" / "conditions.json"
 
 

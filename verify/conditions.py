@@ -79,6 +79,12 @@ VOICE_CONDITIONS: dict[str, Condition | None] = {
 }
 """What the voice benchmark reports (the issue's conditions)."""
 
+VOICE_ROOM: dict[str, Condition | None] = {
+    "room RT60 0.4-0.9 s": _voice(partial(voice_degrade.reverberate, rt60_seconds=(0.4, 0.9))),
+}
+"""A reverberant room, reported by the voice benchmark beside :data:`VOICE_CONDITIONS` (kept apart
+from them, which also draw the meta-learning sets)."""
+
 CALIBRATION_CONDITIONS: dict[str, dict[str, Condition | None]] = {
     "face": {CLEAN: None, "webcam": _face(face_degrade.webcam_like)},
     "voice": {CLEAN: None, "short": _voice(partial(voice_degrade.cut, seconds=(0.75, 4.0))),

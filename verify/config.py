@@ -142,6 +142,9 @@ class VoiceFrontEndConfig:
         min_high_band_db: speech with less of its power above 4.5 kHz (dB) is flagged as
             band-limited: clean microphone speech measured -35 dB at the lowest, telephone-band
             speech -39 dB at the highest (``high_band_db``).
+        max_decay_db: a clip whose level cannot fall faster than this over 50 ms (``decay_db``)
+            is flagged as echoing, unless it is flagged as noisy: 1 % of clean LibriSpeech clips
+            exceed -8 dB, most clips in rooms of RT60 0.4-0.9 s do.
         target_dbfs: speech is scaled up (never down) to this RMS level, as in Resemblyzer.
     """
 
@@ -158,4 +161,5 @@ class VoiceFrontEndConfig:
     min_snr_db: float = 10.0
     max_clipped_fraction: float = 0.01
     min_high_band_db: float = -45.0
+    max_decay_db: float = -8.0
     target_dbfs: float = -30.0

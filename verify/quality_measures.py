@@ -109,6 +109,7 @@ QUALITY_ADVICE: Mapping[str, Advice] = MappingProxyType(
         "clipped_fraction": Advice(
             "lower", too_high="the sound is distorted: speak a little further from the microphone"
         ),
+        "decay_db": Advice("lower", too_high="too much echo: move closer to the microphone, or somewhere with less echo"),
         "face_px": Advice("higher", too_low="move closer to the camera"),
         "sharpness": Advice("higher", too_low="hold still: the image is too blurry"),
         "brightness": Advice(
@@ -127,6 +128,7 @@ DEFAULT_FEATURES: Mapping[str, QualityFeature] = MappingProxyType(
         "speech_seconds": QualityFeature("speech_seconds", "log", 0.25, 30.0),
         "snr_db": QualityFeature("snr_db", "linear", -5.0, 40.0),
         "clipped_fraction": QualityFeature("clipped_fraction", "log", 1e-4, 0.5),
+        "decay_db": QualityFeature("decay_db", "linear", -20.0, -3.0),
         "face_px": QualityFeature("face_px", "log", 16.0, 512.0),
         "sharpness": QualityFeature("sharpness", "log", 1.0, 5000.0),
         "brightness": QualityFeature("brightness", "distance", 0.0, 255.0, center=128.0),

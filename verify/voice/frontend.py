@@ -3,7 +3,7 @@
 One clip flows: resample to 16 kHz -> refuse it if silent -> find speech (Silero VAD by default,
 or an energy detector) -> keep the speech frames with ``keep_seconds`` margins -> refuse it if
 under ``min_speech_seconds`` -> measure (:data:`MEASURE_NAMES`) and flag what makes the score
-unreliable (too little speech, noise, clipping, a narrow band) -> scale quiet speech up.
+unreliable (too little speech, noise, clipping, a narrow band, echo) -> scale quiet speech up.
 """
 
 from __future__ import annotations
@@ -17,24 +17,28 @@ import numpy as np
 
 from verify.config import VoiceFrontEndConfig
 from verify.errors import ConfigError, NoSpeechError
-from verify.voice.quality import clipped_fraction, high_band_db, snr_db
+from verify.quality_measures import QUALITY_ADVICE
+from verify.voice.quality import clipped_fraction, decay_db, high_band_db, snr_db
 from verify.voice.vad import FRAME_SAMPLES, SileroVad, speech_frames
 
 SPEECH_DETECTORS = ("silero", "energy")
 
-MEASURE_NAMES = ("speech_seconds", "snr_db", "clipped_fraction", "high_band_db", "speech_probability")
+MEASURE_NAMES = ("speech_seconds", "snr_db", "clipped_fraction", "high_band_db", "decay_db", "speech_probability")
 """What :attr:`Speech.measures` holds:
 
 - ``speech_seconds``: speech found by the detector, before the ``keep_seconds`` margins (s).
 - ``snr_db``: estimated signal-to-noise ratio of the whole clip (:func:`~verify.voice.quality.snr_db`).
 - ``clipped_fraction``: share of the input's samples at full scale.
 - ``high_band_db``: share of the kept speech's power above 4.5 kHz (dB); very low for telephone audio.
+- ``decay_db``: how fast the clip's level can fall over 50 ms (dB, :func:`~verify.voice.quality.decay_db`);
+  near 0 in an echoing room.
 - ``speech_probability``: mean Silero speech probability of the speech frames (1.0 with the
   energy detector); lower when speech is masked by noise or babble.
 """
 
 
 BAND_LIMITED = "the sound is band-limited (a phone line or a poor microphone): use a better microphone"
+ECHO = QUALITY_ADVICE["decay_db"].too_high
 
 
 @dataclass(frozen=True)
@@ -197,6 +201,7 @@ def prepare_speech(
         "snr_db": snr_db(samples),
         "clipped_fraction": clipped,
         "high_band_db": high_band_db(speech, config.sample_rate, rate),
+        "decay_db": decay_db(samples),
         "speech_probability": detected.probability,
     }
     return Speech(normalize_level(speech, config.target_dbfs), quality_issues(measures, config), measures)
@@ -217,6 +222,8 @@ def quality_issues(measures: Mapping[str, float], config: VoiceFrontEndConfig) -
         issues.append(f"audio is clipped ({measures['clipped_fraction']:.1%} of samples at full scale)")
     if measures["high_band_db"] < config.min_high_band_db:
         issues.append(BAND_LIMITED)
+    if measures["decay_db"] > config.max_decay_db and measures["snr_db"] >= config.min_snr_db:
+        issues.append(ECHO)  # noise flattens the decay too: a noisy clip is told about the noise
     return tuple(issues)
 
 

@@ -13,6 +13,9 @@ SNR_FRAME_SAMPLES = 160  # 10 ms at 16 kHz
 NOISE_PERCENTILE = 10.0
 DIGITAL_SILENCE_POWER = 1e-10  # -100 dBFS: frames this quiet are padding, not a noise floor
 SNR_RANGE_DB = (-20.0, 60.0)
+DECAY_FRAMES = 5  # 50 ms: how far ahead a frame's level is compared
+DECAY_LOUD_DB = 25.0  # frames within this of the loudest one start a decay
+DECAY_PERCENTILE = 5.0
 HIGH_BAND_HZ = 4500.0
 HIGH_BAND_FLOOR_DB = -80.0
 
@@ -66,3 +69,21 @@ def high_band_db(speech: np.ndarray, rate: int = 16_000, source_rate: int | None
     cut = int(round(HIGH_BAND_HZ * len(speech) / rate))
     share = float(spectrum[cut:].sum()) / total
     return float(max(10 * np.log10(max(share, 1e-30)), HIGH_BAND_FLOOR_DB))
+
+
+def decay_db(samples: np.ndarray) -> float:
+    """How fast the clip's level can fall: the 5th percentile of the change in level over 50 ms
+    from its loud 10 ms frames (within 25 dB of the loudest), in dB (0 for a clip too short to say).
+
+    A room's reverberation keeps each sound ringing, falling by 60 dB over its RT60, so speech
+    recorded far from the microphone in an echoing room cannot fade faster than that: 6 dB per
+    50 ms at an RT60 of 0.5 s, while clean speech falls 8 to 32 dB as a syllable ends
+    (``python benchmarks/voice_measures.py``). Stationary noise also flattens it (its floor stops
+    the fall), so it is read beside ``snr_db``.
+    """
+    levels = 10 * np.log10(np.maximum(frame_powers(samples, SNR_FRAME_SAMPLES), DIGITAL_SILENCE_POWER))
+    if len(levels) <= DECAY_FRAMES:
+        return 0.0
+    start = levels[:-DECAY_FRAMES]
+    loud = start > levels.max() - DECAY_LOUD_DB
+    return float(np.percentile(levels[DECAY_FRAMES:][loud] - start[loud], DECAY_PERCENTILE))

@@ -18,6 +18,7 @@ from verify.voice import degrade
 from verify.io import decode_audio
 from verify.voice.frontend import (
     BAND_LIMITED,
+    ECHO,
     MEASURE_NAMES,
     Speech,
     clipped_fraction,
@@ -28,7 +29,9 @@ from verify.voice.frontend import (
     speech_mask,
 )
 
-CONFIG = VoiceFrontEndConfig(speech_detector="energy", short_speech_seconds=0.0, min_snr_db=-100.0)
+# synthetic bursts never fade (no echo either): only the check under test flags them
+CONFIG = VoiceFrontEndConfig(speech_detector="energy", short_speech_seconds=0.0, min_snr_db=-100.0,
+                             max_decay_db=float("inf"))
 SILERO = VoiceFrontEndConfig()
 RATE = CONFIG.sample_rate
 FRAME = 480  # 30 ms at 16 kHz
@@ -289,6 +292,26 @@ def test_band_limited_speech_is_flagged_with_what_to_do(rate):
     assert speech.measures["high_band_db"] < SILERO.min_high_band_db
     assert speech.quality_issues == (BAND_LIMITED,)
     assert "band-limited" in BAND_LIMITED and "microphone" in BAND_LIMITED
+
+
+def test_speech_in_an_echoing_room_is_flagged_with_what_to_do():
+    samples, rate = decode_audio(VOICE_FLAC)
+    room = degrade.reverberate(samples, np.random.default_rng(0), (0.8, 0.8))
+
+    assert prepare_speech(samples, rate).quality_issues == ()
+    speech = prepare_speech(room, rate)
+    assert speech.measures["decay_db"] > SILERO.max_decay_db
+    assert speech.quality_issues == (ECHO,) and "echo" in ECHO
+
+
+def test_a_noisy_clip_is_told_about_the_noise_not_an_echo():
+    samples, rate = decode_audio(VOICE_FLAC)
+    noisy = degrade.add_noise(samples, np.random.default_rng(0), "white", (3.0, 3.0))
+
+    speech = prepare_speech(noisy, rate)
+
+    assert speech.measures["decay_db"] > SILERO.max_decay_db  # its floor stops the fall too
+    assert len(speech.quality_issues) == 1 and "background noise" in speech.quality_issues[0]
 
 
 # --- Silero VAD (the default) -------------------------------------------------------------------

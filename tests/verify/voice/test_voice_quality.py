@@ -1,4 +1,4 @@
-"""Voice quality measures: the SNR estimate orders mixtures by their true SNR; clipping; high band."""
+"""Voice quality measures: the SNR estimate orders mixtures by their true SNR; clipping; high band; decay."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import soundfile
 
 from verify.voice import degrade
-from verify.voice.quality import clipped_fraction, high_band_db, snr_db
+from verify.voice.quality import clipped_fraction, decay_db, high_band_db, snr_db
 
 VOICES = Path(__file__).resolve().parents[3] / "assets" / "samples" / "voices"
 CLIPS = sorted(VOICES.glob("*/*.flac"))
@@ -82,3 +82,30 @@ def test_telephone_band_speech_has_almost_nothing_above_4_khz():
 
 def test_high_band_of_silence_is_the_floor():
     assert high_band_db(np.zeros(1000)) == -80.0
+
+
+def test_the_decay_of_an_exponential_tail_is_its_rt60_slope():
+    rate, rt60 = 16_000, 0.5
+    time = np.arange(rate) / rate
+    tone = np.sin(2 * np.pi * 440 * time) * np.where(time < 0.5, 1.0, 10 ** (-3 * (time - 0.5) / rt60))
+
+    assert decay_db(tone.astype(np.float32)) == pytest.approx(-60 * 0.05 / rt60, abs=0.7)
+
+
+def test_a_sound_that_stops_dead_falls_far_within_50_ms():
+    tone = np.sin(2 * np.pi * 440 * np.arange(16_000) / 16_000).astype(np.float32)
+    tone[8_000:] = 0.0
+
+    assert decay_db(tone) < -60
+
+
+@pytest.mark.parametrize("path", CLIPS[::3], ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_a_reverberant_room_flattens_the_decay_of_real_speech(path):
+    speech = load(path)
+    room = degrade.reverberate(speech, np.random.default_rng(0), (0.8, 0.8))
+
+    assert decay_db(speech) < -8 < decay_db(room)
+
+
+def test_a_clip_shorter_than_the_decay_horizon_measures_zero():
+    assert decay_db(np.ones(400, np.float32)) == 0.0
