@@ -32,6 +32,19 @@ def test_a_failed_modality_is_reported_beside_the_enrolled_one(service, face_fil
     assert [t.modality for t in service.store.find("Andy")] == ["face"]
 
 
+def test_an_echoing_voice_is_refused_with_what_to_do(service, face_files, voice_files, tmp_path):
+    import numpy as np
+    import soundfile
+
+    from verify.voice import degrade
+
+    samples, rate = soundfile.read(voice_files[0], dtype="float32")
+    room = tmp_path / "room.wav"
+    soundfile.write(room, degrade.reverberate(samples, np.random.default_rng(0), (0.8, 0.8)), rate)
+    result = handlers.enroll_samples(service, "Andy", face=str(face_files[0]), voice=str(room))
+    assert "voice not enrolled</span>: " in result.message and "too much echo" in result.message
+
+
 def test_genuine_accepted_impostor_rejected(service, face_files):
     handlers.enroll_samples(service, "Andy", face=str(face_files[0]))
     genuine = handlers.verify_samples(service, "Andy", face=str(face_files[1]))

@@ -124,6 +124,22 @@ def test_voice_enroll_and_check(cli) -> None:
     assert code == 0 and "deleted 1 template(s)" in out
 
 
+@pytest.mark.parametrize("kind, reason", [("room", "too much echo"), ("phone", "the sound is band-limited")])
+def test_voice_quality_reasons_reach_the_command_line(cli, tmp_path: Path, kind, reason) -> None:
+    import numpy as np
+    import soundfile
+
+    from verify.voice import degrade
+
+    samples, rate = soundfile.read(VOICES / "103" / "0.flac", dtype="float32")
+    rng = np.random.default_rng(0)
+    changed = degrade.reverberate(samples, rng, (0.8, 0.8)) if kind == "room" else degrade.telephone(samples, rng)
+    clip = tmp_path / f"{kind}.wav"
+    soundfile.write(clip, changed, rate)
+    code, _, err = cli("enroll", "reader", "--voice", clip)
+    assert code == 2 and f"cannot enroll from this sample: {reason}" in one_error_line(err)
+
+
 # --- errors: exit 2, one line, no traceback ----------------------------------------------------
 @pytest.fixture
 def enrolled(cli) -> None:
