@@ -2,7 +2,7 @@
 
     python app.py [--host 127.0.0.1] [--port 7860] [--store FILE] [--key-file FILE] [--device auto]
                   [--level medium] [--auth USER:PASS] [--no-api-auth] [--batch-window-ms 0 | --no-batching]
-                  [--lanes N] [--cpu-threads N]
+                  [--lanes N] [--cpu-threads N] [--fusion and|sum]
                   [--share never|public] [--concurrency 2]
 
 or the console script ``verify-app``. Serves the REST API at ``/api/v1`` (API tokens: ``python -m
@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None, help="auto, cpu or cuda:N (default $VERIFY_DEVICE, else auto)")
     parser.add_argument("--level", default=None, choices=sorted(SECURITY_LEVELS),
                         help="default security level (default $VERIFY_LEVEL, else medium)")
+    parser.add_argument("--fusion", default=None, choices=["and", "sum"],
+                        help="face + voice checks of files and the REST API: 'and' (both must match) or 'sum' "
+                        "(their LLRs summed, each with a veto; fewer genuine people refused, weaker against one "
+                        "spoofed modality); live sessions keep 'and' (default $VERIFY_FUSION, else and)")
     parser.add_argument("--auth", default=os.environ.get("VERIFY_APP_AUTH"),
                         help="USER:PASS login required for every page of the web app (default $VERIFY_APP_AUTH)")
     parser.add_argument("--no-api-auth", action="store_true",
@@ -89,7 +93,7 @@ def open_service(args: argparse.Namespace, pipelines: Mapping[str, Pipeline] | N
         VerifyError: an invalid option or variable, a malformed or wrong key, an unusable store.
     """
     settings = Settings.resolve(store=args.store, key_file=args.key_file, device=args.device, level=args.level,
-                                caller=user_caller("app"))
+                                fusion=args.fusion, caller=user_caller("app"))
     return Service(settings=settings, pipelines=pipelines)
 
 

@@ -237,10 +237,9 @@ def check_embedded(
     Raises:
         LockedOutError: too many recent failed checks against ``identity`` (this modality).
     """
-    template = enrolled_template(store, verifier.pipeline, identity)
     modality = verifier.pipeline.modality
-    ensure_not_locked(store, template.identity, modality, policy, now, caller)
-    decider = _adapted_decider(store, verifier, template, adapter)
+    template, decider = checked_decider(store, verifier, identity, policy=policy, now=now, adapter=adapter,
+                                        caller=caller)
     try:
         embedded = probe() if callable(probe) else probe
         result: Decision | VerifyError = decider(embedded)
@@ -252,6 +251,28 @@ def check_embedded(
     if isinstance(answer, VerifyError):
         raise answer
     return answer
+
+
+def checked_decider(
+    store: TemplateStore,
+    verifier: Verifier,
+    identity: str,
+    *,
+    policy: LockoutPolicy = DEFAULT_POLICY,
+    now: float | None = None,
+    adapter: Adapter | None = None,
+    caller: str = "",
+) -> tuple[Template, Callable[[Embedding], Decision]]:
+    """``identity``'s template and an ``Embedding -> Decision`` against it, once it is known and not
+    locked out (the caller logs the decisions it makes with :func:`~enrollment.ratelimit.record_results`).
+
+    Raises:
+        UnknownIdentityError, ModelMismatchError: as :func:`enrolled_template`.
+        LockedOutError: too many recent failed checks against ``identity`` (this modality).
+    """
+    template = enrolled_template(store, verifier.pipeline, identity)
+    ensure_not_locked(store, template.identity, verifier.pipeline.modality, policy, now, caller)
+    return template, _adapted_decider(store, verifier, template, adapter)
 
 
 def check_many(

@@ -44,12 +44,14 @@ class CheckResult:
 
     Attributes:
         identity: the claimed identity.
-        outcome: ``"accepted"`` only when every modality given accepted; any rejection
-            rejects; otherwise ``"retry"``.
+        outcome: by the AND rule, ``"accepted"`` only when every modality given accepted; any
+            rejection rejects; otherwise ``"retry"``. By the sum rule, the fused decision's.
         level: the security level decided at.
         decisions: modality -> its own decision.
         samples: modality -> the probe's embedding (with the aligned face or trimmed speech).
         reason: why it was not accepted; empty when accepted.
+        rule: how face and voice were combined: ``"and"`` (both accepted) or ``"sum"`` (their
+            LLRs summed, :data:`enrollment.settings.Settings.fusion`); ``"and"`` for one modality.
     """
 
     identity: str
@@ -58,6 +60,7 @@ class CheckResult:
     decisions: Mapping[str, Decision]
     samples: Mapping[str, Embedding]
     reason: str = ""
+    rule: str = "and"
 
     @property
     def accepted(self) -> bool:

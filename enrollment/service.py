@@ -25,11 +25,25 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from enrollment.audit import Attempt, recent_attempts
 from enrollment.backup import export_store, import_store
-from enrollment.enroll import Enrollment, check_embedded, check_embedded_many, check_many, enroll, enrolled_template
+from enrollment.enroll import (
+    Enrollment,
+    check_embedded,
+    check_embedded_many,
+    check_many,
+    checked_decider,
+    enroll,
+    enrolled_template,
+)
 from enrollment.errors import UnknownIdentityError
 from enrollment.gallery import Gallery, GalleryConfig, GalleryKey
 from enrollment.identify import Identification, identify
-from enrollment.ratelimit import clear_lockout, ensure_not_throttled, record_identification, record_identifications
+from enrollment.ratelimit import (
+    clear_lockout,
+    ensure_not_throttled,
+    record_identification,
+    record_identifications,
+    record_results,
+)
 from enrollment.replay_guard import ReplayGuard, ReplayReview, forget, remember
 from enrollment.results import CheckResult, EnrollResult, IdentifyResult
 from enrollment.settings import Settings
@@ -40,10 +54,10 @@ from verify.config import MODALITIES
 from verify.device import select_device
 from verify.embedding import Embedding, Pipeline
 from verify.errors import ConfigError, InputError, VerifyError
-from verify.fusion import fuse_and
+from verify.fusion import fuse_and, fuse_llr
 from verify.lanes import load_lanes
-from verify.models import model_spec
-from verify.scorer import Scorer
+from verify.models import fusion_thresholds, model_spec
+from verify.scorer import CalibratedScorer, Scorer
 from verify.replay import load_replay_threshold, sample_digest
 from verify.scoring import Decision, OperatingPoint
 from verify.verifier import Verifier
@@ -238,6 +252,8 @@ class Service:
         verifiers = {modality: self.verifier(modality, level) for modality in sources}
         for verifier in verifiers.values():
             enrolled_template(self.store, verifier.pipeline, identity)
+        if len(sources) > 1 and self.settings.fusion == "sum":
+            return self._check_by_llr_sum(identity, sources, verifiers, self._level(level), self._caller(caller))
         samples: dict[str, Embedding] = {}
         decisions: dict[str, Decision] = {}
         for modality, source in sources.items():
@@ -249,6 +265,68 @@ class Service:
             review.remember_accepted([decisions[modality]])
         fused = fuse_and(decisions)
         return CheckResult(identity, fused.outcome, self._level(level), decisions, samples, fused.reason)
+
+    def _check_by_llr_sum(self, identity: str, sources: Mapping[str, Any], verifiers: Mapping[str, Verifier],
+                          level: str, caller: str) -> CheckResult:
+        """Face and voice decided together by the sum of their calibrated LLRs (``fusion="sum"``).
+
+        Both modalities' lockouts are checked before anything is embedded. Each modality keeps a
+        veto below its ``low`` level's retry threshold; an accepted sum is refused when a sample is
+        a copy of an earlier one (the replay guard). The fused answer is what each modality's
+        audit row and lockout count record; the result holds each modality's own decision.
+        """
+        point = self._fusion_point(verifiers, level)
+        policy = self.settings.lockout
+        deciders = {modality: checked_decider(self.store, verifier, identity, policy=policy, caller=caller)[1]
+                    for modality, verifier in verifiers.items()}
+        samples: dict[str, Embedding] = {}
+        decisions: dict[str, Decision] = {}
+        for modality, source in sources.items():
+            try:
+                samples[modality] = verifiers[modality].pipeline.embed(source)
+                decisions[modality] = deciders[modality](samples[modality])
+            except VerifyError as error:
+                record_results(self.store, identity, modality, [error], policy, caller=caller)
+                raise
+        fused = fuse_llr({modality: decision.calibrated for modality, decision in decisions.items()}, point,
+                         {modality: sample.quality_issues for modality, sample in samples.items()}, decisions,
+                         floors={modality: self.operating_point(modality, "low").retry_threshold
+                                 for modality in sources})
+        digests = {modality: sample_digest(source) for modality, source in sources.items()}
+        if fused.accepted:
+            for modality, sample in samples.items():
+                why = self.replay_guard(modality).find(identity, digests[modality], [sample.vector])
+                if why:
+                    fused = dataclasses.replace(fused, outcome="rejected", reason=why)
+                    break
+        answers = [record_results(self.store, identity, modality,
+                                  [dataclasses.replace(decisions[modality], outcome=fused.outcome, reason=fused.reason)],
+                                  policy, caller=caller)[0] for modality in sources]
+        for answer in answers:
+            if isinstance(answer, VerifyError):  # locked out meanwhile by another caller
+                raise answer
+        if fused.accepted:
+            for modality, sample in samples.items():
+                self.replay_guard(modality).remember_accepted(identity, digests[modality], sample)
+        return CheckResult(identity, fused.outcome, level, decisions, samples, fused.reason, rule="sum")
+
+    def _fusion_point(self, verifiers: Mapping[str, Verifier], level: str) -> OperatingPoint:
+        """The fused LLR thresholds of the level, for the face and voice models in use.
+
+        Raises:
+            ConfigError: the shipped fused thresholds are for other models, or a scorer is not calibrated.
+        """
+        uncalibrated = [modality for modality, verifier in verifiers.items()
+                        if not isinstance(verifier.scorer, CalibratedScorer)]
+        if uncalibrated:
+            raise ConfigError(f"the sum fusion rule needs calibrated LLRs; the {' and '.join(uncalibrated)} "
+                              "scorer gives none: use the 'and' rule")
+        thresholds = fusion_thresholds()
+        models = f"fusion-{verifiers['face'].pipeline.model_id}+{verifiers['voice'].pipeline.model_id}"
+        if thresholds.model_id != models:
+            raise ConfigError(f"the shipped fused thresholds are {thresholds.model_id}, not {models}: "
+                              "use the 'and' fusion rule")
+        return thresholds.operating_point(level)
 
     @staticmethod
     def _embedder(verifier: Verifier, source: Any, samples: dict[str, Embedding]) -> Callable[[], Embedding]:

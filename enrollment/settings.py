@@ -16,6 +16,7 @@ per-user adaptation         ``VERIFY_ADAPT`` (``1``/``0``)   off
 1:N exact search up to      ``VERIFY_GALLERY_EXACT_MAX``     20,000 templates (PQ scan above)
 live head-move challenge    ``VERIFY_LIVE_CHALLENGE``        on
 challenge seed (tests)      ``VERIFY_CHALLENGE_SEED``        none: random moves
+face + voice rule           ``VERIFY_FUSION``                ``and`` (or ``sum``)
 ==========================  ===============================  =============================
 """
 
@@ -33,6 +34,7 @@ from enrollment.gallery import GalleryConfig
 from enrollment.ratelimit import DEFAULT_POLICY, DEFAULT_THROTTLE, LockoutPolicy, ThrottlePolicy
 from verify.config import DEFAULT_SECURITY_LEVEL, target_far
 from verify.errors import ConfigError
+from verify.fusion import DEFAULT_FUSION_RULE, FUSION_RULES
 from verify.search import IndexConfig
 
 T = TypeVar("T")
@@ -58,6 +60,11 @@ class Settings:
         lanes: copies of each pipeline loaded on the CPU, each with its share of the cores
             (:mod:`verify.lanes`): 1 answers one sample soonest and tracks live frames; more
             embed jobs of many samples faster; ``None`` picks for such jobs on the device.
+        fusion: how a check with a face and a voice decides: ``"and"`` (both must be accepted,
+            the default) or ``"sum"`` (the sum of their calibrated LLRs against fused thresholds,
+            each modality vetoing below its ``low`` level's retry threshold: fewer genuine people
+            refused, but a photo of the enrolled person passes with an impostor's voice about one
+            time in ten; README, "Face + voice together").
     """
 
     store_path: Path
@@ -72,11 +79,17 @@ class Settings:
     live_challenge: bool = True
     challenge_seed: int | None = None
     lanes: int | None = 1
+    fusion: str = DEFAULT_FUSION_RULE
 
     def __post_init__(self) -> None:
         target_far(self.level)  # raises ConfigError naming the choices
         if self.lanes is not None and self.lanes < 1:
             raise ConfigError(f"lanes must be at least 1, got {self.lanes}")
+        if self.fusion not in FUSION_RULES:
+            raise ConfigError(f"unknown fusion rule {self.fusion!r}; expected one of {FUSION_RULES}")
+        if self.fusion == "sum" and self.adapt:
+            raise ConfigError("the sum fusion rule needs calibrated LLRs, which per-user adaptation does not give: "
+                              "use the 'and' rule with adaptation")
 
     @classmethod
     def resolve(
@@ -98,6 +111,7 @@ class Settings:
         live_challenge: bool | None = None,
         challenge_seed: int | None = None,
         lanes: int | None = 1,
+        fusion: str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Settings from the arguments given, else the environment, else the defaults.
@@ -133,6 +147,7 @@ class Settings:
             live_challenge=pick(live_challenge, "VERIFY_LIVE_CHALLENGE", _flag, True),
             challenge_seed=pick(challenge_seed, "VERIFY_CHALLENGE_SEED", int, None),
             lanes=lanes,
+            fusion=pick(fusion, "VERIFY_FUSION", str, DEFAULT_FUSION_RULE),
         )
 
 

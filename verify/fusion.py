@@ -25,6 +25,12 @@ from verify.errors import CalibrationError, ConfigError
 from verify.scoring import CalibratedScore, Decision, OperatingPoint, Outcome, decide_calibrated
 
 
+FUSION_RULES = ("and", "sum")
+DEFAULT_FUSION_RULE = "and"
+"""AND, not the LLR sum, by default: the sum refuses fewer genuine people at the same zero-effort
+FAR, but lets a strong face carry an impostor's voice (``benchmarks/fusion.py``, spoof table)."""
+
+
 @dataclass(frozen=True)
 class FusedDecision:
     """The combined answer and the per-modality decisions it came from.

@@ -7,7 +7,7 @@ calibrated log-likelihood ratio (:mod:`verify.calibration`) against LLR threshol
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
 import numpy as np
@@ -64,6 +64,8 @@ class Decision:
         reason: what went wrong or what to do, empty when accepted.
         llr: calibrated log-likelihood ratio (natural log), ``None`` for an uncalibrated decision.
         llr_threshold: the level's LLR threshold, ``None`` for an uncalibrated decision.
+        calibrated: what calibration made of the sample (LLR, quality gain, advice), for fusing
+            modalities by their LLRs; ``None`` for an uncalibrated decision. Not compared.
     """
 
     outcome: Outcome
@@ -72,6 +74,7 @@ class Decision:
     reason: str = ""
     llr: float | None = None
     llr_threshold: float | None = None
+    calibrated: CalibratedScore | None = field(default=None, compare=False, repr=False)
 
     @property
     def accepted(self) -> bool:
@@ -156,7 +159,7 @@ def decide_calibrated(
     """
     threshold = float("inf") if result.unsupported else score_at_llr(result, point.threshold)
     made = {"score": result.score, "threshold": threshold, "llr": result.llr,
-            "llr_threshold": point.threshold}
+            "llr_threshold": point.threshold, "calibrated": result}
     if result.unsupported:
         return Decision("retry", reason=result.unsupported, **made)
     if result.slope > 0 and result.llr >= point.threshold:

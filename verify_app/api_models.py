@@ -44,7 +44,8 @@ class ModalityDecision(BaseModel):
 
 
 class VerifyAnswer(BaseModel):
-    """A 1:1 check. ``score``/``threshold`` are the deciding modality's (the one closest to failing)."""
+    """A 1:1 check. ``score``/``threshold`` are the deciding modality's (the one closest to failing);
+    ``rule`` how a face and a voice were combined (``"and"``, or ``"sum"`` of their LLRs)."""
 
     outcome: Outcome
     identity: str
@@ -54,6 +55,7 @@ class VerifyAnswer(BaseModel):
     reason: str
     quality_issues: list[str]
     modalities: dict[str, ModalityDecision]
+    rule: str
 
 
 class Candidate(BaseModel):
@@ -176,7 +178,8 @@ def verify_answer(result: CheckResult) -> dict:
     """The JSON of a 1:1 check."""
     return {"outcome": result.outcome, "identity": result.identity, "level": result.level, "score": result.score,
             "threshold": _finite(result.threshold), "reason": result.reason, "quality_issues": _issues(result.samples),
-            "modalities": {m: _decision(d, result.samples.get(m)) for m, d in result.decisions.items()}}
+            "modalities": {m: _decision(d, result.samples.get(m)) for m, d in result.decisions.items()},
+            "rule": result.rule}
 
 
 def identify_answer(result: IdentifyResult) -> dict:

@@ -131,13 +131,15 @@ def _check_view(result: CheckResult) -> VerifyView:
     verb = {"accepted": "this is", "rejected": "this is not", "retry": "cannot tell yet if this is"}[result.outcome]
     lines = [f"### {badge(result.outcome)}: {verb} **{result.identity}**"]
     if len(result.decisions) > 1:
-        lines.append("Both face and voice must match." + (f" ({result.reason})" if result.reason else ""))
+        rule = ("Both face and voice must match." if result.rule == "and"
+                else "Face and voice decide together (the sum of their evidence).")
+        lines.append(rule + (f" ({result.reason})" if result.reason else ""))
     for modality, decision in result.decisions.items():
         lines.append(decision_line(modality, decision))
         lines += _quality_lines(result.samples[modality])
     details = {
         "outcome": result.outcome, "identity": result.identity, "claimed": result.identity, "level": result.level,
-        "rule": "and",
+        "rule": result.rule,
         "modalities": {m: _decision_details(d, result.samples.get(m)) for m, d in result.decisions.items()},
     }
     crop = result.samples["face"].preview if "face" in result.samples else None

@@ -116,8 +116,9 @@ def api_router(service: Service, config: ApiConfig = ApiConfig()) -> APIRouter:
     @router.post("/verify", response_model=answers.VerifyAnswer, summary="Is this the person claimed?",
                  openapi_extra=_sample_body({"name": NAME, "level": LEVEL}, ("name",)))
     async def verify(request: Request, caller: str = Depends(auth.needs("verify"))) -> dict:
-        """Check a photo and/or a clip against ``name``; with both, both must match. Logged, and
-        failures count towards the person's lockout (423 once locked)."""
+        """Check a photo and/or a clip against ``name``; with both, both must match (or, on a server
+        started with ``--fusion sum``, their summed evidence must). Logged, and failures count
+        towards the person's lockout (423 once locked)."""
         sent = await read_submission(request, frozenset({"name", "level"}))
         result = await run(service.check, sent.text("name", required=True), face=sent.samples.get("face"),
                            voice=sent.samples.get("voice"), level=sent.text("level"), caller=caller)

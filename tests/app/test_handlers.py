@@ -62,6 +62,20 @@ def test_face_and_voice_must_both_match(service, face_files, voice_files):
     assert wrong_voice.outcome == "rejected" and "voice rejected" in wrong_voice.message
 
 
+def test_face_and_voice_by_the_sum_rule_say_so(tmp_path, face_pipeline, voice_pipeline, face_files, voice_files):
+    from enrollment.service import Service
+    from verify_app.api_models import verify_answer
+
+    with Service(tmp_path / "sum.db", device="cpu", caller="test", fusion="sum",
+                 pipelines={"face": face_pipeline, "voice": voice_pipeline}) as summing:
+        handlers.enroll_samples(summing, "Andy", face=str(face_files[0]), voice=str(voice_files[0]))
+        both = handlers.verify_samples(summing, "Andy", face=str(face_files[1]), voice=str(voice_files[1]))
+        assert both.outcome == "accepted" and both.details["rule"] == "sum"
+        assert "Face and voice decide together" in both.message
+        result = summing.check("Andy", face=face_files[2], voice=voice_files[2])
+        assert verify_answer(result)["rule"] == "sum"
+
+
 def test_who_is_this_names_the_right_person(service, face_files):
     for person in range(3):
         handlers.enroll_samples(service, f"person {person}", face=str(face_files[3 * person]))

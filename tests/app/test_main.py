@@ -26,6 +26,18 @@ def test_defaults_bind_locally_and_read_auth_from_the_environment(monkeypatch):
     assert (args.store, args.key_file, args.device, args.level) == (None, None, None, None)  # $VERIFY_*, then defaults
 
 
+def test_the_fusion_rule_comes_from_the_option_then_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("VERIFY_FUSION", "sum")
+    store = ["--store", str(tmp_path / "people.db")]
+    with app.open_service(app.build_parser().parse_args(store)) as service:
+        assert service.settings.fusion == "sum"
+    with app.open_service(app.build_parser().parse_args([*store, "--fusion", "and"])) as service:
+        assert service.settings.fusion == "and"
+    monkeypatch.delenv("VERIFY_FUSION")
+    with app.open_service(app.build_parser().parse_args(store)) as service:
+        assert service.settings.fusion == "and"
+
+
 def test_public_share_without_login_is_refused(monkeypatch, capsys):
     monkeypatch.delenv("VERIFY_APP_AUTH", raising=False)
     monkeypatch.setattr(app, "build_app", lambda *a, **k: pytest.fail("must not build the app"))

@@ -114,3 +114,48 @@ def test_settings_or_options_not_both(tmp_path):
     with Service(tmp_path / "s.db") as service:
         with pytest.raises(ConfigError, match="either settings or store and options"):
             Service(settings=service.settings, level="high")
+
+
+# --- face + voice by the sum of their LLRs ------------------------------------------------------
+@pytest.fixture
+def summing(tmp_path, face_pipeline, voice_pipeline, face_files, voice_files):
+    with Service(tmp_path / "sum.db", device="cpu", caller="tester", fusion="sum", max_failures=3,
+                 pipelines={"face": face_pipeline, "voice": voice_pipeline}) as opened:
+        opened.enroll("Andy", face=face_files[0], voice=voice_files[0])
+        yield opened
+
+
+def test_the_sum_rule_accepts_the_genuine_pair_and_logs_one_answer_per_modality(summing, face_files, voice_files):
+    both = summing.check("Andy", face=face_files[1], voice=voice_files[1])
+
+    assert both.outcome == "accepted" and set(both.decisions) == {"face", "voice"}
+    llrs = {modality: decision.llr for modality, decision in both.decisions.items()}
+    assert all(llr is not None for llr in llrs.values())
+    logged = {attempt.modality: attempt.decision for attempt in summing.audit("Andy", limit=2)}
+    assert logged == {"face": "accepted", "voice": "accepted"}
+
+
+def test_under_the_sum_rule_a_clearly_wrong_voice_still_vetoes_a_genuine_face(summing, face_files, voice_files):
+    wrong_voice = summing.check("Andy", face=face_files[1], voice=voice_files[6])
+
+    assert wrong_voice.decisions["voice"].llr < summing.operating_point("voice", "low").retry_threshold
+    assert wrong_voice.outcome == "rejected" and wrong_voice.reason == "voice rejected: not the enrolled person"
+    logged = [attempt.decision for attempt in summing.audit("Andy", limit=2)]
+    assert logged == ["rejected", "rejected"]  # the fused answer counts for both modalities' lockouts
+
+
+def test_under_the_sum_rule_failures_lock_out_and_a_replayed_pair_is_refused(summing, face_files, voice_files):
+    assert summing.check("Andy", face=face_files[1], voice=voice_files[1]).accepted
+    again = summing.check("Andy", face=face_files[1], voice=voice_files[1])
+    assert again.outcome == "rejected" and again.reason.startswith("replay suspected")
+    for _ in range(2):
+        summing.check("Andy", face=face_files[1], voice=voice_files[6])
+    with pytest.raises(LockedOutError):
+        summing.check("Andy", face=face_files[2], voice=voice_files[2])
+
+
+def test_the_sum_rule_is_refused_with_per_user_adaptation(tmp_path):
+    with pytest.raises(ConfigError, match="the sum fusion rule needs calibrated LLRs"):
+        Service(tmp_path / "x.db", fusion="sum", adapt=True)
+    with pytest.raises(ConfigError, match="unknown fusion rule 'or'"):
+        Service(tmp_path / "x.db", fusion="or")
