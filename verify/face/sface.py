@@ -21,9 +21,7 @@ on a graph that lists several inputs); OpenCV's DNN module with ``setInput(blob,
 
 from __future__ import annotations
 
-import functools
 import threading
-from typing import Any
 
 import numpy as np
 
@@ -95,33 +93,6 @@ def dequantize_linear(node) -> list:
     return [ops.constant(weights.astype(np.float32, copy=False)).output(0)]
 
 
-@functools.lru_cache(maxsize=1)
-def read_sface(weights: WeightsFile) -> Any:
-    """Locate, hash-check and read the model of ``weights``, its int8 weights made float32: an
-    ``openvino.Model`` with a dynamic batch. Read once per process: a second copy of the face
-    pipeline (a lane of a folder job) compiles the same model (about 0.04 s of its load).
-
-    Raises:
-        WeightsError: the model is missing or corrupt, or OpenVINO cannot read it.
-    """
-    import openvino as ov
-    from openvino.frontend.onnx import ConversionExtension
-
-    path = locate(weights)
-    core = ov.Core()
-    core.add_extension(ConversionExtension("DequantizeLinear", dequantize_linear))
-    try:
-        with OPENVINO_LOADING:
-            model = core.read_model(str(path))
-    except RuntimeError as error:
-        raise WeightsError(f"OpenVINO cannot read SFace from {path}: {error}") from error
-    for parameter in list(model.get_parameters()):  # weights the file lists as inputs but never uses
-        if not parameter.output(0).get_target_inputs():
-            model.remove_parameter(parameter)
-    model.reshape({SFACE_INPUT_NAME: ov.PartialShape([-1, 3, SFACE_INPUT_SIZE, SFACE_INPUT_SIZE])})
-    return model
-
-
 class SFaceNetwork:
     """SFace compiled by OpenVINO for the CPU in float32; callable on aligned crops.
 
@@ -130,12 +101,27 @@ class SFaceNetwork:
     """
 
     def __init__(self, cpu_threads: int | None = None) -> None:
-        """Compile the shipped model (read once per process by :func:`read_sface`).
+        """Locate, hash-check, read and compile the shipped model.
 
         Raises:
             WeightsError: the model is missing or corrupt, or OpenVINO cannot read it.
         """
-        self.compiled = compile_for_cpu(read_sface(SFACE_WEIGHTS), cpu_threads)  # cached compilations
+        import openvino as ov
+        from openvino.frontend.onnx import ConversionExtension
+
+        path = locate(SFACE_WEIGHTS)
+        core = ov.Core()
+        core.add_extension(ConversionExtension("DequantizeLinear", dequantize_linear))
+        try:
+            with OPENVINO_LOADING:
+                model = core.read_model(str(path))
+        except RuntimeError as error:
+            raise WeightsError(f"OpenVINO cannot read SFace from {path}: {error}") from error
+        for parameter in list(model.get_parameters()):  # weights the file lists as inputs but never uses
+            if not parameter.output(0).get_target_inputs():
+                model.remove_parameter(parameter)
+        model.reshape({SFACE_INPUT_NAME: ov.PartialShape([-1, 3, SFACE_INPUT_SIZE, SFACE_INPUT_SIZE])})
+        self.compiled = compile_for_cpu(model, cpu_threads)  # cached compilations
         self._local = threading.local()
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
