@@ -34,6 +34,7 @@ COHORT_FORMAT = "verify-impostor-cohort"
 COHORT_FORMAT_VERSION = 1
 STD_FLOOR = 1e-4  # a cohort of near-duplicates must not divide by ~0
 _ROWS_PER_CHUNK = 1024
+_PAIRS_PER_CHUNK = 16_384
 _UNIT_TOLERANCE = 1e-6
 
 
@@ -159,18 +160,9 @@ class Cohort:
             CalibrationError: wrong dimension, non-finite rows, exclusion without cohort
                 identities, or fewer than 2 cohort rows left for some row.
         """
-        vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
-        if vectors.ndim != 2 or vectors.shape[1] != self.vectors.shape[1]:
-            raise CalibrationError(
-                f"embeddings of shape {vectors.shape} do not match the cohort's dimension "
-                f"{self.vectors.shape[1]}"
-            )
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        if not np.all(np.isfinite(vectors)) or np.any(norms == 0):
-            raise CalibrationError("cannot normalise an embedding that is zero or not finite")
         if exclude_identities is not None and self.identities is None:
             raise CalibrationError("exclude_identities needs a cohort with identities")
-        vectors = vectors / norms
+        vectors = self._unit_rows(vectors)
         means, stds = np.empty(len(vectors)), np.empty(len(vectors))
         for start in range(0, len(vectors), _ROWS_PER_CHUNK):
             rows = slice(start, start + _ROWS_PER_CHUNK)
@@ -192,6 +184,9 @@ class Cohort:
         thresholds, and lower their normalised score: thresholds set on such trials let about
         twice their FAR through on new people.
 
+        Each sample's cohort scores are ranked once: with both people's rows left out, a side's
+        top ``k`` lies among the sample's top ``k`` plus twice the most rows one person has.
+
         Args:
             vectors: ``(M, D)`` embeddings of the samples.
             identities: ``(M,)`` person label of each sample, in the cohort's label space.
@@ -199,16 +194,61 @@ class Cohort:
 
         Returns:
             ``(template means, template stds, probe means, probe stds)``, each ``(N,)``.
+
+        Raises:
+            CalibrationError: as :meth:`statistics`, or a cohort without identities.
         """
+        if self.identities is None:
+            raise CalibrationError("trial statistics need a cohort with identities")
         identities = np.asarray(identities)
+        used = np.unique(np.concatenate([enroll, probe]))
+        nearest_scores, nearest_people = self._nearest(np.asarray(vectors)[used])
+        where = np.zeros(len(identities), np.int64)
+        where[used] = np.arange(len(used))
         sides = []
         for rows, others in ((enroll, probe), (probe, enroll)):
-            pairs = np.stack([rows, identities[others]], axis=1)
-            unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
-            excluded = np.stack([identities[unique[:, 0]], unique[:, 1]], axis=1)
-            means, stds = self.statistics(np.asarray(vectors)[unique[:, 0]], excluded)
+            pairs, inverse = np.unique(np.stack([rows, identities[others]], axis=1), axis=0, return_inverse=True)
+            means, stds = np.empty(len(pairs)), np.empty(len(pairs))
+            for start in range(0, len(pairs), _PAIRS_PER_CHUNK):
+                chunk = pairs[start : start + _PAIRS_PER_CHUNK]
+                scores = nearest_scores[where[chunk[:, 0]]]  # a copy: fancy indexing
+                people = nearest_people[where[chunk[:, 0]]]
+                scores[(people == identities[chunk[:, 0], None]) | (people == chunk[:, 1, None])] = -np.inf
+                means[start : start + len(chunk)], stds[start : start + len(chunk)] = _top_k_moments(
+                    scores, self.effective_k)
             sides += [means[inverse.reshape(-1)], stds[inverse.reshape(-1)]]
         return tuple(sides)
+
+    def _nearest(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's highest cohort scores and their people: enough of them that leaving two people
+        out still leaves the top ``k`` (``(N, depth)`` float32 and labels, in no order)."""
+        most_rows = int(np.unique(self.identities, return_counts=True)[1].max())
+        depth = min(self.size, self.effective_k + 2 * most_rows)
+        vectors = self._unit_rows(vectors)
+        scores, people = np.empty((len(vectors), depth), np.float32), np.empty((len(vectors), depth), self.identities.dtype)
+        for start in range(0, len(vectors), _ROWS_PER_CHUNK):
+            rows = slice(start, start + _ROWS_PER_CHUNK)
+            found = vectors[rows] @ self.vectors.T
+            top = np.argpartition(found, self.size - depth, axis=1)[:, self.size - depth :]
+            scores[rows], people[rows] = np.take_along_axis(found, top, axis=1), self.identities[top]
+        return scores, people
+
+    def _unit_rows(self, vectors: np.ndarray) -> np.ndarray:
+        """``(N, D)`` float32 embeddings of the cohort's dimension, L2-normalised.
+
+        Raises:
+            CalibrationError: another dimension, or a zero or non-finite row.
+        """
+        vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+        if vectors.ndim != 2 or vectors.shape[1] != self.vectors.shape[1]:
+            raise CalibrationError(
+                f"embeddings of shape {vectors.shape} do not match the cohort's dimension "
+                f"{self.vectors.shape[1]}"
+            )
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        if not np.all(np.isfinite(vectors)) or np.any(norms == 0):
+            raise CalibrationError("cannot normalise an embedding that is zero or not finite")
+        return vectors / norms
 
     def check(self, stats: CohortStats) -> None:
         """Raise :class:`CohortMismatchError` unless ``stats`` were computed against this cohort.
