@@ -94,8 +94,8 @@ class Cohort:
         vectors: ``(C, D)`` embeddings; rows are L2-normalised on construction.
         top_k: cohort scores per embedding that enter its statistics (at least 2).
         model_id: the model that made the embeddings.
-        identities: optional ``(C,)`` integer person labels; at calibration time a sample's own
-            person is left out of its statistics (:meth:`statistics`).
+        identities: optional ``(C,)`` integer person labels; at calibration time both people of a
+            trial are left out of its statistics (:meth:`trial_statistics`).
         provenance: where the embeddings came from (data, identities, command, date).
         cohort_id: sha256 (16 hex digits) of the normalised float32 vectors, set on construction.
     """
@@ -145,32 +145,18 @@ class Cohort:
         means, stds = self.statistics(np.asarray(vector)[None, :])
         return CohortStats(float(means[0]), float(stds[0]), self.effective_k, self.cohort_id)
 
-    def statistics(
-        self, vectors: np.ndarray, exclude_identities: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k means and stds of many ``(N, D)`` embeddings: two ``(N,)`` float64 arrays.
-
-        Args:
-            vectors: embeddings to describe; rows are L2-normalised here.
-            exclude_identities: optional ``(N,)`` person label of each row, or ``(N, m)``
-                labels; cohort rows of those people are left out (calibration trials mimic run
-                time, where the enrolled person is not in the cohort). Needs :attr:`identities`.
+    def statistics(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k means and stds of many ``(N, D)`` embeddings (rows L2-normalised here): two ``(N,)``
+        float64 arrays. Trials among the cohort's own people take :meth:`trial_statistics`.
 
         Raises:
-            CalibrationError: wrong dimension, non-finite rows, exclusion without cohort
-                identities, or fewer than 2 cohort rows left for some row.
+            CalibrationError: wrong dimension, or a zero or non-finite row.
         """
-        if exclude_identities is not None and self.identities is None:
-            raise CalibrationError("exclude_identities needs a cohort with identities")
         vectors = self._unit_rows(vectors)
         means, stds = np.empty(len(vectors)), np.empty(len(vectors))
         for start in range(0, len(vectors), _ROWS_PER_CHUNK):
             rows = slice(start, start + _ROWS_PER_CHUNK)
-            scores = vectors[rows] @ self.vectors.T
-            if exclude_identities is not None:
-                excluded = np.asarray(exclude_identities).reshape(len(vectors), -1)[rows]
-                scores[(excluded[:, :, None] == self.identities[None, None, :]).any(axis=1)] = -np.inf
-            means[rows], stds[rows] = _top_k_moments(scores, self.effective_k)
+            means[rows], stds[rows] = _top_k_moments(vectors[rows] @ self.vectors.T, self.effective_k)
         return means, stds
 
     def trial_statistics(
@@ -196,7 +182,8 @@ class Cohort:
             ``(template means, template stds, probe means, probe stds)``, each ``(N,)``.
 
         Raises:
-            CalibrationError: as :meth:`statistics`, or a cohort without identities.
+            CalibrationError: a cohort without identities, a wrong dimension, a zero or non-finite row,
+                or fewer than 2 cohort rows left for a side.
         """
         if self.identities is None:
             raise CalibrationError("trial statistics need a cohort with identities")

@@ -135,21 +135,21 @@ def test_statistics_of_many_rows_match_one_at_a_time():
         assert (single.mean, single.std) == pytest.approx((means[row], stds[row]), rel=1e-5)
 
 
-def test_statistics_leave_the_rows_own_identity_out():
+def test_trial_statistics_leave_the_persons_own_rows_out():
     cohort = Cohort(COHORT_2D, 2, "model", identities=np.array([7, 8, 9, 9]))
     vector = np.array([[1.0, 0.0]])
 
-    means, stds = cohort.statistics(vector, exclude_identities=np.array([7]))  # drops the 1.0
+    means, stds, _, _ = cohort.trial_statistics(vector, np.array([7]), np.array([0]), np.array([0]))  # drops the 1.0
 
     assert means[0] == pytest.approx(0.3)  # top 2 of 0.6, 0, -0.8
     assert stds[0] == pytest.approx(0.3)
 
 
-def test_statistics_leave_every_listed_identity_of_a_row_out():
+def test_trial_statistics_leave_both_people_out_of_each_side():
     cohort = Cohort(COHORT_2D, 2, "model", identities=np.array([7, 8, 9, 9]))
-    vectors = np.array([[1.0, 0.0], [1.0, 0.0]])
+    vectors = np.array([[1.0, 0.0], [0.6, 0.8], [1.0, 0.0]])
 
-    means, _ = cohort.statistics(vectors, exclude_identities=np.array([[7, 8], [9, 9]]))
+    means, _, _, _ = cohort.trial_statistics(vectors, np.array([7, 8, 9]), np.array([0, 2]), np.array([1, 2]))
 
     assert means == pytest.approx([-0.4, 0.8])  # 0 and -0.8 left; 1.0 and 0.6 left
 
@@ -170,16 +170,16 @@ def test_trial_statistics_leave_both_people_of_each_trial_out():
         assert (p_means[trial], p_stds[trial]) == pytest.approx((probed.mean, probed.std), rel=1e-5)
 
 
-def test_statistics_refuse_exclusion_without_cohort_identities():
-    with pytest.raises(CalibrationError, match="exclude_identities needs a cohort with identities"):
-        Cohort(COHORT_2D, 2, "model").statistics(np.ones((1, 2)), np.array([0]))
+def test_trial_statistics_refuse_a_cohort_without_identities():
+    with pytest.raises(CalibrationError, match="trial statistics need a cohort with identities"):
+        Cohort(COHORT_2D, 2, "model").trial_statistics(np.ones((1, 2)), np.array([0]), np.array([0]), np.array([0]))
 
 
-def test_statistics_refuse_an_exclusion_that_leaves_fewer_than_two_scores():
+def test_trial_statistics_refuse_an_exclusion_that_leaves_fewer_than_two_scores():
     cohort = Cohort(COHORT_2D, 2, "model", identities=np.array([1, 1, 1, 2]))
 
     with pytest.raises(CalibrationError, match="fewer than 2 cohort scores left"):
-        cohort.statistics(np.ones((1, 2)), np.array([1]))
+        cohort.trial_statistics(np.ones((2, 2)), np.array([1, 2]), np.array([0]), np.array([1]))
 
 
 def test_statistics_refuse_another_dimension():
