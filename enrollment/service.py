@@ -56,7 +56,7 @@ from verify.embedding import Embedding, Pipeline
 from verify.errors import ConfigError, InputError, VerifyError
 from verify.fusion import fuse_and, fuse_llr
 from verify.lanes import load_lanes
-from verify.models import fusion_thresholds, model_spec
+from verify.models import fusion_model_id, fusion_thresholds, model_spec
 from verify.scorer import CalibratedScorer, Scorer
 from verify.replay import load_replay_threshold, sample_digest
 from verify.scoring import Decision, OperatingPoint
@@ -322,7 +322,7 @@ class Service:
             raise ConfigError(f"the sum fusion rule needs calibrated LLRs; the {' and '.join(uncalibrated)} "
                               "scorer gives none: use the 'and' rule")
         thresholds = fusion_thresholds()
-        models = f"fusion-{verifiers['face'].pipeline.model_id}+{verifiers['voice'].pipeline.model_id}"
+        models = fusion_model_id(verifiers["face"].pipeline.model_id, verifiers["voice"].pipeline.model_id)
         if thresholds.model_id != models:
             raise ConfigError(f"the shipped fused thresholds are {thresholds.model_id}, not {models}: "
                               "use the 'and' fusion rule")

@@ -142,9 +142,14 @@ def shipped_verifier(pipeline: Pipeline, level: str = DEFAULT_SECURITY_LEVEL) ->
     return Verifier(pipeline, model_scorer(pipeline.modality), level)
 
 
+def fusion_model_id(face_model_id: str, voice_model_id: str) -> str:
+    """The name of a face and a voice model's LLR-sum thresholds (their file's stem and model id)."""
+    return f"fusion-{face_model_id}+{voice_model_id}"
+
+
 def fusion_thresholds_path() -> Path:
     """Where the LLR-sum thresholds of the shipped face and voice models are (scripts/calibrate_fusion.py)."""
-    return MODELS_DIR / f"fusion-{SHIPPED['face'].model_id}+{SHIPPED['voice'].model_id}.thresholds.json"
+    return MODELS_DIR / f"{fusion_model_id(SHIPPED['face'].model_id, SHIPPED['voice'].model_id)}.thresholds.json"
 
 
 def fusion_thresholds() -> Thresholds:
