@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from verify.face.mtcnn import MTCNN_SOURCE, ONET, PNET, RNET  # noqa: E402
 from verify.face.reid import FACE_REID_NETWORK  # noqa: E402
-from verify.runtime import NetworkSpec  # noqa: E402
+from verify.runtime import NetworkSpec, import_openvino  # noqa: E402
 from verify.torch_runtime import export_openvino  # noqa: E402
 from verify.voice.encoder import GE2E_NETWORK  # noqa: E402
 from verify.weights import MODELS_DIR, sha256_of  # noqa: E402
@@ -51,7 +51,7 @@ def check_against_module(path: Path, module: torch.nn.Module, spec: NetworkSpec)
     Raises:
         SystemExit: a difference exceeds the tolerance.
     """
-    import openvino as ov
+    ov = import_openvino()
 
     compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     worst = 0.0
@@ -73,7 +73,7 @@ def check_against_module(path: Path, module: torch.nn.Module, spec: NetworkSpec)
 
 def export(spec: NetworkSpec, out: Path) -> None:
     """Convert, check and write one network; print its files' sha256."""
-    import openvino as ov
+    ov = import_openvino()
 
     module = spec.build_module()
     compressed = float16_exact(module)

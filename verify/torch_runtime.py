@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from verify.device import Device
-from verify.runtime import NetworkSpec
+from verify.runtime import NetworkSpec, import_openvino, openvino_convert_model
 
 
 class TorchNetwork:
@@ -39,11 +39,11 @@ class TorchNetwork:
 def export_openvino(module: nn.Module, spec: NetworkSpec) -> Any:
     """``module`` converted to an ``openvino.Model`` traced on a zero input of ``spec.example_shape``,
     the axes ``spec.dynamic_dims`` left dynamic."""
-    import openvino as ov
+    ov = import_openvino()
 
     example = torch.zeros(spec.example_shape)
     shape = ov.PartialShape([-1 if axis in spec.dynamic_dims else size for axis, size in enumerate(spec.example_shape)])
     with torch.no_grad(), warnings.catch_warnings():
         # input-shape checks in forward() are Python branches the trace fixes: that is intended
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        return ov.convert_model(module.eval(), example_input=example, input=[shape])
+        return openvino_convert_model()(module.eval(), example_input=example, input=[shape])

@@ -1,6 +1,7 @@
 """Each command loads only what it needs, in a fresh process as a user runs it: the store commands
 no network (OpenVINO, which runs every network on the CPU, is not even imported), ``check`` one
-modality's pipeline after the store has the name, and the CPU path no torch."""
+modality's pipeline after the store has the name, and the CPU path no torch, nor OpenVINO's
+model-conversion API and the telemetry it reports to."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from verify_cli.main import main
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FACE = REPO_ROOT / "assets" / "samples" / "faces" / "Andy_Roddick"
-HEAVY = ("torch", "torchvision", "torchaudio", "facenet_pytorch", "openvino", "scipy")
+HEAVY = ("torch", "torchvision", "torchaudio", "facenet_pytorch", "openvino", "scipy", "openvino.tools.ovc",
+         "openvino_telemetry")
 PIPELINES = ("verify.face.pipeline", "verify.voice.pipeline")
 PROBE = """
 import json, sys

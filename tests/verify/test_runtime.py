@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -11,7 +13,7 @@ from verify.device import Device
 from verify.errors import ConfigError, WeightsError
 from verify.face.reid import FACE_REID_NETWORK
 from verify.face.mtcnn import ONET, PNET, RNET
-from verify.runtime import LazyNetwork, OpenVinoNetwork, load_network, openvino_core
+from verify.runtime import LazyNetwork, OpenVinoNetwork, import_openvino, load_network, openvino_core
 
 CPU = Device("cpu")
 
@@ -69,9 +71,9 @@ def test_a_corrupt_ir_is_a_weights_error_naming_the_rebuild(monkeypatch, tmp_pat
 
 
 def test_a_failing_openvino_falls_back_to_pytorch_with_a_warning(monkeypatch, caplog, torch_threads) -> None:
-    import openvino
-
     from verify.torch_runtime import TorchNetwork
+
+    openvino = import_openvino()
 
     def broken(*args, **kwargs):
         raise RuntimeError("Exception from src/inference: the CPU plugin is unavailable")
@@ -124,6 +126,22 @@ def test_a_lazy_network_loads_on_its_first_call_only(monkeypatch) -> None:
     assert len(loads) == 1
     with pytest.raises(ConfigError):
         LazyNetwork(PNET, CPU, cpu_runtime="onnx")
+
+
+OFFLINE_PROBE = """
+import sys
+from verify.runtime import import_openvino, openvino_convert_model
+openvino = import_openvino()
+print(hasattr(openvino, "Core"), "openvino.tools.ovc" in sys.modules, "openvino_telemetry" in sys.modules)
+openvino_convert_model()
+from openvino.tools.ovc import telemetry_utils
+print(telemetry_utils.tm.__name__, "openvino_telemetry" in sys.modules)
+"""
+
+
+def test_openvino_loads_without_its_telemetry_and_converts_with_its_stub() -> None:
+    done = subprocess.run([sys.executable, "-c", OFFLINE_PROBE], capture_output=True, text=True, check=True)
+    assert done.stdout.split("\n")[:2] == ["True False False", "openvino.tools.ovc.telemetry_stub False"]
 
 
 def test_the_command_line_gives_numpys_blas_one_thread(tmp_path):

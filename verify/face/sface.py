@@ -26,7 +26,7 @@ import threading
 import numpy as np
 
 from verify.errors import WeightsError
-from verify.runtime import OPENVINO_LOADING, compile_for_cpu
+from verify.runtime import OPENVINO_LOADING, compile_for_cpu, import_openvino
 from verify.weights import WeightsFile, locate
 
 SFACE_WEIGHTS = WeightsFile(
@@ -106,7 +106,7 @@ class SFaceNetwork:
         Raises:
             WeightsError: the model is missing or corrupt, or OpenVINO cannot read it.
         """
-        import openvino as ov
+        ov = import_openvino()
         from openvino.frontend.onnx import ConversionExtension
 
         path = locate(SFACE_WEIGHTS)
@@ -122,16 +122,15 @@ class SFaceNetwork:
                 model.remove_parameter(parameter)
         model.reshape({SFACE_INPUT_NAME: ov.PartialShape([-1, 3, SFACE_INPUT_SIZE, SFACE_INPUT_SIZE])})
         self.compiled = compile_for_cpu(model, cpu_threads)  # cached compilations
+        self._tensor = ov.Tensor
         self._local = threading.local()
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         """Raw ``(N, 128)`` float32 embeddings of ``(N, 112, 112, 3)`` uint8 RGB aligned crops."""
-        import openvino as ov
-
         request = getattr(self._local, "request", None)
         if request is None:
             request = self._local.request = self.compiled.create_infer_request()
         blob = np.ascontiguousarray(crops[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32)
-        request.set_input_tensor(ov.Tensor(blob, shared_memory=True))
+        request.set_input_tensor(self._tensor(blob, shared_memory=True))
         request.infer()
         return request.get_output_tensor(0).data.copy()
