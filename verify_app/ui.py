@@ -47,7 +47,7 @@ def build_app(service: Service, concurrency: int = 2, batch_limits: BatchLimits 
     """
     default_level = service.settings.level
     media = MediaFiles()
-    with gr.Blocks(title="Face & voice check") as demo:
+    with gr.Blocks(title="Face & voice check", analytics_enabled=False) as demo:  # offline: no usage reports
         gr.Markdown(INTRO)
         with gr.Row():
             level = gr.Radio(list(SECURITY_LEVELS), value=default_level, label="Security level",

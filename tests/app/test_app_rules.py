@@ -35,6 +35,14 @@ def test_an_app_started_with_a_key_seals_what_the_cli_then_checks(tmp_path, monk
     assert "$VERIFY_STORE_KEY" in capsys.readouterr().err
 
 
+def test_the_app_sends_gradio_no_usage_reports(tmp_path):
+    service = Service(tmp_path / "store.db")
+    try:
+        assert app.build_app(service).analytics_enabled is False  # on by default in Gradio
+    finally:
+        service.close()
+
+
 def test_a_wrong_key_stops_the_app_before_it_serves(tmp_path, monkeypatch, capsys):
     store = tmp_path / "sealed.db"
     Service(store, key=generate_key()).close()
