@@ -96,7 +96,7 @@ class BatchingPipeline:
         self.batch_sizes: list[int] = []  # of the last batches, for measurements
         self._lanes = pipeline if isinstance(pipeline, Lanes) else Lanes([pipeline])
         self._workers = [threading.Thread(target=self._serve, name=f"batching-{self.modality}-{lane}", daemon=True)
-                         for lane in range(len(self._lanes.pipelines))]
+                         for lane in range(self._lanes.count)]
         for worker in self._workers:
             worker.start()
 

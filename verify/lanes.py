@@ -11,16 +11,18 @@ pipeline needs to be thread-safe. A single check keeps one copy with every core,
 sooner.
 
 :class:`Lanes` takes parts of a stream of samples as each copy frees up, so no copy waits for
-another at the end of a chunk, and gives the results back in the samples' order.
+another at the end of a chunk, and gives the results back in the samples' order. A job's first
+copy starts on the samples while the second loads beside it (:func:`load_lanes`).
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import queue
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
@@ -29,6 +31,8 @@ from verify.device import select_device
 from verify.embedding import Embedding, Pipeline, embed_one, embed_passing_errors
 from verify.errors import ConfigError, VerifyError
 from verify.models import load_pipeline
+
+log = logging.getLogger(__name__)
 
 BATCH_LANES = 2
 """Copies of a pipeline that jobs of many samples load on a CPU of two or more cores (measured
@@ -61,23 +65,49 @@ class Lanes:
     Args:
         pipelines: the copies (the same model), each used by one thread at a time.
         part: samples per part.
+        later: loaders of more copies, run one after another in a thread of their own while the
+            first copies already work; each copy joins the lanes once it has loaded.
+
+    Attributes:
+        pipelines: the copies loaded so far.
+        count: the copies there will be once every one has loaded.
     """
 
-    def __init__(self, pipelines: Sequence[Pipeline], part: int = PART) -> None:
+    def __init__(self, pipelines: Sequence[Pipeline], part: int = PART,
+                 later: Sequence[Callable[[], Pipeline]] = ()) -> None:
         if not pipelines:
             raise ConfigError("lanes need at least one pipeline")
-        if len({(p.modality, p.model_id, p.model_version) for p in pipelines}) != 1:
-            raise ConfigError("every lane must run the same model")
         if part < 1:
             raise ConfigError(f"part must be at least 1, got {part}")
-        self.pipelines = tuple(pipelines)
-        self.part = part
-        first = self.pipelines[0]
+        first = pipelines[0]
         self.modality, self.model_id, self.model_version = first.modality, first.model_id, first.model_version
+        self.part = part
+        self.count = len(pipelines) + len(later)
+        self.pipelines: list[Pipeline] = []
         self._free: queue.SimpleQueue[Pipeline] = queue.SimpleQueue()
-        for pipeline in self.pipelines:
-            self._free.put(pipeline)
-        self._executor = ThreadPoolExecutor(len(self.pipelines), thread_name_prefix=f"lane-{self.modality}")
+        for pipeline in pipelines:
+            self._add(pipeline)
+        self._executor = ThreadPoolExecutor(self.count, thread_name_prefix=f"lane-{self.modality}")
+        self._loader = ThreadPoolExecutor(1, thread_name_prefix=f"lane-{self.modality}-loader")
+        if later:
+            self._loader.submit(self._load, later)
+
+    def _add(self, pipeline: Pipeline) -> None:
+        if (pipeline.modality, pipeline.model_id, pipeline.model_version) != (self.modality, self.model_id,
+                                                                              self.model_version):
+            raise ConfigError("every lane must run the same model")
+        self.pipelines.append(pipeline)
+        self._free.put(pipeline)
+
+    def _load(self, loaders: Sequence[Callable[[], Pipeline]]) -> None:
+        """Load the later copies one after another, each joining the lanes once it is ready. A copy
+        that fails to load is left out (logged): the others carry the work."""
+        for load in loaders:
+            try:
+                self._add(load())
+            except Exception:
+                log.exception("a %s lane failed to load; %d of %d lanes work", self.modality, len(self.pipelines),
+                              self.count)
 
     def stream(self, sources: Iterable[Any]) -> Iterator[Result]:
         """Each source's embedding or error, in order, read from ``sources`` as the lanes need them."""
@@ -85,7 +115,7 @@ class Lanes:
         remaining = iter(sources)
         for part in iter(lambda: list(itertools.islice(remaining, self.part)), []):
             pending.append(self._executor.submit(self._embed_part, part))
-            if len(pending) > len(self.pipelines) * (1 + READ_AHEAD):
+            if len(pending) > self.count * (1 + READ_AHEAD):
                 yield from pending.popleft().result()
         while pending:
             yield from pending.popleft().result()
@@ -112,7 +142,9 @@ class Lanes:
             return embed_passing_errors(pipeline.embed_many, part)
 
     def close(self) -> None:
-        """Stop the lanes' threads (after the parts already given). Closing twice is harmless."""
+        """Stop the lanes' threads (after the copies still loading and the parts already given).
+        Closing twice is harmless."""
+        self._loader.shutdown()
         self._executor.shutdown()
 
 
@@ -147,5 +179,8 @@ def load_lanes(modality: str, device: Any = "auto", lanes: int | None = None,
     if count == 1:
         return load_pipeline(modality, device, cpu_threads=cpu_threads)
     threads = cpu_threads or max(1, usable_cores() // count)
-    # one after another: loading two at once saved 0.05 s of 0.6
-    return Lanes([load_pipeline(modality, device, cpu_threads=threads) for _ in range(count)])
+
+    def load() -> Pipeline:
+        return load_pipeline(modality, device, cpu_threads=threads)
+
+    return Lanes([load()], later=[load] * (count - 1))  # the first copy works while the others load

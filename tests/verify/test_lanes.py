@@ -89,6 +89,43 @@ def test_one_sample_embeds_or_raises_its_error():
     lanes.close()
 
 
+def test_the_first_copy_works_while_a_later_one_loads_then_both_do():
+    may_load, first, later = threading.Event(), CountingPipeline(0.01), CountingPipeline(0.01)
+
+    def load_later() -> CountingPipeline:
+        may_load.wait(5)
+        return later
+
+    lanes = Lanes([first], part=1, later=[load_later])
+    assert lanes.count == 2 and lanes.pipelines == [first]
+    assert [r.vector[0] for r in lanes.embed_many(list(range(6)))] == list(range(6))  # the second still loading
+    assert later.parts == []
+    may_load.set()
+    lanes.close()  # waits for the load
+    assert lanes.pipelines == [first, later]
+    lanes = Lanes([first], part=1, later=[lambda: later])
+    assert [r.vector[0] for r in lanes.embed_many(list(range(40)))] == list(range(40))
+    lanes.close()
+    assert later.parts
+
+
+def test_a_later_copy_that_fails_to_load_leaves_the_others_working(caplog):
+    other = CountingPipeline()
+    other.model_id = "other"
+
+    def broken() -> CountingPipeline:
+        raise RuntimeError("the CPU plugin is unavailable")
+
+    with caplog.at_level("ERROR", logger="verify.lanes"):
+        lanes = Lanes([CountingPipeline()], part=1, later=[broken, lambda: other])
+        lanes.close()
+    assert len(lanes.pipelines) == 1 and caplog.text.count("a face lane failed to load; 1 of 3 lanes work") == 2
+    assert "the CPU plugin is unavailable" in caplog.text and "same model" in caplog.text
+    lanes = Lanes([CountingPipeline()], part=1, later=[broken])
+    assert [r.vector[0] for r in lanes.embed_many(list(range(5)))] == list(range(5))
+    lanes.close()
+
+
 def test_lanes_must_run_one_model():
     other = CountingPipeline()
     other.model_id = "other"
@@ -121,6 +158,7 @@ def test_one_lane_is_the_plain_pipeline(monkeypatch):
     monkeypatch.setattr("verify.lanes.load_pipeline", lambda *args, **options: loaded.append(options) or CountingPipeline())
     assert isinstance(load_lanes("face", "cpu", 1), CountingPipeline) and loaded == [{"cpu_threads": None}]
     lanes = load_lanes("face", "cpu", 2)
+    lanes.close()  # after the second copy has loaded
     assert isinstance(lanes, Lanes) and len(lanes.pipelines) == 2
     assert all(options["cpu_threads"] >= 1 for options in loaded[1:])
     with pytest.raises(ConfigError, match="at least 1"):
