@@ -57,6 +57,33 @@ SFACE_LANDMARK_TEMPLATE = (
 """``(5, 2)`` ArcFace landmark template ``(x, y)`` in units of the 112-pixel side (MTCNN order)."""
 
 
+def dequantized(quantized: np.ndarray, scale: np.ndarray, zero_point: np.ndarray, axis: int,
+                block_size: int) -> np.ndarray:
+    """``(quantized - zero_point) * scale`` in float32, the parameters per tensor (0-d), per
+    ``axis`` (1-d) or per block of ``block_size`` elements along ``axis`` (the last block may be
+    short), broadcast without materialising them at the weights' size (a cold start reads 29 of
+    these)."""
+    weights = quantized.astype(np.float32)
+    if scale.ndim == 0:
+        return (weights - zero_point) * scale
+    if not block_size:
+        shape = [1] * quantized.ndim
+        shape[axis] = -1
+        return (weights - zero_point.reshape(shape)) * scale.reshape(shape)
+    length = quantized.shape[axis]
+    blocks = -(-length // block_size)
+    padding = [(0, 0)] * quantized.ndim
+    padding[axis] = (0, blocks * block_size - length)
+    split = (*quantized.shape[:axis], blocks, block_size, *quantized.shape[axis + 1 :])
+    if length % block_size:
+        weights = np.pad(weights, padding)  # a short last block padded, then cut off
+    weights = weights.reshape(split)
+    weights -= np.expand_dims(zero_point, axis + 1)
+    weights *= np.expand_dims(scale, axis + 1)
+    whole = weights.reshape(*quantized.shape[:axis], blocks * block_size, *quantized.shape[axis + 1 :])
+    return np.ascontiguousarray(whole[(slice(None),) * axis + (slice(0, length),)])
+
+
 def dequantize_linear(node) -> list:
     """OpenVINO ONNX-frontend converter of ``DequantizeLinear`` whose inputs are constants.
 
@@ -78,19 +105,8 @@ def dequantize_linear(node) -> list:
     zero_point = values[2].astype(np.float32) if len(values) > 2 else np.zeros_like(scale)
     axis = node.get_attribute("axis", 1) % max(quantized.ndim, 1)
     block_size = node.get_attribute("block_size", 0)
-
-    def spread(parameter: np.ndarray) -> np.ndarray:
-        if parameter.ndim == 0:
-            return parameter
-        if block_size:  # a view of the first quantized.shape[axis] repeats: no copy (a cold start reads 29 of these)
-            expanded = np.repeat(parameter, block_size, axis=axis)
-            return expanded[(slice(None),) * axis + (slice(0, quantized.shape[axis]),)]
-        shape = [1] * quantized.ndim
-        shape[axis] = -1
-        return parameter.reshape(shape)
-
-    weights = (quantized.astype(np.float32) - spread(zero_point)) * spread(scale)
-    return [ops.constant(weights.astype(np.float32, copy=False)).output(0)]
+    weights = dequantized(quantized, scale, zero_point, axis, block_size)
+    return [ops.constant(weights).output(0)]
 
 
 class SFaceNetwork:

@@ -15,6 +15,7 @@ from verify.face.sface import (
     SFACE_INPUT_SIZE,
     SFACE_LANDMARK_TEMPLATE,
     SFaceNetwork,
+    dequantized,
 )
 from verify.face.yunet import YuNetDetector
 from verify.io import decode_image
@@ -76,3 +77,36 @@ def test_a_corrupt_model_is_refused(monkeypatch) -> None:
     monkeypatch.setattr(sface_module, "SFACE_WEIGHTS", wrong)
     with pytest.raises(WeightsError, match="face_recognition_sface_2021dec_int8bq.onnx.*sha256"):
         SFaceNetwork()
+
+
+def onnx_dequantize(quantized, scale, zero_point, axis, block_size) -> np.ndarray:
+    """ONNX's DequantizeLinear written out: each parameter repeated to the weights' shape."""
+    def spread(parameter: np.ndarray) -> np.ndarray:
+        if parameter.ndim == 0:
+            return parameter
+        if block_size:
+            return np.take(np.repeat(parameter, block_size, axis=axis), np.arange(quantized.shape[axis]), axis=axis)
+        shape = [1] * quantized.ndim
+        shape[axis] = -1
+        return parameter.reshape(shape)
+
+    return ((quantized.astype(np.float32) - spread(zero_point)) * spread(scale)).astype(np.float32)
+
+
+@pytest.mark.parametrize("shape, axis, block_size", [
+    ((128, 64), 1, 64), ((10, 7), 1, 3), ((6, 5, 4), 0, 4), ((6, 5, 4), 2, 3), ((9,), 0, 2), ((6, 5), 0, 0), ((4, 3), 1, None)])
+def test_dequantization_is_onnxs_bit_for_bit(shape, axis, block_size) -> None:
+    rng = np.random.default_rng(0)
+    quantized = rng.integers(-128, 128, shape).astype(np.int8)
+    if block_size is None:  # per tensor
+        parameter_shape, block_size = (), 0
+    elif block_size:  # per block along axis, the last one possibly short
+        parameter_shape = tuple(-(-size // block_size) if index == axis else size for index, size in enumerate(shape))
+    else:  # per axis
+        parameter_shape = (shape[axis],)
+    scale = rng.uniform(0.001, 0.1, parameter_shape).astype(np.float32)
+    zero_point = rng.integers(-8, 8, parameter_shape).astype(np.float32)
+    found = dequantized(quantized, scale, zero_point, axis, block_size)
+    expected = onnx_dequantize(quantized, scale, zero_point, axis, block_size)
+    assert found.dtype == np.float32 and found.shape == shape
+    assert np.array_equal(found, expected)
