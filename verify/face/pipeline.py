@@ -44,8 +44,8 @@ from verify.face.align import align_face
 from verify.face.detect import Detection, FaceDetector, choose_face, match_face
 from verify.face.mtcnn import MTCNN_SOURCE
 from verify.face.quality import face_measures, face_quality_issues
-from verify.face.reid import CPU_BATCH, FACE_REID_INPUT_SIZE, FACE_REID_WEIGHTS, REID_LANDMARK_TEMPLATE, ReidNetwork
-from verify.face.sface import SFACE_INPUT_SIZE, SFACE_LANDMARK_TEMPLATE, SFACE_WEIGHTS, SFaceNetwork
+from verify.face.reid import FACE_REID_INPUT_SIZE, FACE_REID_WEIGHTS, REID_LANDMARK_TEMPLATE, ReidNetwork
+from verify.face.sface import SFACE_CPU_BATCH, SFACE_INPUT_SIZE, SFACE_LANDMARK_TEMPLATE, SFACE_WEIGHTS, SFaceNetwork
 from verify.face.tracking import FaceTracker, TrackingConfig
 from verify.face.yunet import YUNET_WEIGHTS, YuNetDetector
 from verify.io import ImageSource, decode_image
@@ -174,7 +174,7 @@ class FacePipeline(BatchedPipeline):
             sface = SFaceNetwork(cpu_threads)
 
             def embed_sface(crops: np.ndarray) -> np.ndarray:
-                step = CPU_BATCH
+                step = SFACE_CPU_BATCH
                 return l2_normalize(np.concatenate([sface(crops[start : start + step]) for start in range(0, len(crops), step)]))
 
             return EmbeddingNetwork(SFACE_LANDMARK_TEMPLATE, SFACE_INPUT_SIZE, embed_sface)

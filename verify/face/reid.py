@@ -48,8 +48,11 @@ FACE_REID_NETWORK = NetworkSpec(
     dynamic_dims=(0,),
 )
 
-CPU_BATCH = 8
-"""Crops per forward pass on the CPU: larger batches spill the caches and are slower per crop."""
+CPU_BATCH = 2
+"""Crops per forward pass on the CPU (one photo's two alignments): with both lanes busy, 3.73 ms a
+crop against 3.94 at 8 and 4.11 at 16, larger batches spilling the caches; every size gives the
+same embeddings bit for bit (``python benchmarks/network_batch.py --rounds 5``,
+``benchmarks/results/network_batch_cpu.json``)."""
 
 
 class ReidNetwork:

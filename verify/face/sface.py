@@ -42,6 +42,11 @@ SFACE_EMBEDDING_DIM = 128
 
 SFACE_INPUT_NAME = "data"
 
+SFACE_CPU_BATCH = 8
+"""Crops per forward pass: with both lanes busy, 7.35 ms a crop against 7.79 at 2 and 7.33 at
+16; every size gives the same embeddings bit for bit (``python benchmarks/network_batch.py
+--rounds 5``, ``benchmarks/results/network_batch_cpu.json``)."""
+
 SFACE_LANDMARK_TEMPLATE = (
     np.array(
         [
