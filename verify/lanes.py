@@ -38,13 +38,14 @@ BATCH_LANES = 2
 """Copies of a pipeline that jobs of many samples load on a CPU of two or more cores (measured
 on 2 cores; see the module docstring)."""
 
-LANES_MIN_SAMPLES = 64
+LANES_MIN_SAMPLES = 48
 """Samples from which a job loads :data:`BATCH_LANES` copies; a smaller job runs in one copy with
 every core, since loading the second copy costs more than it saves on fewer samples. On 2 cores
 (``python benchmarks/job_lanes.py``, ``benchmarks/results/job_lanes_cpu.json``), ``verify batch``
-over 8 / 24 / 48 / 96 / 192 photos took 0.31 / 0.31 / 0.11 s longer in two copies, then 0.07 /
-0.35 s shorter: photos break even near 80; speech clips, whose second copy gains more (see the
-module docstring), sooner."""
+over 8 / 24 photos took 0.16 / 0.09 s longer in two copies, over 48 / 96 / 192 photos 0.04 /
+0.17 / 0.57 s shorter: photos break even near 45 now that the second copy loads while the first
+works (before, near 80); speech clips, whose second copy gains more (see the module docstring),
+sooner."""
 
 PART = 8
 """Samples a lane embeds together: enough for the networks' batches and for a copy's decoding
