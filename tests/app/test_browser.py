@@ -131,6 +131,26 @@ def watch_status(page, selector: str, seconds: float, stop_on: str | tuple[str, 
     return seen
 
 
+def test_the_page_loads_nothing_from_outside_the_machine(running_app, tmp_path, face_files, voice_files):
+    webcam = write_y4m(tmp_path / "face.y4m", face_files[0])
+    microphone = write_wav(tmp_path / "voice.wav", voice_files[0])
+    with sync_api.sync_playwright() as playwright:
+        browser, page = open_page(playwright, "about:blank", webcam, microphone)
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        try:
+            page.goto(running_app.local_url)
+            page.locator("#enroll-face").get_by_text("Click to Access Webcam").wait_for(timeout=30_000)
+            for tab in ("Verify", "Batch"):
+                page.get_by_role("tab", name=tab).click()
+                page.wait_for_timeout(500)
+        finally:
+            browser.close()
+    local = running_app.local_url.rstrip("/")
+    assert len(requested) > 10  # the page, its scripts, styles and fonts
+    assert [url for url in requested if not url.startswith((local, "data:", "blob:"))] == []
+
+
 def test_enroll_from_webcam_and_microphone_then_a_photo_is_not_accepted_live(running_app, tmp_path, face_files, voice_files):
     webcam = write_y4m(tmp_path / "face.y4m", face_files[0])
     microphone = write_wav(tmp_path / "voice.wav", voice_files[0])
