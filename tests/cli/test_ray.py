@@ -16,23 +16,28 @@ pytest.importorskip("ray.data")
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("torch_threads")]
 
 
-def test_a_local_ray_started_by_the_engine_never_sees_the_store_key(monkeypatch) -> None:
+def test_a_local_ray_started_by_the_engine_never_sees_the_store_key_and_reports_no_usage(monkeypatch) -> None:
     from verify.engines.ray_engine import RayEngine, RayOptions
 
     assert not ray.is_initialized()  # runs before the module's shared Ray starts
     monkeypatch.setenv("VERIFY_STORE_KEY", "a-key-for-this-test")
     monkeypatch.setenv("VERIFY_LEVEL", "high")
+    monkeypatch.delenv("RAY_USAGE_STATS_ENABLED", raising=False)
 
     @ray.remote(num_cpus=0)
     def environment() -> dict:
         import os
 
-        return {name: os.environ.get(name) for name in ("VERIFY_STORE_KEY", "VERIFY_LEVEL")}
+        from ray._common.usage.usage_lib import usage_stats_enabled
+
+        names = ("VERIFY_STORE_KEY", "VERIFY_LEVEL", "RAY_USAGE_STATS_ENABLED")
+        return {**{name: os.environ.get(name) for name in names}, "usage stats": usage_stats_enabled()}
 
     with RayEngine("face", "cpu", RayOptions(workers=1)):
         seen = ray.get(environment.remote())
-    assert seen == {"VERIFY_STORE_KEY": None, "VERIFY_LEVEL": "high"}
+    assert seen == {"VERIFY_STORE_KEY": None, "VERIFY_LEVEL": "high", "RAY_USAGE_STATS_ENABLED": "0", "usage stats": False}
     assert os.environ["VERIFY_STORE_KEY"] == "a-key-for-this-test" and not ray.is_initialized()
+    assert "RAY_USAGE_STATS_ENABLED" not in os.environ
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,8 @@ from verify.errors import ConfigError, DecodeError, VerifyError
 log = logging.getLogger(__name__)
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _SECRET_ENV = frozenset({"VERIFY_STORE_KEY"})
+
+RAY_USAGE_STATS = "RAY_USAGE_STATS_ENABLED"
 READ_THREADS = 8
 """Files an actor reads at once from a filesystem other than the local one (object stores answer
 each read after a delay; the threads overlap the delays)."""
@@ -129,13 +131,19 @@ def _schema():
 
 
 @contextmanager
-def _secrets_withheld() -> Iterator[None]:
-    """The store key out of this process's environment while a local Ray starts: its processes, and
-    the workers they spawn, inherit the environment of the moment (``runtime_env`` adds, never removes)."""
+def _local_cluster_environment() -> Iterator[None]:
+    """The environment a local Ray starts in: its processes, and the workers they spawn, inherit the
+    environment of the moment (``runtime_env`` adds, never removes). The store key is withheld, and
+    Ray's usage statistics, which Ray reports online by default, are off unless the user set
+    ``RAY_USAGE_STATS_ENABLED`` (``ray/_common/usage/usage_lib.py``)."""
     held = {name: os.environ.pop(name) for name in _SECRET_ENV if name in os.environ}
+    added = {RAY_USAGE_STATS: "0"} if RAY_USAGE_STATS not in os.environ else {}
+    os.environ.update(added)
     try:
         yield
     finally:
+        for name in added:
+            os.environ.pop(name, None)
         os.environ.update(held)
 
 
@@ -169,7 +177,7 @@ class RayEngine:
         if not ray.is_initialized():
             common = {"logging_level": logging.ERROR, "log_to_driver": False, "configure_logging": True}
             if self.options.address is None:
-                with _secrets_withheld():
+                with _local_cluster_environment():
                     ray.init(num_cpus=self.options.local_cpus, include_dashboard=False,
                              object_store_memory=self.options.object_store_bytes, **common)
             else:
