@@ -21,7 +21,7 @@ import dataclasses
 import threading
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from enrollment.audit import Attempt, recent_attempts
 from enrollment.backup import export_store, import_store
@@ -39,6 +39,7 @@ from enrollment.gallery import Gallery, GalleryConfig, GalleryKey
 from enrollment.identify import Identification, identify
 from enrollment.ratelimit import (
     clear_lockout,
+    ensure_not_locked,
     ensure_not_throttled,
     record_identification,
     record_identifications,
@@ -247,8 +248,7 @@ class Service:
         """
         identity = validate_identity(name)
         sources = samples_given(face, voice)
-        for modality in sources:  # an unknown name fails before any model loads
-            self.store.get(identity, modality)
+        self._enrolled_and_unlocked(identity, sources, caller)
         verifiers = {modality: self.verifier(modality, level) for modality in sources}
         for verifier in verifiers.values():
             enrolled_template(self.store, verifier.pipeline, identity)
@@ -336,6 +336,13 @@ class Service:
 
         return embed
 
+    def _enrolled_and_unlocked(self, identity: str, modalities: Iterable[str], caller: str | None) -> None:
+        """Raise before any model loads when ``identity`` has no template of a modality, or is
+        locked out of one (logged as a ``locked`` attempt, as the use cases log it)."""
+        for modality in modalities:
+            self.store.get(identity, modality)
+            ensure_not_locked(self.store, identity, modality, self.settings.lockout, caller=self._caller(caller))
+
     def check_many(self, name: str, sources: Sequence[Any], modality: str, *, level: str | None = None,
                    caller: str | None = None) -> list[Decision | VerifyError]:
         """Verify many samples of one modality against ``name`` in batches (each one logged and counted).
@@ -344,7 +351,7 @@ class Service:
             UnknownIdentityError, LockedOutError: before the first sample.
         """
         identity = validate_identity(name)
-        self.store.get(identity, modality)  # an unknown name fails before the model loads
+        self._enrolled_and_unlocked(identity, [modality], caller)
         review = ReplayReview(self.replay_guard(modality), identity, sources)
         answers = check_many(self.store, self.verifier(modality, level), identity, sources,
                              policy=self.settings.lockout, adapter=self.adapter(modality),
@@ -367,7 +374,7 @@ class Service:
             UnknownIdentityError, LockedOutError: before the first probe.
         """
         identity = validate_identity(name)
-        self.store.get(identity, modality)
+        self._enrolled_and_unlocked(identity, [modality], caller)
         review = ReplayReview(self.replay_guard(modality), identity, sources or [None] * len(probes))
         answers = check_embedded_many(self.store, self.verifier(modality, level), identity, probes,
                                       policy=self.settings.lockout, adapter=self.adapter(modality),

@@ -73,6 +73,17 @@ def test_check_of_an_unknown_name_fails_before_any_model_loads(store) -> None:
     assert loaded == set()
 
 
+def test_a_locked_out_check_or_batch_fails_before_any_model_loads(store, tmp_path, capsys) -> None:
+    copy = tmp_path / "locked.db"
+    shutil.copyfile(store, copy)
+    other = REPO_ROOT / "assets" / "samples" / "faces" / "Angela_Bassett" / "0.jpg"
+    assert main(["--store", str(copy), "--device", "cpu", "--max-failures", "1", "check", "andy", "--face", str(other)]) == 1
+    capsys.readouterr()
+    for args in (("check", "andy", "--face", FACE / "1.jpg"), ("batch", "andy", FACE)):
+        code, loaded = run_fresh(copy, *args)
+        assert code == 2 and loaded == set(), args
+
+
 def test_check_loads_the_face_pipeline_only_and_no_torch_on_the_cpu(store) -> None:
     _, loaded = run_fresh(store, "check", "andy", "--face", FACE / "1.jpg")  # the decision is tested elsewhere
     assert loaded == {"verify.face.pipeline", "openvino"}
