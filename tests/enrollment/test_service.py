@@ -100,6 +100,19 @@ def test_batches_count_towards_the_lockout(tmp_path, face_pipeline, face_files):
         assert service.unlock("Andy", "face") and service.check("Andy", face=face_files[1]).accepted
 
 
+def test_a_locked_out_voice_stops_a_face_and_voice_check_before_the_face_is_checked(tmp_path, face_pipeline,
+                                                                                    voice_pipeline, face_files,
+                                                                                    voice_files):
+    with Service(tmp_path / "b.db", device="cpu", max_failures=1,
+                 pipelines={"face": face_pipeline, "voice": voice_pipeline}) as service:
+        service.enroll("Andy", face=face_files[0], voice=voice_files[0])
+        assert service.check("Andy", voice=voice_files[6]).outcome == "rejected"  # another speaker: locks voice
+        with pytest.raises(LockedOutError, match="'Andy' \\(voice\\) is locked out"):
+            service.check("Andy", face=face_files[1], voice=voice_files[1])
+        logged = [(attempt.modality, attempt.decision) for attempt in service.audit("Andy", limit=3)]
+    assert logged[:2] == [("voice", "locked"), ("voice", "rejected")]  # nothing of the face was checked
+
+
 def test_adaptation_setting_is_refused_while_no_adaptation_ships(tmp_path, face_pipeline, voice_pipeline,
                                                                   face_files, voice_files):
     with Service(tmp_path / "a.db", device="cpu", adapt=True,
