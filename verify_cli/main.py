@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -113,14 +114,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {**commands.COMMANDS, **research.COMMANDS, **tokens.COMMANDS}
 
+EXIT_BROKEN_PIPE = 141
+"""The reader of the output went away (``verify audit | head``): 128 + SIGPIPE, as a shell reports it."""
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; returns the exit status (0 accepted/ok, 1 rejected, 2 error)."""
+    """Run one command; returns the exit status (0 accepted/ok, 1 rejected, 2 error, 130 interrupted,
+    141 the output's reader went away)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     single_threaded_blas()
     try:
-        return COMMANDS[args.command](args)
+        status = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a reader that went away shows here, not as a traceback at exit
+        return status
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to write
+        return EXIT_BROKEN_PIPE
     except VerifyError as error:
         if args.debug:
             traceback.print_exc()

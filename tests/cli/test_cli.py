@@ -178,6 +178,15 @@ def test_debug_shows_the_traceback(cli, enrolled, corrupt_jpeg) -> None:
     assert err.strip().splitlines()[-1].startswith("error: ")
 
 
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "verify", "--store", str(tmp_path / "s.db"), "info"]  # as in `verify info | head -1`
+    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # gone before the first line
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 141
+    assert err == ""
+
+
 def test_enroll_refuses_a_blurry_face_unless_allowed(cli, tmp_path: Path) -> None:
     import cv2
 
