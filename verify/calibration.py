@@ -35,6 +35,7 @@ from verify.quality_measures import (
     advice_message,
     feature_columns,
     improved_values,
+    trial_measures,
     worse_than,
 )
 from verify.scoring import CalibratedScore, Decision, OperatingPoint, calibrated_outcomes, decide_calibrated
@@ -279,12 +280,14 @@ class ScoreCalibration:
         template: CohortStats | None = None, probe: CohortStats | None = None,
     ) -> Decision:
         """The check-time decision: cosine -> input score -> LLR -> decision at ``level``."""
-        return self.decide_input(self.input_score(cosine, template, probe), level, measures, quality_issues)
+        return self.decide_input(self.input_score(cosine, template, probe), level, trial_measures(measures, cosine),
+                                 quality_issues)
 
     def decide_input(
         self, score: float, level: str, measures: Mapping[str, float], quality_issues: Sequence[str] = ()
     ) -> Decision:
-        """Decide on an input score already normalised as this calibration expects (see :meth:`input_score`)."""
+        """Decide on an input score already normalised as this calibration expects (see :meth:`input_score`);
+        ``measures`` hold the trial's raw cosine too (:func:`~verify.quality_measures.trial_measures`)."""
         return decide_calibrated(self.calibrated(score, measures), self.operating_point(level), quality_issues)
 
     def check_cohort(self, cohort: Cohort | None) -> None:

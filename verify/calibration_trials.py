@@ -24,7 +24,7 @@ from verify.config import SECURITY_LEVELS
 from verify.errors import CalibrationError
 from verify.metrics import cllr, equal_error_rate, levels_report, min_cllr
 from verify.normalization import Cohort, s_norm_many
-from verify.quality_measures import QualityFeature, default_features
+from verify.quality_measures import QualityFeature, default_features, trial_measures
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,17 +145,29 @@ def identity_split(trials: Trials, held_out_fraction: float, seed: int = 0) -> t
     return ~enroll_held & ~probe_held, enroll_held & probe_held
 
 
+def trial_cosines(trials: Trials) -> np.ndarray:
+    """``(N,)`` raw cosine of each trial."""
+    vectors = trials.vectors / np.linalg.norm(trials.vectors, axis=1, keepdims=True)
+    cosine = np.empty(trials.enroll.size)
+    for start in range(0, cosine.size, 65_536):
+        rows = slice(start, start + 65_536)
+        cosine[rows] = np.einsum("ij,ij->i", vectors[trials.enroll[rows]], vectors[trials.probe[rows]])
+    return cosine
+
+
+def calibration_measures(trials: Trials) -> dict[str, np.ndarray]:
+    """What a calibration reads of each trial beside its input score: the probe's quality
+    measures and the raw cosine (:func:`~verify.quality_measures.trial_measures`)."""
+    return trial_measures(trials.probe_measures(), trial_cosines(trials))
+
+
 def input_scores(trials: Trials, cohort: Cohort | None) -> np.ndarray:
     """``(N,)`` cosine of each trial, S-normalised when a cohort is given.
 
     A cohort with identities leaves both people of each trial out of its statistics
     (:meth:`Cohort.trial_statistics`).
     """
-    vectors = trials.vectors / np.linalg.norm(trials.vectors, axis=1, keepdims=True)
-    cosine = np.empty(trials.enroll.size)
-    for start in range(0, cosine.size, 65_536):
-        rows = slice(start, start + 65_536)
-        cosine[rows] = np.einsum("ij,ij->i", vectors[trials.enroll[rows]], vectors[trials.probe[rows]])
+    cosine = trial_cosines(trials)
     if cohort is None:
         return cosine
     if cohort.identities is None:
@@ -217,7 +229,7 @@ def calibrate_trials(
         CalibrationError: as :func:`fit_calibration`, for the fit part.
     """
     features = default_features(trials.measures) if features is None else tuple(features)
-    scores, labels, measures = input_scores(trials, cohort), trials.labels, trials.probe_measures()
+    scores, labels, measures = input_scores(trials, cohort), trials.labels, calibration_measures(trials)
     fit_rows, held_rows = identity_split(trials, held_out_fraction, config.seed)
     cohort_ref = (cohort.cohort_id, cohort.effective_k) if cohort is not None else None
     groups, conditions = trials.trial_groups, trials.probe_conditions
@@ -264,3 +276,23 @@ def _figures(
     return evaluate_calibration(
         calibration, scores[rows], labels_part, {name: values[rows] for name, values in measures.items()}
     )
+
+
+CLLR_TOLERANCE = 0.02
+"""A variant whose mean held-out Cllr is within this share of the lowest competes on its decisions
+at ``medium`` (:func:`choose_variant`)."""
+
+SELECTION_RULE = (f"lowest mean held-out Cllr over the splits, unless variants within {CLLR_TOLERANCE:.0%} of it "
+                  "refuse fewer held-out genuine trials at medium at no higher FAR there: then the one refusing fewest")
+
+
+def choose_variant(summaries: Mapping[str, Mapping[str, float]]) -> str:
+    """The variant to ship, from each one's mean held-out ``cllr`` and ``far`` / ``frr`` at ``medium``
+    over the splits: the lowest Cllr, unless others within :data:`CLLR_TOLERANCE` of it refuse
+    fewer genuine trials at ``medium`` at no higher FAR there (then the one refusing fewest)."""
+    best = min(summaries, key=lambda name: summaries[name]["cllr"])
+    lowest = summaries[best]
+    rivals = [name for name, found in summaries.items()
+              if found["cllr"] <= lowest["cllr"] * (1 + CLLR_TOLERANCE)
+              and found["far"] <= lowest["far"] and found["frr"] < lowest["frr"]]
+    return min(rivals, key=lambda name: summaries[name]["frr"]) if rivals else best

@@ -30,6 +30,7 @@ from verify.face import degrade as face_degrade
 from verify.fusion import ModalityTrials, chimeric_pairs
 from verify.io import decode_audio, decode_image
 from verify.normalization import s_norm_many
+from verify.quality_measures import trial_measures
 from verify.scorer import CalibratedScorer
 from verify.scoring import calibrated_outcomes
 from verify.voice import degrade as voice_degrade
@@ -296,7 +297,8 @@ def score_trials(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.
     elif scorer.cohort is not None:
         means, stds = scorer.cohort.statistics(samples.vectors)
         scores = s_norm_many(cosines, means[enroll], stds[enroll], means[probe], stds[probe])
-    terms = scorer.calibration.terms(scores, {name: values[probe] for name, values in samples.measures.items()})
+    probe_measures = {name: values[probe] for name, values in samples.measures.items()}
+    terms = scorer.calibration.terms(scores, trial_measures(probe_measures, cosines))
     flagged = samples.flagged[probe]
     outcomes = {}
     for level in levels:

@@ -138,6 +138,21 @@ DEFAULT_FEATURES: Mapping[str, QualityFeature] = MappingProxyType(
 )
 
 
+COSINE = "cosine"
+"""The trial's raw cosine, which a calibration fitted on S-normalised scores may also weigh: on
+clean voices the raw cosine separates better at low FARs, S-norm under every degradation
+(``python benchmarks/score_ceiling.py``). A score input, not a quality measure: it gives no
+advice and sets no limit (it is not in :data:`QUALITY_ADVICE`)."""
+
+COSINE_FEATURE = QualityFeature(COSINE, "linear", -1.0, 1.0)
+
+
+def trial_measures(probe_measures: Mapping[str, Any], cosines: Any) -> dict[str, Any]:
+    """What a calibration reads of trials beside their input scores: the probes' quality measures
+    and the raw cosines (scalars or ``(N,)`` arrays)."""
+    return {**probe_measures, COSINE: cosines}
+
+
 def default_features(measure_names: Iterable[str]) -> tuple[QualityFeature, ...]:
     """The :data:`DEFAULT_FEATURES` of the measures named (unknown names are skipped), sorted."""
     return tuple(DEFAULT_FEATURES[name] for name in sorted(set(measure_names)) if name in DEFAULT_FEATURES)

@@ -22,6 +22,7 @@ import numpy as np
 from verify.calibration import ScoreCalibration, Thresholds
 from verify.embedding import Embedding
 from verify.normalization import Cohort, CohortStats, s_norm_many
+from verify.quality_measures import trial_measures
 from verify.scoring import Decision, OperatingPoint, decide
 
 
@@ -102,13 +103,17 @@ class CalibratedScorer:
 
     def decide_many(self, cosines: np.ndarray, level: str, probe: Embedding,
                     template_stats: Sequence[CohortStats | None]) -> list[Decision]:
-        return [self.calibration.decide_input(float(score), level, probe.measures, probe.quality_issues)
-                for score in self._input_scores(cosines, probe, template_stats)]
+        cosines = np.atleast_1d(np.asarray(cosines, dtype=np.float64))
+        scores = self._input_scores(cosines, probe, template_stats)
+        return [self.calibration.decide_input(float(score), level, trial_measures(probe.measures, float(cosine)),
+                                              probe.quality_issues)
+                for score, cosine in zip(scores, cosines)]
 
     def evidence_many(self, cosines: np.ndarray, probe: Embedding,
                       template_stats: Sequence[CohortStats | None]) -> np.ndarray:
+        cosines = np.atleast_1d(np.asarray(cosines, dtype=np.float64))
         scores = self._input_scores(cosines, probe, template_stats)
-        return self.calibration.llrs(scores, probe.measures) if len(scores) else scores
+        return self.calibration.llrs(scores, trial_measures(probe.measures, cosines)) if len(scores) else scores
 
     def _input_scores(self, cosines: np.ndarray, probe: Embedding,
                       template_stats: Sequence[CohortStats | None]) -> np.ndarray:

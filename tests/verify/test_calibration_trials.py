@@ -9,10 +9,19 @@ import pytest
 from scipy.stats import binom
 
 from verify.calibration_fit import FitConfig
-from verify.calibration_trials import Trials, all_pairs, calibrate_trials, identity_split, input_scores
+from verify.calibration_trials import (
+    Trials,
+    all_pairs,
+    calibrate_trials,
+    calibration_measures,
+    choose_variant,
+    identity_split,
+    input_scores,
+)
 from verify.config import SECURITY_LEVELS
 from verify.errors import CalibrationError
 from verify.normalization import Cohort
+from verify.quality_measures import COSINE
 
 
 def synthetic_people(rng, people: int, per: int, dim: int = 32, first_id: int = 0):
@@ -179,3 +188,22 @@ def test_groups_get_figures_of_their_own(population):
 
     assert set(figures["held_out"]["by_group"]) == {"even", "odd"}
     assert figures["held_out"]["by_group"]["even"]["trials"] < figures["held_out"]["trials"]
+
+
+def test_the_lowest_cllr_ships_unless_a_near_variant_refuses_fewer_at_no_higher_far():
+    summaries = {"plain": {"cllr": 0.100, "far": 0.0009, "frr": 0.30},
+                 "near and better": {"cllr": 0.101, "far": 0.0008, "frr": 0.26},
+                 "near, fewer refused, more accepted": {"cllr": 0.100, "far": 0.0010, "frr": 0.20},
+                 "far in Cllr": {"cllr": 0.110, "far": 0.0001, "frr": 0.10}}
+    assert choose_variant(summaries) == "near and better"
+    del summaries["near and better"]
+    assert choose_variant(summaries) == "plain"
+
+
+def test_calibration_measures_are_the_probes_quality_and_each_trials_raw_cosine(population):
+    trials, _ = population
+    measures = calibration_measures(trials)
+    vectors = trials.vectors / np.linalg.norm(trials.vectors, axis=1, keepdims=True)
+    expected = np.einsum("ij,ij->i", vectors[trials.enroll], vectors[trials.probe])
+    np.testing.assert_allclose(measures[COSINE], expected, rtol=0, atol=1e-6)
+    assert set(measures) == {COSINE, *trials.measures}
