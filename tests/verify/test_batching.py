@@ -71,6 +71,23 @@ def test_each_lane_serves_batches_from_the_one_queue_and_is_never_shared():
     assert not any(worker.is_alive() for worker in closed_workers)
 
 
+def test_requests_are_served_while_a_later_lane_loads_and_by_both_once_it_has():
+    may_load, first, later = threading.Event(), SlowPipeline(), SlowPipeline()
+
+    def load_later() -> SlowPipeline:
+        may_load.wait(5)
+        return later
+
+    with BatchingPipeline(Lanes([first], later=[load_later])) as batched, ThreadPoolExecutor(8) as pool:
+        assert len(batched._workers) == 2  # a worker per lane there will be
+        assert [int(np.argmax(v)) for v in pool.map(lambda n: batched.embed(n).vector, range(8))] == list(range(8))
+        assert later.batches == []  # still loading: the first copy served every request
+        may_load.set()
+        vectors = list(pool.map(lambda n: batched.embed(n).vector, range(64)))
+    assert [int(np.argmax(vector)) for vector in vectors] == list(range(64))
+    assert later.batches  # the second copy joined
+
+
 def test_one_failed_sample_fails_only_its_caller():
     with BatchingPipeline(SlowPipeline()) as batched, ThreadPoolExecutor(8) as pool:
         futures = {n: pool.submit(batched.embed, n) for n in (-1, 1, -2, 2)}
