@@ -81,15 +81,26 @@ def _bins(starts: np.ndarray, lengths: np.ndarray, size: int) -> tuple[np.ndarra
     return first, last
 
 
-class IntegralSampler:
-    """Area resampling of ``(N, H, W, 3)`` uint8 images (and of regions of them) via integral images."""
+class OutsideRegion(Exception):
+    """A crop reaches beyond the part of the image a sampler holds."""
 
-    def __init__(self, images: np.ndarray) -> None:
+
+class IntegralSampler:
+    """Area resampling of ``(N, H, W, 3)`` uint8 images (and of regions of them) via integral images.
+
+    The images may be a part of larger ones whose first pixel is at ``origin`` ``(row, column)``:
+    crops are then asked for in the larger images' pixels, and one reaching beyond the part held
+    raises :class:`OutsideRegion`. Sums are exact integers, so a crop is the same, bit for bit,
+    from any part that holds it.
+    """
+
+    def __init__(self, images: np.ndarray, origin: tuple[int, int] = (0, 0)) -> None:
         # exact integer sums; 32 bits hold them for images up to 8.4 million pixels
         depth = cv2.CV_32S if images.shape[1] * images.shape[2] * 255 < 2**31 else cv2.CV_64F
         sums = [cv2.integral(image, sdepth=depth) for image in images]
         self.sums = sums[0][None] if len(sums) == 1 else np.stack(sums)  # (N, H+1, W+1, 3)
         self.count, self.height, self.width = len(images), images.shape[1], images.shape[2]
+        self.origin = origin
 
     def resize(self, size: tuple[int, int]) -> np.ndarray:
         """Every image area-resized to ``size``: ``(N, 3, h, w)`` float32 (a channels-last view)."""
@@ -104,7 +115,15 @@ class IntegralSampler:
     def crops(self, image_inds: np.ndarray, top: np.ndarray, bottom: np.ndarray, left: np.ndarray, right: np.ndarray,
               side: int) -> np.ndarray:
         """Regions ``[top, bottom) x [left, right)`` of the given images area-resized to ``side`` px:
-        ``(K, 3, side, side)`` float32."""
+        ``(K, 3, side, side)`` float32.
+
+        Raises:
+            OutsideRegion: a region reaches beyond the part of the images held (see the class).
+        """
+        top, bottom = top - self.origin[0], bottom - self.origin[0]
+        left, right = left - self.origin[1], right - self.origin[1]
+        if len(top) and (min(top.min(), left.min()) < 0 or bottom.max() > self.height or right.max() > self.width):
+            raise OutsideRegion(f"a crop reaches beyond the {self.height}x{self.width} part sampled")
         (row_first, row_last), (col_first, col_last) = _bins(top, bottom - top, side), _bins(left, right - left, side)
         _, rows_total, cols_total, channels = self.sums.shape
         flat = self.sums.reshape(-1, channels)  # one gather by flat index is 3x faster than by (n, y, x)
@@ -137,10 +156,13 @@ class Cascade:
         rnet, onet = (load_network(spec, device, cpu_runtime, cpu_threads) for spec in (RNET, ONET))
         return cls(LazyNetwork(PNET, device, cpu_runtime, cpu_threads), rnet, onet, device)
 
-    def sampler(self, images: np.ndarray) -> Any:
-        """The resampler of ``(N, H, W, 3)`` uint8 images for this device."""
+    def sampler(self, images: np.ndarray, origin: tuple[int, int] = (0, 0)) -> Any:
+        """The resampler of ``(N, H, W, 3)`` uint8 images for this device (a part at ``origin`` of
+        larger images: on the CPU only, see :class:`IntegralSampler`)."""
         if self.device.type == "cpu":
-            return IntegralSampler(images)
+            return IntegralSampler(images, origin)
+        if origin != (0, 0):
+            raise ValueError("only the CPU sampler takes a part of an image")
         from verify.face.mtcnn_torch import TorchSampler
 
         return TorchSampler(images, self.device.torch())
@@ -334,17 +356,24 @@ def detect_faces(images: np.ndarray, cascade: Cascade, scales: list[float]) -> l
     return [(boxes[image_inds == i], points[image_inds == i]) for i in range(len(images))]
 
 
-def refine_faces(image: np.ndarray, boxes: np.ndarray, cascade: Cascade) -> tuple[np.ndarray, np.ndarray]:
+def refine_faces(image: np.ndarray, boxes: np.ndarray, cascade: Cascade, whole_shape: tuple[int, int] | None = None,
+                 origin: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray]:
     """MTCNN's R-net and O-net stages seeded with ``boxes`` ``(K, 4)`` (x1, y1, x2, y2) from another
-    detector instead of the P-net's proposals, in one ``(H, W, 3)`` uint8 RGB image.
+    detector instead of the P-net's proposals, in one ``(H, W, 3)`` uint8 RGB image, or in a part
+    of it at ``origin`` (row, column) of an image of ``whole_shape`` (boxes and results in the whole
+    image's pixels).
 
     Returns the faces both stages accept: boxes ``(K', 5)`` with probabilities and landmarks
     ``(K', 5, 2)``, as :func:`detect_faces` returns them.
+
+    Raises:
+        OutsideRegion: a part of the image was given and a crop reaches beyond it.
     """
-    sampler = cascade.sampler(image[None])
+    sampler = cascade.sampler(image[None], origin)
+    shape = whole_shape or image.shape[:2]
     seeds = np.hstack([boxes, np.ones((len(boxes), 1))]).astype(np.float32)
-    found, image_inds = _refine(sampler, image.shape[:2], square_boxes(seeds), np.zeros(len(boxes), np.int64), cascade)
+    found, image_inds = _refine(sampler, shape, square_boxes(seeds), np.zeros(len(boxes), np.int64), cascade)
     points = np.zeros((0, 5, 2), np.float32)
     if len(found) > 0:
-        found, image_inds, points = _output(sampler, image.shape[:2], found, image_inds, cascade)
+        found, image_inds, points = _output(sampler, shape, found, image_inds, cascade)
     return found, points

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import verify.face.detect as detect_module
-from verify.face.detect import Detection, box_iou, choose_face, face_weight, match_face, merge_detections
-from verify.face.mtcnn import detect_faces, pyramid_scales
+from verify.face.detect import Detection, box_iou, choose_face, exact_region, face_weight, match_face, merge_detections
+from verify.face.mtcnn import detect_faces, pyramid_scales, refine_faces
 from verify.io import decode_image
 
 
@@ -121,3 +121,40 @@ def test_refining_a_face_in_a_large_photo_works_on_the_downscaled_copy(face_pipe
     (refined,) = mtcnn.refine(large, [seed])
     np.testing.assert_allclose(refined.landmarks / 6, searched[0].landmarks, atol=3)
     assert mtcnn.refine(large, []) == []
+
+
+def test_an_exact_region_downscales_to_the_whole_images_pixels_there() -> None:
+    rng, checked = np.random.default_rng(0), 0
+    for _ in range(150):
+        width, height = int(rng.integers(641, 2200)), int(rng.integers(200, 2200))
+        image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        factor = 640 / max(width, height)
+        size = (max(1, round(width * factor)), max(1, round(height * factor)))
+        side = rng.uniform(10, max(11.0, 0.8 * min(size)))
+        x, y = rng.uniform(0, size[0] - side / 2), rng.uniform(0, size[1] - side / 2)
+        region = exact_region((height, width), (size[1], size[0]), np.array([[x, y, x + side, y + side]]), 0.2)
+        if region is None:  # no exact part much smaller than the whole: the whole image is taken
+            continue
+        (rows, columns), (source_rows, source_columns) = region
+        part = cv2.resize(image[source_rows, source_columns], (columns.stop - columns.start, rows.stop - rows.start),
+                          interpolation=cv2.INTER_AREA)
+        whole = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        assert np.array_equal(part, whole[rows, columns]), (width, height, region)
+        checked += 1
+    assert checked >= 40
+
+
+@pytest.mark.parametrize("margin", [detect_module.REGION_MARGIN, -0.3], ids=["shipped margin", "too tight: falls back"])
+@pytest.mark.parametrize("size", [(800, 800), (1000, 750), (1280, 720), (1023, 767), (3000, 2000), (500, 400)])
+def test_refining_in_a_part_of_the_photo_finds_what_the_whole_photo_gives(face_pipeline, face, size, margin,
+                                                                         monkeypatch) -> None:
+    monkeypatch.setattr(detect_module, "REGION_MARGIN", margin)
+    mtcnn = face_pipeline.detectors["mtcnn"]
+    photo = cv2.resize(face, size, interpolation=cv2.INTER_CUBIC)
+    scaled, factor = mtcnn._downscale(photo)
+    (found,) = mtcnn.detect([photo])
+    seeds = [Detection(found[0].box + np.float32([3, -2, 4, 1]), found[0].landmarks, 0.9)]  # another detector's box
+    expected = mtcnn._detections(*refine_faces(scaled, np.stack([s.box for s in seeds]) * factor, mtcnn.cascade), factor)
+    refined = mtcnn.refine(photo, seeds)
+    assert len(refined) == len(expected) == 1
+    assert np.array_equal(refined[0].box, expected[0].box) and np.array_equal(refined[0].landmarks, expected[0].landmarks)
