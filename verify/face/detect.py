@@ -179,7 +179,8 @@ REGION_MARGIN = 0.2
 """Margin around the squared seed boxes, in box sides, of the part :meth:`FaceDetector.refine`
 downscales: room for the networks' box regression (a crop beyond it falls back to the whole).
 On the 100 photos of 800 px of ``speed.py``'s batch none fell back and the refinement took
-3.15 ms a photo instead of 4.50; on a 4000 x 3000 photo, 2.4-3.9 ms instead of 26.6."""
+3.2 ms a photo instead of 4.5; a 4000 x 3000 photo 2.8 ms instead of 28.0 (``python
+benchmarks/refine_region.py``, ``benchmarks/results/refine_region_cpu.json``)."""
 
 REGION_MAX_SHARE = 0.75
 """A part larger than this share of the downscaled image is not worth cutting: the whole is taken."""
