@@ -146,13 +146,14 @@ def calibrate_embeddings(
         candidates["s-norm+quality"] = (cohort, features, False)
         candidates["s-norm+quality+interactions"] = (cohort, features, True)
         candidates["s-norm+cosine+quality"] = (cohort, (*features, COSINE_FEATURE), False)
+    scores = {None: input_scores(trials, None), cohort: input_scores(trials, cohort)}  # shared by every fit
     fitted, variants, summaries = {}, {}, {}
     for name, (used_cohort, used_features, interactions) in candidates.items():
         held_out = []
         for split in range(splits):
             config = FitConfig(interactions=interactions, least_quality=dict(least_quality or {}), seed=split)
-            result = calibrate_trials(trials, used_cohort, model_id, used_features, config,
-                                      model_version=model_version, provenance=provenance)
+            result = calibrate_trials(trials, used_cohort, model_id, used_features, config, model_version=model_version,
+                                      provenance=provenance, scores=scores[used_cohort])
             held_out.append(result.figures["held_out"])
             if split == 0:
                 figures = dict(result.figures)

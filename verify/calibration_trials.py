@@ -212,6 +212,7 @@ def calibrate_trials(
     held_out_fraction: float = 0.5,
     model_version: str = "",
     provenance: Mapping[str, Any] | None = None,
+    scores: np.ndarray | None = None,
 ) -> TrialsCalibration:
     """Normalise, fit on some people, measure on the others (see the module docstring).
 
@@ -224,12 +225,15 @@ def calibrate_trials(
         held_out_fraction: share of the people kept for the figures.
         model_version: recorded in the calibration.
         provenance: data, command, date; the figures are added under ``"figures"``.
+        scores: :func:`input_scores` of ``trials`` and ``cohort`` when already computed (they do
+            not depend on the split or the features, and cost seconds on large trial sets).
 
     Raises:
         CalibrationError: as :func:`fit_calibration`, for the fit part.
     """
     features = default_features(trials.measures) if features is None else tuple(features)
-    scores, labels, measures = input_scores(trials, cohort), trials.labels, calibration_measures(trials)
+    scores = input_scores(trials, cohort) if scores is None else scores
+    labels, measures = trials.labels, calibration_measures(trials)
     fit_rows, held_rows = identity_split(trials, held_out_fraction, config.seed)
     cohort_ref = (cohort.cohort_id, cohort.effective_k) if cohort is not None else None
     groups, conditions = trials.trial_groups, trials.probe_conditions

@@ -139,6 +139,12 @@ def test_calibrate_trials_reports_figures_on_fit_and_held_out_people(population)
     assert held_out["genuine"] + held_out["impostor"] == held_out["trials"]
 
 
+def test_input_scores_computed_once_give_the_same_calibration(population):
+    trials, cohort = population
+    given = calibrate_trials(trials, cohort, "m", scores=input_scores(trials, cohort))
+    assert given == calibrate_trials(trials, cohort, "m")
+
+
 def test_held_out_far_stays_within_sampling_error_of_each_level(population):
     trials, cohort = population
 
