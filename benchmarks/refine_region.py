@@ -54,26 +54,29 @@ def compare(mtcnn, photos: list[tuple[np.ndarray, object]], rounds: int) -> dict
         scaled, factor = mtcnn._downscale(image)
         return mtcnn._detections(*refine_faces(scaled, seed.box[None] * factor, mtcnn.cascade), factor)
 
-    fell_back = 0
-    original = detect_module.refine_faces
+    parts = fell_back = 0
+    region_of, refine_in = detect_module.exact_region, detect_module.refine_faces
 
-    def counting(*args, **options):
+    def counting_region(*args):
+        nonlocal parts
+        region = region_of(*args)
+        parts += region is not None
+        return region
+
+    def counting_refine(*args, **options):
         nonlocal fell_back
         try:
-            return original(*args, **options)
+            return refine_in(*args, **options)
         except OutsideRegion:
             fell_back += 1
             raise
 
-    detect_module.refine_faces = counting
+    detect_module.exact_region, detect_module.refine_faces = counting_region, counting_refine
     try:
         same = all(np.array_equal(a.landmarks, b.landmarks) and np.array_equal(a.box, b.box)
                    for image, seed in photos for a, b in zip(whole(image, seed), mtcnn.refine(image, [seed])))
     finally:
-        detect_module.refine_faces = original
-    parts = sum(detect_module.exact_region(image.shape[:2], mtcnn._scale_of(image.shape)[1][::-1],
-                                           seed.box[None] * mtcnn._scale_of(image.shape)[0],
-                                           detect_module.REGION_MARGIN) is not None for image, seed in photos)
+        detect_module.exact_region, detect_module.refine_faces = region_of, refine_in
     times = {}
     for _ in range(rounds):
         for name, run in (("whole", whole), ("part", lambda image, seed: mtcnn.refine(image, [seed]))):
