@@ -23,7 +23,7 @@ from verify.calibration_fit import FitConfig, fit_calibration
 from verify.config import SECURITY_LEVELS
 from verify.errors import CalibrationError
 from verify.metrics import cllr, equal_error_rate, levels_report, min_cllr
-from verify.normalization import Cohort, s_norm_many
+from verify.normalization import Cohort
 from verify.quality_measures import QualityFeature, default_features, trial_measures
 
 
@@ -170,10 +170,8 @@ def input_scores(trials: Trials, cohort: Cohort | None) -> np.ndarray:
     cosine = trial_cosines(trials)
     if cohort is None:
         return cosine
-    if cohort.identities is None:
-        means, stds = cohort.statistics(trials.vectors)
-        return s_norm_many(cosine, means[trials.enroll], stds[trials.enroll], means[trials.probe], stds[trials.probe])
-    return s_norm_many(cosine, *cohort.trial_statistics(trials.vectors, trials.identities, trials.enroll, trials.probe))
+    identities = trials.identities if cohort.identities is not None else None
+    return cohort.s_norm_trials(cosine, trials.vectors, trials.enroll, trials.probe, identities)
 
 
 def evaluate_calibration(

@@ -29,7 +29,6 @@ from verify.errors import VerifyError
 from verify.face import degrade as face_degrade
 from verify.fusion import ModalityTrials, chimeric_pairs
 from verify.io import decode_audio, decode_image
-from verify.normalization import s_norm_many
 from verify.quality_measures import trial_measures
 from verify.scorer import CalibratedScorer
 from verify.scoring import calibrated_outcomes
@@ -291,12 +290,9 @@ def score_trials(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.
     """
     cosines = np.einsum("ij,ij->i", samples.vectors[enroll], samples.vectors[probe]).astype(np.float64)
     scores = cosines
-    if scorer.cohort is not None and cohort_codes is not None:
-        identities = np.array([cohort_codes[person] for person in samples.people])
-        scores = s_norm_many(cosines, *scorer.cohort.trial_statistics(samples.vectors, identities, enroll, probe))
-    elif scorer.cohort is not None:
-        means, stds = scorer.cohort.statistics(samples.vectors)
-        scores = s_norm_many(cosines, means[enroll], stds[enroll], means[probe], stds[probe])
+    if scorer.cohort is not None:
+        identities = None if cohort_codes is None else np.array([cohort_codes[person] for person in samples.people])
+        scores = scorer.cohort.s_norm_trials(cosines, samples.vectors, enroll, probe, identities)
     probe_measures = {name: values[probe] for name, values in samples.measures.items()}
     terms = scorer.calibration.terms(scores, trial_measures(probe_measures, cosines))
     flagged = samples.flagged[probe]

@@ -159,6 +159,17 @@ class Cohort:
             means[rows], stds[rows] = _top_k_moments(vectors[rows] @ self.vectors.T, self.effective_k)
         return means, stds
 
+    def s_norm_trials(self, cosines: np.ndarray, vectors: np.ndarray, enroll: np.ndarray, probe: np.ndarray,
+                      identities: np.ndarray | None = None) -> np.ndarray:
+        """S-normalised ``(N,)`` cosines of trials between samples ``enroll`` and ``probe`` of the
+        ``(M, D)`` ``vectors``; with each sample's ``(M,)`` person label in the cohort's label space
+        (``identities``: samples of the cohort's own people), both people of a trial are left out
+        (:meth:`trial_statistics`)."""
+        if identities is None:
+            means, stds = self.statistics(vectors)
+            return s_norm_many(cosines, means[enroll], stds[enroll], means[probe], stds[probe])
+        return s_norm_many(cosines, *self.trial_statistics(vectors, identities, enroll, probe))
+
     def trial_statistics(
         self, vectors: np.ndarray, identities: np.ndarray, enroll: np.ndarray, probe: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
