@@ -10,7 +10,11 @@ decided by the shipped scoring (S-norm, quality-aware calibration, retry answers
 level. Prints a Markdown table and writes benchmarks/results/conditions.json.
 
     python benchmarks/conditions.py [--root ../shared/data] [--modality face voice] [--seed 7]
-        [--max-people N] [--max-impostors 300000] [--cache .cache/conditions]
+        [--max-people N] [--max-impostors 300000] [--cache .cache/conditions] [--unseen]
+
+``--unseen`` reports instead conditions that no calibration, cohort or training here draws on
+(tilted, partly covered, side-lit and far faces; codec-compressed and far-field voices): how the
+levels carry to degradations they were not fitted to.
 
 Degradations are drawn with another seed than calibration's (7 against 0), so no probe here was
 seen, even as a degraded copy, when fitting.
@@ -33,8 +37,10 @@ sys.path.insert(0, str(REPO))
 from verify.conditions import (  # noqa: E402
     CLEAN,
     FACE_CONDITIONS,
+    FACE_UNSEEN,
     VOICE_CONDITIONS,
     VOICE_ROOM,
+    VOICE_UNSEEN,
     condition_trials,
     embed_cached,
     score_trials,
@@ -45,6 +51,7 @@ from verify.models import load_pipeline, model_scorer  # noqa: E402
 
 DATASETS = {"face": ["lfw_gray"], "voice": ["librispeech", "fsdd"]}
 CONDITIONS = {"face": FACE_CONDITIONS, "voice": {**VOICE_CONDITIONS, **VOICE_ROOM}}
+UNSEEN = {"face": FACE_UNSEEN, "voice": VOICE_UNSEEN}
 RESULTS = REPO / "benchmarks" / "results" / "conditions.json"
 
 
@@ -57,10 +64,12 @@ def evaluation_files(root: Path, dataset: str, max_people: int | None) -> list[t
 
 
 def figures(scored, conditions_failed: int) -> dict:
-    """EER, Cllr and the per-level rates of one condition's trials."""
+    """EER, Cllr, the share of genuine probes the front end flagged and the per-level rates of one
+    condition's trials."""
     labels = scored.labels
     return {
         "genuine": int(labels.sum()), "impostor": int((~labels).sum()), "failed_probes": conditions_failed,
+        "flagged_genuine": round(float(scored.flagged[labels].mean()), 5) if labels.any() else 0.0,
         "eer": round(equal_error_rate(scored.llr, labels)[0], 5), "cllr": round(cllr(scored.llr, labels), 4),
         "levels": {level: {key: (round(value, 6) if isinstance(value, float) else value)
                            for key, value in level_rates(labels, outcomes, 0.0).as_dict().items() if key != "threshold"}
@@ -70,7 +79,7 @@ def figures(scored, conditions_failed: int) -> dict:
 
 def run_dataset(modality: str, dataset: str, args: argparse.Namespace, pipeline) -> dict:
     files = evaluation_files(args.root, dataset, args.max_people)
-    conditions = CONDITIONS[modality]
+    conditions = (UNSEEN if args.unseen else CONDITIONS)[modality]
     started = time.time()
     with tqdm(total=len(files) * len(conditions), desc=dataset, unit="sample", file=sys.stderr) as bar:
         samples = embed_cached(pipeline, args.root, files, conditions, args.seed, args.cache, progress=bar.update)
@@ -83,6 +92,9 @@ def run_dataset(modality: str, dataset: str, args: argparse.Namespace, pipeline)
     for name in conditions:
         enroll, probe = condition_trials(samples, name, args.max_impostors, args.seed, flagged_enroll)
         result["conditions"][name] = figures(score_trials(scorer, samples, enroll, probe), samples.failed.get(name, 0))
+        if "alignments" in samples.measures:  # faces: the share of photos only one detector located
+            located = samples.conditions == name
+            result["conditions"][name]["one_alignment_share"] = round(float(np.mean(samples.measures["alignments"][located] < 2)), 5)
     return result
 
 
@@ -110,6 +122,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--cache", type=Path, default=None, help="folder to keep the embeddings in between runs")
+    parser.add_argument("--unseen", action="store_true",
+                        help="the conditions no calibration or training draws on (verify.conditions.*_UNSEEN)")
     args = parser.parse_args()
     results = {"command": "python " + " ".join(sys.argv), "seed": args.seed, "modalities": {}}
     for modality in args.modality:

@@ -85,6 +85,28 @@ VOICE_ROOM: dict[str, Condition | None] = {
 """A reverberant room, reported by the voice benchmark beside :data:`VOICE_CONDITIONS` (kept apart
 from them, which also draw the meta-learning sets)."""
 
+FACE_UNSEEN: dict[str, Condition | None] = {
+    CLEAN: None,
+    "tilted 10-25°": _face(face_degrade.tilt),
+    "partly covered": _face(face_degrade.cover),
+    "light from one side": _face(face_degrade.side_light),
+    "far (15-30 % scale)": _face(partial(face_degrade.downscale, factor=(0.15, 0.3))),
+}
+"""Face conditions that no calibration, cohort or training here draws on, to see how the shipped
+levels carry to degradations they were not fitted to (``benchmarks/conditions.py --unseen``); the
+clean photos are the enrollments."""
+
+VOICE_UNSEEN: dict[str, Condition | None] = {
+    CLEAN: None,
+    "MP3 / Opus 8-45 kbit/s": _voice(voice_degrade.codec),
+    "far field (room, pink noise, quieter)": _voice(voice_degrade.compose(
+        partial(voice_degrade.reverberate, rt60_seconds=(0.3, 0.7)),
+        partial(voice_degrade.add_noise, kind="pink", snr_db=(5.0, 15.0)),
+        partial(voice_degrade.change_level, gain_db=(-25.0, -10.0)))),
+}
+"""Voice conditions no calibration, cohort or training here draws on: a lossy codec, and a room,
+noise and distance together (calibration draws one degradation at a time)."""
+
 CALIBRATION_CONDITIONS: dict[str, dict[str, Condition | None]] = {
     "face": {CLEAN: None, "webcam": _face(face_degrade.webcam_like)},
     "voice": {CLEAN: None, "short": _voice(partial(voice_degrade.cut, seconds=(0.75, 4.0))),

@@ -84,6 +84,38 @@ def mirror(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.ascontiguousarray(image[:, ::-1])
 
 
+def tilt(image: np.ndarray, rng: np.random.Generator, degrees: tuple[float, float] = (10.0, 25.0)) -> np.ndarray:
+    """A head tilted in the image plane: rotated about the centre by an angle drawn from ``degrees``,
+    to either side, edges replicated."""
+    height, width = image.shape[:2]
+    angle = rng.uniform(*degrees) * rng.choice([-1.0, 1.0])
+    rotation = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), angle, 1.0)
+    return cv2.warpAffine(image, rotation, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def cover(image: np.ndarray, rng: np.random.Generator, width_share: tuple[float, float] = (0.25, 0.45),
+          height_share: tuple[float, float] = (0.15, 0.3)) -> np.ndarray:
+    """Part of the picture hidden (a hand, a cup, a scarf): a block of one grey level, its sides drawn
+    as shares of the image's, placed near the centre where a portrait's face is."""
+    height, width = image.shape[:2]
+    block_width, block_height = round(width * rng.uniform(*width_share)), round(height * rng.uniform(*height_share))
+    x = round((width - block_width) / 2 + width * rng.uniform(-0.15, 0.15))
+    y = round((height - block_height) / 2 + height * rng.uniform(-0.2, 0.2))
+    covered = image.copy()
+    covered[max(0, y) : max(0, y + block_height), max(0, x) : max(0, x + block_width)] = int(rng.integers(0, 256))
+    return covered
+
+
+def side_light(image: np.ndarray, rng: np.random.Generator, darkest: tuple[float, float] = (0.2, 0.5)) -> np.ndarray:
+    """Light from one side (a window beside the screen): brightness falling linearly across the
+    image to a ``darkest`` share on a random side."""
+    height, width = image.shape[:2]
+    ramp = np.linspace(rng.uniform(*darkest), 1.0, width)
+    if rng.random() < 0.5:
+        ramp = ramp[::-1]
+    return np.clip(np.round(image * ramp[None, :, None]), 0, 255).astype(np.uint8)
+
+
 def webcam_like(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A random mix of the degradations above, each applied or not, in a camera's order.
 

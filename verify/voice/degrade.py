@@ -1,4 +1,4 @@
-"""Seeded degradations of 16 kHz speech: short cuts, noise, babble, telephone band, level, reverberation.
+"""Seeded degradations of 16 kHz speech: short cuts, noise, babble, telephone band, level, reverberation, codecs.
 
 Each function takes ``(T,)`` float32 samples at :data:`SAMPLE_RATE` and a ``numpy`` random
 generator, and returns new float32 samples at the same rate; the generator is the only source
@@ -15,10 +15,12 @@ speakers of the same split as the speech, never from the evaluated speaker.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from functools import partial
 
 import numpy as np
+import soundfile
 from scipy import signal
 
 from verify.errors import ConfigError
@@ -163,6 +165,23 @@ def reverberate(samples: np.ndarray, rng: np.random.Generator, rt60_seconds: Ran
     wet = signal.fftconvolve(samples, response)[: len(samples)]
     scale = np.sqrt(power(samples) / power(wet)) if power(wet) > 0 else 1.0
     return (wet * scale).astype(np.float32)
+
+
+def codec(samples: np.ndarray, rng: np.random.Generator, compression: Range = (0.85, 0.98)) -> np.ndarray:
+    """Through a lossy codec and back, as a voice message or a call app sends it: MP3 or Opus (even
+    odds) at a libsndfile compression level drawn from ``compression`` (0 best; by default MP3 at
+    about 8-33 kbit/s, the lowest without any sound above 4 kHz, and Opus at 12-45 kbit/s), cut or
+    padded back to the input's length (MP3 adds its encoder delay)."""
+    level = draw(rng, compression)
+    encoded = io.BytesIO()
+    if rng.random() < 0.5:
+        soundfile.write(encoded, samples, SAMPLE_RATE, format="MP3", subtype="MPEG_LAYER_III",
+                        compression_level=level, bitrate_mode="CONSTANT")
+    else:
+        soundfile.write(encoded, samples, SAMPLE_RATE, format="OGG", subtype="OPUS", compression_level=level)
+    encoded.seek(0)
+    decoded, _ = soundfile.read(encoded, dtype="float32")
+    return np.pad(decoded[: len(samples)], (0, max(0, len(samples) - len(decoded))))
 
 
 def compose(*steps: Degradation) -> Degradation:

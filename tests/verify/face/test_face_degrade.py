@@ -11,7 +11,8 @@ from verify.io import decode_image
 
 DEGRADATIONS = [
     degrade.downscale, degrade.gaussian_blur, degrade.motion_blur, degrade.exposure, degrade.contrast,
-    degrade.sensor_noise, degrade.jpeg, degrade.mirror, degrade.webcam_like,
+    degrade.sensor_noise, degrade.jpeg, degrade.mirror, degrade.webcam_like, degrade.tilt, degrade.cover,
+    degrade.side_light,
 ]  # fmt: skip
 
 
@@ -73,3 +74,27 @@ def test_jpeg_loses_detail_and_mirror_flips(face) -> None:
     compressed = degrade.jpeg(face, np.random.default_rng(0), quality=(20, 20))
     assert compressed.shape == face.shape and 0 < np.abs(compressed.astype(int) - face).mean() < 10
     np.testing.assert_array_equal(degrade.mirror(face, np.random.default_rng(0))[:, ::-1], face)
+
+
+def test_tilt_rotates_by_the_drawn_angle_about_the_centre() -> None:
+    bar = np.zeros((101, 101, 3), np.uint8)
+    bar[48:53, 10:91] = 255  # a horizontal bar through the centre
+    tilted = degrade.tilt(bar, np.random.default_rng(0), degrees=(20.0, 20.0))
+    rows, columns = np.nonzero(tilted[:, :, 0] > 127)
+    slope = np.polyfit(columns, rows, 1)[0]
+    assert abs(np.degrees(np.arctan(abs(slope)))) == pytest.approx(20.0, abs=1.0)
+    assert tilted[50, 50, 0] == 255 and tilted.shape == bar.shape
+
+
+def test_cover_hides_one_block_near_the_centre_and_side_light_darkens_one_side(face) -> None:
+    covered = degrade.cover(face, np.random.default_rng(3))
+    changed = np.any(covered != face, axis=2)
+    rows, columns = np.nonzero(changed)
+    block = covered[rows.min() : rows.max() + 1, columns.min() : columns.max() + 1]
+    assert np.all(block == block[0, 0])  # one grey level
+    height, width = face.shape[:2]
+    assert 0.15 * height * 0.25 * width * 0.9 <= block.shape[0] * block.shape[1] <= 0.3 * height * 0.45 * width * 1.1
+    assert abs((rows.min() + rows.max()) / 2 - height / 2) <= 0.2 * height + 1
+    lit = degrade.side_light(face, np.random.default_rng(0), darkest=(0.3, 0.3))
+    left, right = lit[:, :10].mean() / face[:, :10].mean(), lit[:, -10:].mean() / face[:, -10:].mean()
+    assert sorted([left, right]) == [pytest.approx(0.31, abs=0.03), pytest.approx(1.0, abs=0.03)]

@@ -36,6 +36,7 @@ DEGRADATIONS = {
     "telephone": degrade.telephone,
     "level": degrade.change_level,
     "reverb": degrade.reverberate,
+    "codec": degrade.codec,
     "composed": degrade.compose(degrade.cut, partial(degrade.add_babble, others=OTHERS), degrade.telephone),
 }
 
@@ -204,3 +205,14 @@ def test_enrollment_copies_are_reproducible_and_one_per_condition():
         np.testing.assert_array_equal(copy, again)
     assert not np.array_equal(copies[0], degrade.enrollment_copies(clip, seed=1)[0])
     assert 10 <= snr_of(clip, copies[0]) <= 20  # pink noise at 10-20 dB
+
+
+@pytest.mark.parametrize("compression, kind", [((0.98, 0.98), "lowest MP3 or Opus"), ((0.85, 0.85), "higher rate")])
+def test_codec_keeps_the_speech_but_not_every_detail(compression, kind):
+    clip = speech_like()
+    coded = [degrade.codec(clip, np.random.default_rng(seed), compression) for seed in range(6)]
+    for out in coded:
+        assert out.dtype == np.float32 and len(out) == len(clip)
+        assert 0.3 < degrade.power(out) / degrade.power(clip) < 1.5  # the speech comes through
+        assert not np.allclose(out, clip, atol=1e-3)  # lossy
+    assert len({out.tobytes() for out in coded}) > 1  # MP3 and Opus both drawn
