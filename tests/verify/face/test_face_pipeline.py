@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from verify.errors import DecodeError, FaceTooSmallError, NoFaceError
+from verify.face.pipeline import PARTLY_HIDDEN
 from verify.io import decode_image
 from verify.models import shipped_verifier
 from verify.scoring import cosine_scores
@@ -123,6 +124,22 @@ def test_heavily_blurred_face_is_flagged_blurry(face_pipeline, sample, sample_ve
 def test_very_dark_face_is_flagged_too_dark(face_pipeline, sample) -> None:
     embedding = face_pipeline.embed((sample * 0.15).astype(np.uint8))
     assert any(issue.startswith("face is too dark") for issue in embedding.quality_issues), embedding.quality_issues
+
+
+def test_a_face_only_one_detector_locates_is_embedded_and_flagged_partly_hidden(
+    face_pipeline, sample, sample_vector, monkeypatch
+) -> None:
+    monkeypatch.setattr(face_pipeline.detectors["mtcnn"], "refine", lambda image, seeds: [])
+    embedding = face_pipeline.embed(sample)
+    assert embedding.quality_issues == (PARTLY_HIDDEN,) and embedding.measures["alignments"] == 1
+    assert cosine(embedding.vector, sample_vector) > 0.9  # from YuNet's alignment alone
+
+
+def test_a_face_with_its_eyes_hidden_is_flagged_partly_hidden(face_pipeline, face_files) -> None:
+    for index in (0, 3):  # Andy_Roddick/0.jpg, Angela_Bassett/0.jpg: centred 250 px portraits
+        image = decode_image(face_files[index]).copy()
+        image[95:135, 60:190] = 40  # a dark band over both eyes: YuNet still finds a face, MTCNN does not
+        assert PARTLY_HIDDEN in face_pipeline.embed(image).quality_issues
 
 
 def test_a_corrupt_file_in_a_batch_yields_its_error_and_the_others_embed(
