@@ -109,8 +109,7 @@ def cover(image: np.ndarray, rng: np.random.Generator, width_share: tuple[float,
 def side_light(image: np.ndarray, rng: np.random.Generator, darkest: tuple[float, float] = (0.2, 0.5)) -> np.ndarray:
     """Light from one side (a window beside the screen): brightness falling linearly across the
     image to a ``darkest`` share on a random side."""
-    height, width = image.shape[:2]
-    ramp = np.linspace(rng.uniform(*darkest), 1.0, width)
+    ramp = np.linspace(rng.uniform(*darkest), 1.0, image.shape[1])
     if rng.random() < 0.5:
         ramp = ramp[::-1]
     return np.clip(np.round(image * ramp[None, :, None]), 0, 255).astype(np.uint8)
