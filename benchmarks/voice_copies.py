@@ -3,9 +3,13 @@ sample answer better at each level?
 
 Every clean enrollment also gets its three condition copies (``verify.voice.degrade.ENROLLMENT_COPIES``:
 pink noise, a reverberant room, an 8 kHz band, through ``VoicePipeline.embed_condition_copies``).
-Two rules use them, each through the shipped S-norm and calibration: *mean template* (the
-renormalised mean of the sample's and the copies' embeddings, as enrolling several samples does)
-and *best of sample and copies* (the highest of the four LLRs against the sample and each copy).
+Three rules use them, each through the shipped S-norm and calibration: *mean template* (the
+renormalised mean of the sample's and the copies' embeddings, as enrolling several samples does),
+*best of sample and copies* (the highest of the four LLRs against the sample and each copy) and
+*band-matched* (a probe the front end finds band-limited, ``high_band_db`` under
+``VoiceFrontEndConfig.min_high_band_db``, against the 8 kHz copy; any other against the sample).
+*Band-matched, own thresholds* answers the other probes as shipped and holds the band-limited
+ones at thresholds fitted on the band-limited calibration probes alone.
 Each rule's LLR thresholds are set again on the calibration people, each level's FAR held in every
 calibration condition as ``scripts/calibrate.py`` does (both people of a trial left out of the
 cohort); the evaluation people are then answered at them, beside the shipped single-template
@@ -34,7 +38,7 @@ from conditions import CONDITIONS, evaluation_files  # noqa: E402
 
 from verify.calibration_fit import thresholds_in_every_condition  # noqa: E402
 from verify.conditions import CLEAN, EmbeddedSamples, condition_trials, embed_cached, score_trials  # noqa: E402
-from verify.config import SECURITY_LEVELS  # noqa: E402
+from verify.config import SECURITY_LEVELS, VoiceFrontEndConfig  # noqa: E402
 from verify.metrics import equal_error_rate  # noqa: E402
 from verify.models import load_pipeline, model_scorer  # noqa: E402
 from verify.scoring import l2_normalize  # noqa: E402
@@ -42,6 +46,7 @@ from verify.scoring import l2_normalize  # noqa: E402
 DATASET = "librispeech"
 CALIBRATION_SEED, EVALUATION_SEED = 0, 7  # as scripts/calibrate.py and benchmarks/conditions.py
 COPIES_SEED = 0
+BAND_COPY = 2  # ENROLLMENT_COPIES: pink noise, a room, the 8 kHz band
 
 
 def with_copies(pipeline, root: Path, samples: EmbeddedSamples) -> tuple[EmbeddedSamples, np.ndarray]:
@@ -73,7 +78,14 @@ def rule_llrs(scorer, samples: EmbeddedSamples, copies: np.ndarray, enroll: np.n
     """The shipped scores of the trials and each rule's LLRs (``{rule: (N,)}``)."""
     shipped = score_trials(scorer, samples, enroll, probe, cohort_codes=codes)
     llrs = [score_trials(scorer, samples, rows[enroll], probe, cohort_codes=codes).llr for rows in copies]
-    return shipped, {"mean template": llrs[-1], "best of sample and copies": np.max([shipped.llr, *llrs[:-1]], axis=0)}
+    band_limited = is_band_limited(samples, probe)
+    return shipped, {"mean template": llrs[-1], "best of sample and copies": np.max([shipped.llr, *llrs[:-1]], axis=0),
+                     "band-matched": np.where(band_limited, llrs[BAND_COPY], shipped.llr)}
+
+
+def is_band_limited(samples: EmbeddedSamples, probe: np.ndarray) -> np.ndarray:
+    """Whether each probe is one the front end flags as band-limited."""
+    return samples.measures["high_band_db"][probe] < VoiceFrontEndConfig().min_high_band_db
 
 
 def rates(labels: np.ndarray, accepted: np.ndarray) -> dict[str, float]:
@@ -100,13 +112,17 @@ def main() -> None:
     for rule, llrs in fitted_rules.items():
         by_far = thresholds_in_every_condition(llrs, shipped.labels, list(SECURITY_LEVELS.values()), fitted.conditions[probe])
         thresholds[rule] = {level: by_far[far] for level, far in SECURITY_LEVELS.items()}
+    band = is_band_limited(fitted, probe)
+    by_far = thresholds_in_every_condition(fitted_rules["band-matched"][band], shipped.labels[band],
+                                           list(SECURITY_LEVELS.values()), fitted.conditions[probe][band])
+    band_thresholds = {level: by_far[far] for level, far in SECURITY_LEVELS.items()}
 
     evaluated = embed_cached(pipeline, args.root, evaluation_files(args.root, DATASET, None), CONDITIONS["voice"],
                              EVALUATION_SEED, args.cache)
     evaluated, copies = with_copies(pipeline, args.root, evaluated)
     report = {"command": "python " + " ".join(sys.argv), "thresholds": {
         "shipped": {level: scorer.operating_point(level).threshold for level in SECURITY_LEVELS},
-        **thresholds}, "conditions": {}}
+        **thresholds, "band-matched, own thresholds (band-limited probes)": band_thresholds}, "conditions": {}}
     print("| condition | rule | EER | " + " | ".join(f"{level}: FAR / refused" for level in SECURITY_LEVELS) + " |")
     print("|---|---|---|" + "---|" * len(SECURITY_LEVELS))
     for name in CONDITIONS["voice"]:
@@ -118,6 +134,10 @@ def main() -> None:
         for rule, llrs in answered.items():
             rules[rule] = (llrs, {level: rates(labels, shipped.supported & (llrs >= threshold))
                                   for level, threshold in thresholds[rule].items()})
+        band = is_band_limited(evaluated, probe)
+        rules["band-matched, own thresholds"] = (answered["band-matched"], {level: rates(labels, np.where(
+            band, shipped.supported & (answered["band-matched"] >= band_thresholds[level]),
+            shipped.outcomes[level] == "accepted")) for level in SECURITY_LEVELS})
         report["conditions"][name] = {}
         for rule, (llrs, levels) in rules.items():
             eer = equal_error_rate(llrs, labels)[0]
