@@ -327,7 +327,8 @@ class FacePipeline(BatchedPipeline):
         face = choose_face(detections, image_shape)
         if face.short_side < self.config.min_face_px:
             return face, FaceTooSmallError(
-                f"the face is {face.short_side:.0f} px wide; at least {self.config.min_face_px} px is needed"
+                f"the face is {face.short_side:.0f} px wide; at least {self.config.min_face_px} px is needed: "
+                "move closer to the camera, or use a larger photo"
             )
         return face, None
 

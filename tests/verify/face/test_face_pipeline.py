@@ -99,7 +99,7 @@ def test_blank_grey_image_has_no_face(face_pipeline) -> None:
 def test_tiny_face_in_a_large_frame_is_too_small(face_pipeline, sample) -> None:
     canvas = np.full((480, 640, 3), 128, np.uint8)
     canvas[200:240, 300:340] = cv2.resize(sample, (40, 40), interpolation=cv2.INTER_AREA)  # face ~15 px
-    with pytest.raises(FaceTooSmallError, match=r"the face is 1\d px wide; at least 24 px is needed"):
+    with pytest.raises(FaceTooSmallError, match=r"the face is 1\d px wide; at least 24 px is needed: move closer"):
         face_pipeline.embed(canvas)
 
 
