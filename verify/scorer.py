@@ -117,8 +117,8 @@ class CalibratedScorer:
 
     def _input_scores(self, cosines: np.ndarray, probe: Embedding,
                       template_stats: Sequence[CohortStats | None]) -> np.ndarray:
-        """The calibration's input scores ``(N,)``: S-normalised cosines, or the cosines without a cohort."""
-        cosines = np.atleast_1d(np.asarray(cosines, dtype=np.float64))
+        """The calibration's input scores ``(N,)`` of ``(N,)`` float64 cosines: S-normalised, or the
+        cosines themselves without a cohort."""
         if self.cohort is None:
             return cosines
         probe_stats = self.cohort.stats(probe.vector)

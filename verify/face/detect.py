@@ -125,16 +125,16 @@ class FaceDetector:
         if not seeds:
             return []
         boxes = np.stack([seed.box for seed in seeds])
-        factor, size = self._scale_of(image.shape)
+        factor, (width, height) = self._scale_of(image.shape)
         cpu = self.device.type == "cpu"
-        region = exact_region(image.shape[:2], (size[1], size[0]), boxes * factor, REGION_MARGIN) if cpu else None
+        region = exact_region(image.shape[:2], (height, width), boxes * factor, REGION_MARGIN) if cpu else None
         if region is not None:
             (rows, columns), (source_rows, source_columns) = region
             part = image[source_rows, source_columns]
             if factor < 1.0:
                 part = cv2.resize(part, (columns.stop - columns.start, rows.stop - rows.start), interpolation=cv2.INTER_AREA)
             try:
-                found = refine_faces(part, boxes * factor, self.cascade, (size[1], size[0]), (rows.start, columns.start))
+                found = refine_faces(part, boxes * factor, self.cascade, (height, width), (rows.start, columns.start))
                 return self._detections(*found, factor)
             except OutsideRegion:  # a regressed box left the part: the whole image, as below
                 pass
