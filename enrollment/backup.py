@@ -5,15 +5,14 @@ other processes enroll) and writes the file atomically with permissions 0600. ``
 parses and validates the whole file (format, every template, duplicates, models) before it
 writes anything, then writes every template in one transaction: all or nothing.
 
-The file holds embeddings in clear (base64 little-endian float32), whether or not the store is
-encrypted: it is biometric data, keep it as safe as the store. Importing into a store opened
-with a key seals every template under that key.
+The file holds embeddings (and voice templates' narrowband copies) in clear (base64
+little-endian float32), whether or not the store is encrypted: it is biometric data, keep it as
+safe as the store. Importing into a store opened with a key seals every template under that key.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import os
 import time
@@ -29,11 +28,19 @@ from verify.errors import ModelMismatchError
 from verify.normalization import CohortStats
 
 FORMAT = "verify-enrollment-export"
-FORMAT_VERSION = 2  # 2 adds each template's cohort statistics; version 1 files still import
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3  # 2 adds cohort statistics, 3 the narrowband copy and its statistics; older files import
+READABLE_VERSIONS = (1, 2, 3)
 MAX_IMPORT_BYTES = 100 * 1024 * 1024
 _FIELDS = ("identity", "modality", "embedding_sum", "sample_count", "model_id", "model_version",
            "created_at", "updated_at")  # fmt: skip
+
+
+def _vector_text(vector: np.ndarray | None) -> str | None:
+    return None if vector is None else base64.b64encode(vector.astype("<f4").tobytes()).decode("ascii")
+
+
+def _stats_record(stats: CohortStats | None) -> dict | None:
+    return None if stats is None else json.loads(stats.to_json())
 
 
 def _template_record(template: Template) -> dict:
@@ -46,8 +53,10 @@ def _template_record(template: Template) -> dict:
         "sample_count": template.sample_count,
         "created_at": template.created_at,
         "updated_at": template.updated_at,
-        "embedding_sum": base64.b64encode(template.embedding_sum.astype("<f4").tobytes()).decode("ascii"),
-        "cohort_stats": None if template.cohort_stats is None else json.loads(template.cohort_stats.to_json()),
+        "embedding_sum": _vector_text(template.embedding_sum),
+        "cohort_stats": _stats_record(template.cohort_stats),
+        "narrowband_sum": _vector_text(template.narrowband_sum),
+        "narrowband_stats": _stats_record(template.narrowband_stats),
     }
 
 
@@ -100,23 +109,34 @@ def _read_document(path: Path) -> dict:
     return document
 
 
+def _parse_vector(record: dict, field: str, where: str) -> np.ndarray:
+    """The float32 vector ``(dim,)`` in ``record[field]`` (base64 little-endian float32)."""
+    try:
+        blob = base64.b64decode(str(record[field]), validate=True)
+    except ValueError:  # binascii.Error, or text that is not ASCII
+        raise BackupError(f"{where}: {field} is not base64") from None
+    dim = record.get("dim", len(blob) // 4)
+    if isinstance(dim, bool) or not isinstance(dim, int) or len(blob) != 4 * dim:
+        raise BackupError(f"{where}: {field} has {len(blob)} bytes for dim {dim!r}")
+    return np.frombuffer(blob, dtype="<f4").astype(np.float32)
+
+
+def _parse_stats(document: object) -> CohortStats | None:
+    return None if document is None else CohortStats.from_json(json.dumps(document))
+
+
 def _parse_template(record: object, where: str) -> Template:
     if not isinstance(record, dict) or set(_FIELDS) - set(record):
         missing = sorted(set(_FIELDS) - set(record)) if isinstance(record, dict) else "all"
         raise BackupError(f"{where} is not a template record (missing {missing})")
+    values = {name: record[name] for name in _FIELDS}
+    values["embedding_sum"] = _parse_vector(record, "embedding_sum", where)
+    if record.get("narrowband_sum") is not None:  # format 3; older files have none
+        values["narrowband_sum"] = _parse_vector(record, "narrowband_sum", where)
     try:
-        blob = base64.b64decode(str(record["embedding_sum"]), validate=True)
-        if len(blob) % 4 or len(blob) != 4 * record.get("dim", len(blob) // 4):
-            raise BackupError(f"{where} has {len(blob)} embedding bytes for dim {record.get('dim')!r}")
-        values = {name: record[name] for name in _FIELDS}
-        values["embedding_sum"] = np.frombuffer(blob, dtype="<f4").astype(np.float32)
-        stats = record.get("cohort_stats")
-        values["cohort_stats"] = None if stats is None else CohortStats.from_json(json.dumps(stats))
+        values["cohort_stats"] = _parse_stats(record.get("cohort_stats"))
+        values["narrowband_stats"] = _parse_stats(record.get("narrowband_stats"))
         return Template(**values)
-    except binascii.Error:
-        raise BackupError(f"{where} has an embedding that is not base64") from None
-    except BackupError:
-        raise
     except Exception as error:  # noqa: BLE001 - any invalid value names the record
         raise BackupError(f"{where} is invalid: {error}") from None
 

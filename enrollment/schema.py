@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 APPLICATION_ID = 0x56524659  # "VRFY"
 MAGIC = "verify-enrollment-store"
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 CHANGE_LOG_LIMIT = 100_000
 """Template changes kept in ``template_changes``; an index older than the oldest is rebuilt."""
 
@@ -165,7 +165,20 @@ def _migrate_7_to_8(connection: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_8_to_9(connection: sqlite3.Connection) -> None:
+    """Voice templates keep the embeddings of an 8 kHz telephone-band copy of their samples.
+
+    A band-limited probe (a phone line) is then scored against a band-matched template. The copy is
+    a biometric template like the embedding: sealed under the key (``narrowband_seal``), with its
+    own cohort statistics. NULL: no copy (faces, templates enrolled before, or a sample added
+    without one), scored on the plain path.
+    """
+    connection.execute("ALTER TABLE templates ADD COLUMN narrowband BLOB")
+    connection.execute("ALTER TABLE templates ADD COLUMN narrowband_seal BLOB")
+    connection.execute("ALTER TABLE templates ADD COLUMN narrowband_stats TEXT")
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: _migrate_0_to_1, 1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5,
-    5: _migrate_5_to_6, 6: _migrate_6_to_7, 7: _migrate_7_to_8,
+    5: _migrate_5_to_6, 6: _migrate_6_to_7, 7: _migrate_7_to_8, 8: _migrate_8_to_9,
 }

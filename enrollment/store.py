@@ -2,8 +2,9 @@
 
 Only embeddings are stored, never raw samples. Concurrent ``add_sample`` calls never lose an
 update: each read-modify-write is one ``BEGIN IMMEDIATE`` transaction (see
-:mod:`enrollment.database`). With a key, every embedding is sealed bound to its identity,
-modality, model and sample count, so an edited, swapped or planted row is refused.
+:mod:`enrollment.database`). With a key, every embedding (and a voice template's narrowband copy)
+is sealed bound to its identity, modality, model and sample count, so an edited, swapped or
+planted row is refused.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from verify.normalization import CohortStats
 __all__ = ["SCHEMA_VERSION", "TemplateStore", "default_store_path"]
 _COLUMNS = (
     "identity, modality, embedding, dim, sample_count, model_id, model_version,"
-    " created_at, updated_at, seal, cohort_stats"
+    " created_at, updated_at, seal, cohort_stats, narrowband, narrowband_seal, narrowband_stats"
 )
 
 
@@ -35,6 +36,21 @@ def _bound_data(identity: str, modality: str, model_id: str, version: str, dim: 
     (a planted statistic would shift every normalised score of the template)."""
     bound = associated_data(identity, modality, model_id, version, dim, count)
     return bound if stats is None else bound + b"|cohort_stats:" + stats.encode("utf-8")
+
+
+def _sealed_data(bound: bytes, narrowband: bool, narrowband_stats: str | None) -> tuple[bytes, bytes]:
+    """What the embedding and the narrowband copy of a row are each bound to.
+
+    The copy is bound to its row and its statistics, and told apart from the embedding (neither
+    can stand for the other). A row with a copy or its statistics binds its embedding to them too,
+    so a deleted copy or planted statistics are refused; a row with neither keeps the binding of
+    schema 8, so rows written before still open.
+    """
+    stats = b"" if narrowband_stats is None else b"|narrowband_stats:" + narrowband_stats.encode("utf-8")
+    copy = bound + b"|narrowband" + stats
+    if not narrowband and narrowband_stats is None:
+        return bound, copy
+    return copy + b"|embedding", copy
 
 
 class TemplateStore(StoreDatabase):
@@ -52,33 +68,49 @@ class TemplateStore(StoreDatabase):
 
     # --- rows -----------------------------------------------------------------------------
     def _row_to_template(self, row: tuple) -> Template:
-        identity, modality, blob, dim, count, model_id, version, created, updated, seal, stats = row
-        if not isinstance(blob, bytes) or len(blob) != 4 * dim:
-            raise StoreCorruptError(
-                f"enrollment store {self._path}: template {identity!r} ({modality}) has a"
-                f" damaged embedding ({len(blob) if blob else 0} bytes for dim {dim})"
-            )
+        (identity, modality, blob, dim, count, model_id, version, created, updated, seal, stats,
+         narrowband, narrowband_seal, narrowband_stats) = row  # fmt: skip
         what = f"enrollment store {self._path}: template {identity!r} ({modality})"
-        blob = self.unseal(blob, seal, _bound_data(identity, modality, model_id, version, dim, count, stats), what)
-        embedding = np.frombuffer(blob, dtype="<f4").astype(np.float32)
+        row_bound = _bound_data(identity, modality, model_id, version, dim, count, stats)
+        bound, copy_bound = _sealed_data(row_bound, narrowband is not None, narrowband_stats)
+        embedding = self._open_vector(blob, seal, dim, bound, what, "embedding")
+        if narrowband is not None:
+            narrowband = self._open_vector(narrowband, narrowband_seal, dim, copy_bound, what,
+                                           "narrowband copy")
         try:
-            cohort_stats = None if stats is None else CohortStats.from_json(stats)
             return Template(
-                identity, modality, embedding, count, model_id, version, created, updated, cohort_stats
+                identity, modality, embedding, count, model_id, version, created, updated,
+                None if stats is None else CohortStats.from_json(stats), narrowband_sum=narrowband,
+                narrowband_stats=None if narrowband_stats is None else CohortStats.from_json(narrowband_stats),
             )
         except Exception as error:  # noqa: BLE001 - any invalid stored value is corruption
+            raise StoreCorruptError(f"{what} is invalid: {error}") from error
+
+    def _open_vector(self, blob: object, seal: bytes | None, dim: int, bound: bytes, what: str,
+                     name: str) -> np.ndarray:
+        """One stored float32 vector ``(dim,)``, authenticated when the store has a key."""
+        if not isinstance(blob, bytes) or len(blob) != 4 * dim:
             raise StoreCorruptError(
-                f"enrollment store {self._path}: template {identity!r} ({modality}) is"
-                f" invalid: {error}"
-            ) from error
+                f"{what} has a damaged {name} ({len(blob) if blob else 0} bytes for dim {dim})"
+            )
+        return np.frombuffer(self.unseal(blob, seal, bound, what), dtype="<f4").astype(np.float32)
 
     def _write_row(self, connection: sqlite3.Connection, template: Template) -> None:
         stats = None if template.cohort_stats is None else template.cohort_stats.to_json()
-        bound = _bound_data(template.identity, template.modality, template.model_id, template.model_version,
-                            template.dim, template.sample_count, stats)
+        narrowband_stats = None if template.narrowband_stats is None else template.narrowband_stats.to_json()
+        bound, copy_bound = _sealed_data(
+            _bound_data(template.identity, template.modality, template.model_id, template.model_version,
+                        template.dim, template.sample_count, stats),
+            template.narrowband_sum is not None, narrowband_stats,
+        )
         blob, seal = self.seal(template.embedding_sum.astype("<f4").tobytes(), bound)
+        narrowband, narrowband_seal = None, None
+        if template.narrowband_sum is not None:
+            narrowband, narrowband_seal = self.seal(template.narrowband_sum.astype("<f4").tobytes(),
+                                                    copy_bound)
         connection.execute(
-            f"INSERT OR REPLACE INTO templates ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT OR REPLACE INTO templates ({_COLUMNS})"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 template.identity,
                 template.modality,
@@ -91,6 +123,9 @@ class TemplateStore(StoreDatabase):
                 template.updated_at,
                 seal,
                 stats,
+                narrowband,
+                narrowband_seal,
+                narrowband_stats,
             ),
         )
 
@@ -108,8 +143,12 @@ class TemplateStore(StoreDatabase):
         embedding: np.ndarray,
         model_id: str,
         model_version: str,
+        narrowband: np.ndarray | None = None,
     ) -> Template:
         """Add one sample embedding ``(D,)`` to a template, creating it if needed; atomic.
+
+        ``narrowband`` is the embedding ``(D,)`` of the sample's 8 kHz telephone-band copy, if any
+        (see :meth:`Template.with_sample`: a template keeps copies only while every sample has one).
 
         Raises:
             InvalidIdentityError, ConfigError, InvalidTemplateError: bad arguments.
@@ -118,7 +157,7 @@ class TemplateStore(StoreDatabase):
         identity = validate_identity(identity)
         validate_modality(modality)
         first = Template.from_sample(
-            identity, modality, embedding, model_id, model_version, time.time()
+            identity, modality, embedding, model_id, model_version, time.time(), narrowband
         )
         with self._writing() as connection:
             existing = self._select(
@@ -128,7 +167,7 @@ class TemplateStore(StoreDatabase):
                 template = first
             else:
                 self._check_same_model(existing[0], first)
-                template = existing[0].with_sample(first.embedding_sum, time.time())
+                template = existing[0].with_sample(first.embedding_sum, time.time(), first.narrowband_sum)
             self._write_row(connection, template)
         return template
 
@@ -198,9 +237,11 @@ class TemplateStore(StoreDatabase):
         with self._writing() as connection:
             self._write_row(connection, template)
 
-    def set_cohort_stats(self, template: Template, stats: CohortStats) -> Template:
+    def set_cohort_stats(self, template: Template, stats: CohortStats,
+                         narrowband_stats: CohortStats | None = None) -> Template:
         """Store ``stats`` with ``template`` unless the stored template changed since it was read.
 
+        ``narrowband_stats`` are those of its narrowband template, kept only if it has one.
         Returns the template as stored now (with the statistics, or the newer template untouched,
         whose statistics are computed on its next use).
         """
@@ -211,6 +252,8 @@ class TemplateStore(StoreDatabase):
                 template.updated_at, template.sample_count
             ):
                 return current[0] if current else template
-            updated = dataclasses.replace(current[0], cohort_stats=stats)
+            has_copy = current[0].narrowband_sum is not None
+            updated = dataclasses.replace(current[0], cohort_stats=stats,
+                                          narrowband_stats=narrowband_stats if has_copy else None)
             self._write_row(connection, updated)
         return updated

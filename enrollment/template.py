@@ -3,6 +3,10 @@
 The template used for scoring is the mean of the L2-normalised sample embeddings, renormalised
 to unit length (as Resemblyzer's ``embed_speaker``). Keeping the *sum* and the sample count lets a
 new sample be added without the earlier ones; raw samples are never kept.
+
+A voice template may also keep the sum of the embeddings of an 8 kHz telephone-band copy of each
+sample (``narrowband_sum``), so that a band-limited probe is scored against a band-matched template.
+A template whose samples do not all have such a copy keeps none.
 """
 
 from __future__ import annotations
@@ -94,6 +98,32 @@ def unit_embedding(embedding: object) -> np.ndarray:
     return (vector / norm).astype(np.float32)
 
 
+def _check_sum(values: object, what: str) -> np.ndarray:
+    """A read-only float32 copy of a template sum ``(D,)``; raise InvalidTemplateError if it has zero norm."""
+    vector = _as_vector(values, what).copy()
+    if not float(np.linalg.norm(vector.astype(np.float64))) > 0.0:
+        raise InvalidTemplateError(f"{what} has zero norm; it cannot be a template")
+    vector.setflags(write=False)
+    return vector
+
+
+def _check_stats(value: object, what: str) -> None:
+    if value is not None and not isinstance(value, CohortStats):
+        raise InvalidTemplateError(f"{what} must be CohortStats, got {type(value).__name__}")
+
+
+def _normalised(total: np.ndarray) -> np.ndarray:
+    """A template sum ``(D,)`` scaled to unit L2 norm, as float32."""
+    total = total.astype(np.float64)
+    return (total / np.linalg.norm(total)).astype(np.float32)
+
+
+def _same_vector(first: np.ndarray | None, second: np.ndarray | None) -> bool:
+    if first is None or second is None:
+        return first is second
+    return np.array_equal(first, second)
+
+
 def _check_text(value: object, what: str) -> None:
     if not isinstance(value, str) or not value.strip():
         raise InvalidTemplateError(f"{what} must be a non-empty string, got {value!r}")
@@ -123,6 +153,11 @@ class Template:
         cohort_stats: the template's score statistics against the model's impostor cohort
             (S-norm), computed at enrollment; ``None`` until computed (older templates, or a
             sample was just added), then computed on first use.
+        narrowband_sum: float32 ``(D,)``, sum of the unit-norm embeddings of the samples'
+            8 kHz telephone-band copies, one per sample (read-only); ``None`` when the template
+            has none (faces, older templates, or a sample was added without a copy).
+        narrowband_stats: cohort statistics of the narrowband template, like ``cohort_stats``;
+            only with a ``narrowband_sum``.
     """
 
     identity: str
@@ -134,16 +169,14 @@ class Template:
     created_at: float
     updated_at: float
     cohort_stats: CohortStats | None = None
+    narrowband_sum: np.ndarray | None = None
+    narrowband_stats: CohortStats | None = None
 
     def __post_init__(self) -> None:
         set_field = object.__setattr__
         set_field(self, "identity", validate_identity(self.identity))
         validate_modality(self.modality)
-        vector = _as_vector(self.embedding_sum, "embedding_sum").copy()
-        if not float(np.linalg.norm(vector.astype(np.float64))) > 0.0:
-            raise InvalidTemplateError("embedding_sum has zero norm; it cannot be a template")
-        vector.setflags(write=False)
-        set_field(self, "embedding_sum", vector)
+        set_field(self, "embedding_sum", _check_sum(self.embedding_sum, "embedding_sum"))
         count = self.sample_count
         if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
             raise InvalidTemplateError(f"sample_count must be an integer >= 1, got {count!r}")
@@ -152,8 +185,16 @@ class Template:
         _check_text(self.model_version, "model_version")
         set_field(self, "created_at", _check_time(self.created_at, "created_at"))
         set_field(self, "updated_at", _check_time(self.updated_at, "updated_at"))
-        if self.cohort_stats is not None and not isinstance(self.cohort_stats, CohortStats):
-            raise InvalidTemplateError(f"cohort_stats must be CohortStats, got {type(self.cohort_stats).__name__}")
+        _check_stats(self.cohort_stats, "cohort_stats")
+        _check_stats(self.narrowband_stats, "narrowband_stats")
+        if self.narrowband_sum is not None:
+            narrowband = _check_sum(self.narrowband_sum, "narrowband_sum")
+            if narrowband.shape != self.embedding_sum.shape:
+                raise InvalidTemplateError(f"narrowband_sum has shape {narrowband.shape};"
+                                           f" embedding_sum has shape {self.embedding_sum.shape}")
+            set_field(self, "narrowband_sum", narrowband)
+        elif self.narrowband_stats is not None:
+            raise InvalidTemplateError("narrowband_stats given without a narrowband_sum")
 
     @classmethod
     def from_sample(
@@ -164,8 +205,12 @@ class Template:
         model_id: str,
         model_version: str,
         now: float,
+        narrowband: object | None = None,
     ) -> Template:
-        """Start a template from its first sample embedding ``(D,)`` at unix time ``now``."""
+        """Start a template from its first sample embedding ``(D,)`` at unix time ``now``.
+
+        ``narrowband`` is the embedding ``(D,)`` of the sample's 8 kHz telephone-band copy, if any.
+        """
         return cls(
             identity=identity,
             modality=modality,
@@ -175,6 +220,7 @@ class Template:
             model_version=model_version,
             created_at=now,
             updated_at=now,
+            narrowband_sum=None if narrowband is None else unit_embedding(narrowband),
         )
 
     @property
@@ -185,40 +231,57 @@ class Template:
     @property
     def embedding(self) -> np.ndarray:
         """The scoring template: float32 ``(D,)``, the L2-normalised mean of the samples."""
-        total = self.embedding_sum.astype(np.float64)
-        return (total / np.linalg.norm(total)).astype(np.float32)
+        return _normalised(self.embedding_sum)
 
-    def with_sample(self, embedding: object, now: float) -> Template:
+    @property
+    def narrowband(self) -> np.ndarray | None:
+        """The band-matched template: float32 ``(D,)``, the L2-normalised ``narrowband_sum``, or ``None``."""
+        return None if self.narrowband_sum is None else _normalised(self.narrowband_sum)
+
+    def with_sample(self, embedding: object, now: float, narrowband: object | None = None) -> Template:
         """Return a new template with one more sample embedding ``(D,)`` added at time ``now``.
 
-        The sample is L2-normalised before it is added; this template is left unchanged.
+        The sample is L2-normalised before it is added; this template is left unchanged. The
+        narrowband copy's embedding ``(D,)`` is added likewise when both this template and the
+        sample have one; otherwise the new template has none (its samples do not all have one).
 
         Raises:
-            InvalidTemplateError: the embedding is not a finite ``(D,)`` vector of this
-                template's dimension, or has zero norm.
+            InvalidTemplateError: the embedding or the narrowband embedding is not a finite
+                ``(D,)`` vector of this template's dimension, or has zero norm.
         """
-        unit = unit_embedding(embedding)
-        if unit.shape != self.embedding_sum.shape:
-            raise InvalidTemplateError(
-                f"sample embedding has shape {unit.shape}; template {self.identity!r}"
-                f" ({self.modality}) has shape {self.embedding_sum.shape}"
-            )
-        total = self.embedding_sum.astype(np.float64) + unit
+        total = self.embedding_sum.astype(np.float64) + self._unit_sample(embedding, "sample embedding")
+        narrowband_sum = None
+        if narrowband is not None:
+            unit = self._unit_sample(narrowband, "narrowband embedding")
+            if self.narrowband_sum is not None:
+                narrowband_sum = (self.narrowband_sum.astype(np.float64) + unit).astype(np.float32)
         return dataclasses.replace(
             self,
             embedding_sum=total.astype(np.float32),
             sample_count=self.sample_count + 1,
             updated_at=now,
             cohort_stats=None,  # they described the template without this sample
+            narrowband_sum=narrowband_sum,
+            narrowband_stats=None,
         )
+
+    def _unit_sample(self, embedding: object, what: str) -> np.ndarray:
+        unit = unit_embedding(embedding)
+        if unit.shape != self.embedding_sum.shape:
+            raise InvalidTemplateError(
+                f"{what} has shape {unit.shape}; template {self.identity!r}"
+                f" ({self.modality}) has shape {self.embedding_sum.shape}"
+            )
+        return unit
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Template):
             return NotImplemented
+        vectors = ("embedding_sum", "narrowband_sum")
         return all(
             getattr(self, field.name) == getattr(other, field.name)
             for field in dataclasses.fields(self)
-            if field.name != "embedding_sum"
-        ) and np.array_equal(self.embedding_sum, other.embedding_sum)
+            if field.name not in vectors
+        ) and all(_same_vector(getattr(self, name), getattr(other, name)) for name in vectors)
 
     __hash__ = None  # type: ignore[assignment]  # holds an array: equal by value, unhashable

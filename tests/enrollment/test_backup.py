@@ -16,11 +16,14 @@ from enrollment import TemplateStore
 from enrollment.backup import export_store, import_store, read_export
 from enrollment.errors import BackupError
 from verify.errors import ModelMismatchError
+from verify.normalization import CohortStats
 
 MODEL = ("vector", "1")
 MODELS = {"face": MODEL, "voice": MODEL}
 KEY = bytes(range(32))
 NAN_SUM = base64.b64encode(np.full(8, np.nan, "<f4").tobytes()).decode()
+STATS = CohortStats(0.1, 0.05, 10, "cohort")
+BAND_STATS = CohortStats(0.2, 0.04, 10, "cohort")
 
 
 @pytest.fixture
@@ -28,7 +31,8 @@ def source(tmp_path: Path) -> TemplateStore:
     with TemplateStore(tmp_path / "source.db") as store:
         store.add_sample("alice", "face", direction(0), *MODEL)
         store.add_sample("alice", "face", direction(1), *MODEL)
-        store.add_sample("alice", "voice", direction(2), *MODEL)
+        voice = store.add_sample("alice", "voice", direction(2), *MODEL, narrowband=direction(5))
+        store.set_cohort_stats(voice, STATS, BAND_STATS)
         store.add_sample("李小龙 '); DROP TABLE templates;--", "face", direction(3), *MODEL)
         yield store
 
@@ -53,12 +57,36 @@ def test_round_trip_is_exact_and_the_file_is_private(source, exported: Path, tar
     assert not list(exported.parent.glob(".*partial"))
 
 
-def test_import_into_a_keyed_store_seals_every_template(exported: Path, tmp_path: Path) -> None:
+def test_import_into_a_keyed_store_seals_every_template(source, exported: Path, tmp_path: Path) -> None:
     with TemplateStore(tmp_path / "sealed.db", key=KEY) as store:
         import_store(store, exported, MODELS)
         assert store.get("alice", "face").sample_count == 2
     with TemplateStore(tmp_path / "sealed.db", key=KEY) as store:
-        assert len(store.list_templates()) == 3
+        assert store.list_templates() == source.list_templates()
+
+
+def test_the_narrowband_copy_and_its_statistics_are_exported(exported: Path, target) -> None:
+    document = json.loads(exported.read_text(encoding="utf-8"))
+    face, voice = document["templates"][:2]
+    assert document["format_version"] == 3 and face["narrowband_sum"] is None and face["narrowband_stats"] is None
+    assert base64.b64decode(voice["narrowband_sum"]) == direction(5).astype("<f4").tobytes()
+    assert voice["narrowband_stats"]["mean"] == BAND_STATS.mean
+    import_store(target, exported, MODELS)
+    imported = target.get("alice", "voice")
+    np.testing.assert_array_equal(imported.narrowband_sum, direction(5))
+    assert (imported.cohort_stats, imported.narrowband_stats) == (STATS, BAND_STATS)
+
+
+def test_a_version_2_file_imports_without_copies(source, exported: Path, target) -> None:
+    def version_2(document: dict) -> None:
+        document["format_version"] = 2
+        for record in document["templates"]:
+            del record["narrowband_sum"], record["narrowband_stats"]
+
+    assert import_store(target, edited(exported, version_2), MODELS) == 3
+    voice = target.get("alice", "voice")
+    assert voice.narrowband_sum is None and voice.narrowband_stats is None and voice.cohort_stats == STATS
+    assert voice.embedding_sum.tobytes() == source.get("alice", "voice").embedding_sum.tobytes()
 
 
 def test_export_is_one_snapshot_while_others_write(source, tmp_path: Path) -> None:
@@ -96,6 +124,10 @@ def set_first(field: str, value):
     return lambda document: document["templates"][0].__setitem__(field, value)
 
 
+def set_voice(field: str, value):
+    return lambda document: document["templates"][1].__setitem__(field, value)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -105,17 +137,23 @@ def set_first(field: str, value):
         (lambda d: d["templates"].append(dict(d["templates"][0])), r"holds 'alice' \(face\) twice"),
         (lambda d: d["templates"].append(7), "template #4 is not a template record"),
         (lambda d: d["templates"][2].pop("model_id"), r"template #3 is not a template record \(missing \['model_id'\]\)"),
-        (set_first("embedding_sum", "@@@"), "embedding that is not base64"),
-        (set_first("embedding_sum", "AAAAAA=="), "4 embedding bytes for dim 8"),
+        (set_first("embedding_sum", "@@@"), "template #1: embedding_sum is not base64"),
+        (set_first("embedding_sum", "AAAAAA=="), "embedding_sum has 4 bytes for dim 8"),
         (set_first("dim", "eight"), "for dim 'eight'"),
         (set_first("embedding_sum", NAN_SUM), "NaN or infinite"),
         (set_first("identity", ""), "template #1 is invalid: identity '' is empty"),
         (set_first("sample_count", 0), "sample_count must be an integer >= 1"),
         (set_first("created_at", -5), "created_at must be a finite, non-negative time"),
         (set_first("modality", "iris"), "unknown modality 'iris'"),
+        (set_voice("narrowband_sum", "@@@"), "template #2: narrowband_sum is not base64"),
+        (set_voice("narrowband_sum", "AAAAAA=="), "template #2: narrowband_sum has 4 bytes for dim 8"),
+        (set_voice("narrowband_sum", NAN_SUM), "template #2 is invalid: narrowband_sum holds NaN"),
+        (set_voice("narrowband_stats", {"mean": 0.2}), "template #2 is invalid: cannot read cohort statistics"),
+        (set_voice("narrowband_sum", None), "template #2 is invalid: narrowband_stats given without"),
     ],
     ids=["format", "version", "templates", "duplicate", "not-a-record", "missing-field", "base64", "length",
-         "dim-type", "nan", "identity", "count", "time", "modality"],
+         "dim-type", "nan", "identity", "count", "time", "modality", "narrowband-base64", "narrowband-length",
+         "narrowband-nan", "narrowband-stats", "narrowband-stats-alone"],
 )
 def test_invalid_files_are_refused_before_anything_is_written(exported: Path, target, change, message) -> None:
     target.add_sample("zed", "face", direction(7), *MODEL)

@@ -50,8 +50,9 @@ def test_every_template_write_and_only_those_changes_the_version(tmp_path: Path)
 def test_a_version_7_store_is_migrated_with_its_templates(tmp_path: Path, monkeypatch):
     path = tmp_path / "v7.db"
     monkeypatch.setattr(database, "SCHEMA_VERSION", 7)
-    with TemplateStore(path) as store:
-        store.add_sample("alice", "face", np.ones(4), *MODEL)
+    with TemplateStore(path) as store, store.transaction(write=True) as connection:  # a version 7 row
+        connection.execute("INSERT INTO templates VALUES ('alice', 'face', ?, 4, 1, ?, ?, 1.0, 1.0, NULL, NULL)",
+                           (np.ones(4, "<f4").tobytes(), *MODEL))
     monkeypatch.undo()
     with TemplateStore(path) as store:
         migrated = version(store)
@@ -59,7 +60,7 @@ def test_a_version_7_store_is_migrated_with_its_templates(tmp_path: Path, monkey
         store.delete("alice")
         assert version(store).version == 2
     raw = sqlite3.connect(path)
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == 8
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
     raw.close()
 
 

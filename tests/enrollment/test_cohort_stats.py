@@ -58,9 +58,10 @@ def test_a_template_from_before_the_statistics_gets_them_on_first_use(tmp_path, 
         store.add_sample("Andy", "face", vector, FACE.model_id, FACE.version)
     raw = sqlite3.connect(path)  # rebuild the table as schema version 4 had it: no statistics column
     (create,) = raw.execute("SELECT sql FROM sqlite_master WHERE name = 'templates'").fetchone()
-    assert ", cohort_stats TEXT" in create
+    added = ", cohort_stats TEXT, narrowband BLOB, narrowband_seal BLOB, narrowband_stats TEXT"  # versions 5, 9
+    assert added in create
     raw.execute("ALTER TABLE templates RENAME TO newer")
-    raw.execute(create.replace(", cohort_stats TEXT", ""))
+    raw.execute(create.replace(added, ""))
     raw.execute("INSERT INTO templates SELECT identity, modality, embedding, dim, sample_count, model_id,"
                 " model_version, created_at, updated_at, seal FROM newer")
     raw.execute("DROP TABLE newer")
@@ -72,7 +73,8 @@ def test_a_template_from_before_the_statistics_gets_them_on_first_use(tmp_path, 
     raw.close()
     assert 4 in MIGRATIONS
     with TemplateStore(path) as store:
-        assert store.get("Andy", "face").cohort_stats is None
+        old = store.get("Andy", "face")
+        assert old.cohort_stats is None and old.narrowband_sum is None
         assert check(store, verifier, "Andy", face_files[1]).accepted
         migrated = store.get("Andy", "face")
         assert migrated.cohort_stats == verifier.template_stats(migrated.embedding)
@@ -83,13 +85,14 @@ def test_exports_carry_the_statistics_and_version_1_exports_still_import(tmp_pat
         stats = enroll(source, verifier, "Andy", face_files[0]).template.cohort_stats
         export_store(source, tmp_path / "backup.json")
     document = json.loads((tmp_path / "backup.json").read_text())
-    assert document["format_version"] == 2 and document["templates"][0]["cohort_stats"]["mean"] == stats.mean
+    assert document["format_version"] == 3 and document["templates"][0]["cohort_stats"]["mean"] == stats.mean
     with TemplateStore(tmp_path / "b.db") as target:
         assert import_store(target, tmp_path / "backup.json", MODELS) == 1
         assert target.get("Andy", "face").cohort_stats == stats
     document["format_version"] = 1
     for record in document["templates"]:
-        del record["cohort_stats"]
+        for field in ("cohort_stats", "narrowband_sum", "narrowband_stats"):
+            del record[field]
     (tmp_path / "v1.json").write_text(json.dumps(document))
     with TemplateStore(tmp_path / "c.db") as target:
         assert import_store(target, tmp_path / "v1.json", MODELS) == 1

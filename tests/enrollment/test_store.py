@@ -238,6 +238,7 @@ def test_new_file_is_private_and_stores_only_embeddings(store_path: Path) -> Non
     assert columns == [
         "identity", "modality", "embedding", "dim", "sample_count",
         "model_id", "model_version", "created_at", "updated_at", "seal", "cohort_stats",
+        "narrowband", "narrowband_seal", "narrowband_stats",
     ]  # fmt: skip
     assert sorted(tables) == ["adapted", "api_tokens", "attempts", "lockouts", "meta", "replay_samples",
                               "sqlite_sequence", "template_changes", "templates"]
@@ -436,7 +437,7 @@ def _hammer(path: str, worker: int, start, results) -> None:
         start.wait(timeout=30)
         with TemplateStore(path) as store:
             for _ in range(25):
-                store.add_sample("shared", "voice", one_hot(worker), *MODEL)
+                store.add_sample("shared", "voice", one_hot(worker), *MODEL, narrowband=one_hot(4 + worker))
                 store.add_sample(f"own {worker}", "voice", one_hot(worker), *MODEL)
         results.put((worker, "ok"))
     except BaseException as error:  # noqa: BLE001 - reported to the parent test
@@ -465,6 +466,7 @@ def test_processes_lose_no_updates(store_path: Path) -> None:
         shared = store.get("shared", "voice")
         assert shared.sample_count == 100
         np.testing.assert_array_equal(shared.embedding_sum, [25, 25, 25, 25, 0, 0, 0, 0])
+        np.testing.assert_array_equal(shared.narrowband_sum, [0, 0, 0, 0, 25, 25, 25, 25])
         for worker in range(4):
             assert store.get(f"own {worker}", "voice").sample_count == 25
         store.integrity_check()

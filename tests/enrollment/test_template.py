@@ -15,6 +15,7 @@ from enrollment import (
     validate_modality,
 )
 from verify.errors import ConfigError, VerifyError
+from verify.normalization import CohortStats
 
 
 def make_template(**changes: object) -> Template:
@@ -192,3 +193,72 @@ def test_with_sample_rejects(sample: object, message: str) -> None:
 def test_with_sample_rejects_bad_time() -> None:
     with pytest.raises(InvalidTemplateError, match="updated_at must be a finite"):
         make_template().with_sample([1.0, 0.0], now=float("inf"))
+
+
+# --- the narrowband copy -------------------------------------------------------------------
+STATS = CohortStats(0.1, 0.05, 10, "cohort")
+
+
+def test_narrowband_copies_are_unit_normalised_summed_and_renormalised() -> None:
+    template = Template.from_sample("bob", "voice", [3, 4], "ecapa", "2", now=1.0, narrowband=[0, 2])
+    np.testing.assert_array_equal(template.narrowband_sum, [0.0, 1.0])
+    updated = template.with_sample([1, 0], now=2.0, narrowband=[3, 4])
+    assert updated.narrowband_sum.dtype == np.float32 and updated.sample_count == 2
+    np.testing.assert_allclose(updated.narrowband_sum, [0.6, 1.8], rtol=1e-6)
+    np.testing.assert_allclose(updated.narrowband, np.array([0.6, 1.8]) / np.hypot(0.6, 1.8), rtol=1e-6)
+    assert updated.narrowband.dtype == np.float32
+    np.testing.assert_array_equal(template.narrowband_sum, [0.0, 1.0])  # left unchanged
+    with pytest.raises(ValueError):
+        updated.narrowband_sum[0] = 1.0
+
+
+def test_a_template_whose_samples_do_not_all_have_a_copy_has_none() -> None:
+    plain = Template.from_sample("bob", "voice", [3, 4], "ecapa", "2", now=1.0)
+    assert plain.narrowband_sum is None and plain.narrowband is None
+    assert plain.with_sample([1, 0], now=2.0, narrowband=[0, 1]).narrowband_sum is None
+    banded = make_template(narrowband_sum=[1.0, 0.0], cohort_stats=STATS, narrowband_stats=STATS)
+    dropped = banded.with_sample([1, 0], now=200.0)
+    assert dropped.narrowband_sum is None and dropped.narrowband is None and dropped.narrowband_stats is None
+    kept = banded.with_sample([1, 0], now=200.0, narrowband=[0, 1])
+    assert kept.cohort_stats is None and kept.narrowband_stats is None  # they described the smaller template
+    np.testing.assert_array_equal(kept.narrowband_sum, [1.0, 1.0])
+
+
+def test_narrowband_copies_compare_by_value() -> None:
+    banded = make_template(narrowband_sum=[1.0, 2.0])
+    assert banded == make_template(narrowband_sum=np.array([1.0, 2.0], dtype=np.float64))
+    assert banded != make_template(narrowband_sum=[1.0, 2.5])
+    assert banded != make_template() and make_template() != banded
+    assert make_template(narrowband_sum=[1.0, 2.0], narrowband_stats=STATS) != banded
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"narrowband_sum": [1.0, 2.0, 3.0]}, r"narrowband_sum has shape \(3,\); embedding_sum has shape \(2,\)"),
+        ({"narrowband_sum": [0.0, 0.0]}, "narrowband_sum has zero norm"),
+        ({"narrowband_sum": [np.nan, 1.0]}, "narrowband_sum holds NaN"),
+        ({"narrowband_sum": np.ones((2, 2))}, r"narrowband_sum must have shape \(D,\)"),
+        ({"narrowband_sum": [1.0, 0.0], "narrowband_stats": {}}, "narrowband_stats must be CohortStats, got dict"),
+        ({"narrowband_stats": STATS}, "narrowband_stats given without a narrowband_sum"),
+    ],
+    ids=["shape", "zero", "nan", "matrix", "stats-type", "stats-alone"],
+)
+def test_template_rejects_a_bad_narrowband_copy(changes: dict, message: str) -> None:
+    with pytest.raises(InvalidTemplateError, match=message):
+        make_template(**changes)
+
+
+@pytest.mark.parametrize(
+    ("narrowband", "message"),
+    [([1.0, 2.0, 3.0], r"narrowband embedding has shape \(3,\); template 'alice' \(face\) has shape \(2,\)"),
+     ([1.0], r"narrowband embedding has shape \(1,\)"), ([0.0, 0.0], "norm 0.0")],
+)
+def test_a_bad_narrowband_sample_is_refused_even_without_copies(narrowband: list, message: str) -> None:
+    with pytest.raises(InvalidTemplateError, match=message):
+        make_template().with_sample([1.0, 0.0], now=200.0, narrowband=narrowband)
+
+
+def test_from_sample_refuses_a_copy_of_another_dimension() -> None:
+    with pytest.raises(InvalidTemplateError, match=r"narrowband_sum has shape \(3,\); embedding_sum has"):
+        Template.from_sample("bob", "voice", [3, 4], "ecapa", "2", now=1.0, narrowband=[1, 2, 3])
