@@ -44,6 +44,7 @@ from verify.conditions import (  # noqa: E402
     condition_trials,
     embed_cached,
     score_trials,
+    with_narrowband_copies,
 )
 from verify.config import SECURITY_LEVELS  # noqa: E402
 from verify.metrics import cllr, equal_error_rate, level_rates  # noqa: E402
@@ -84,6 +85,8 @@ def run_dataset(modality: str, dataset: str, args: argparse.Namespace, pipeline)
     with tqdm(total=len(files) * len(conditions), desc=dataset, unit="sample", file=sys.stderr) as bar:
         samples = embed_cached(pipeline, args.root, files, conditions, args.seed, args.cache, progress=bar.update)
     scorer = model_scorer(modality)
+    if scorer.narrowband is not None:  # voices enroll with their narrowband copy, as the product enrolls
+        samples = with_narrowband_copies(pipeline, scorer.narrowband, args.root, samples)
     result = {"people": len({person for person, _ in files}), "files": len(files),
               "embedding_seconds": round(time.time() - started, 1), "conditions": {}}
     # FSDD's digits are all under the 2 s of speech an enrollment asks for: enrolled as with --allow-low-quality

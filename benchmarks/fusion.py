@@ -42,6 +42,7 @@ from verify.conditions import (  # noqa: E402
     chimeric_scores,
     embed_cached,
     llr_sum_trials,
+    with_narrowband_copies,
 )
 from verify.config import SECURITY_LEVELS  # noqa: E402
 from verify.metrics import levels_report  # noqa: E402
@@ -56,11 +57,14 @@ CONDITION_PAIRS = [("clean", "clean"), ("webcam", "clean"), ("clean", "1-3 s"), 
 
 
 def samples_of(modality: str, args: argparse.Namespace, max_people: int | None):
-    """The evaluation people of the modality's data set, embedded under the benchmark conditions."""
-    dataset = DATASETS[modality]
+    """The evaluation people of the modality's data set, embedded under the benchmark conditions
+    (voices enrolled with their narrowband copy, as the product enrolls them)."""
+    dataset, pipeline = DATASETS[modality], load_pipeline(modality, "cpu")
     conditions = FACE_CONDITIONS if modality == "face" else VOICE_CONDITIONS
-    return embed_cached(load_pipeline(modality, "cpu"), args.root, evaluation_files(args.root, dataset, max_people),
-                        conditions, args.seed, args.cache)
+    samples = embed_cached(pipeline, args.root, evaluation_files(args.root, dataset, max_people), conditions,
+                           args.seed, args.cache)
+    route = model_scorer(modality).narrowband
+    return samples if route is None else with_narrowband_copies(pipeline, route, args.root, samples)
 
 
 def main() -> None:

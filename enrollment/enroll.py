@@ -77,13 +77,14 @@ def enroll(
     if sample.quality_issues and not allow_low_quality:
         raise QualityError("cannot enroll from this sample: " + "; ".join(sample.quality_issues))
     warnings = lookalikes(store, verifier.at_level(LOOKALIKE_LEVEL), identity, sample, gallery)
+    narrowband = verifier.narrowband_copy(sample)
     if replace:
         template = Template.from_sample(identity, pipeline.modality, sample.vector, pipeline.model_id,
-                                        pipeline.model_version, time.time())
+                                        pipeline.model_version, time.time(), narrowband)
         store.replace(template)
     else:
         template = store.add_sample(identity, pipeline.modality, sample.vector, pipeline.model_id,
-                                    pipeline.model_version)
+                                    pipeline.model_version, narrowband)
     template = with_cohort_stats(store, verifier, template)
     if adapter is not None:
         adapt_template(store, adapter, template)
@@ -91,11 +92,23 @@ def enroll(
 
 
 def with_cohort_stats(store: TemplateStore, verifier: Verifier, template: Template) -> Template:
-    """``template`` with the statistics its scorer needs, computed and stored when missing or stale."""
-    if verifier.scorer.usable(template.cohort_stats):
+    """``template`` with the statistics its scorer needs (its narrowband copy's too), computed and
+    stored when missing or stale."""
+    usable = verifier.scorer.usable
+    if usable(template.cohort_stats) and (template.narrowband is None or usable(template.narrowband_stats)):
         return template
     stats = verifier.template_stats(template.embedding)
-    return template if stats is None else store.set_cohort_stats(template, stats)
+    if stats is None:
+        return template
+    copy_stats = None if template.narrowband is None else verifier.template_stats(template.narrowband)
+    return store.set_cohort_stats(template, stats, copy_stats)
+
+
+def decide_template(verifier: Verifier, template: Template, probe: Embedding) -> Decision:
+    """``verifier``'s decision on ``probe`` against a stored template: a band-limited voice against its
+    narrowband copy when it has one (:mod:`verify.narrowband`)."""
+    return verifier.decide(template.embedding, probe, template.cohort_stats, template.narrowband,
+                           template.narrowband_stats)
 
 
 def adapt_template(store: TemplateStore, adapter: Adapter, template: Template) -> AdaptedParams:
@@ -126,7 +139,7 @@ def _adapted_decider(store: TemplateStore, verifier: Verifier, template: Templat
     """
     if adapter is None:
         template = with_cohort_stats(store, verifier, template)
-        return lambda probe: verifier.decide(template.embedding, probe, template.cohort_stats)
+        return lambda probe: decide_template(verifier, template, probe)
     if adapter.thresholds is None:
         raise ConfigError(f"the {adapter.method} adaptation checkpoint has no calibrated thresholds; retrain it")
     adapted = load_adapted(store, template.identity, template.modality)

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from enrollment.enroll import enrolled_template, with_cohort_stats
+from enrollment.enroll import decide_template, enrolled_template, with_cohort_stats
 from enrollment.identify import identify
 from enrollment.ratelimit import (
     ensure_not_locked,
@@ -279,7 +279,7 @@ class LiveSession:
         store = self.service.store
         template = with_cohort_stats(store, verifier, enrolled_template(store, verifier.pipeline, self.identity))
         ensure_not_locked(store, template.identity, "face", self.service.settings.lockout, caller=self.caller)
-        return verifier.decide(template.embedding, sample, template.cohort_stats)
+        return decide_template(verifier, template, sample)
 
     def _unless_replay(self, named: str, vectors: list[np.ndarray], decision: Decision) -> Decision:
         why = self.service.replay_guard("face").find(named, None, vectors)

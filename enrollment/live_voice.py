@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from enrollment.enroll import enrolled_template, with_cohort_stats
+from enrollment.enroll import decide_template, enrolled_template, with_cohort_stats
 from enrollment.identify import identify
 from enrollment.live import LiveOutcome
 from enrollment.ratelimit import (
@@ -162,7 +162,7 @@ class LiveVoiceSession:
         else:
             template = with_cohort_stats(store, verifier, enrolled_template(store, verifier.pipeline, self.identity))
             ensure_not_locked(store, template.identity, "voice", self.service.settings.lockout, caller=self.caller)
-            decision, named = verifier.decide(template.embedding, sample, template.cohort_stats), self.identity
+            decision, named = decide_template(verifier, template, sample), self.identity
         if decision.accepted and named is not None:
             why = self.service.replay_guard("voice").find(named, None, [sample.vector])
             if why:

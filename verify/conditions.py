@@ -15,24 +15,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from verify.calibration import Thresholds
+from verify.calibration import QualityTerms, Thresholds
 from verify.config import SECURITY_LEVELS
 from verify.embedding import Embedding, Pipeline
 from verify.errors import VerifyError
 from verify.face import degrade as face_degrade
 from verify.fusion import ModalityTrials, chimeric_pairs
 from verify.io import decode_audio, decode_image
+from verify.narrowband import NarrowbandRoute
 from verify.quality_measures import trial_measures
 from verify.scorer import CalibratedScorer
 from verify.scoring import calibrated_outcomes
 from verify.voice import degrade as voice_degrade
+from verify.voice.frontend import MEASURE_NAMES as VOICE_MEASURE_NAMES
 
 Sample = np.ndarray
 Condition = Callable[[Sample, np.random.Generator, Sequence[Sample]], Sample]
@@ -130,6 +132,8 @@ class EmbeddedSamples:
         flagged: ``(M,)`` True where the front end raised a quality issue (the product answers
             "retry" rather than "rejected" for such a sample).
         failed: condition -> files that could not be embedded (no face, too little speech).
+        copies: ``(M, D)`` narrowband copies kept with the templates, as a voice enrollment keeps
+            them (rows of NaN where none, :func:`with_narrowband_copies`); ``None``: not made.
     """
 
     vectors: np.ndarray
@@ -139,12 +143,13 @@ class EmbeddedSamples:
     measures: Mapping[str, np.ndarray]
     flagged: np.ndarray
     failed: Mapping[str, int] = field(default_factory=dict)
+    copies: np.ndarray | None = None
 
     def select(self, keep: np.ndarray) -> EmbeddedSamples:
         """The samples of a boolean ``(M,)`` mask."""
         return EmbeddedSamples(self.vectors[keep], self.people[keep], self.files[keep], self.conditions[keep],
                                {name: values[keep] for name, values in self.measures.items()},
-                               self.flagged[keep], self.failed)
+                               self.flagged[keep], self.failed, None if self.copies is None else self.copies[keep])
 
 
 def save_samples(path: Path, samples: EmbeddedSamples) -> None:
@@ -175,11 +180,12 @@ def embed_cached(
     """:func:`embed_under_conditions`, kept in the folder ``cache`` (None: not kept) between runs.
 
     The file name carries the model, its version and a digest of the files, the condition names
-    and the seed, so a run over other people or conditions never reads another run's embeddings.
+    and the seed (and, for voices, the front end's measure names), so a run over other people or conditions never reads another run's embeddings.
     """
     if cache is None:
         return embed_under_conditions(pipeline, root, files, conditions, seed, progress=progress)
-    key = json.dumps([[list(item) for item in files], sorted(conditions), seed]).encode()
+    front_end = list(VOICE_MEASURE_NAMES) if pipeline.modality == "voice" else []  # a new measure: embed again
+    key = json.dumps([[list(item) for item in files], sorted(conditions), seed] + ([front_end] if front_end else [])).encode()
     path = cache / f"{pipeline.model_id}-{pipeline.model_version}-{hashlib.sha256(key).hexdigest()[:16]}.npz"
     if path.exists():
         return load_samples(path)
@@ -248,6 +254,19 @@ def embed_under_conditions(
     )
 
 
+def with_narrowband_copies(pipeline: Pipeline, route: NarrowbandRoute, root: Path,
+                           samples: EmbeddedSamples) -> EmbeddedSamples:
+    """``samples`` with the narrowband copy of each clean sample, as a voice enrollment keeps it
+    (:meth:`verify.verifier.Verifier.narrowband_copy`: none for a sample ``route`` finds band-limited
+    already); rows of NaN for the others."""
+    clean = np.nonzero((samples.conditions == CLEAN) & ~route.takes_many(samples.measures))[0]
+    copies = np.full(samples.vectors.shape, np.nan, np.float32)
+    for row, embedded in zip(clean, pipeline.embed_many([root / samples.files[row] for row in clean])):
+        if not isinstance(embedded, VerifyError):
+            copies[row] = pipeline.embed_narrowband(embedded.preview)
+    return replace(samples, copies=copies)
+
+
 def condition_trials(samples: EmbeddedSamples, condition: str, max_impostors: int | None = None,
                      seed: int = 0, flagged_enroll: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``(enroll, probe)`` indices into ``samples``: every clean enrollment against every probe of
@@ -300,6 +319,36 @@ class TrialScores:
                            self.quality_gain[rows], self.supported[rows], self.flagged[rows])
 
 
+def trial_terms(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.ndarray, probe: np.ndarray,
+                cohort_codes: Mapping[str, int] | None = None, routed: np.ndarray | None = None) -> QualityTerms:
+    """The shipped calibration's terms of every ``(enroll, probe)`` trial: cosine, S-norm, LLR.
+
+    ``cohort_codes`` (person -> label in the cohort) is for samples of the cohort's own people:
+    both people of a trial are then left out of the cohort (:meth:`Cohort.trial_statistics`).
+    A trial where ``routed`` is True is scored against its template's narrowband copy
+    (``samples.copies``) instead of the template.
+    """
+    vectors, templates, people, copies = samples.vectors, enroll, samples.people, samples.copies
+    if routed is not None and routed.any():
+        if copies is None:
+            raise ValueError("routed trials need the samples' narrowband copies")
+        kept = np.isfinite(copies[:, 0])
+        if not kept[enroll[routed]].all():
+            raise ValueError("a routed trial's template has no narrowband copy")
+        copy_rows = np.full(len(kept), -1)
+        copy_rows[kept] = len(vectors) + np.arange(int(kept.sum()))
+        vectors = np.vstack([vectors, copies[kept]]).astype(np.float32)
+        people = np.concatenate([people, people[kept]])
+        templates = np.where(routed, copy_rows[enroll], enroll)
+    cosines = np.einsum("ij,ij->i", vectors[templates], vectors[probe]).astype(np.float64)
+    scores = cosines
+    if scorer.cohort is not None:
+        identities = None if cohort_codes is None else np.array([cohort_codes[person] for person in people])
+        scores = scorer.cohort.s_norm_trials(cosines, vectors, templates, probe, identities)
+    probe_measures = {name: values[probe] for name, values in samples.measures.items()}
+    return scorer.calibration.terms(scores, trial_measures(probe_measures, cosines))
+
+
 def score_trials(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.ndarray, probe: np.ndarray,
                  levels: Sequence[str] = tuple(SECURITY_LEVELS),
                  cohort_codes: Mapping[str, int] | None = None) -> TrialScores:
@@ -307,24 +356,29 @@ def score_trials(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.
 
     Same rules as :func:`verify.scoring.decide_calibrated`, vectorised: a probe the front end
     flagged (blurry, dark, short, noisy) that is not accepted gets "retry", not "rejected".
-    ``cohort_codes`` (person -> label in the cohort) is for samples of the cohort's own people:
-    both people of a trial are then left out of the cohort (:meth:`Cohort.trial_statistics`).
+    ``cohort_codes``: see :func:`trial_terms`. With ``samples.copies``, a band-limited probe against
+    a template with a copy takes the scorer's narrowband route, as
+    :meth:`verify.verifier.Verifier.decide` does.
     """
-    cosines = np.einsum("ij,ij->i", samples.vectors[enroll], samples.vectors[probe]).astype(np.float64)
-    scores = cosines
-    if scorer.cohort is not None:
-        identities = None if cohort_codes is None else np.array([cohort_codes[person] for person in samples.people])
-        scores = scorer.cohort.s_norm_trials(cosines, samples.vectors, enroll, probe, identities)
-    probe_measures = {name: values[probe] for name, values in samples.measures.items()}
-    terms = scorer.calibration.terms(scores, trial_measures(probe_measures, cosines))
+    route, copies = scorer.narrowband, samples.copies
+    routed = np.zeros(len(enroll), bool)
+    if copies is not None and route is not None:
+        routed = np.isfinite(copies[enroll, 0]) & route.takes_many({name: values[probe] for name, values in
+                                                                    samples.measures.items()})
+    terms = trial_terms(scorer, samples, enroll, probe, cohort_codes, routed)
+    llr, slope, gain = terms.llr, terms.slope, terms.quality_gain
+    if routed.any():
+        llr = np.where(routed, route.mapped_llrs(llr), llr)
+        slope, gain = (np.where(routed, route.scale * values, values) for values in (slope, gain))
     flagged = samples.flagged[probe]
     outcomes = {}
     for level in levels:
-        answer = calibrated_outcomes(terms.llr, terms.slope, terms.quality_gain, scorer.operating_point(level),
-                                     terms.supported)
+        answer = calibrated_outcomes(llr, slope, gain, scorer.operating_point(level), terms.supported)
+        if routed.any():
+            answer = np.where(routed, calibrated_outcomes(llr, slope, gain, route.thresholds.operating_point(level),
+                                                          terms.supported), answer)
         outcomes[level] = np.where((answer == "rejected") & flagged, "retry", answer)
-    return TrialScores(samples.people[enroll] == samples.people[probe], terms.llr, outcomes, terms.quality_gain,
-                       terms.supported, flagged)
+    return TrialScores(samples.people[enroll] == samples.people[probe], llr, outcomes, gain, terms.supported, flagged)
 
 
 def llr_sum_trials(parts: Sequence[TrialScores], thresholds: Thresholds,

@@ -122,17 +122,42 @@ def score_pairs(
     return pair_cosines(pairs, embeddings), errors
 
 
+def narrowband_copies(pipeline: Pipeline, scorer: Scorer, pairs: Sequence[Pair],
+                      embeddings: Mapping[str, Embedding]) -> dict[str, np.ndarray]:
+    """Enrolled file -> its narrowband copy's embedding, as a voice enrollment keeps it (see
+    :meth:`verify.verifier.Verifier.narrowband_copy`)."""
+    route = scorer.narrowband
+    if route is None:
+        return {}
+    names = sorted(name for name in {pair.enroll_path for pair in pairs} & set(embeddings)
+                   if not route.takes(embeddings[name].measures))
+    return {name: pipeline.embed_narrowband(embeddings[name].preview) for name in names}
+
+
 def level_outcomes(pairs: Sequence[Pair], embeddings: Mapping[str, Embedding], scorer: Scorer,
-                   levels: Sequence[str] = tuple(SECURITY_LEVELS)) -> dict[str, np.ndarray]:
+                   levels: Sequence[str] = tuple(SECURITY_LEVELS),
+                   copies: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """The product's answer to every pair at each level: ``(N,)`` arrays of ``"accepted"``,
-    ``"retry"``, ``"rejected"``; a pair whose file failed is ``"error"`` (never accepted)."""
+    ``"retry"``, ``"rejected"``; a pair whose file failed is ``"error"`` (never accepted).
+
+    ``copies`` (:func:`narrowband_copies`): a band-limited probe is held against its enrolled
+    file's copy, as :meth:`verify.verifier.Verifier.decide` holds it.
+    """
+    copies = copies or {}
     stats = {name: scorer.template_stats(embeddings[name].vector)
              for name in {pair.enroll_path for pair in pairs} if name in embeddings}
+    copy_stats = {name: scorer.template_stats(copy) for name, copy in copies.items()}
+    route = scorer.narrowband
     outcomes = {level: np.full(len(pairs), "error", dtype=object) for level in levels}
     for index, pair in enumerate(pairs):
         if pair.enroll_path not in embeddings or pair.probe_path not in embeddings:
             continue
         probe = embeddings[pair.probe_path]
+        if route is not None and pair.enroll_path in copies and route.takes(probe.measures):
+            cosine = float(cosine_scores(copies[pair.enroll_path], probe.vector)[0, 0])
+            for level in levels:
+                outcomes[level][index] = scorer.decide_narrowband(cosine, level, probe, copy_stats[pair.enroll_path]).outcome
+            continue
         cosine = cosine_scores(embeddings[pair.enroll_path].vector, probe.vector)[0]
         for level in levels:
             outcomes[level][index] = scorer.decide_many(cosine, level, probe, [stats[pair.enroll_path]])[0].outcome

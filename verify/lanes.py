@@ -129,6 +129,11 @@ class Lanes:
         """Embed one sample on a free lane, raising its :class:`VerifyError` if it fails."""
         return embed_one(self, source)
 
+    def embed_narrowband(self, speech: Any) -> Any:
+        """A voice sample's narrowband copy on a free lane (the voice pipeline's ``embed_narrowband``)."""
+        with self.borrow() as pipeline:
+            return pipeline.embed_narrowband(speech)
+
     @contextmanager
     def borrow(self) -> Iterator[Pipeline]:
         """A copy no other thread uses until the block ends (waiting for one to free up)."""

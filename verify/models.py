@@ -4,7 +4,8 @@ Every shipped artefact follows one convention: it lies in ``assets/models`` (or
 ``$VERIFY_WEIGHTS_DIR``) with its sha256 checked on load and a model card ``<stem>.md`` beside it.
 A model's scoring is its impostor cohort ``<model_id>.cohort.json`` (+ ``.npz``) and its LLR
 calibration ``<model_id>.calibration.json``, both written by ``scripts/calibrate.py`` from the
-calibration identities only.
+calibration identities only. A voice model may also ship ``<model_id>.narrowband.json``, the route of
+band-limited probes (:mod:`verify.narrowband`, ``scripts/calibrate_narrowband.py``).
 
 Pipeline classes are imported on first use, so reading a spec loads neither torch nor a network.
 """
@@ -21,6 +22,7 @@ from verify.calibration import Thresholds, load_calibration, load_thresholds
 from verify.config import DEFAULT_SECURITY_LEVEL, check_modality
 from verify.embedding import Pipeline
 from verify.errors import ConfigError
+from verify.narrowband import load_route
 from verify.normalization import load_cohort
 from verify.scorer import CalibratedScorer
 from verify.verifier import Verifier
@@ -41,6 +43,7 @@ class ModelSpec:
         calibration: file name of the score -> LLR calibration in ``assets/models``.
         cohort: file name of the impostor cohort's manifest (``None``: scores are not S-normalised).
         adapter: the per-user adaptation checkpoint, where one beat the plain model on validation.
+        narrowband: file name of the band-limited probes' route (``None``: they take the plain path).
     """
 
     modality: str
@@ -49,6 +52,7 @@ class ModelSpec:
     calibration: str
     cohort: str | None = None
     adapter: WeightsFile | None = None
+    narrowband: str | None = None
 
     @cached_property
     def pipeline_class(self) -> type:
@@ -82,7 +86,8 @@ class ModelSpec:
         """
         cohort_path = self.cohort_path()
         cohort = None if cohort_path is None else load_cohort(cohort_path, self.model_id)
-        return CalibratedScorer(load_calibration(self.calibration_path(), self.model_id), cohort)
+        route = None if self.narrowband is None else load_route(MODELS_DIR / self.narrowband, self.model_id)
+        return CalibratedScorer(load_calibration(self.calibration_path(), self.model_id), cohort, route)
 
     def load_adapter(self) -> Adapter:
         """The shipped, hash-checked per-user adaptation.
@@ -114,6 +119,7 @@ SHIPPED: dict[str, ModelSpec] = {
         pipeline="verify.voice.pipeline:VoicePipeline",
         calibration="ge2e-robust.calibration.json",
         cohort="ge2e-robust.cohort.json",
+        narrowband="ge2e-robust.narrowband.json",
     ),
 }
 

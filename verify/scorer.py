@@ -21,9 +21,10 @@ import numpy as np
 
 from verify.calibration import ScoreCalibration, Thresholds
 from verify.embedding import Embedding
+from verify.narrowband import NarrowbandRoute
 from verify.normalization import Cohort, CohortStats, s_norm_many
 from verify.quality_measures import trial_measures
-from verify.scoring import Decision, OperatingPoint, decide
+from verify.scoring import Decision, OperatingPoint, decide, decide_calibrated
 
 
 def evidence(decision: Decision) -> float:
@@ -33,6 +34,9 @@ def evidence(decision: Decision) -> float:
 
 class Scorer(Protocol):
     """Cosine scores of one model -> decisions at a security level."""
+
+    narrowband: NarrowbandRoute | None
+    """Band-limited probes against a template's narrowband copy (:mod:`verify.narrowband`), or ``None``."""
 
     def operating_point(self, level: str) -> OperatingPoint:
         """The level's thresholds, in evidence units."""
@@ -55,6 +59,8 @@ class Scorer(Protocol):
 
 class CosineScorer:
     """Raw cosine against cosine thresholds per level."""
+
+    narrowband = None
 
     def __init__(self, thresholds: Thresholds) -> None:
         self.thresholds = thresholds
@@ -79,16 +85,19 @@ class CosineScorer:
 
 
 class CalibratedScorer:
-    """S-norm against a cohort, then a quality-aware calibration to an LLR, held at LLR thresholds.
+    """S-norm against a cohort, then a quality-aware calibration to an LLR, held at LLR thresholds;
+    band-limited probes against a template's narrowband copy take ``narrowband``'s route.
 
     Raises (from the constructor):
         WeightsError: the cohort is not the one the calibration was fitted with.
     """
 
-    def __init__(self, calibration: ScoreCalibration, cohort: Cohort | None) -> None:
+    def __init__(self, calibration: ScoreCalibration, cohort: Cohort | None,
+                 narrowband: NarrowbandRoute | None = None) -> None:
         calibration.check_cohort(cohort)
         self.calibration = calibration
         self.cohort = cohort
+        self.narrowband = narrowband
 
     def operating_point(self, level: str) -> OperatingPoint:
         return self.calibration.operating_point(level)
@@ -108,6 +117,15 @@ class CalibratedScorer:
         return [self.calibration.decide_input(float(score), level, trial_measures(probe.measures, float(cosine)),
                                               probe.quality_issues)
                 for score, cosine in zip(scores, cosines)]
+
+    def decide_narrowband(self, cosine: float, level: str, probe: Embedding, copy_stats: CohortStats | None) -> Decision:
+        """Decision for a band-limited probe against a template's narrowband copy (``cosine``, and the
+        copy's statistics), on the :attr:`narrowband` route."""
+        if self.narrowband is None:
+            raise ValueError("this scorer has no narrowband route")
+        score = float(self._input_scores(np.array([cosine], dtype=np.float64), probe, [copy_stats])[0])
+        result = self.narrowband.mapped(self.calibration.calibrated(score, trial_measures(probe.measures, float(cosine))))
+        return decide_calibrated(result, self.narrowband.thresholds.operating_point(level), probe.quality_issues)
 
     def evidence_many(self, cosines: np.ndarray, probe: Embedding,
                       template_stats: Sequence[CohortStats | None]) -> np.ndarray:

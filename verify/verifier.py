@@ -31,11 +31,29 @@ class Verifier:
         """What the scorer needs stored with a ``(D,)`` template (computed once, at enrollment)."""
         return self.scorer.template_stats(template)
 
-    def decide(self, template: np.ndarray, probe: Embedding, template_stats: CohortStats | None = None) -> Decision:
+    def narrowband_copy(self, sample: Embedding) -> np.ndarray | None:
+        """The ``(D,)`` embedding of an enrollment sample's narrowband copy, kept beside its template
+        when the scorer routes band-limited probes to it; ``None`` when it does not, or when the
+        sample is band-limited itself (its template already matches such probes)."""
+        embed = getattr(self.pipeline, "embed_narrowband", None)
+        route = self.scorer.narrowband
+        if route is None or embed is None or route.takes(sample.measures):
+            return None
+        return embed(sample.preview)
+
+    def decide(self, template: np.ndarray, probe: Embedding, template_stats: CohortStats | None = None,
+               narrowband: np.ndarray | None = None, narrowband_stats: CohortStats | None = None) -> Decision:
         """Decision for an already embedded probe against a ``(D,)`` template.
 
         ``template_stats``: the template's stored statistics; computed here when missing or stale.
+        ``narrowband``, ``narrowband_stats``: the template's narrowband copy and its statistics, if
+        it has one: a band-limited probe is held against it (:mod:`verify.narrowband`).
         """
+        route = self.scorer.narrowband
+        if narrowband is not None and route is not None and route.takes(probe.measures):
+            stats = narrowband_stats if self.scorer.usable(narrowband_stats) else self.scorer.template_stats(narrowband)
+            cosine = float(cosine_scores(narrowband, probe.vector)[0, 0])
+            return self.scorer.decide_narrowband(cosine, self.level, probe, stats)
         return self.decide_many(np.asarray(template)[None], probe, [template_stats])[0]
 
     def decide_many(self, templates: np.ndarray, probe: Embedding,

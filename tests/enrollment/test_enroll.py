@@ -162,3 +162,44 @@ def test_the_store_holds_no_raw_sample(store_path: Path, face_pipeline, voice_pi
             enroll(store, shipped_verifier(face_pipeline), "Andy", path)
         assert store.get("Andy", "face").sample_count == 6
     assert sum(store_files(store_path).values()) == sum(before.values())
+
+
+# --- phone lines ------------------------------------------------------------------------------
+def phone_line(path: Path) -> tuple[np.ndarray, int]:
+    """The clip at ``path`` through a telephone channel (300-3400 Hz, 8 kHz, mu-law)."""
+    from verify.io import decode_audio
+    from verify.voice.degrade import telephone
+    from verify.voice.frontend import resample
+
+    samples, rate = decode_audio(path)
+    clip = resample(samples, rate, 16_000)
+    return telephone(clip, np.random.default_rng(0), mu_law_probability=1.0), 16_000
+
+
+def test_a_voice_enrolls_with_its_narrowband_copy_and_a_phone_line_is_held_against_it(
+        store, voice_pipeline, voice_verifier, voice_files) -> None:
+    route = voice_verifier.scorer.narrowband
+    enrolled = enroll(store, voice_verifier, "103", voice_files[0]).template
+    assert enrolled.narrowband is not None and enrolled.narrowband_stats is not None
+    assert float(enrolled.narrowband @ enrolled.embedding) < 0.99  # a copy, not the sample again
+
+    phoned = voice_pipeline.embed(phone_line(voice_files[1]))
+    assert route.takes(phoned.measures)
+    over_the_phone = check(store, voice_verifier, "103", phone_line(voice_files[1]))
+    assert over_the_phone.llr_threshold == route.thresholds.operating_point("medium").threshold
+    assert over_the_phone.accepted  # the same speaker, another utterance
+    impostor = check(store, voice_verifier, "103", phone_line(voice_files[4]))
+    assert not impostor.accepted
+    wide = check(store, voice_verifier, "103", voice_files[1])
+    assert wide.llr_threshold == voice_verifier.operating_point.threshold
+
+
+def test_a_template_enrolled_before_copies_were_kept_answers_a_phone_line_as_before(
+        store, voice_pipeline, voice_verifier, voice_files) -> None:
+    sample = voice_pipeline.embed(voice_files[0])
+    store.add_sample("103", "voice", sample.vector, voice_pipeline.model_id, voice_pipeline.model_version)
+
+    decision = check(store, voice_verifier, "103", phone_line(voice_files[1]))
+
+    assert decision.llr_threshold == voice_verifier.operating_point.threshold
+    assert enrolled_template(store, voice_pipeline, "103").narrowband is None

@@ -11,6 +11,7 @@ from verify.device import Device, DeviceSpec, select_device
 from verify.embedding import BatchedPipeline, Embedding, name_source
 from verify.errors import ConfigError, VerifyError
 from verify.io import AudioSource, decode_audio
+from verify.narrowband import narrowband_copy
 from verify.runtime import CPU_RUNTIMES
 from verify.voice.encoder import GE2E_WEIGHTS, HOP_SAMPLES, PARTIAL_FRAMES, CpuSpeakerEncoder, partial_window_starts
 from verify.voice.frontend import Speech, prepare_speech
@@ -86,6 +87,12 @@ class VoicePipeline(BatchedPipeline):
         from verify.voice.degrade import enrollment_copies  # SciPy: only for enrollments
 
         return self.embed_speech(enrollment_copies(speech, seed))
+
+    def embed_narrowband(self, speech: np.ndarray) -> np.ndarray:
+        """``(256,)`` embedding of the narrowband copy of prepared speech (an :class:`Embedding`'s
+        ``preview``, :func:`verify.narrowband.narrowband_copy`): what a voice enrollment keeps for
+        band-limited probes."""
+        return self.embed_speech([narrowband_copy(speech)])[0]
 
     def embed_speech(self, clips: Sequence[np.ndarray]) -> np.ndarray:
         """Embed prepared 16 kHz speech clips: ``(N, 256)`` float32 unit vectors.

@@ -1,0 +1,126 @@
+"""Band-limited voices (a phone line) held against a band-matched template.
+
+A probe through a telephone channel has no sound above 3.4 kHz nor below 300 Hz; against a
+template of full-band speech its score is low for the right speaker too, so the shipped
+thresholds refused nine in ten such genuine voices at ``medium``. A voice enrollment therefore
+also keeps the embedding of a telephone-band copy of its sample (:func:`narrowband_copy`), and a
+probe that sounds like a phone line (``high_band_db`` under :attr:`NarrowbandRoute.max_high_band_db`
+and ``low_band_db`` under :attr:`NarrowbandRoute.max_low_band_db`) is scored against that copy
+instead: S-normalised and calibrated as shipped, then mapped by ``scale * llr + offset`` (a
+logistic recalibration fitted on band-matched trials) and held at thresholds of its own, set on
+such probes of the calibration people (``scripts/calibrate_narrowband.py``). Every other probe
+(audio that lost only its high band, as a codec or an 8 kHz recording does, matches the copy
+worse than the template), every template without a copy, and 1:N identification keep the shipped
+path.
+
+``<model_id>.narrowband.json``: ``{"format", "format_version", "model_id", "max_high_band_db",
+"max_low_band_db", "scale", "offset", "thresholds": {"<far>": llr}, "provenance": {...}}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from verify.calibration import Thresholds
+from verify.errors import WeightsError
+from verify.scoring import CalibratedScore
+
+ROUTE_FORMAT = "verify-narrowband-route"
+ROUTE_FORMAT_VERSION = 1
+MEASURES = ("high_band_db", "low_band_db")
+
+
+@dataclass(frozen=True)
+class NarrowbandRoute:
+    """When a probe is held against the band-matched template, and at which LLR thresholds.
+
+    Attributes:
+        model_id: the voice model it was fitted for.
+        max_high_band_db, max_low_band_db: a probe whose ``high_band_db`` and ``low_band_db`` are
+            both below them takes this route.
+        scale, offset: the band-matched LLR is ``scale * llr + offset`` of the shipped calibration's.
+        thresholds: LLR thresholds per target FAR on the mapped LLR.
+        provenance: data, command and figures of the fit.
+    """
+
+    model_id: str
+    max_high_band_db: float
+    max_low_band_db: float
+    scale: float
+    offset: float
+    thresholds: Thresholds
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+
+    def takes(self, measures: Mapping[str, float]) -> bool:
+        """Whether a sample with these front-end measures sounds like a phone line (a face, or a
+        voice measured without them, does not)."""
+        if any(name not in measures for name in MEASURES):
+            return False
+        return bool(self.takes_many({name: np.asarray(measures[name]) for name in MEASURES}))
+
+    def takes_many(self, measures: Mapping[str, np.ndarray]) -> np.ndarray:
+        """:meth:`takes` for ``(N,)`` arrays of each measure."""
+        high, low = (np.asarray(measures[name], dtype=np.float64) for name in MEASURES)
+        return (high < self.max_high_band_db) & (low < self.max_low_band_db)
+
+    def mapped(self, result: CalibratedScore) -> CalibratedScore:
+        """``result`` with its LLR, slope and quality gain in this route's units."""
+        return dataclasses.replace(result, llr=self.scale * result.llr + self.offset, slope=self.scale * result.slope,
+                                   quality_gain=self.scale * result.quality_gain)
+
+    def mapped_llrs(self, llrs: np.ndarray) -> np.ndarray:
+        """``(N,)`` shipped LLRs in this route's units."""
+        return self.scale * np.asarray(llrs, dtype=np.float64) + self.offset
+
+
+def save_route(path: Path, route: NarrowbandRoute) -> None:
+    """Write a route as JSON (format in the module docstring)."""
+    document = {
+        "format": ROUTE_FORMAT,
+        "format_version": ROUTE_FORMAT_VERSION,
+        "model_id": route.model_id,
+        "max_high_band_db": route.max_high_band_db,
+        "max_low_band_db": route.max_low_band_db,
+        "scale": route.scale,
+        "offset": route.offset,
+        "thresholds": {f"{far:g}": round(value, 6) for far, value in sorted(route.thresholds.by_far.items())},
+        "provenance": dict(route.provenance),
+    }
+    Path(path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+
+def load_route(path: Path, model_id: str) -> NarrowbandRoute:
+    """Read a route written by :func:`save_route` for ``model_id``.
+
+    Raises:
+        WeightsError: unreadable, malformed, of another format or fitted for another model.
+    """
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        if document.get("format") != ROUTE_FORMAT or document.get("format_version") != ROUTE_FORMAT_VERSION:
+            raise ValueError(f"not a {ROUTE_FORMAT} file of version {ROUTE_FORMAT_VERSION}")
+        if document["model_id"] != model_id:
+            raise ValueError(f"fitted for {document['model_id']!r}, not {model_id!r}")
+        by_far = {float(far): float(value) for far, value in document["thresholds"].items()}
+        numbers = [float(document[name]) for name in ("max_high_band_db", "max_low_band_db", "scale", "offset")]
+        if not all(np.isfinite(numbers + list(by_far.values()))) or numbers[2] <= 0:
+            raise ValueError("its numbers must be finite and its scale positive")
+        return NarrowbandRoute(model_id, *numbers, Thresholds(model_id, by_far), document.get("provenance", {}))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise WeightsError(
+            f"cannot read the band-limited voice route {path}: {error}. Refit with: python scripts/calibrate_narrowband.py"
+        ) from error
+
+
+def narrowband_copy(speech: np.ndarray) -> np.ndarray:
+    """Prepared 16 kHz speech through a telephone channel (300-3400 Hz, 8 kHz, no companding): the
+    copy a voice enrollment keeps the embedding of. Deterministic."""
+    from verify.voice.degrade import telephone  # SciPy: only for enrollments
+
+    return telephone(np.asarray(speech, np.float32), np.random.default_rng(0), mu_law_probability=0.0)
