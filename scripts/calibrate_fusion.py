@@ -2,8 +2,9 @@
 
 Each face person of the calibration half of LFW is paired with a voice person of the calibration
 half of LibriSpeech (no data set has both; five random pairings); a chimeric trial sums the calibrated LLRs of a face
-trial and a voice trial between partners, under every pair of calibration conditions. Each
-level's threshold holds its FAR in every pair of conditions. Writes
+trial and a voice trial between partners, under every pair of calibration conditions (voices
+enrolled with their narrowband copy, as the product enrolls them). Each level's threshold holds
+its FAR in every pair of conditions. Writes
 ``assets/models/fusion-<face model>+<voice model>.thresholds.json``.
 
     python scripts/calibrate_fusion.py [--data ../shared/data] [--cache .cache/calibration] [--seed 0]
@@ -27,7 +28,7 @@ from calibrate import FIT_SETS, IDENTITIES_NOTE, cohort_codes, embedded_set  # n
 
 from verify.calibration import CALIBRATED_FARS, Thresholds, save_thresholds  # noqa: E402
 from verify.calibration_fit import thresholds_in_every_condition  # noqa: E402
-from verify.conditions import chimeric_scores  # noqa: E402
+from verify.conditions import chimeric_scores, with_narrowband_copies  # noqa: E402
 from verify.models import fusion_thresholds_path, load_pipeline, model_scorer  # noqa: E402
 
 DRAWS = 5  # random pairings of face and voice people, pooled
@@ -42,9 +43,12 @@ def main() -> None:
     sides = {}
     codes = {modality: cohort_codes(args.data, modality) for modality in ("face", "voice")}
     for modality in ("face", "voice"):
-        pipeline = load_pipeline(modality, "cpu")
+        pipeline, scorer = load_pipeline(modality, "cpu"), model_scorer(modality)
         (dataset,) = FIT_SETS[modality]
-        sides[modality] = (model_scorer(modality), embedded_set(pipeline, args.data, dataset, args.seed, args.cache))
+        samples = embedded_set(pipeline, args.data, dataset, args.seed, args.cache)
+        if scorer.narrowband is not None:
+            samples = with_narrowband_copies(pipeline, scorer.narrowband, args.data, samples)
+        sides[modality] = (scorer, samples)
     llrs, labels, pairs = [], [], []
     for face_condition in np.unique(sides["face"][1].conditions):
         for voice_condition in np.unique(sides["voice"][1].conditions):
