@@ -124,6 +124,10 @@ class BatchingPipeline:
         """Embed a batch on the lanes, beside the workers' batches."""
         return self._lanes.embed_many(sources)
 
+    def embed_narrowband(self, speech: Any) -> Any:
+        """A voice sample's narrowband copy, on a free lane (the voice pipeline's ``embed_narrowband``)."""
+        return self._lanes.embed_narrowband(speech)
+
     def _serve(self) -> None:
         while True:
             first = self._queue.get()

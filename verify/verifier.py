@@ -8,7 +8,7 @@ import numpy as np
 
 from verify.config import DEFAULT_SECURITY_LEVEL
 from verify.embedding import Embedding, Pipeline
-from verify.errors import VerifyError
+from verify.errors import ConfigError, VerifyError
 from verify.normalization import CohortStats
 from verify.scorer import Scorer
 from verify.scoring import Decision, OperatingPoint, cosine_scores
@@ -34,11 +34,17 @@ class Verifier:
     def narrowband_copy(self, sample: Embedding) -> np.ndarray | None:
         """The ``(D,)`` embedding of an enrollment sample's narrowband copy, kept beside its template
         when the scorer routes band-limited probes to it; ``None`` when it does not, or when the
-        sample is band-limited itself (its template already matches such probes)."""
-        embed = getattr(self.pipeline, "embed_narrowband", None)
+        sample is band-limited itself (its template already matches such probes).
+
+        Raises:
+            ConfigError: the scorer routes such probes but the pipeline makes no copies.
+        """
         route = self.scorer.narrowband
-        if route is None or embed is None or route.takes(sample.measures):
+        if route is None or route.takes(sample.measures):
             return None
+        embed = getattr(self.pipeline, "embed_narrowband", None)
+        if embed is None:
+            raise ConfigError(f"the {self.pipeline.modality} pipeline makes no narrowband copies, which its scorer needs")
         return embed(sample.preview)
 
     def decide(self, template: np.ndarray, probe: Embedding, template_stats: CohortStats | None = None,

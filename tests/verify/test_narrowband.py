@@ -148,3 +148,22 @@ def test_score_trials_answers_each_trial_as_the_verifier_decides_it():
             assert scored.outcomes[level][row] == decision.outcome
             assert scored.llr[row] == pytest.approx(decision.llr, abs=1e-5)  # float32 cosines
     assert (scored.llr != score_trials(scorer(with_route=False), samples, enroll, probe, LEVELS).llr).any()
+
+
+def test_the_serving_wrappers_make_copies_and_a_pipeline_that_cannot_is_an_error():
+    from verify.batching import BatchingPipeline
+    from verify.errors import ConfigError
+    from verify.lanes import Lanes
+
+    speech = np.arange(16.0)
+    lanes = Lanes([NoCopies(), NoCopies()])
+    with BatchingPipeline(lanes) as serving:
+        for wrapper in (lanes, serving):
+            np.testing.assert_array_equal(Verifier(wrapper, scorer()).narrowband_copy(Embedding(unit(speech), preview=speech)),
+                                          NoCopies().embed_narrowband(speech))
+
+    class Plain(NoCopies):
+        embed_narrowband = None
+
+    with pytest.raises(ConfigError, match="makes no narrowband copies"):
+        Verifier(Plain(), scorer()).narrowband_copy(Embedding(unit(speech), preview=speech))
