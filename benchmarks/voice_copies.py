@@ -92,13 +92,24 @@ def rates(labels: np.ndarray, accepted: np.ndarray) -> dict[str, float]:
     return {"far": round(float(accepted[~labels].mean()), 6), "refused": round(float(1 - accepted[labels].mean()), 6)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def level_cells(levels: dict[str, dict[str, float]]) -> str:
+    """``FAR / refused`` of each level, as Markdown table cells."""
+    return " | ".join(f"{levels[level]['far']:.3%} / {levels[level]['refused']:.2%}" for level in SECURITY_LEVELS)
+
+
+def arguments(description: str, results: str) -> argparse.Namespace:
+    """The data root, both embedding caches and the output file (``results`` by default) of a
+    benchmark of enrollment copies."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--calibration-cache", type=Path, default=REPO / ".cache" / "calibration")
     parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "conditions")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "voice_copies.json")
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / results)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments(__doc__.splitlines()[0], "voice_copies.json")
     pipeline, scorer = load_pipeline("voice", "cpu"), model_scorer("voice")
 
     fitted, fitted_copies = with_copies(pipeline, args.root, embedded_set(
@@ -142,8 +153,7 @@ def main() -> None:
         for rule, (llrs, levels) in rules.items():
             eer = equal_error_rate(llrs, labels)[0]
             report["conditions"][name][rule] = {"eer": round(eer, 5), "levels": levels}
-            cells = " | ".join(f"{levels[level]['far']:.3%} / {levels[level]['refused']:.2%}" for level in SECURITY_LEVELS)
-            print(f"| {name} | {rule} | {eer:.2%} | {cells} |", flush=True)
+            print(f"| {name} | {rule} | {eer:.2%} | {level_cells(levels)} |", flush=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
 
 

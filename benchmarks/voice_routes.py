@@ -17,7 +17,6 @@ seeds and conditions of ``benchmarks/conditions.py`` (LibriSpeech), beside the p
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -31,7 +30,15 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from calibrate import MAX_IMPOSTORS, cohort_codes, embedded_set  # noqa: E402
 from conditions import CONDITIONS, evaluation_files  # noqa: E402
-from voice_copies import CALIBRATION_SEED, DATASET, EVALUATION_SEED, rates, with_copies  # noqa: E402
+from voice_copies import (  # noqa: E402
+    CALIBRATION_SEED,
+    DATASET,
+    EVALUATION_SEED,
+    arguments,
+    level_cells,
+    rates,
+    with_copies,
+)
 
 from verify.calibration import load_calibration  # noqa: E402
 from verify.calibration_fit import thresholds_in_every_condition  # noqa: E402
@@ -60,12 +67,7 @@ def copy_llrs(scorer: CalibratedScorer, samples: EmbeddedSamples, copies: np.nda
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "data")
-    parser.add_argument("--calibration-cache", type=Path, default=REPO / ".cache" / "calibration")
-    parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "conditions")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "voice_routes.json")
-    args = parser.parse_args()
+    args = arguments(__doc__.splitlines()[0], "voice_routes.json")
     spec, pipeline = model_spec("voice"), load_pipeline("voice", "cpu")
     scorer = CalibratedScorer(load_calibration(spec.calibration_path(), spec.model_id),  # no phone-line route:
                               load_cohort(spec.cohort_path(), spec.model_id))  # copies carry none of their own
@@ -108,8 +110,7 @@ def main() -> None:
         for rule, (share, accepted) in answers.items():
             levels = {level: rates(shipped.labels, accepted[level]) for level in SECURITY_LEVELS}
             report["conditions"][name][rule] = {"share": round(share, 4), "levels": levels}
-            cells = " | ".join(f"{levels[level]['far']:.3%} / {levels[level]['refused']:.2%}" for level in SECURITY_LEVELS)
-            print(f"| {name} | {rule} | {share:.0%} | {cells} |", flush=True)
+            print(f"| {name} | {rule} | {share:.0%} | {level_cells(levels)} |", flush=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
 
 
