@@ -115,3 +115,9 @@ def test_the_web_app_is_served_beside_the_api(enrolled, face_files):
     _, details = Client(f"{url}/", verbose=False).predict("Andy", handle_file(str(face_files[2])), None, "medium",
                                                           api_name="/verify")
     assert details["outcome"] == "accepted" and details["modalities"]["face"]["score"] > 0
+
+
+def test_a_voice_enrolled_through_the_server_keeps_its_telephone_band_copy(enrolled):
+    _, service, _, _ = enrolled
+    (voice,) = [template for template in service.store.find("Andy") if template.modality == "voice"]
+    assert voice.narrowband is not None and voice.narrowband_stats is not None
