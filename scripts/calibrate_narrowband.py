@@ -1,15 +1,14 @@
-"""Fit the band-limited voice route (:mod:`verify.narrowband`) on the calibration people of ../shared/data.
+"""Fit the phone-line voice route (:mod:`verify.narrowband`) on the calibration people of ../shared/data.
 
-Every clean calibration sample enrolls with its narrowband copy, as the product enrolls; every
-probe that sounds like a phone line, in every calibration condition, is scored against that copy with the shipped S-norm and calibration (both people of a trial left out of the cohort, as
-``scripts/calibrate.py`` does). On those trials it fits ``scale * llr + offset`` by minimising
-Cllr, then the LLR threshold of each target FAR, held in every calibration condition. A phone
-line is a probe the front end finds band-limited (``high_band_db`` under
-``VoiceFrontEndConfig.min_high_band_db``) whose share of power below 250 Hz is also under that of
-all but :data:`LOW_BAND_QUANTILE` of the clean calibration samples. Writes
-``assets/models/<model_id>.narrowband.json`` with its provenance and figures (FAR and refused at
-each level on these trials, before and after). Evaluation people are never used: their figures
-come from ``benchmarks/conditions.py``.
+Every clean calibration sample enrolls with its narrowband copy, as the product enrolls. A probe
+the front end finds band-limited (``high_band_db`` under ``VoiceFrontEndConfig.min_high_band_db``)
+and nearer the copy than the template (raw cosine), in every calibration condition, is scored
+against the copy with the shipped S-norm and calibration (both people of a trial left out of the
+cohort, as ``scripts/calibrate.py`` does). On those trials it fits ``scale * llr + offset`` by
+minimising Cllr, then the LLR threshold of each target FAR, held in every calibration condition.
+Writes ``assets/models/<model_id>.narrowband.json`` with its provenance and figures (FAR and
+refused at each level on these trials, before and after). Evaluation people are never used:
+their figures come from ``benchmarks/conditions.py``.
 
     python scripts/calibrate_narrowband.py [--data ../shared/data] [--cache .cache/calibration]
 """
@@ -30,7 +29,7 @@ from calibrate import FIT_SETS, IDENTITIES_NOTE, MAX_IMPOSTORS, cohort_codes, em
 
 from verify.calibration import CALIBRATED_FARS, Thresholds, load_calibration  # noqa: E402
 from verify.calibration_fit import FitConfig, fit_weights, thresholds_in_every_condition  # noqa: E402
-from verify.conditions import CLEAN, condition_trials, trial_terms, with_narrowband_copies  # noqa: E402
+from verify.conditions import condition_trials, trial_terms, with_narrowband_copies  # noqa: E402
 from verify.config import SECURITY_LEVELS, VoiceFrontEndConfig  # noqa: E402
 from verify.models import load_pipeline, model_spec  # noqa: E402
 from verify.narrowband import NarrowbandRoute, save_route  # noqa: E402
@@ -40,11 +39,6 @@ from verify.scorer import CalibratedScorer  # noqa: E402
 from verify.scoring import calibrated_outcomes  # noqa: E402
 
 SEED = 0  # as scripts/calibrate.py
-LOW_BAND_QUANTILE = 0.05
-"""Clean speech with less power below 250 Hz than this share of clean calibration samples has is
-as bass-less as a phone line: the telephone probes of the calibration people mostly are (their
-300 Hz high-pass), while audio that only lost its high band (a codec, an 8 kHz recording) mostly
-is not, and matches the template better than the telephone copy."""
 
 
 def rates(labels: np.ndarray, outcomes: np.ndarray) -> dict[str, float]:
@@ -65,15 +59,16 @@ def main() -> None:
     (dataset,) = FIT_SETS["voice"]
     samples = embedded_set(pipeline, args.data, dataset, SEED, args.cache)
     high = VoiceFrontEndConfig().min_high_band_db
-    low = float(np.quantile(samples.measures["low_band_db"][samples.conditions == CLEAN], LOW_BAND_QUANTILE))
-    taking = NarrowbandRoute(spec.model_id, high, low, 1.0, 0.0, Thresholds(spec.model_id, {}))  # who takes it
-    samples = with_narrowband_copies(pipeline, taking, args.data, samples)
+    choosing = NarrowbandRoute(spec.model_id, high, 1.0, 0.0, Thresholds(spec.model_id, {}))  # who takes it
+    samples = with_narrowband_copies(pipeline, choosing, args.data, samples)
     pairs = [condition_trials(samples, name, MAX_IMPOSTORS, SEED, flagged_enroll=True)
              for name in np.unique(samples.conditions)]
     enroll, probe = (np.concatenate([pair[side] for pair in pairs]) for side in (0, 1))
-    band = np.isfinite(samples.copies[enroll, 0]) & taking.takes_many({name: values[probe] for name, values in
-                                                                       samples.measures.items()})
-    enroll, probe = enroll[band], probe[band]
+    template_cosines, copy_cosines = (np.einsum("ij,ij->i", vectors[enroll], samples.vectors[probe])
+                                      for vectors in (samples.vectors, samples.copies))
+    chosen = choosing.chooses_many({name: values[probe] for name, values in samples.measures.items()},
+                                   template_cosines, copy_cosines)
+    enroll, probe = enroll[chosen], probe[chosen]
     codes = cohort_codes(args.data, "voice")
     labels = samples.people[enroll] == samples.people[probe]
     plain = trial_terms(scorer, samples, enroll, probe, codes)
@@ -81,7 +76,7 @@ def main() -> None:
     scale, offset, _, _ = fit_weights(matched.llr, labels, np.zeros((len(labels), 0)), FitConfig())
     llr = scale * matched.llr + offset
     by_far = thresholds_in_every_condition(llr, labels, CALIBRATED_FARS, samples.conditions[probe])
-    route = NarrowbandRoute(spec.model_id, high, low, scale, offset, Thresholds(spec.model_id, by_far))
+    route = NarrowbandRoute(spec.model_id, high, scale, offset, Thresholds(spec.model_id, by_far))
     figures = {}
     for level in SECURITY_LEVELS:
         before = calibrated_outcomes(plain.llr, plain.slope, plain.quality_gain, scorer.operating_point(level),
@@ -98,7 +93,7 @@ def main() -> None:
         "command": "python scripts/calibrate_narrowband.py", "date": datetime.date.today().isoformat(),
     }
     path = MODELS_DIR / f"{spec.model_id}.narrowband.json"
-    save_route(path, NarrowbandRoute(spec.model_id, high, low, scale, offset, route.thresholds, provenance))
+    save_route(path, NarrowbandRoute(spec.model_id, high, scale, offset, route.thresholds, provenance))
     print(f"wrote {path}")
 
 

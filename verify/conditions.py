@@ -29,12 +29,12 @@ from verify.errors import VerifyError
 from verify.face import degrade as face_degrade
 from verify.fusion import ModalityTrials, chimeric_pairs
 from verify.io import decode_audio, decode_image
+from verify.narrowband import MEASURE as NARROWBAND_MEASURE
 from verify.narrowband import NarrowbandRoute
 from verify.quality_measures import trial_measures
 from verify.scorer import CalibratedScorer
 from verify.scoring import calibrated_outcomes
 from verify.voice import degrade as voice_degrade
-from verify.voice.frontend import MEASURE_NAMES as VOICE_MEASURE_NAMES
 
 Sample = np.ndarray
 Condition = Callable[[Sample, np.random.Generator, Sequence[Sample]], Sample]
@@ -180,12 +180,11 @@ def embed_cached(
     """:func:`embed_under_conditions`, kept in the folder ``cache`` (None: not kept) between runs.
 
     The file name carries the model, its version and a digest of the files, the condition names
-    and the seed (and, for voices, the front end's measure names), so a run over other people or conditions never reads another run's embeddings.
+    and the seed, so a run over other people or conditions never reads another run's embeddings.
     """
     if cache is None:
         return embed_under_conditions(pipeline, root, files, conditions, seed, progress=progress)
-    front_end = list(VOICE_MEASURE_NAMES) if pipeline.modality == "voice" else []  # a new measure: embed again
-    key = json.dumps([[list(item) for item in files], sorted(conditions), seed] + ([front_end] if front_end else [])).encode()
+    key = json.dumps([[list(item) for item in files], sorted(conditions), seed]).encode()
     path = cache / f"{pipeline.model_id}-{pipeline.model_version}-{hashlib.sha256(key).hexdigest()[:16]}.npz"
     if path.exists():
         return load_samples(path)
@@ -259,7 +258,8 @@ def with_narrowband_copies(pipeline: Pipeline, route: NarrowbandRoute, root: Pat
     """``samples`` with the narrowband copy of each clean sample, as a voice enrollment keeps it
     (:meth:`verify.verifier.Verifier.narrowband_copy`: none for a sample ``route`` finds band-limited
     already); rows of NaN for the others."""
-    clean = np.nonzero((samples.conditions == CLEAN) & ~route.takes_many(samples.measures))[0]
+    band_limited = samples.measures[NARROWBAND_MEASURE] < route.max_high_band_db
+    clean = np.nonzero((samples.conditions == CLEAN) & ~band_limited)[0]
     copies = np.full(samples.vectors.shape, np.nan, np.float32)
     for row, embedded in zip(clean, pipeline.embed_many([root / samples.files[row] for row in clean])):
         if not isinstance(embedded, VerifyError):
@@ -356,15 +356,17 @@ def score_trials(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.
 
     Same rules as :func:`verify.scoring.decide_calibrated`, vectorised: a probe the front end
     flagged (blurry, dark, short, noisy) that is not accepted gets "retry", not "rejected".
-    ``cohort_codes``: see :func:`trial_terms`. With ``samples.copies``, a band-limited probe against
-    a template with a copy takes the scorer's narrowband route, as
+    ``cohort_codes``: see :func:`trial_terms`. With ``samples.copies``, a probe against a template
+    with a copy takes the scorer's narrowband route when the route chooses it, as
     :meth:`verify.verifier.Verifier.decide` does.
     """
     route, copies = scorer.narrowband, samples.copies
     routed = np.zeros(len(enroll), bool)
     if copies is not None and route is not None:
-        routed = np.isfinite(copies[enroll, 0]) & route.takes_many({name: values[probe] for name, values in
-                                                                    samples.measures.items()})
+        template_cosines, copy_cosines = (np.einsum("ij,ij->i", vectors[enroll], samples.vectors[probe])
+                                          for vectors in (samples.vectors, copies))
+        routed = route.chooses_many({name: values[probe] for name, values in samples.measures.items()},
+                                    template_cosines, copy_cosines)
     terms = trial_terms(scorer, samples, enroll, probe, cohort_codes, routed)
     llr, slope, gain = terms.llr, terms.slope, terms.quality_gain
     if routed.any():

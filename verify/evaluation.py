@@ -140,8 +140,8 @@ def level_outcomes(pairs: Sequence[Pair], embeddings: Mapping[str, Embedding], s
     """The product's answer to every pair at each level: ``(N,)`` arrays of ``"accepted"``,
     ``"retry"``, ``"rejected"``; a pair whose file failed is ``"error"`` (never accepted).
 
-    ``copies`` (:func:`narrowband_copies`): a band-limited probe is held against its enrolled
-    file's copy, as :meth:`verify.verifier.Verifier.decide` holds it.
+    ``copies`` (:func:`narrowband_copies`): a probe the scorer's narrowband route chooses is held
+    against its enrolled file's copy, as :meth:`verify.verifier.Verifier.decide` holds it.
     """
     copies = copies or {}
     stats = {name: scorer.template_stats(embeddings[name].vector)
@@ -153,12 +153,14 @@ def level_outcomes(pairs: Sequence[Pair], embeddings: Mapping[str, Embedding], s
         if pair.enroll_path not in embeddings or pair.probe_path not in embeddings:
             continue
         probe = embeddings[pair.probe_path]
-        if route is not None and pair.enroll_path in copies and route.takes(probe.measures):
-            cosine = float(cosine_scores(copies[pair.enroll_path], probe.vector)[0, 0])
-            for level in levels:
-                outcomes[level][index] = scorer.decide_narrowband(cosine, level, probe, copy_stats[pair.enroll_path]).outcome
-            continue
         cosine = cosine_scores(embeddings[pair.enroll_path].vector, probe.vector)[0]
+        if route is not None and pair.enroll_path in copies:
+            copy_cosine = float(cosine_scores(copies[pair.enroll_path], probe.vector)[0, 0])
+            if route.chooses(probe.measures, float(cosine[0]), copy_cosine):
+                for level in levels:
+                    outcomes[level][index] = scorer.decide_narrowband(copy_cosine, level, probe,
+                                                                      copy_stats[pair.enroll_path]).outcome
+                continue
         for level in levels:
             outcomes[level][index] = scorer.decide_many(cosine, level, probe, [stats[pair.enroll_path]])[0].outcome
     return outcomes

@@ -1,20 +1,20 @@
-"""Band-limited voices (a phone line) held against a band-matched template.
+"""Voices over a phone line held against a band-matched template.
 
 A probe through a telephone channel has no sound above 3.4 kHz nor below 300 Hz; against a
 template of full-band speech its score is low for the right speaker too, so the shipped
 thresholds refused nine in ten such genuine voices at ``medium``. A voice enrollment therefore
-also keeps the embedding of a telephone-band copy of its sample (:func:`narrowband_copy`), and a
-probe that sounds like a phone line (``high_band_db`` under :attr:`NarrowbandRoute.max_high_band_db`
-and ``low_band_db`` under :attr:`NarrowbandRoute.max_low_band_db`) is scored against that copy
-instead: S-normalised and calibrated as shipped, then mapped by ``scale * llr + offset`` (a
-logistic recalibration fitted on band-matched trials) and held at thresholds of its own, set on
-such probes of the calibration people (``scripts/calibrate_narrowband.py``). Every other probe
-(audio that lost only its high band, as a codec or an 8 kHz recording does, matches the copy
-worse than the template), every template without a copy, and 1:N identification keep the shipped
-path.
+also keeps the embedding of a telephone-band copy of its sample (:func:`narrowband_copy`). A probe
+the front end finds band-limited (``high_band_db`` under :attr:`NarrowbandRoute.max_high_band_db`)
+that is also nearer the copy than the template (raw cosine, :meth:`NarrowbandRoute.chooses`) is
+scored against the copy: S-normalised and calibrated as shipped, then mapped by ``scale * llr +
+offset`` (a logistic recalibration fitted on such trials) and held at LLR thresholds of its own,
+set on such trials of the calibration people (``scripts/calibrate_narrowband.py``). Band-limited
+audio that kept its bass (a low-bitrate codec, an 8 kHz recording) is nearer the template, and
+keeps the shipped path, as does every other probe, every template without a copy, and 1:N
+identification.
 
 ``<model_id>.narrowband.json``: ``{"format", "format_version", "model_id", "max_high_band_db",
-"max_low_band_db", "scale", "offset", "thresholds": {"<far>": llr}, "provenance": {...}}``.
+"scale", "offset", "thresholds": {"<far>": llr}, "provenance": {...}}``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from verify.scoring import CalibratedScore
 
 ROUTE_FORMAT = "verify-narrowband-route"
 ROUTE_FORMAT_VERSION = 1
-MEASURES = ("high_band_db", "low_band_db")
+MEASURE = "high_band_db"
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,7 @@ class NarrowbandRoute:
 
     Attributes:
         model_id: the voice model it was fitted for.
-        max_high_band_db, max_low_band_db: a probe whose ``high_band_db`` and ``low_band_db`` are
-            both below them takes this route.
+        max_high_band_db: a probe whose ``high_band_db`` is below it may take this route.
         scale, offset: the band-matched LLR is ``scale * llr + offset`` of the shipped calibration's.
         thresholds: LLR thresholds per target FAR on the mapped LLR.
         provenance: data, command and figures of the fit.
@@ -51,23 +50,26 @@ class NarrowbandRoute:
 
     model_id: str
     max_high_band_db: float
-    max_low_band_db: float
     scale: float
     offset: float
     thresholds: Thresholds
     provenance: Mapping[str, Any] = field(default_factory=dict)
 
     def takes(self, measures: Mapping[str, float]) -> bool:
-        """Whether a sample with these front-end measures sounds like a phone line (a face, or a
-        voice measured without them, does not)."""
-        if any(name not in measures for name in MEASURES):
-            return False
-        return bool(self.takes_many({name: np.asarray(measures[name]) for name in MEASURES}))
+        """Whether a sample with these front-end measures is band-limited (a face, or a voice
+        measured without the band, is not)."""
+        return MEASURE in measures and float(measures[MEASURE]) < self.max_high_band_db
 
-    def takes_many(self, measures: Mapping[str, np.ndarray]) -> np.ndarray:
-        """:meth:`takes` for ``(N,)`` arrays of each measure."""
-        high, low = (np.asarray(measures[name], dtype=np.float64) for name in MEASURES)
-        return (high < self.max_high_band_db) & (low < self.max_low_band_db)
+    def chooses(self, measures: Mapping[str, float], template_cosine: float, copy_cosine: float) -> bool:
+        """Whether a probe takes this route: band-limited, and nearer the template's narrowband copy
+        than the template itself."""
+        return self.takes(measures) and copy_cosine > template_cosine
+
+    def chooses_many(self, measures: Mapping[str, np.ndarray], template_cosines: np.ndarray,
+                     copy_cosines: np.ndarray) -> np.ndarray:
+        """:meth:`chooses` for ``(N,)`` arrays (NaN copy cosines: no copy, never chosen)."""
+        band_limited = np.asarray(measures[MEASURE], dtype=np.float64) < self.max_high_band_db
+        return band_limited & (np.asarray(copy_cosines) > np.asarray(template_cosines))
 
     def mapped(self, result: CalibratedScore) -> CalibratedScore:
         """``result`` with its LLR, slope and quality gain in this route's units."""
@@ -86,7 +88,6 @@ def save_route(path: Path, route: NarrowbandRoute) -> None:
         "format_version": ROUTE_FORMAT_VERSION,
         "model_id": route.model_id,
         "max_high_band_db": route.max_high_band_db,
-        "max_low_band_db": route.max_low_band_db,
         "scale": route.scale,
         "offset": route.offset,
         "thresholds": {f"{far:g}": round(value, 6) for far, value in sorted(route.thresholds.by_far.items())},
@@ -108,8 +109,8 @@ def load_route(path: Path, model_id: str) -> NarrowbandRoute:
         if document["model_id"] != model_id:
             raise ValueError(f"fitted for {document['model_id']!r}, not {model_id!r}")
         by_far = {float(far): float(value) for far, value in document["thresholds"].items()}
-        numbers = [float(document[name]) for name in ("max_high_band_db", "max_low_band_db", "scale", "offset")]
-        if not all(np.isfinite(numbers + list(by_far.values()))) or numbers[2] <= 0:
+        numbers = [float(document[name]) for name in ("max_high_band_db", "scale", "offset")]
+        if not all(np.isfinite(numbers + list(by_far.values()))) or numbers[1] <= 0:
             raise ValueError("its numbers must be finite and its scale positive")
         return NarrowbandRoute(model_id, *numbers, Thresholds(model_id, by_far), document.get("provenance", {}))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:

@@ -53,13 +53,15 @@ class Verifier:
 
         ``template_stats``: the template's stored statistics; computed here when missing or stale.
         ``narrowband``, ``narrowband_stats``: the template's narrowband copy and its statistics, if
-        it has one: a band-limited probe is held against it (:mod:`verify.narrowband`).
+        it has one: a band-limited probe nearer the copy than the template is held against it
+        (:mod:`verify.narrowband`).
         """
         route = self.scorer.narrowband
         if narrowband is not None and route is not None and route.takes(probe.measures):
-            stats = narrowband_stats if self.scorer.usable(narrowband_stats) else self.scorer.template_stats(narrowband)
-            cosine = float(cosine_scores(narrowband, probe.vector)[0, 0])
-            return self.scorer.decide_narrowband(cosine, self.level, probe, stats)
+            template_cosine, copy_cosine = cosine_scores(np.stack([template, narrowband]), probe.vector)[:, 0]
+            if route.chooses(probe.measures, float(template_cosine), float(copy_cosine)):
+                stats = narrowband_stats if self.scorer.usable(narrowband_stats) else self.scorer.template_stats(narrowband)
+                return self.scorer.decide_narrowband(float(copy_cosine), self.level, probe, stats)
         return self.decide_many(np.asarray(template)[None], probe, [template_stats])[0]
 
     def decide_many(self, templates: np.ndarray, probe: Embedding,

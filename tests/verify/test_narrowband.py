@@ -15,20 +15,26 @@ from verify.narrowband import NarrowbandRoute, load_route, narrowband_copy, save
 from verify.normalization import Cohort
 from verify.scorer import CalibratedScorer
 from verify.verifier import Verifier
-from verify.voice.quality import high_band_db, low_band_db
+from verify.voice.quality import high_band_db
 
 LEVELS = ("low", "medium", "high")
-PHONE = {"high_band_db": -60.0, "low_band_db": -20.0}
-WIDE = {"high_band_db": -20.0, "low_band_db": -5.0}
+PHONE = {"high_band_db": -60.0}
+WIDE = {"high_band_db": -20.0}
 
 
 def unit(rows: np.ndarray) -> np.ndarray:
     return (rows / np.linalg.norm(rows, axis=-1, keepdims=True)).astype(np.float32)
 
 
+def power_below(samples: np.ndarray, hertz: float) -> float:
+    """Power of ``samples`` (16 kHz) below ``hertz``."""
+    spectrum = np.abs(np.fft.rfft(samples)) ** 2
+    return float(spectrum[np.fft.rfftfreq(len(samples), 1 / 16_000) < hertz].sum())
+
+
 def route(model_id: str = "toy", scale: float = 0.5, offset: float = -1.0) -> NarrowbandRoute:
-    return NarrowbandRoute(model_id, -45.0, -12.0, scale, offset, Thresholds(model_id, {1e-1: -3.0, 1e-2: -2.0, 1e-3: -1.0,
-                                                                                1e-4: 0.0}))
+    return NarrowbandRoute(model_id, -45.0, scale, offset, Thresholds(model_id, {1e-1: -3.0, 1e-2: -2.0, 1e-3: -1.0,
+                                                                          1e-4: 0.0}))
 
 
 def scorer(with_route: bool = True) -> CalibratedScorer:
@@ -45,7 +51,7 @@ def test_a_route_survives_its_file_and_a_wrong_one_is_refused(tmp_path):
 
     loaded = load_route(path, "toy")
 
-    assert (loaded.max_high_band_db, loaded.max_low_band_db, loaded.scale, loaded.offset) == (-45.0, -12.0, 0.5, -1.0)
+    assert (loaded.max_high_band_db, loaded.scale, loaded.offset) == (-45.0, 0.5, -1.0)
     assert loaded.thresholds.by_far == route().thresholds.by_far
     with pytest.raises(WeightsError, match="not 'other'"):
         load_route(path, "other")
@@ -56,16 +62,17 @@ def test_a_route_survives_its_file_and_a_wrong_one_is_refused(tmp_path):
             load_route(path, "toy")
 
 
-def test_only_probes_that_lost_both_ends_of_the_band_take_the_route():
+def test_only_band_limited_probes_nearer_the_copy_than_the_template_take_the_route():
     taken = route()
 
-    assert taken.takes(PHONE)
-    assert not taken.takes(WIDE)
-    assert not taken.takes({"high_band_db": -60.0, "low_band_db": -5.0})  # a codec, an 8 kHz recording: bass kept
-    assert not taken.takes({"high_band_db": -60.0})  # measured without the low band
+    assert taken.takes(PHONE) and not taken.takes(WIDE)
     assert not taken.takes({})  # a face
-    many = {"high_band_db": np.array([-60.0, -45.0, -60.0, -20.0]), "low_band_db": np.array([-20.0, -20.0, -12.0, -20.0])}
-    assert taken.takes_many(many).tolist() == [True, False, False, False]
+    assert taken.chooses(PHONE, 0.5, 0.6)
+    assert not taken.chooses(PHONE, 0.6, 0.5)  # a codec, an 8 kHz recording: nearer the template
+    assert not taken.chooses(WIDE, 0.5, 0.6)
+    many = taken.chooses_many({"high_band_db": np.array([-60.0, -60.0, -45.0, -60.0])}, np.array([0.5, 0.6, 0.5, 0.5]),
+                              np.array([0.6, 0.5, 0.6, np.nan]))
+    assert many.tolist() == [True, False, False, False]
 
 
 def test_the_copy_is_reproducible_and_has_no_sound_above_the_telephone_band():
@@ -76,9 +83,9 @@ def test_the_copy_is_reproducible_and_has_no_sound_above_the_telephone_band():
 
     assert copy.shape == speech.shape and copy.dtype == np.float32
     np.testing.assert_array_equal(copy, narrowband_copy(speech))
-    assert high_band_db(speech) > -10 and low_band_db(speech) > -20
+    assert high_band_db(speech) > -10
     assert high_band_db(copy) < -45  # what the front end calls band-limited
-    assert low_band_db(copy) < low_band_db(speech) - 10  # and its bass is gone
+    assert power_below(copy, 200.0) < power_below(speech, 200.0) / 10  # and its bass is gone
 
 
 def test_the_route_holds_the_mapped_llr_at_its_own_thresholds():
@@ -108,14 +115,17 @@ class NoCopies(Pipeline):
 def test_the_verifier_routes_a_band_limited_probe_to_the_copy_and_any_other_to_the_template():
     rng = np.random.default_rng(2)
     verifier = Verifier(NoCopies(), scorer(), "medium")
-    template, copy = unit(rng.standard_normal(16)), unit(rng.standard_normal(16))
-    narrow = Embedding(unit(rng.standard_normal(16)), measures=PHONE)
-    wide = Embedding(narrow.vector, measures=WIDE)
+    template, probe = unit(rng.standard_normal(16)), unit(rng.standard_normal(16))
+    copy = unit(probe + 0.5 * template)  # nearer the probe than the template is
+    narrow = Embedding(probe, measures=PHONE)
+    wide = Embedding(probe, measures=WIDE)
 
     routed = verifier.decide(template, narrow, narrowband=copy)
-    assert routed == verifier.scorer.decide_narrowband(float(copy @ narrow.vector), "medium", narrow,
+    assert routed == verifier.scorer.decide_narrowband(float(copy @ probe), "medium", narrow,
                                                        verifier.template_stats(copy))
     assert verifier.decide(template, wide, narrowband=copy) == verifier.decide(template, wide)
+    far_copy = unit(template - probe)  # farther from the probe than the template
+    assert verifier.decide(template, narrow, narrowband=far_copy) == verifier.decide(template, narrow)
     assert verifier.decide(template, narrow) == verifier.decide_many(template[None], narrow, [None])[0]  # no copy
     assert verifier.narrowband_copy(Embedding(template, preview=np.arange(16.0))).shape == (16,)
     assert Verifier(NoCopies(), scorer(with_route=False)).narrowband_copy(Embedding(template, preview=template)) is None
@@ -130,8 +140,7 @@ def test_score_trials_answers_each_trial_as_the_verifier_decides_it():
     vectors = unit(rng.standard_normal((24, 16)) + np.repeat(rng.standard_normal((6, 16)), 4, axis=0))
     copies = np.where((conditions == CLEAN)[:, None], unit(vectors + 0.3 * rng.standard_normal((24, 16))), np.nan)
     copies[0] = np.nan  # an older template: no copy, the plain path
-    measures = {name: np.where(conditions == "phone", PHONE[name], WIDE[name]) for name in PHONE}
-    measures["low_band_db"][3] = -5.0  # one phone probe kept its bass: the plain path
+    measures = {"high_band_db": np.where(conditions == "phone", PHONE["high_band_db"], WIDE["high_band_db"])}
     samples = EmbeddedSamples(vectors, people, people, conditions, measures, np.zeros(24, bool),
                               copies=copies.astype(np.float32))
     shipped = scorer()
@@ -147,7 +156,8 @@ def test_score_trials_answers_each_trial_as_the_verifier_decides_it():
             decision = verifier.decide(vectors[template], probe_embedding, narrowband=copy)
             assert scored.outcomes[level][row] == decision.outcome
             assert scored.llr[row] == pytest.approx(decision.llr, abs=1e-5)  # float32 cosines
-    assert (scored.llr != score_trials(scorer(with_route=False), samples, enroll, probe, LEVELS).llr).any()
+    plain = score_trials(scorer(with_route=False), samples, enroll, probe, LEVELS).llr
+    assert 0 < (scored.llr != plain).sum() < len(plain)  # some trials nearer the copy, some nearer the template
 
 
 def test_the_serving_wrappers_make_copies_and_a_pipeline_that_cannot_is_an_error():

@@ -18,21 +18,18 @@ import numpy as np
 from verify.config import VoiceFrontEndConfig
 from verify.errors import ConfigError, NoSpeechError
 from verify.quality_measures import QUALITY_ADVICE
-from verify.voice.quality import clipped_fraction, decay_db, high_band_db, low_band_db, snr_db
+from verify.voice.quality import clipped_fraction, decay_db, high_band_db, snr_db
 from verify.voice.vad import FRAME_SAMPLES, SileroVad, speech_frames
 
 SPEECH_DETECTORS = ("silero", "energy")
 
-MEASURE_NAMES = ("speech_seconds", "snr_db", "clipped_fraction", "high_band_db", "low_band_db", "decay_db",
-                 "speech_probability")
+MEASURE_NAMES = ("speech_seconds", "snr_db", "clipped_fraction", "high_band_db", "decay_db", "speech_probability")
 """What :attr:`Speech.measures` holds:
 
 - ``speech_seconds``: speech found by the detector, before the ``keep_seconds`` margins (s).
 - ``snr_db``: estimated signal-to-noise ratio of the whole clip (:func:`~verify.voice.quality.snr_db`).
 - ``clipped_fraction``: share of the input's samples at full scale.
 - ``high_band_db``: share of the kept speech's power above 4.5 kHz (dB); very low for telephone audio.
-- ``low_band_db``: share of the kept speech's power below 250 Hz (dB); low when a telephone channel's
-  high-pass took it away (:mod:`verify.narrowband` tells a phone line from other band-limited audio by it).
 - ``decay_db``: how fast the clip's level can fall over 50 ms (dB, :func:`~verify.voice.quality.decay_db`);
   near 0 in an echoing room.
 - ``speech_probability``: mean Silero speech probability of the speech frames (1.0 with the
@@ -204,7 +201,6 @@ def prepare_speech(
         "snr_db": snr_db(samples),
         "clipped_fraction": clipped,
         "high_band_db": high_band_db(speech, config.sample_rate, rate),
-        "low_band_db": low_band_db(speech, config.sample_rate),
         "decay_db": decay_db(samples),
         "speech_probability": detected.probability,
     }

@@ -18,7 +18,6 @@ DECAY_LOUD_DB = 25.0  # frames within this of the loudest one start a decay
 DECAY_PERCENTILE = 5.0
 HIGH_BAND_HZ = 4500.0
 HIGH_BAND_FLOOR_DB = -80.0
-LOW_BAND_HZ = 250.0
 
 
 def clipped_fraction(samples: np.ndarray) -> float:
@@ -63,27 +62,12 @@ def high_band_db(speech: np.ndarray, rate: int = 16_000, source_rate: int | None
     """
     if source_rate is not None and source_rate <= 2 * HIGH_BAND_HZ:
         return HIGH_BAND_FLOOR_DB
-    return _band_share_db(speech, rate, HIGH_BAND_HZ, rate / 2)
-
-
-def low_band_db(speech: np.ndarray, rate: int = 16_000) -> float:
-    """Share of the speech's power below 250 Hz, in dB (at least -80).
-
-    Voiced speech puts much of its power there (its fundamental and first harmonics): -2 to -13 dB
-    for microphone speech; a telephone channel's 300 Hz high-pass takes it away (about -13 to
-    -28 dB), while a codec or an 8 kHz recording that only lost the high band keeps it.
-    """
-    return _band_share_db(speech, rate, 0.0, LOW_BAND_HZ)
-
-
-def _band_share_db(speech: np.ndarray, rate: int, low_hz: float, high_hz: float) -> float:
-    """Share of the power of ``speech`` between ``low_hz`` and ``high_hz``, in dB (at least -80)."""
     spectrum = np.abs(np.fft.rfft(speech.astype(np.float64))) ** 2
     total = float(spectrum.sum())
     if total <= 0:
         return HIGH_BAND_FLOOR_DB
-    start, stop = (int(round(hz * len(speech) / rate)) for hz in (low_hz, high_hz))
-    share = float(spectrum[start : stop + 1].sum()) / total
+    cut = int(round(HIGH_BAND_HZ * len(speech) / rate))
+    share = float(spectrum[cut:].sum()) / total
     return float(max(10 * np.log10(max(share, 1e-30)), HIGH_BAND_FLOOR_DB))
 
 
