@@ -376,6 +376,9 @@ def test_info_lists_models_levels_and_store(cli, store: Path) -> None:
     assert code == 0
     assert f"face: {model_spec('face').model_id}" in out and "voice: ge2e-robust" in out
     assert f"accept LLR >= {FACE_MEDIUM:.2f}" in out
+    route = model_spec("voice").scorer.narrowband
+    assert f"phone line (band-limited, nearer the template's telephone-band copy): accept LLR >= " \
+           f"{route.thresholds.operating_point('low').threshold:.2f}" in out
     assert f"store: {store}" in out
 
 
