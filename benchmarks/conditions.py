@@ -10,11 +10,13 @@ decided by the shipped scoring (S-norm, quality-aware calibration, retry answers
 level. Prints a Markdown table and writes benchmarks/results/conditions.json.
 
     python benchmarks/conditions.py [--root ../shared/data] [--modality face voice] [--seed 7]
-        [--max-people N] [--max-impostors 300000] [--cache .cache/conditions] [--unseen]
+        [--max-people N] [--max-impostors 300000] [--cache .cache/conditions] [--unseen] [--without-phone-route]
 
 ``--unseen`` reports instead conditions that no calibration, cohort or training here draws on
-(tilted, partly covered, side-lit and far faces; codec-compressed and far-field voices): how the
-levels carry to degradations they were not fitted to.
+(tilted, partly covered, side-lit and far faces; codec-compressed, far-field and other phone-channel
+voices): how the levels carry to degradations they were not fitted to. ``--without-phone-route``
+decides every voice probe on the plain path, as before the phone-line route
+(:mod:`verify.narrowband`), for comparison.
 
 Degradations are drawn with another seed than calibration's (7 against 0), so no probe here was
 seen, even as a degraded copy, when fitting.
@@ -85,7 +87,7 @@ def run_dataset(modality: str, dataset: str, args: argparse.Namespace, pipeline)
     with tqdm(total=len(files) * len(conditions), desc=dataset, unit="sample", file=sys.stderr) as bar:
         samples = embed_cached(pipeline, args.root, files, conditions, args.seed, args.cache, progress=bar.update)
     scorer = model_scorer(modality)
-    if scorer.narrowband is not None:  # voices enroll with their narrowband copy, as the product enrolls
+    if scorer.narrowband is not None and not args.without_phone_route:  # voices enroll with their copy, as shipped
         samples = with_narrowband_copies(pipeline, scorer.narrowband, args.root, samples)
     result = {"people": len({person for person, _ in files}), "files": len(files),
               "embedding_seconds": round(time.time() - started, 1), "conditions": {}}
@@ -127,6 +129,8 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None, help="folder to keep the embeddings in between runs")
     parser.add_argument("--unseen", action="store_true",
                         help="the conditions no calibration or training draws on (verify.conditions.*_UNSEEN)")
+    parser.add_argument("--without-phone-route", action="store_true",
+                        help="voices enroll without their telephone-band copy: every probe on the plain path")
     args = parser.parse_args()
     results = {"command": "python " + " ".join(sys.argv), "seed": args.seed, "modalities": {}}
     for modality in args.modality:

@@ -142,6 +142,27 @@ def telephone(samples: np.ndarray, rng: np.random.Generator, mu_law_probability:
     return np.pad(wide, (0, len(samples) - len(wide))).astype(np.float32)
 
 
+def phone_channel(
+    samples: np.ndarray,
+    rng: np.random.Generator,
+    low_hz: Range = (150.0, 400.0),
+    high_hz: Range = (2800.0, 3800.0),
+    orders: tuple[int, int] = (2, 8),
+    line_snr_db: Range = (25.0, 45.0),
+) -> np.ndarray:
+    """A phone channel other than :func:`telephone`'s: a Butterworth band-pass whose edges and order
+    are drawn from ``low_hz``, ``high_hz`` and ``orders``, 8 kHz, 8-bit mu-law half the time, and
+    pink line noise at an SNR drawn from ``line_snr_db``."""
+    order = int(rng.integers(orders[0], orders[1] + 1))
+    sos = signal.butter(order, (draw(rng, low_hz), draw(rng, high_hz)), btype="bandpass", fs=SAMPLE_RATE, output="sos")
+    narrow = signal.resample_poly(signal.sosfilt(sos, samples), TELEPHONE_RATE, SAMPLE_RATE)
+    narrow = mix_at_snr(narrow, pink_noise(len(narrow), rng), draw(rng, line_snr_db))
+    if rng.random() < 0.5:
+        narrow = mu_law_round_trip(narrow)
+    wide = signal.resample_poly(narrow, SAMPLE_RATE, TELEPHONE_RATE)[: len(samples)]
+    return np.pad(wide, (0, len(samples) - len(wide))).astype(np.float32)
+
+
 def mu_law_round_trip(samples: np.ndarray) -> np.ndarray:
     """Encode to 8-bit mu-law (G.711 curve, samples clipped to [-1, 1]) and decode again."""
     clipped = np.clip(samples, -1.0, 1.0)

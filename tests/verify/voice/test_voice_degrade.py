@@ -137,6 +137,21 @@ def test_telephone_band_removes_what_lies_outside_300_to_3400_hz():
     assert kept[100] < 0.01 and kept[6000] < 1e-4
 
 
+def test_other_phone_channels_vary_and_keep_only_the_phone_band():
+    time = np.arange(2 * RATE) / RATE
+    tones = {hz: np.sin(2 * np.pi * hz * time).astype(np.float32) * 0.3 for hz in (60, 1000, 6000)}
+
+    for seed in range(4):
+        kept = {hz: degrade.power(degrade.phone_channel(tone, np.random.default_rng(seed))[RATE // 2 : -RATE // 2])
+                / degrade.power(tone) for hz, tone in tones.items()}  # fmt: skip
+        assert kept[1000] == pytest.approx(1.0, abs=0.1)
+        assert kept[60] < 0.05 and kept[6000] < 1e-3  # line noise aside, nothing outside the band
+    clip = speech_like()
+    channels = [degrade.phone_channel(clip, np.random.default_rng(seed)) for seed in range(3)]
+    assert len({channel.tobytes() for channel in channels}) == 3
+    np.testing.assert_array_equal(channels[0], degrade.phone_channel(clip, np.random.default_rng(0)))
+
+
 def test_mu_law_round_trip_keeps_the_signal_to_8_bit_precision():
     samples = np.linspace(-1, 1, 1001)
 
