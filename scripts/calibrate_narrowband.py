@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,16 +28,15 @@ sys.path.insert(0, str(REPO))
 
 from calibrate import FIT_SETS, IDENTITIES_NOTE, MAX_IMPOSTORS, cohort_codes, embedded_set  # noqa: E402
 
-from verify.calibration import CALIBRATED_FARS, Thresholds, load_calibration  # noqa: E402
-from verify.calibration_fit import FitConfig, fit_weights, thresholds_in_every_condition  # noqa: E402
-from verify.conditions import condition_trials, trial_terms, with_narrowband_copies  # noqa: E402
+from verify.calibration import Thresholds, load_calibration  # noqa: E402
+from verify.conditions import condition_trials, route_trials, score_trials, with_narrowband_copies  # noqa: E402
 from verify.config import SECURITY_LEVELS, VoiceFrontEndConfig  # noqa: E402
 from verify.models import load_pipeline, model_spec  # noqa: E402
 from verify.narrowband import NarrowbandRoute, save_route  # noqa: E402
+from verify.narrowband_fit import fit_route  # noqa: E402
 from verify.normalization import load_cohort  # noqa: E402
-from verify.weights import MODELS_DIR  # noqa: E402
 from verify.scorer import CalibratedScorer  # noqa: E402
-from verify.scoring import calibrated_outcomes  # noqa: E402
+from verify.weights import MODELS_DIR  # noqa: E402
 
 SEED = 0  # as scripts/calibrate.py
 
@@ -57,32 +57,23 @@ def main() -> None:
     scorer = CalibratedScorer(load_calibration(spec.calibration_path(), spec.model_id),  # as shipped, no route yet
                               load_cohort(spec.cohort_path(), spec.model_id))
     (dataset,) = FIT_SETS["voice"]
-    samples = embedded_set(pipeline, args.data, dataset, SEED, args.cache)
     high = VoiceFrontEndConfig().min_high_band_db
-    choosing = NarrowbandRoute(spec.model_id, high, 1.0, 0.0, Thresholds(spec.model_id, {}))  # who takes it
-    samples = with_narrowband_copies(pipeline, choosing, args.data, samples)
+    samples = embedded_set(pipeline, args.data, dataset, SEED, args.cache)
+    samples = with_narrowband_copies(pipeline, NarrowbandRoute(spec.model_id, high, 1.0, 0.0, Thresholds(spec.model_id, {})),
+                                     args.data, samples)
     pairs = [condition_trials(samples, name, MAX_IMPOSTORS, SEED, flagged_enroll=True)
              for name in np.unique(samples.conditions)]
     enroll, probe = (np.concatenate([pair[side] for pair in pairs]) for side in (0, 1))
-    template_cosines, copy_cosines = (np.einsum("ij,ij->i", vectors[enroll], samples.vectors[probe])
-                                      for vectors in (samples.vectors, samples.copies))
-    chosen = choosing.chooses_many({name: values[probe] for name, values in samples.measures.items()},
-                                   template_cosines, copy_cosines)
-    enroll, probe = enroll[chosen], probe[chosen]
     codes = cohort_codes(args.data, "voice")
+    route = fit_route(scorer, samples, enroll, probe, high, codes)
+    taken = route_trials(route, samples, enroll, probe)
+    enroll, probe = enroll[taken], probe[taken]
     labels = samples.people[enroll] == samples.people[probe]
-    plain = trial_terms(scorer, samples, enroll, probe, codes)
-    matched = trial_terms(scorer, samples, enroll, probe, codes, np.ones(len(enroll), bool))
-    scale, offset, _, _ = fit_weights(matched.llr, labels, np.zeros((len(labels), 0)), FitConfig())
-    llr = scale * matched.llr + offset
-    by_far = thresholds_in_every_condition(llr, labels, CALIBRATED_FARS, samples.conditions[probe])
-    route = NarrowbandRoute(spec.model_id, high, scale, offset, Thresholds(spec.model_id, by_far))
+    routed = CalibratedScorer(scorer.calibration, scorer.cohort, route)
     figures = {}
     for level in SECURITY_LEVELS:
-        before = calibrated_outcomes(plain.llr, plain.slope, plain.quality_gain, scorer.operating_point(level),
-                                     plain.supported)
-        after = calibrated_outcomes(llr, scale * matched.slope, scale * matched.quality_gain,
-                                    route.thresholds.operating_point(level), matched.supported)
+        before = score_trials(scorer, samples, enroll, probe, [level], codes).outcomes[level]
+        after = score_trials(routed, samples, enroll, probe, [level], codes).outcomes[level]
         figures[level] = {"shipped": rates(labels, before), "narrowband": rates(labels, after)}
         print(f"{level}: shipped {figures[level]['shipped']}, narrowband {figures[level]['narrowband']}")
     provenance = {
@@ -93,7 +84,7 @@ def main() -> None:
         "command": "python scripts/calibrate_narrowband.py", "date": datetime.date.today().isoformat(),
     }
     path = MODELS_DIR / f"{spec.model_id}.narrowband.json"
-    save_route(path, NarrowbandRoute(spec.model_id, high, scale, offset, route.thresholds, provenance))
+    save_route(path, replace(route, provenance=provenance))
     print(f"wrote {path}")
 
 

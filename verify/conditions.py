@@ -322,6 +322,15 @@ class TrialScores:
                            self.quality_gain[rows], self.supported[rows], self.flagged[rows])
 
 
+def route_trials(route: NarrowbandRoute, samples: EmbeddedSamples, enroll: np.ndarray, probe: np.ndarray) -> np.ndarray:
+    """Which ``(enroll, probe)`` trials ``route`` takes: band-limited probes nearer their template's
+    narrowband copy (``samples.copies``; none where a template has no copy) than the template."""
+    template_cosines, copy_cosines = (np.einsum("ij,ij->i", vectors[enroll], samples.vectors[probe])
+                                      for vectors in (samples.vectors, samples.copies))
+    return route.chooses_many({name: values[probe] for name, values in samples.measures.items()}, template_cosines,
+                              copy_cosines)
+
+
 def trial_terms(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.ndarray, probe: np.ndarray,
                 cohort_codes: Mapping[str, int] | None = None, routed: np.ndarray | None = None) -> QualityTerms:
     """The shipped calibration's terms of every ``(enroll, probe)`` trial: cosine, S-norm, LLR.
@@ -363,13 +372,10 @@ def score_trials(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.
     with a copy takes the scorer's narrowband route when the route chooses it, as
     :meth:`verify.verifier.Verifier.decide` does.
     """
-    route, copies = scorer.narrowband, samples.copies
+    route = scorer.narrowband
     routed = np.zeros(len(enroll), bool)
-    if copies is not None and route is not None:
-        template_cosines, copy_cosines = (np.einsum("ij,ij->i", vectors[enroll], samples.vectors[probe])
-                                          for vectors in (samples.vectors, copies))
-        routed = route.chooses_many({name: values[probe] for name, values in samples.measures.items()},
-                                    template_cosines, copy_cosines)
+    if samples.copies is not None and route is not None:
+        routed = route_trials(route, samples, enroll, probe)
     terms = trial_terms(scorer, samples, enroll, probe, cohort_codes, routed)
     llr, slope, gain = terms.llr, terms.slope, terms.quality_gain
     if routed.any():
