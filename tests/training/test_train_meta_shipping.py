@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train_meta.py"
+from tests.conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def train_meta():
-    spec = importlib.util.spec_from_file_location("train_meta", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("train_meta")
 
 
 def figures(eer: float, tar_1e2: float, tar_1e3: float, genuine: int = 64) -> dict:

@@ -4,9 +4,7 @@ speakers of ../shared/data, split in two; skipped without the data)."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,18 +15,15 @@ from verify.config import target_far
 from verify.models import model_scorer
 from verify.narrowband_fit import fit_route
 from verify.scorer import CalibratedScorer
+from tests.conftest import load_script
 from verify.voice import degrade
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "calibrate.py"
 PHONE = "telephone"
 
 
 @pytest.fixture(scope="module")
 def calibrate():
-    spec = importlib.util.spec_from_file_location("calibrate", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("calibrate")
 
 
 @pytest.fixture(scope="module")
