@@ -1,15 +1,16 @@
 """Would routes like the phone line's pay for noisy and echoing voices?
 
-The shipped phone-line route (:mod:`verify.narrowband`) holds a probe that sounds like a phone line
-against the enrollment's telephone-band copy, at LLR thresholds of its own. The same idea for the
-two other flags a voice probe can raise: a *noisy* probe (``snr_db`` under
-``VoiceFrontEndConfig.min_snr_db``) against the enrollment's pink-noise copy or against the mean
-template of the clip and its three copies, an *echoing* one (``decay_db`` over ``max_decay_db``,
-not noisy) against its room copy or the mean template (copies as in ``benchmarks/voice_copies.py``,
-``ENROLLMENT_COPIES``). Each route's thresholds are fitted on its flagged calibration probes, each
-level's FAR held in every calibration condition (both people of a trial left out of the cohort);
-every other probe is answered on the plain path (the shipped S-norm and calibration; the
-phone-line route left out, so that the rows show these routes alone). The evaluation people are then answered with the trials,
+The shipped phone-line route (:mod:`verify.narrowband`) holds a band-limited probe nearer the
+enrollment's telephone-band copy than its template against that copy, at LLR thresholds of its
+own. The same idea for the two other flags a voice probe can raise: a *noisy* probe (``snr_db``
+under ``VoiceFrontEndConfig.min_snr_db``) against the enrollment's pink-noise copy (every one, or
+only those nearer it than the template) or against the mean template of the clip and its three
+copies; an *echoing* one (``decay_db`` over ``max_decay_db``, not noisy) likewise against its room
+copy or the mean template (copies as in ``benchmarks/voice_copies.py``, ``ENROLLMENT_COPIES``).
+Each route's thresholds are fitted on the calibration probes it takes, each level's FAR held in
+every calibration condition (both people of a trial left out of the cohort); every other probe is
+answered on the plain path (the shipped S-norm and calibration; the phone-line route left out, so
+that the rows show these routes alone). The evaluation people are then answered with the trials,
 seeds and conditions of ``benchmarks/conditions.py`` (LibriSpeech), beside the plain answers.
 
     python benchmarks/voice_routes.py [--root ../shared/data] [--out benchmarks/results/voice_routes.json]
@@ -48,9 +49,11 @@ from verify.models import load_pipeline, model_spec  # noqa: E402
 from verify.normalization import load_cohort  # noqa: E402
 from verify.scorer import CalibratedScorer  # noqa: E402
 
-ROUTES = {"noisy -> pink-noise copy": ("noisy", 0), "noisy -> mean template": ("noisy", 3),
-          "echo -> room copy": ("echo", 1), "echo -> mean template": ("echo", 3)}
-"""Route -> (the flag that takes it, the row of ``with_copies``: pink noise, room, 8 kHz band, mean)."""
+ROUTES = {"noisy -> pink-noise copy": ("noisy", 0, False), "noisy and nearer it -> pink-noise copy": ("noisy", 0, True),
+          "noisy -> mean template": ("noisy", 3, False), "echo -> room copy": ("echo", 1, False),
+          "echo and nearer it -> room copy": ("echo", 1, True), "echo -> mean template": ("echo", 3, False)}
+"""Route -> (the flag that takes it, the row of ``with_copies``: pink noise, room, 8 kHz band, mean,
+and whether the probe must also be nearer that copy than the template, as the phone-line route asks)."""
 
 
 def flags(samples: EmbeddedSamples, probe: np.ndarray) -> dict[str, np.ndarray]:
@@ -58,6 +61,17 @@ def flags(samples: EmbeddedSamples, probe: np.ndarray) -> dict[str, np.ndarray]:
     config = VoiceFrontEndConfig()
     noisy = samples.measures["snr_db"][probe] < config.min_snr_db
     return {"noisy": noisy, "echo": (samples.measures["decay_db"][probe] > config.max_decay_db) & ~noisy}
+
+
+def taken_by(route: str, flagged: dict[str, np.ndarray], samples: EmbeddedSamples, copies: np.ndarray,
+             enroll: np.ndarray, probe: np.ndarray) -> np.ndarray:
+    """Which trials ``route`` takes."""
+    flag, row, nearer = ROUTES[route]
+    if not nearer:
+        return flagged[flag]
+    template, copy = (np.einsum("ij,ij->i", samples.vectors[rows], samples.vectors[probe])
+                      for rows in (enroll, copies[row][enroll]))
+    return flagged[flag] & (copy > template)
 
 
 def copy_llrs(scorer: CalibratedScorer, samples: EmbeddedSamples, copies: np.ndarray, enroll: np.ndarray,
@@ -81,8 +95,8 @@ def main() -> None:
     labels = fitted.people[enroll] == fitted.people[probe]
     llrs, flagged = copy_llrs(scorer, fitted, fitted_copies, enroll, probe, codes), flags(fitted, probe)
     thresholds, fitted_trials = {}, {}
-    for route, (flag, row) in ROUTES.items():
-        taken = flagged[flag]
+    for route, (_, row, _) in ROUTES.items():
+        taken = taken_by(route, flagged, fitted, fitted_copies, enroll, probe)
         by_far = thresholds_in_every_condition(llrs[row][taken], labels[taken], list(SECURITY_LEVELS.values()),
                                                fitted.conditions[probe][taken])
         thresholds[route] = {level: by_far[far] for level, far in SECURITY_LEVELS.items()}
@@ -101,8 +115,8 @@ def main() -> None:
         shipped = score_trials(scorer, evaluated, enroll, probe)
         llrs, flagged = copy_llrs(scorer, evaluated, copies, enroll, probe), flags(evaluated, probe)
         answers = {"plain path": (1.0, {level: shipped.outcomes[level] == "accepted" for level in SECURITY_LEVELS})}
-        for route, (flag, row) in ROUTES.items():
-            taken = flagged[flag]
+        for route, (_, row, _) in ROUTES.items():
+            taken = taken_by(route, flagged, evaluated, copies, enroll, probe)
             answers[route] = (float(taken.mean()), {
                 level: np.where(taken, shipped.supported & (llrs[row] >= threshold), shipped.outcomes[level] == "accepted")
                 for level, threshold in thresholds[route].items()})
