@@ -1,4 +1,5 @@
-"""The CPU path, from loading both pipelines to embedding a face and a voice, imports no torch."""
+"""The CPU path, from loading both pipelines to embedding a face and a voice, imports no torch; a voice
+enrollment, with its telephone-band copy, no SciPy either."""
 
 from __future__ import annotations
 
@@ -23,3 +24,21 @@ def test_cpu_pipelines_embed_without_importing_torch() -> None:
     done = subprocess.run([sys.executable, "-c", PROBE], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
                           env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}, check=True)
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+ENROLL = f"""
+import sys
+from enrollment import TemplateStore
+from enrollment.enroll import enroll
+from verify.models import load_pipeline, shipped_verifier
+with TemplateStore(sys.argv[1]) as store:
+    made = enroll(store, shipped_verifier(load_pipeline("voice", "cpu", cpu_threads=1)), "x",
+                  {str(SAMPLES / "voices" / "103" / "0.flac")!r}).template
+print(made.narrowband is not None, any(m.split(".")[0] in ("scipy", "torch") for m in sys.modules))
+"""
+
+
+def test_a_voice_enrollment_makes_its_telephone_band_copy_without_scipy_or_torch(tmp_path) -> None:
+    done = subprocess.run([sys.executable, "-c", ENROLL, str(tmp_path / "s.db")], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=120, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "True False"
