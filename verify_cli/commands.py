@@ -58,7 +58,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         templates = service.templates()
     rows = [
         {"identity": t.identity, "modality": t.modality, "samples": t.sample_count, "model": t.model_id,
-         "model_version": t.model_version, "enrolled": iso_time(t.created_at), "updated": iso_time(t.updated_at)}
+         "model_version": t.model_version, "enrolled": iso_time(t.created_at), "updated": iso_time(t.updated_at),
+         "phone_line_copy": t.narrowband is not None if t.modality == "voice" else None}
         for t in templates
     ]
     if args.json:
@@ -67,7 +68,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not rows:
         print("no identities enrolled")
     for row in rows:
-        print(f"{row['identity']}\t{row['modality']}\t{row['samples']} sample(s)\t{row['model']}\t{row['enrolled']}")
+        missing = "\t(no telephone-band copy: enroll again for checks over a phone line)" if row["phone_line_copy"] is False else ""
+        print(f"{row['identity']}\t{row['modality']}\t{row['samples']} sample(s)\t{row['model']}\t{row['enrolled']}{missing}")
     return 0
 
 

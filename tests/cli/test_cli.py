@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import pytest
 
+from enrollment import TemplateStore
 from verify.models import model_scorer, model_spec
 from verify_cli.main import main
 
@@ -77,7 +78,9 @@ def test_enroll_list_check_delete(cli) -> None:
     (row,) = json.loads(out)
     assert row["identity"] == "Andy" and row["modality"] == "face" and row["samples"] == 2
     assert row["model"] == FACE_MODEL_ID and len(row["model_version"]) == 12
-    assert set(row) == {"identity", "modality", "samples", "model", "model_version", "enrolled", "updated"}
+    assert set(row) == {"identity", "modality", "samples", "model", "model_version", "enrolled", "updated",
+                        "phone_line_copy"}
+    assert row["phone_line_copy"] is None  # a face has none to keep
 
     code, out, err = cli("check", "Andy", "--face", ANDY / "2.jpg")
     assert code == 0, err
@@ -95,6 +98,20 @@ def test_enroll_list_check_delete(cli) -> None:
     assert code == 0 and out.strip() == "no identities enrolled"
     code, out, _ = cli("list", "--json")
     assert json.loads(out) == []
+
+
+def test_list_says_which_voices_lack_their_telephone_band_copy(cli, store: Path, voice_pipeline) -> None:
+    code, _, err = cli("enroll", "Ann", "--voice", VOICES / "103" / "0.flac")
+    assert code == 0, err
+    with TemplateStore(store) as opened:  # as enrolled before voices kept the copy
+        opened.add_sample("Bob", "voice", voice_pipeline.embed(VOICES / "1081" / "0.flac").vector,
+                          voice_pipeline.model_id, voice_pipeline.model_version)
+
+    code, out, _ = cli("list", "--json")
+    assert {row["identity"]: row["phone_line_copy"] for row in json.loads(out)} == {"Ann": True, "Bob": False}
+    code, out, _ = cli("list")
+    ann, bob = out.splitlines()
+    assert "telephone-band" not in ann and bob.endswith("\t(no telephone-band copy: enroll again for checks over a phone line)")
 
 
 def test_checking_the_very_file_used_to_enroll_answers_replay(cli, tmp_path: Path) -> None:
