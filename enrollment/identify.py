@@ -15,7 +15,10 @@ computed at once (:meth:`Scorer.evidence_many <verify.scorer.Scorer.evidence_man
 each template's cohort statistics, then the calibrated LLR), and the contenders (every one within
 reach of the retry threshold or of the two best) are decided one by one as the verifier decides a
 check, from the same cosines. On an exact gallery the answer is therefore the one of deciding every
-template (the best, the runner-up, the candidates, the decision).
+template (the best, the runner-up, the candidates, the decision). A voice over a phone line (a
+probe the scorer's narrowband route may take) is decided against every stored template one by one,
+as a check decides it, so that each template's telephone-band copy counts; on a gallery too large
+for exact search it takes the shortlist's plain path.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from enrollment.enroll import decide_template
 from enrollment.errors import UnknownIdentityError
 from enrollment.gallery import Gallery, GalleryConfig, GalleryKey
 from enrollment.store import TemplateStore
@@ -112,15 +116,14 @@ def identify(
         raise UnknownIdentityError(
             f"nobody is enrolled for {pipeline.modality} with model {pipeline.model_id} {pipeline.model_version}"
         )
-    shortlist, scorer = gallery.shortlist(probe.vector), verifier.scorer
-    stats = [found if scorer.usable(found) else scorer.template_stats(row)
-             for row, found in zip(shortlist.vectors, shortlist.stats)]  # as Verifier.decide_many
-    cosines = exact_scores(shortlist.unit, probe)
-    contenders = _contenders(scorer.evidence_many(cosines, probe, stats), point.retry_threshold)
-    decisions = scorer.decide_many(cosines[contenders], verifier.level, probe, [stats[i] for i in contenders])
+    route = verifier.scorer.narrowband
+    if route is not None and gallery.exact and route.takes(probe.measures):
+        names, decisions = _decided_one_by_one(store, verifier, probe, key)
+    else:
+        names, decisions = _decided_from_shortlist(gallery, verifier, probe)
     strength = np.array([evidence(decision) for decision in decisions])
     order = np.argsort(-strength, kind="stable")
-    ranked = [Candidate(shortlist.identities[contenders[i]], decisions[i].score, float(strength[i])) for i in order]
+    ranked = [Candidate(names[i], decisions[i].score, float(strength[i])) for i in order]
     candidates = tuple(c for c in ranked if c.evidence >= point.retry_threshold)
     best, decision, skipped = ranked[0], decisions[order[0]], gallery.skipped
     if not decision.accepted:
@@ -135,6 +138,27 @@ def identify(
         ambiguous = dataclasses.replace(decision, outcome="retry", reason=reason)
         return Identification(None, ambiguous, candidates, reason, skipped)
     return Identification(best.identity, decision, candidates, "", skipped)
+
+
+def _decided_from_shortlist(gallery: Gallery, verifier: Verifier, probe: Embedding) -> tuple[list[str], list[Decision]]:
+    """The contenders of the gallery's shortlist for ``probe`` and their decisions."""
+    shortlist, scorer = gallery.shortlist(probe.vector), verifier.scorer
+    stats = [found if scorer.usable(found) else scorer.template_stats(row)
+             for row, found in zip(shortlist.vectors, shortlist.stats)]  # as Verifier.decide_many
+    cosines = exact_scores(shortlist.unit, probe)
+    contenders = _contenders(scorer.evidence_many(cosines, probe, stats), verifier.operating_point.retry_threshold)
+    decisions = scorer.decide_many(cosines[contenders], verifier.level, probe, [stats[i] for i in contenders])
+    return [shortlist.identities[i] for i in contenders], decisions
+
+
+def _decided_one_by_one(store: TemplateStore, verifier: Verifier, probe: Embedding,
+                        key: GalleryKey) -> tuple[list[str], list[Decision]]:
+    """Every current template of ``key`` and its decision for ``probe``, each as a check decides it:
+    a voice over a phone line against each template's telephone-band copy where the route chooses it."""
+    templates = [template for template in store.list_templates()
+                 if template.modality == key.modality and key.holds(template)]
+    return [template.identity for template in templates], [decide_template(verifier, template, probe)
+                                                          for template in templates]
 
 
 def _contenders(strength: np.ndarray, retry_threshold: float) -> np.ndarray:

@@ -10,8 +10,8 @@ scored against the copy: S-normalised and calibrated as shipped, then mapped by 
 offset`` (a logistic recalibration fitted on such trials) and held at LLR thresholds of its own,
 set on such trials of the calibration people (``scripts/calibrate_narrowband.py``). Band-limited
 audio that kept its bass (a low-bitrate codec, an 8 kHz recording) is nearer the template, and
-keeps the shipped path, as does every other probe, every template without a copy, and 1:N
-identification.
+keeps the shipped path, as does every other probe and every template without a copy (1:N
+identification: :mod:`enrollment.identify`).
 
 ``<model_id>.narrowband.json``: ``{"format", "format_version", "model_id", "max_high_band_db",
 "scale", "offset", "thresholds": {"<far>": llr}, "provenance": {...}}``.

@@ -112,3 +112,23 @@ def test_real_faces_are_identified(store, face_pipeline, face_embeddings):
     for index, embedding in enumerate(face_embeddings):
         if index % 3:
             assert identify(store, verifier, embedding).identity == people[index // 3]
+
+
+def test_a_voice_over_a_phone_line_is_identified_against_the_telephone_band_copies(store, voice_pipeline, voice_files):
+    """One clip per speaker enrolled with its copy; their other clips, through a telephone channel."""
+    from enrollment.enroll import enroll
+    from tests.enrollment.test_enroll import phone_line
+
+    verifier = shipped_verifier(voice_pipeline, "medium")
+    route = verifier.scorer.narrowband
+    for path in voice_files[::3]:
+        enroll(store, verifier, path.parent.name, path)
+    for path in voice_files:
+        if path.stem == "0":
+            continue
+        probe = voice_pipeline.embed(phone_line(path))
+        found = identify(store, verifier, probe)
+        assert found.identity == path.parent.name, (path, found.reason)
+        assert found.decision.llr_threshold == route.thresholds.operating_point("medium").threshold
+    wide = identify(store, verifier, voice_pipeline.embed(voice_files[1]))
+    assert wide.identity == "103" and wide.decision.llr_threshold == verifier.operating_point.threshold
