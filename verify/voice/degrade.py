@@ -135,11 +135,7 @@ def add_babble(
 def telephone(samples: np.ndarray, rng: np.random.Generator, mu_law_probability: float = 0.5) -> np.ndarray:
     """Telephone channel: 300-3400 Hz band pass, 8 kHz round trip, 8-bit mu-law with the given probability."""
     sos = signal.butter(4, TELEPHONE_BAND, btype="bandpass", fs=SAMPLE_RATE, output="sos")
-    narrow = signal.resample_poly(signal.sosfilt(sos, samples), TELEPHONE_RATE, SAMPLE_RATE)
-    if rng.random() < mu_law_probability:
-        narrow = mu_law_round_trip(narrow)
-    wide = signal.resample_poly(narrow, SAMPLE_RATE, TELEPHONE_RATE)[: len(samples)]
-    return np.pad(wide, (0, len(samples) - len(wide))).astype(np.float32)
+    return through_channel(samples, sos, rng, mu_law_probability)
 
 
 def phone_channel(
@@ -155,9 +151,17 @@ def phone_channel(
     pink line noise at an SNR drawn from ``line_snr_db``."""
     order = int(rng.integers(orders[0], orders[1] + 1))
     sos = signal.butter(order, (draw(rng, low_hz), draw(rng, high_hz)), btype="bandpass", fs=SAMPLE_RATE, output="sos")
+    return through_channel(samples, sos, rng, 0.5, line_snr_db)
+
+
+def through_channel(samples: np.ndarray, sos: np.ndarray, rng: np.random.Generator, mu_law_probability: float,
+                    line_snr_db: Range | None = None) -> np.ndarray:
+    """``samples`` through the band-pass ``sos``, down to 8 kHz (with pink line noise at an SNR drawn
+    from ``line_snr_db``, when given), 8-bit mu-law with the given probability, and back to 16 kHz."""
     narrow = signal.resample_poly(signal.sosfilt(sos, samples), TELEPHONE_RATE, SAMPLE_RATE)
-    narrow = mix_at_snr(narrow, pink_noise(len(narrow), rng), draw(rng, line_snr_db))
-    if rng.random() < 0.5:
+    if line_snr_db is not None:
+        narrow = mix_at_snr(narrow, pink_noise(len(narrow), rng), draw(rng, line_snr_db))
+    if rng.random() < mu_law_probability:
         narrow = mu_law_round_trip(narrow)
     wide = signal.resample_poly(narrow, SAMPLE_RATE, TELEPHONE_RATE)[: len(samples)]
     return np.pad(wide, (0, len(samples) - len(wide))).astype(np.float32)
