@@ -29,7 +29,6 @@ from verify.errors import VerifyError
 from verify.face import degrade as face_degrade
 from verify.fusion import ModalityTrials, chimeric_pairs
 from verify.io import decode_audio, decode_image
-from verify.narrowband import MEASURE as NARROWBAND_MEASURE
 from verify.narrowband import NarrowbandRoute
 from verify.quality_measures import trial_measures
 from verify.scorer import CalibratedScorer
@@ -261,8 +260,7 @@ def with_narrowband_copies(pipeline: Pipeline, route: NarrowbandRoute, root: Pat
     """``samples`` with the narrowband copy of each clean sample, as a voice enrollment keeps it
     (:meth:`verify.verifier.Verifier.narrowband_copy`: none for a sample ``route`` finds band-limited
     already); rows of NaN for the others."""
-    band_limited = samples.measures[NARROWBAND_MEASURE] < route.max_high_band_db
-    clean = np.nonzero((samples.conditions == CLEAN) & ~band_limited)[0]
+    clean = np.nonzero((samples.conditions == CLEAN) & ~route.band_limited(samples.measures))[0]
     copies = np.full(samples.vectors.shape, np.nan, np.float32)
     for row, embedded in zip(clean, pipeline.embed_many([root / samples.files[row] for row in clean])):
         if not isinstance(embedded, VerifyError):
@@ -379,8 +377,8 @@ def score_trials(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.
     terms = trial_terms(scorer, samples, enroll, probe, cohort_codes, routed)
     llr, slope, gain = terms.llr, terms.slope, terms.quality_gain
     if routed.any():
-        llr = np.where(routed, route.mapped_llrs(llr), llr)
-        slope, gain = (np.where(routed, route.scale * values, values) for values in (slope, gain))
+        llr, slope, gain = (np.where(routed, mapped, plain)
+                            for mapped, plain in zip(route.mapped_many(llr, slope, gain), (llr, slope, gain)))
     flagged = samples.flagged[probe]
     outcomes = {}
     for level in levels:

@@ -58,10 +58,14 @@ class NarrowbandRoute:
     thresholds: Thresholds
     provenance: Mapping[str, Any] = field(default_factory=dict)
 
+    def band_limited(self, measures: Mapping[str, Any]) -> np.ndarray:
+        """Whether each sample of these front-end measures (scalars or ``(N,)`` arrays) is band-limited."""
+        return np.asarray(measures[MEASURE], dtype=np.float64) < self.max_high_band_db
+
     def takes(self, measures: Mapping[str, float]) -> bool:
         """Whether a sample with these front-end measures is band-limited (a face, or a voice
         measured without the band, is not)."""
-        return MEASURE in measures and float(measures[MEASURE]) < self.max_high_band_db
+        return MEASURE in measures and bool(self.band_limited(measures))
 
     def chooses(self, measures: Mapping[str, float], template_cosine: float, copy_cosine: float) -> bool:
         """Whether a probe takes this route: band-limited, and nearer the template's narrowband copy
@@ -71,17 +75,18 @@ class NarrowbandRoute:
     def chooses_many(self, measures: Mapping[str, np.ndarray], template_cosines: np.ndarray,
                      copy_cosines: np.ndarray) -> np.ndarray:
         """:meth:`chooses` for ``(N,)`` arrays (NaN copy cosines: no copy, never chosen)."""
-        band_limited = np.asarray(measures[MEASURE], dtype=np.float64) < self.max_high_band_db
-        return band_limited & (np.asarray(copy_cosines) > np.asarray(template_cosines))
+        return self.band_limited(measures) & (np.asarray(copy_cosines) > np.asarray(template_cosines))
 
     def mapped(self, result: CalibratedScore) -> CalibratedScore:
         """``result`` with its LLR, slope and quality gain in this route's units."""
-        return dataclasses.replace(result, llr=self.scale * result.llr + self.offset, slope=self.scale * result.slope,
-                                   quality_gain=self.scale * result.quality_gain)
+        llr, slope, gain = self.mapped_many(result.llr, result.slope, result.quality_gain)
+        return dataclasses.replace(result, llr=float(llr), slope=float(slope), quality_gain=float(gain))
 
-    def mapped_llrs(self, llrs: np.ndarray) -> np.ndarray:
-        """``(N,)`` shipped LLRs in this route's units."""
-        return self.scale * np.asarray(llrs, dtype=np.float64) + self.offset
+    def mapped_many(self, llr: Any, slope: Any, quality_gain: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """LLRs, slopes and quality gains of the shipped calibration (scalars or ``(N,)`` arrays) in
+        this route's units."""
+        llr, slope, quality_gain = (np.asarray(values, dtype=np.float64) for values in (llr, slope, quality_gain))
+        return self.scale * llr + self.offset, self.scale * slope, self.scale * quality_gain
 
 
 def save_route(path: Path, route: NarrowbandRoute) -> None:
