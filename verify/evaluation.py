@@ -20,6 +20,7 @@ from verify.errors import ConfigError, VerifyError
 from verify.metrics import DEFAULT_P_TARGET, equal_error_rate, levels_report, min_dcf, tar_at_far
 from verify.scorer import Scorer
 from verify.scoring import cosine_scores
+from verify.verifier import Verifier
 
 PAIR_COLUMNS = ("enroll_path", "probe_path", "same")
 
@@ -122,47 +123,27 @@ def score_pairs(
     return pair_cosines(pairs, embeddings), errors
 
 
-def narrowband_copies(pipeline: Pipeline, scorer: Scorer, pairs: Sequence[Pair],
-                      embeddings: Mapping[str, Embedding]) -> dict[str, np.ndarray]:
-    """Enrolled file -> its narrowband copy's embedding, as a voice enrollment keeps it (see
-    :meth:`verify.verifier.Verifier.narrowband_copy`)."""
-    route = scorer.narrowband
-    if route is None:
-        return {}
-    names = sorted(name for name in {pair.enroll_path for pair in pairs} & set(embeddings)
-                   if not route.takes(embeddings[name].measures))
-    return {name: pipeline.embed_narrowband(embeddings[name].preview) for name in names}
-
-
-def level_outcomes(pairs: Sequence[Pair], embeddings: Mapping[str, Embedding], scorer: Scorer,
-                   levels: Sequence[str] = tuple(SECURITY_LEVELS),
-                   copies: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+def level_outcomes(pairs: Sequence[Pair], embeddings: Mapping[str, Embedding], pipeline: Pipeline, scorer: Scorer,
+                   levels: Sequence[str] = tuple(SECURITY_LEVELS)) -> dict[str, np.ndarray]:
     """The product's answer to every pair at each level: ``(N,)`` arrays of ``"accepted"``,
     ``"retry"``, ``"rejected"``; a pair whose file failed is ``"error"`` (never accepted).
 
-    ``copies`` (:func:`narrowband_copies`): a probe the scorer's narrowband route chooses is held
-    against its enrolled file's copy, as :meth:`verify.verifier.Verifier.decide` holds it.
+    Each enrolled file is a template as an enrollment keeps it (with its narrowband copy, made by
+    ``pipeline``), and each pair is decided as :meth:`verify.verifier.Verifier.decide` decides a check.
     """
-    copies = copies or {}
-    stats = {name: scorer.template_stats(embeddings[name].vector)
-             for name in {pair.enroll_path for pair in pairs} if name in embeddings}
-    copy_stats = {name: scorer.template_stats(copy) for name, copy in copies.items()}
-    route = scorer.narrowband
+    verifiers = {level: Verifier(pipeline, scorer, level) for level in levels}
+    enrolled = {pair.enroll_path for pair in pairs} & set(embeddings)
+    stats = {name: scorer.template_stats(embeddings[name].vector) for name in enrolled}
+    copies = {name: verifiers[levels[0]].narrowband_copy(embeddings[name]) for name in sorted(enrolled)}
+    copy_stats = {name: None if copy is None else scorer.template_stats(copy) for name, copy in copies.items()}
     outcomes = {level: np.full(len(pairs), "error", dtype=object) for level in levels}
     for index, pair in enumerate(pairs):
         if pair.enroll_path not in embeddings or pair.probe_path not in embeddings:
             continue
-        probe = embeddings[pair.probe_path]
-        cosine = cosine_scores(embeddings[pair.enroll_path].vector, probe.vector)[0]
-        if route is not None and pair.enroll_path in copies:
-            copy_cosine = float(cosine_scores(copies[pair.enroll_path], probe.vector)[0, 0])
-            if route.chooses(probe.measures, float(cosine[0]), copy_cosine):
-                for level in levels:
-                    outcomes[level][index] = scorer.decide_narrowband(copy_cosine, level, probe,
-                                                                      copy_stats[pair.enroll_path]).outcome
-                continue
-        for level in levels:
-            outcomes[level][index] = scorer.decide_many(cosine, level, probe, [stats[pair.enroll_path]])[0].outcome
+        template, name = embeddings[pair.enroll_path].vector, pair.enroll_path
+        for level, verifier in verifiers.items():
+            outcomes[level][index] = verifier.decide(template, embeddings[pair.probe_path], stats[name], copies[name],
+                                                     copy_stats[name]).outcome
     return outcomes
 
 

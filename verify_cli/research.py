@@ -14,7 +14,7 @@ from tqdm import tqdm
 from enrollment.service import Service
 from verify.config import MODALITIES, SECURITY_LEVELS
 from verify.errors import VerifyError
-from verify.evaluation import embed_pair_files, level_outcomes, narrowband_copies, pair_cosines, read_pairs, summarize
+from verify.evaluation import embed_pair_files, level_outcomes, pair_cosines, read_pairs, summarize
 from verify.lanes import job_lanes, load_lanes
 from verify.models import model_scorer
 from verify.weights import ASSETS_DIR
@@ -65,8 +65,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             embeddings, errors = embed_pair_files(pipeline, pairs, args.root, bar.update)
             scores, scorer = pair_cosines(pairs, embeddings), model_scorer(args.modality)
             thresholds = {level: scorer.operating_point(level).threshold for level in SECURITY_LEVELS}
-            outcomes = level_outcomes(pairs, embeddings, scorer, copies=narrowband_copies(pipeline, scorer, pairs, embeddings))
-            report = summarize(pairs, scores, errors, outcomes, thresholds)
+            report = summarize(pairs, scores, errors, level_outcomes(pairs, embeddings, pipeline, scorer), thresholds)
     print(f"pairs {report.pairs} (genuine {report.genuine}, impostor {report.impostor}); model {pipeline.model_id}")
     print(f"EER {report.eer:.2%} (threshold {report.eer_threshold:.3f})")
     print(f"TAR at FAR 1%: {report.tar_at_far_1e_2:.2%}   TAR at FAR 0.1%: {report.tar_at_far_1e_3:.2%}")
