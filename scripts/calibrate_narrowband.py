@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from calibrate import FIT_SETS, IDENTITIES_NOTE, MAX_IMPOSTORS, cohort_codes, embedded_set  # noqa: E402
 
-from verify.calibration import Thresholds, load_calibration  # noqa: E402
+from verify.calibration import load_calibration  # noqa: E402
 from verify.conditions import condition_trials, route_trials, score_trials, with_narrowband_copies  # noqa: E402
 from verify.config import SECURITY_LEVELS, VoiceFrontEndConfig  # noqa: E402
 from verify.models import load_pipeline, model_spec  # noqa: E402
@@ -59,8 +59,7 @@ def main() -> None:
     (dataset,) = FIT_SETS["voice"]
     high = VoiceFrontEndConfig().min_high_band_db
     samples = embedded_set(pipeline, args.data, dataset, SEED, args.cache)
-    samples = with_narrowband_copies(pipeline, NarrowbandRoute(spec.model_id, high, 1.0, 0.0, Thresholds(spec.model_id, {})),
-                                     args.data, samples)
+    samples = with_narrowband_copies(pipeline, NarrowbandRoute.unfitted(spec.model_id, high), args.data, samples)
     pairs = [condition_trials(samples, name, MAX_IMPOSTORS, SEED, flagged_enroll=True)
              for name in np.unique(samples.conditions)]
     enroll, probe = (np.concatenate([pair[side] for pair in pairs]) for side in (0, 1))
@@ -70,11 +69,11 @@ def main() -> None:
     enroll, probe = enroll[taken], probe[taken]
     labels = samples.people[enroll] == samples.people[probe]
     routed = CalibratedScorer(scorer.calibration, scorer.cohort, route)
+    before, after = (score_trials(scoring, samples, enroll, probe, tuple(SECURITY_LEVELS), codes).outcomes
+                     for scoring in (scorer, routed))
     figures = {}
     for level in SECURITY_LEVELS:
-        before = score_trials(scorer, samples, enroll, probe, [level], codes).outcomes[level]
-        after = score_trials(routed, samples, enroll, probe, [level], codes).outcomes[level]
-        figures[level] = {"shipped": rates(labels, before), "narrowband": rates(labels, after)}
+        figures[level] = {"shipped": rates(labels, before[level]), "narrowband": rates(labels, after[level])}
         print(f"{level}: shipped {figures[level]['shipped']}, narrowband {figures[level]['narrowband']}")
     provenance = {
         "data": [dataset], "identities": IDENTITIES_NOTE, "model_version": pipeline.model_version,

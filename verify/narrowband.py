@@ -58,6 +58,11 @@ class NarrowbandRoute:
     thresholds: Thresholds
     provenance: Mapping[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def unfitted(cls, model_id: str, max_high_band_db: float) -> NarrowbandRoute:
+        """A route that only says which probes it takes (no mapping, no thresholds yet): for fitting one."""
+        return cls(model_id, max_high_band_db, 1.0, 0.0, Thresholds(model_id, {}))
+
     def band_limited(self, measures: Mapping[str, Any]) -> np.ndarray:
         """Whether each sample of these front-end measures (scalars or ``(N,)`` arrays) is band-limited."""
         return np.asarray(measures[MEASURE], dtype=np.float64) < self.max_high_band_db

@@ -23,8 +23,7 @@ def fit_route(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.nda
     condition of the probes (``samples.conditions``).
     """
     model_id = scorer.calibration.model_id
-    taking = NarrowbandRoute(model_id, max_high_band_db, 1.0, 0.0, Thresholds(model_id, {}))
-    taken = route_trials(taking, samples, enroll, probe)
+    taken = route_trials(NarrowbandRoute.unfitted(model_id, max_high_band_db), samples, enroll, probe)
     enroll, probe = enroll[taken], probe[taken]
     labels = samples.people[enroll] == samples.people[probe]
     llr = trial_terms(scorer, samples, enroll, probe, cohort_codes, np.ones(len(enroll), bool)).llr
