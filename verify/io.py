@@ -16,7 +16,12 @@ import soundfile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from verify.config import AudioLimits, ImageLimits
+from verify.containers import decode_container
 from verify.errors import DecodeError, InputTooLargeError, buffer_label
+
+UNRECOGNISED_FORMAT = 1
+"""libsndfile's error code for a file it does not know (``SF_ERR_UNRECOGNISED_FORMAT``): such a file
+goes to FFmpeg (:mod:`verify.containers`); a file libsndfile knows but finds broken is refused."""
 
 ImageSource = Union[str, Path, bytes, np.ndarray]
 AudioSource = Union[str, Path, bytes, tuple[np.ndarray, int]]
@@ -170,11 +175,31 @@ def check_waveform(samples: np.ndarray, sample_rate: int, label: str = "audio ar
     return np.clip(samples, -1.0, 1.0)
 
 
+def _decode_with_libsndfile(opened: Path | io.BytesIO, label: str,
+                            limits: AudioLimits) -> tuple[np.ndarray, int] | None:
+    """``(T, C)`` float32 samples and their rate, or None for a format libsndfile does not know."""
+    try:
+        with soundfile.SoundFile(opened) as sound:
+            rate, frames = sound.samplerate, sound.frames
+            if frames > limits.max_seconds * rate:
+                raise InputTooLargeError(
+                    f"{label} lasts {frames / rate:.0f} s; the limit is {limits.max_seconds:.0f} s"
+                )
+            return sound.read(dtype="float32", always_2d=True), rate
+    except soundfile.LibsndfileError as error:
+        if error.code == UNRECOGNISED_FORMAT:
+            return None
+        raise DecodeError(f"{label} is not audio in a supported format (WAV, FLAC, OGG, MP3): {error.error_string}") from None
+    except (RuntimeError, ValueError, TypeError, EOFError, OSError) as error:
+        raise DecodeError(f"{label} is truncated or corrupt: {error}") from None
+
+
 def decode_audio(source: AudioSource, limits: AudioLimits = AudioLimits()) -> tuple[np.ndarray, int]:
     """Decode a path, encoded bytes or a ``(samples, rate)`` pair into mono float32 and its rate.
 
-    Formats are those of libsndfile (WAV, FLAC, OGG/Vorbis/Opus, MP3, AIFF, ...); channels are
-    averaged. The duration limit is checked from the header before samples are read.
+    Formats are those of libsndfile (WAV, FLAC, OGG/Vorbis/Opus, MP3, AIFF, ...), then FFmpeg's
+    for what libsndfile does not know (M4A/AAC, WebM, MP4, 3GP/AMR: :mod:`verify.containers`);
+    channels are averaged. The duration limit is checked from the header before samples are read.
 
     Raises:
         DecodeError: missing, empty, corrupt or unsupported file.
@@ -198,18 +223,12 @@ def decode_audio(source: AudioSource, limits: AudioLimits = AudioLimits()) -> tu
         opened = Path(source)
         label = str(opened)
         _check_file(opened, limits.max_bytes, "audio")
-    try:
-        with soundfile.SoundFile(opened) as sound:
-            rate, frames = sound.samplerate, sound.frames
-            if frames > limits.max_seconds * rate:
-                raise InputTooLargeError(
-                    f"{label} lasts {frames / rate:.0f} s; the limit is {limits.max_seconds:.0f} s"
-                )
-            samples = sound.read(dtype="float32", always_2d=True)
-    except soundfile.LibsndfileError as error:
-        raise DecodeError(f"{label} is not audio in a supported format (WAV, FLAC, OGG, MP3): {error.error_string}") from None
-    except (RuntimeError, ValueError, TypeError, EOFError, OSError) as error:
-        raise DecodeError(f"{label} is truncated or corrupt: {error}") from None
+    decoded = _decode_with_libsndfile(opened, label, limits)
+    if decoded is None:
+        if isinstance(opened, io.BytesIO):
+            opened.seek(0)
+        decoded = decode_container(opened, label, limits)
+    samples, rate = decoded
     if samples.shape[0] == 0:
         raise DecodeError(f"{label} holds no audio samples")
     return check_waveform(samples, rate, label), rate

@@ -1,5 +1,5 @@
-"""The CPU path, from loading both pipelines to embedding a face and a voice, imports no torch; a voice
-enrollment, with its telephone-band copy, no SciPy either."""
+"""The CPU path, from loading both pipelines to embedding a face and a voice, imports no torch (nor
+FFmpeg's PyAV for a FLAC); a voice enrollment, with its telephone-band copy, no SciPy either."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import json, sys
 from verify.models import load_pipeline
 load_pipeline("face", "cpu", cpu_threads=1).embed({str(SAMPLES / "faces" / "Andy_Roddick" / "0.jpg")!r})
 load_pipeline("voice", "cpu", cpu_threads=1).embed({str(SAMPLES / "voices" / "103" / "0.flac")!r})
-print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision", "torchaudio", "facenet_pytorch")
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision", "torchaudio", "facenet_pytorch", "av")
                         or m in ("verify.torch_runtime", "verify.face.mtcnn_torch", "verify.voice.ge2e"))))
 """
 

@@ -508,7 +508,7 @@ def test_garbage_bytes_are_refused_naming_supported_formats(tmp_path: Path):
     path = tmp_path / "voice.wav"
     path.write_bytes(bytes(range(256)) * 8)
 
-    message = r"voice\.wav is not audio in a supported format \(WAV, FLAC, OGG, MP3\)"
+    message = r"voice\.wav is not audio in a supported format \(WAV, FLAC, OGG, MP3, M4A/AAC, WebM, MP4, 3GP/AMR\)"
     with pytest.raises(DecodeError, match=message):
         decode_audio(path)
 
