@@ -108,6 +108,20 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
+def _open_image(data: bytes) -> Image.Image:
+    """PIL's lazy image of ``data``; a HEIF photo (a phone's HEIC) through pi-heif, whose
+    libheif loads only for such files."""
+    try:
+        return Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        if data[4:8] != b"ftyp":  # every HEIF file starts with an ISO media 'ftyp' box
+            raise
+        from pi_heif import register_heif_opener  # noqa: PLC0415
+
+        register_heif_opener()
+        return Image.open(io.BytesIO(data))
+
+
 def decode_image(source: ImageSource, limits: ImageLimits = ImageLimits()) -> np.ndarray:
     """Decode a path, encoded bytes or an array into ``(H, W, 3)`` uint8 RGB.
 
@@ -129,7 +143,7 @@ def decode_image(source: ImageSource, limits: ImageLimits = ImageLimits()) -> np
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
+            with _open_image(data) as image:
                 width, height = image.size
                 if width * height > limits.max_pixels:
                     raise InputTooLargeError(
@@ -141,7 +155,7 @@ def decode_image(source: ImageSource, limits: ImageLimits = ImageLimits()) -> np
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise InputTooLargeError(f"{label} is too large to decode safely: {error}") from None
     except UnidentifiedImageError:
-        raise DecodeError(f"{label} is not an image in a supported format (JPEG, PNG, WebP, BMP, GIF, TIFF)") from None
+        raise DecodeError(f"{label} is not an image in a supported format (JPEG, PNG, WebP, HEIC, AVIF, BMP, GIF, TIFF)") from None
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise DecodeError(f"{label} is truncated or corrupt: {error}") from None
     return check_image_array(rgb, label)

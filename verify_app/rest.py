@@ -68,7 +68,7 @@ ERRORS = {status: {"model": answers.ErrorAnswer} for status in (400, 401, 403, 4
 def _sample_body(fields: dict[str, str], required: tuple[str, ...]) -> dict:
     """OpenAPI of a request carrying samples: multipart, or the raw file with fields in the query."""
     properties = {
-        "face": {"type": "string", "format": "binary", "description": "a photo (JPEG, PNG, WebP, BMP, GIF, TIFF)"},
+        "face": {"type": "string", "format": "binary", "description": "a photo (JPEG, PNG, WebP, HEIC, AVIF, BMP, GIF, TIFF)"},
         "voice": {"type": "string", "format": "binary", "description": "a speech clip (WAV, FLAC, OGG, MP3)"},
         **{name: {"type": "string", "description": text} for name, text in fields.items()},
     }

@@ -66,8 +66,9 @@ def tone(seconds: float = 1.0, rate: int = 16_000, amplitude: float = 0.5) -> np
         ("BMP", {}, 0),
         ("GIF", {}, 0),
         ("TIFF", {}, 0),
+        ("AVIF", {"quality": 90}, 8),
     ],
-    ids=["jpeg", "png", "webp-lossless", "webp-lossy", "bmp", "gif", "tiff"],
+    ids=["jpeg", "png", "webp-lossless", "webp-lossy", "bmp", "gif", "tiff", "avif"],
 )
 def test_every_supported_format_decodes_to_rgb_uint8(image_format, options, tolerance):
     data = encode_image(Image.new("RGB", (8, 6), ORANGE), image_format, **options)
@@ -76,6 +77,20 @@ def test_every_supported_format_decodes_to_rgb_uint8(image_format, options, tole
 
     assert rgb.shape == (6, 8, 3) and rgb.dtype == np.uint8
     assert np.abs(rgb.astype(int) - ORANGE).max() <= tolerance
+
+
+def test_a_phone_photo_in_heic_decodes_like_the_jpeg_it_was_made_from():
+    # Pillow cannot write HEIC; the shipped file is the sample JPEG re-encoded (assets/samples/ATTRIBUTION.md)
+    heic = decode_image(SAMPLES / "formats" / "Andy_Roddick_1.heic")
+    jpeg = decode_image(SAMPLES / "faces" / "Andy_Roddick" / "1.jpg")
+
+    assert heic.shape == jpeg.shape == (250, 250, 3)
+    assert np.abs(heic.astype(int) - jpeg.astype(int)).mean() < 3
+
+
+def test_a_file_that_only_looks_like_heif_is_refused_as_unsupported():
+    with pytest.raises(DecodeError, match=r"image buffer is not an image in a supported format \(JPEG, PNG, WebP, HEIC"):
+        decode_image(b"\x00\x00\x00\x18ftypheic" + bytes(200))
 
 
 def test_decode_from_path_str_and_bytes_give_the_same_pixels(tmp_path: Path):
