@@ -120,7 +120,7 @@ def identify(
     if route is not None and gallery.exact and route.takes(probe.measures):
         names, decisions = _decided_one_by_one(store, verifier, probe, key)
     else:
-        names, decisions = _decided_from_shortlist(gallery, verifier, probe)
+        names, decisions = _decided_from_shortlist(gallery, verifier, verifier.scorer.compensated(probe))
     strength = np.array([evidence(decision) for decision in decisions])
     order = np.argsort(-strength, kind="stable")
     ranked = [Candidate(names[i], decisions[i].score, float(strength[i])) for i in order]
@@ -141,7 +141,8 @@ def identify(
 
 
 def _decided_from_shortlist(gallery: Gallery, verifier: Verifier, probe: Embedding) -> tuple[list[str], list[Decision]]:
-    """The contenders of the gallery's shortlist for ``probe`` and their decisions."""
+    """The contenders of the gallery's shortlist for ``probe`` (compensated already: see
+    :meth:`~verify.scorer.Scorer.compensated`) and their decisions."""
     shortlist, scorer = gallery.shortlist(probe.vector), verifier.scorer
     stats = [found if scorer.usable(found) else scorer.template_stats(row)
              for row, found in zip(shortlist.vectors, shortlist.stats)]  # as Verifier.decide_many

@@ -14,7 +14,8 @@ reverberant voices). Writes, beside the model's weights in assets/models:
   (:func:`verify.calibration_trials.choose_variant`: the lowest mean held-out Cllr, unless a
   variant within 2 % of it refuses fewer genuine trials at ``medium`` at no higher FAR); its
   figures on the first draw's held-out half and on the check set (FSDD voices: too few people to
-  fit on).
+  fit on). Where the model ships a probe compensation (``scripts/calibrate_compensation.py``, run
+  before this script), every probe is compensated first, as the scorer compensates it at run time.
 
 Trials enroll from a clean sample and probe with another file of anyone, clean or degraded, as a
 person meets the product. Evaluation people are never used.
@@ -50,6 +51,7 @@ from verify.calibration_trials import (  # noqa: E402
     choose_variant,
     evaluate_calibration,
     input_scores,
+    with_compensated_probes,
 )
 from verify.conditions import (  # noqa: E402
     CALIBRATION_CONDITIONS,
@@ -57,7 +59,9 @@ from verify.conditions import (  # noqa: E402
     condition_trials,
     embed_cached,
 )
+from verify.compensation import load_compensation  # noqa: E402
 from verify.normalization import Cohort, save_cohort  # noqa: E402
+from verify.scorer import COMPENSATION_KEY  # noqa: E402
 from verify.quality_measures import COSINE_FEATURE, default_features  # noqa: E402
 
 FIT_SETS = {"face": ["lfw_gray"], "voice": ["librispeech"]}
@@ -198,15 +202,20 @@ def main() -> None:
     provenance = {"data": [fit_name], "identities": IDENTITIES_NOTE, "conditions": conditions,
                   "people": int(np.unique(fit.people).size), "command": command, "date": date}
     cohort = cohort_of(fit, codes, args.cohort_size, args.top_k, pipeline.model_id, provenance, args.seed)
-    checks = {dataset: trials_of(sets[dataset], codes, args.seed) for dataset in CHECK_SETS[args.modality]}
-    trials = trials_of(fit, codes, args.seed)
+    spec = model_spec(args.modality)
+    compensation_path = spec.compensation_path()  # probes compensated as the scorer will: fitted first
+    compensation = None if compensation_path is None else load_compensation(compensation_path, spec.model_id)
+    if compensation is not None:
+        provenance[COMPENSATION_KEY] = compensation.compensation_id
+    checks = {dataset: with_compensated_probes(trials_of(sets[dataset], codes, args.seed), compensation)
+              for dataset in CHECK_SETS[args.modality]}
+    trials = with_compensated_probes(trials_of(fit, codes, args.seed), compensation)
     calibration, variants = calibrate_embeddings(
         trials, cohort, pipeline.model_id, pipeline.model_version,
         {**provenance, "failed_samples": {dataset: dict(s.failed) for dataset, s in sets.items()},
          "trials": "clean enrollments against probes of every condition, other files only; fitted on half of "
                    "the people, figures on the other half; check sets: every such trial, never fitted on"},
         checks, LEAST_QUALITY[args.modality])
-    spec = model_spec(args.modality)
     if calibration.normalized:
         save_cohort(spec.cohort_path(), cohort)
     save_calibration(spec.calibration_path(), calibration)

@@ -28,13 +28,17 @@ sys.path.insert(0, str(REPO))
 
 from calibrate import FIT_SETS, IDENTITIES_NOTE, MAX_IMPOSTORS, cohort_codes, embedded_set  # noqa: E402
 
-from verify.calibration import load_calibration  # noqa: E402
-from verify.conditions import condition_trials, route_trials, score_trials, with_narrowband_copies  # noqa: E402
+from verify.conditions import (  # noqa: E402
+    compensated_probes,
+    condition_trials,
+    route_trials,
+    score_trials,
+    with_narrowband_copies,
+)
 from verify.config import SECURITY_LEVELS, VoiceFrontEndConfig  # noqa: E402
 from verify.models import load_pipeline, model_spec  # noqa: E402
 from verify.narrowband import NarrowbandRoute, save_route  # noqa: E402
 from verify.narrowband_fit import fit_route  # noqa: E402
-from verify.normalization import load_cohort  # noqa: E402
 from verify.scorer import CalibratedScorer  # noqa: E402
 from verify.weights import MODELS_DIR  # noqa: E402
 
@@ -54,8 +58,8 @@ def main() -> None:
     args = parser.parse_args()
     spec = model_spec("voice")
     pipeline = load_pipeline("voice", "cpu")
-    scorer = CalibratedScorer(load_calibration(spec.calibration_path(), spec.model_id),  # as shipped, no route yet
-                              load_cohort(spec.cohort_path(), spec.model_id))
+    shipped = spec.scorer
+    scorer = CalibratedScorer(shipped.calibration, shipped.cohort, None, shipped.compensation)  # as shipped, no route yet
     (dataset,) = FIT_SETS["voice"]
     high = VoiceFrontEndConfig().min_high_band_db
     samples = embedded_set(pipeline, args.data, dataset, SEED, args.cache)
@@ -65,10 +69,11 @@ def main() -> None:
     enroll, probe = (np.concatenate([pair[side] for pair in pairs]) for side in (0, 1))
     codes = cohort_codes(args.data, "voice")
     route = fit_route(scorer, samples, enroll, probe, high, codes)
-    taken = route_trials(route, samples, enroll, probe)
+    scored, scored_probe = compensated_probes(scorer, samples, probe)  # as score_trials takes them
+    taken = route_trials(route, scored, enroll, scored_probe)
     enroll, probe = enroll[taken], probe[taken]
     labels = samples.people[enroll] == samples.people[probe]
-    routed = CalibratedScorer(scorer.calibration, scorer.cohort, route)
+    routed = CalibratedScorer(scorer.calibration, scorer.cohort, route, scorer.compensation)
     before, after = (score_trials(scoring, samples, enroll, probe, tuple(SECURITY_LEVELS), codes).outcomes
                      for scoring in (scorer, routed))
     figures = {}

@@ -20,6 +20,7 @@ import numpy as np
 
 from verify.calibration import ScoreCalibration
 from verify.calibration_fit import FitConfig, fit_calibration
+from verify.compensation import ProbeCompensation
 from verify.config import SECURITY_LEVELS
 from verify.errors import CalibrationError
 from verify.metrics import cllr, equal_error_rate, levels_report, min_cllr
@@ -110,6 +111,24 @@ class Trials:
     def subset(self, keep: np.ndarray) -> Trials:
         """The trials selected by a boolean ``(N,)`` mask, over the same samples."""
         return replace(self, enroll=self.enroll[keep], probe=self.probe[keep])
+
+
+def with_compensated_probes(trials: Trials, compensation: ProbeCompensation | None) -> Trials:
+    """``trials`` with their probes as a scorer with ``compensation`` takes them at run time: each
+    probe sample appended, compensated for its conditions, and the trials pointed at it
+    (enrollments keep theirs: templates are never compensated). ``trials`` itself without one."""
+    if compensation is None:
+        return trials
+    rows, inverse = np.unique(trials.probe, return_inverse=True)
+    measures = {name: np.asarray(values)[rows] for name, values in trials.measures.items()}
+
+    def extended(values: np.ndarray | None) -> np.ndarray | None:
+        return None if values is None else np.concatenate([values, np.asarray(values)[rows]])
+
+    return Trials(np.vstack([trials.vectors, compensation.compensated_many(trials.vectors[rows], measures)]),
+                  extended(trials.identities), trials.enroll, len(trials.vectors) + inverse,
+                  {name: np.concatenate([values, measures[name]]) for name, values in trials.measures.items()},
+                  extended(trials.groups), extended(trials.conditions))
 
 
 def all_pairs(identities: np.ndarray, groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

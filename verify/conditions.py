@@ -320,6 +320,32 @@ class TrialScores:
                            self.quality_gain[rows], self.supported[rows], self.flagged[rows])
 
 
+def compensated_probes(scorer: CalibratedScorer, samples: EmbeddedSamples,
+                       probe: np.ndarray) -> tuple[EmbeddedSamples, np.ndarray]:
+    """``samples`` with the probes of ``probe`` appended as ``scorer`` scores them (compensated for
+    their conditions, :meth:`~verify.scorer.CalibratedScorer.compensated`), and their rows there;
+    ``(samples, probe)`` themselves when it compensates nothing. Enrollments keep their rows, as
+    templates are never compensated."""
+    compensation = scorer.compensation
+    if compensation is None:
+        return samples, probe
+    rows, inverse = np.unique(probe, return_inverse=True)
+    measures = {name: values[rows] for name, values in samples.measures.items()}
+    copies = None if samples.copies is None else np.vstack([samples.copies, np.full((len(rows), samples.copies.shape[1]),
+                                                                                    np.nan, np.float32)])
+    extended = EmbeddedSamples(
+        np.vstack([samples.vectors, compensation.compensated_many(samples.vectors[rows], measures)]),
+        np.concatenate([samples.people, samples.people[rows]]),
+        np.concatenate([samples.files, samples.files[rows]]),
+        np.concatenate([samples.conditions, samples.conditions[rows]]),
+        {name: np.concatenate([values, measures[name]]) for name, values in samples.measures.items()},
+        np.concatenate([samples.flagged, samples.flagged[rows]]),
+        samples.failed,
+        copies,
+    )
+    return extended, len(samples.vectors) + inverse
+
+
 def route_trials(route: NarrowbandRoute, samples: EmbeddedSamples, enroll: np.ndarray, probe: np.ndarray) -> np.ndarray:
     """Which ``(enroll, probe)`` trials ``route`` takes: band-limited probes nearer their template's
     narrowband copy (``samples.copies``; none where a template has no copy) than the template."""
@@ -331,7 +357,8 @@ def route_trials(route: NarrowbandRoute, samples: EmbeddedSamples, enroll: np.nd
 
 def trial_terms(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.ndarray, probe: np.ndarray,
                 cohort_codes: Mapping[str, int] | None = None, routed: np.ndarray | None = None) -> QualityTerms:
-    """The shipped calibration's terms of every ``(enroll, probe)`` trial: cosine, S-norm, LLR.
+    """The shipped calibration's terms of every ``(enroll, probe)`` trial: cosine, S-norm, LLR; the
+    probes as the scorer takes them already (:func:`compensated_probes`).
 
     ``cohort_codes`` (person -> label in the cohort) is for samples of the cohort's own people:
     both people of a trial are then left out of the cohort (:meth:`Cohort.trial_statistics`).
@@ -365,11 +392,13 @@ def score_trials(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.
     """The product's LLR and answer at each level for every ``(enroll, probe)`` trial.
 
     Same rules as :func:`verify.scoring.decide_calibrated`, vectorised: a probe the front end
-    flagged (blurry, dark, short, noisy) that is not accepted gets "retry", not "rejected".
+    flagged (blurry, dark, short, noisy) that is not accepted gets "retry", not "rejected"; probes
+    are compensated for their conditions first (:func:`compensated_probes`).
     ``cohort_codes``: see :func:`trial_terms`. With ``samples.copies``, a probe against a template
     with a copy takes the scorer's narrowband route when the route chooses it, as
     :meth:`verify.verifier.Verifier.decide` does.
     """
+    samples, probe = compensated_probes(scorer, samples, probe)
     route = scorer.narrowband
     routed = np.zeros(len(enroll), bool)
     if samples.copies is not None and route is not None:

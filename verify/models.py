@@ -5,7 +5,9 @@ Every shipped artefact follows one convention: it lies in ``assets/models`` (or
 A model's scoring is its impostor cohort ``<model_id>.cohort.json`` (+ ``.npz``) and its LLR
 calibration ``<model_id>.calibration.json``, both written by ``scripts/calibrate.py`` from the
 calibration identities only. A voice model may also ship ``<model_id>.narrowband.json``, the route of
-band-limited probes (:mod:`verify.narrowband`, ``scripts/calibrate_narrowband.py``).
+band-limited probes (:mod:`verify.narrowband`, ``scripts/calibrate_narrowband.py``), and
+``<model_id>.compensation.json``, the shifts noisy and echoing probes are moved back along
+(:mod:`verify.compensation`, ``scripts/calibrate_compensation.py``).
 
 Pipeline classes are imported on first use, so reading a spec loads neither torch nor a network.
 """
@@ -22,6 +24,7 @@ from verify.calibration import Thresholds, load_calibration, load_thresholds
 from verify.config import DEFAULT_SECURITY_LEVEL, check_modality
 from verify.embedding import Pipeline
 from verify.errors import ConfigError
+from verify.compensation import load_compensation
 from verify.narrowband import load_route
 from verify.normalization import load_cohort
 from verify.scorer import CalibratedScorer
@@ -44,6 +47,7 @@ class ModelSpec:
         cohort: file name of the impostor cohort's manifest (``None``: scores are not S-normalised).
         adapter: the per-user adaptation checkpoint, where one beat the plain model on validation.
         narrowband: file name of the band-limited probes' route (``None``: they take the plain path).
+        compensation: file name of the probes' condition compensation (``None``: none).
     """
 
     modality: str
@@ -53,6 +57,7 @@ class ModelSpec:
     cohort: str | None = None
     adapter: WeightsFile | None = None
     narrowband: str | None = None
+    compensation: str | None = None
 
     @cached_property
     def pipeline_class(self) -> type:
@@ -77,6 +82,10 @@ class ModelSpec:
         """Where the impostor cohort's manifest ships (``None`` when there is none)."""
         return None if self.cohort is None else MODELS_DIR / self.cohort
 
+    def compensation_path(self) -> Path | None:
+        """Where the probes' condition compensation ships (``None`` when there is none)."""
+        return None if self.compensation is None else MODELS_DIR / self.compensation
+
     @cached_property
     def scorer(self) -> CalibratedScorer:
         """Cosine -> S-norm -> calibrated LLR -> decision, as shipped (loaded once per process).
@@ -87,7 +96,9 @@ class ModelSpec:
         cohort_path = self.cohort_path()
         cohort = None if cohort_path is None else load_cohort(cohort_path, self.model_id)
         route = None if self.narrowband is None else load_route(MODELS_DIR / self.narrowband, self.model_id)
-        return CalibratedScorer(load_calibration(self.calibration_path(), self.model_id), cohort, route)
+        compensation_path = self.compensation_path()
+        compensation = None if compensation_path is None else load_compensation(compensation_path, self.model_id)
+        return CalibratedScorer(load_calibration(self.calibration_path(), self.model_id), cohort, route, compensation)
 
     def load_adapter(self) -> Adapter:
         """The shipped, hash-checked per-user adaptation.
@@ -120,6 +131,7 @@ SHIPPED: dict[str, ModelSpec] = {
         calibration="ge2e-robust.calibration.json",
         cohort="ge2e-robust.cohort.json",
         narrowband="ge2e-robust.narrowband.json",
+        compensation="ge2e-robust.compensation.json",
     ),
 }
 

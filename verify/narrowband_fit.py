@@ -8,7 +8,7 @@ import numpy as np
 
 from verify.calibration import CALIBRATED_FARS, Thresholds
 from verify.calibration_fit import FitConfig, fit_weights, thresholds_in_every_condition
-from verify.conditions import EmbeddedSamples, route_trials, trial_terms
+from verify.conditions import EmbeddedSamples, compensated_probes, route_trials, trial_terms
 from verify.narrowband import NarrowbandRoute
 from verify.scorer import CalibratedScorer
 
@@ -18,11 +18,13 @@ def fit_route(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.nda
     """The route of ``scorer``'s model, fitted on the trials among ``(enroll, probe)`` it takes.
 
     On those trials, scored against the copy with ``scorer``'s S-norm and calibration
-    (``cohort_codes``: see :func:`verify.conditions.trial_terms`), ``scale * llr + offset`` is
+    (``cohort_codes``: see :func:`verify.conditions.trial_terms`; probes compensated as ``scorer``
+    compensates them), ``scale * llr + offset`` is
     fitted by minimising Cllr, then each calibrated FAR's threshold on the mapped LLR, held in every
     condition of the probes (``samples.conditions``).
     """
     model_id = scorer.calibration.model_id
+    samples, probe = compensated_probes(scorer, samples, probe)
     taken = route_trials(NarrowbandRoute.unfitted(model_id, max_high_band_db), samples, enroll, probe)
     enroll, probe = enroll[taken], probe[taken]
     labels = samples.people[enroll] == samples.people[probe]

@@ -4,7 +4,9 @@
 impostor cohort (the template's statistics computed once at enrollment, the probe's at check
 time), then mapped with the probe's quality measures to a calibrated log-likelihood ratio, which
 is held against the security level's LLR thresholds (:mod:`verify.calibration`). When quality is
-what stands between a sample and acceptance, the answer is "retry" with what to do about it.
+what stands between a sample and acceptance, the answer is "retry" with what to do about it. A
+voice probe's embedding is first moved back along the shifts its noise and echo predict
+(:mod:`verify.compensation`), when the model ships such a compensation.
 
 :class:`CosineScorer` holds the raw cosine against cosine thresholds: for models without a
 calibration (experiments, tests).
@@ -20,11 +22,18 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from verify.calibration import ScoreCalibration, Thresholds
+from verify.compensation import ProbeCompensation
 from verify.embedding import Embedding
+from verify.errors import WeightsError
 from verify.narrowband import NarrowbandRoute
 from verify.normalization import Cohort, CohortStats, s_norm_many
 from verify.quality_measures import trial_measures
 from verify.scoring import Decision, OperatingPoint, decide, decide_calibrated
+
+
+COMPENSATION_KEY = "compensation"
+"""Where a calibration's provenance names the :attr:`ProbeCompensation.compensation_id` its probes
+were compensated with (absent: none)."""
 
 
 def evidence(decision: Decision) -> float:
@@ -40,6 +49,10 @@ class Scorer(Protocol):
 
     def operating_point(self, level: str) -> OperatingPoint:
         """The level's thresholds, in evidence units."""
+
+    def compensated(self, probe: Embedding) -> Embedding:
+        """The probe as it is scored: its vector compensated for its conditions, where the model
+        ships a compensation (every decision method expects a probe passed through it once)."""
 
     def template_stats(self, template: np.ndarray) -> CohortStats | None:
         """What must be stored with a ``(D,)`` template (``None``: nothing)."""
@@ -68,6 +81,9 @@ class CosineScorer:
     def operating_point(self, level: str) -> OperatingPoint:
         return self.thresholds.operating_point(level)
 
+    def compensated(self, probe: Embedding) -> Embedding:
+        return probe
+
     def template_stats(self, template: np.ndarray) -> None:
         return None
 
@@ -86,21 +102,33 @@ class CosineScorer:
 
 class CalibratedScorer:
     """S-norm against a cohort, then a quality-aware calibration to an LLR, held at LLR thresholds;
-    band-limited probes against a template's narrowband copy take ``narrowband``'s route.
+    band-limited probes against a template's narrowband copy take ``narrowband``'s route; probes
+    are compensated for their conditions by ``compensation`` first.
 
     Raises (from the constructor):
-        WeightsError: the cohort is not the one the calibration was fitted with.
+        WeightsError: the cohort or the compensation is not the one the calibration was fitted with.
     """
 
     def __init__(self, calibration: ScoreCalibration, cohort: Cohort | None,
-                 narrowband: NarrowbandRoute | None = None) -> None:
+                 narrowband: NarrowbandRoute | None = None, compensation: ProbeCompensation | None = None) -> None:
         calibration.check_cohort(cohort)
+        expected = calibration.provenance.get(COMPENSATION_KEY)
+        found = None if compensation is None else compensation.compensation_id
+        if found != expected:
+            raise WeightsError(
+                f"the calibration of {calibration.model_id} was fitted on probes compensated by {expected!r}, "
+                f"not {found!r}. Recalibrate with: python scripts/calibrate.py"
+            )
         self.calibration = calibration
         self.cohort = cohort
         self.narrowband = narrowband
+        self.compensation = compensation
 
     def operating_point(self, level: str) -> OperatingPoint:
         return self.calibration.operating_point(level)
+
+    def compensated(self, probe: Embedding) -> Embedding:
+        return probe if self.compensation is None else self.compensation.compensated(probe)
 
     def template_stats(self, template: np.ndarray) -> CohortStats | None:
         return None if self.cohort is None else self.cohort.stats(template)

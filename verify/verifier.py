@@ -54,19 +54,26 @@ class Verifier:
         ``template_stats``: the template's stored statistics; computed here when missing or stale.
         ``narrowband``, ``narrowband_stats``: the template's narrowband copy and its statistics, if
         it has one: a band-limited probe nearer the copy than the template is held against it
-        (:mod:`verify.narrowband`).
+        (:mod:`verify.narrowband`). The probe is compensated for its conditions first
+        (:meth:`Scorer.compensated`).
         """
+        probe = self.scorer.compensated(probe)
         route = self.scorer.narrowband
         if narrowband is not None and route is not None and route.takes(probe.measures):
             template_cosine, copy_cosine = cosine_scores(np.stack([template, narrowband]), probe.vector)[:, 0]
             if route.chooses(probe.measures, float(template_cosine), float(copy_cosine)):
                 stats = narrowband_stats if self.scorer.usable(narrowband_stats) else self.scorer.template_stats(narrowband)
                 return self.scorer.decide_narrowband(float(copy_cosine), self.level, probe, stats)
-        return self.decide_many(np.asarray(template)[None], probe, [template_stats])[0]
+        return self._decide_compensated(np.asarray(template)[None], probe, [template_stats])[0]
 
     def decide_many(self, templates: np.ndarray, probe: Embedding,
                     template_stats: Sequence[CohortStats | None]) -> list[Decision]:
-        """Decisions for one probe against each of ``templates`` ``(N, D)``."""
+        """Decisions for one probe against each of ``templates`` ``(N, D)`` (the probe compensated
+        for its conditions first)."""
+        return self._decide_compensated(templates, self.scorer.compensated(probe), template_stats)
+
+    def _decide_compensated(self, templates: np.ndarray, probe: Embedding,
+                            template_stats: Sequence[CohortStats | None]) -> list[Decision]:
         templates = np.atleast_2d(templates)
         stats = [found if self.scorer.usable(found) else self.scorer.template_stats(row)
                  for row, found in zip(templates, template_stats)]
