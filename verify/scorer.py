@@ -47,6 +47,9 @@ class Scorer(Protocol):
     narrowband: NarrowbandRoute | None
     """Band-limited probes against a template's narrowband copy (:mod:`verify.narrowband`), or ``None``."""
 
+    compensation: ProbeCompensation | None
+    """What moves noisy and echoing probes back before they are scored (:mod:`verify.compensation`), or ``None``."""
+
     def operating_point(self, level: str) -> OperatingPoint:
         """The level's thresholds, in evidence units."""
 
@@ -74,6 +77,7 @@ class CosineScorer:
     """Raw cosine against cosine thresholds per level."""
 
     narrowband = None
+    compensation = None
 
     def __init__(self, thresholds: Thresholds) -> None:
         self.thresholds = thresholds

@@ -150,7 +150,12 @@ def cmd_info(args: argparse.Namespace) -> int:
                 point = service.operating_point(modality, level)
                 print(f"  {level:<7} FAR {point.target_far:<7g} accept LLR >= {point.threshold:.2f}"
                       f"  retry LLR >= {point.retry_threshold:.2f}")
-            route = service.scorer(modality).narrowband
+            scorer = service.scorer(modality)
+            compensation = scorer.compensation
+            if compensation is not None:
+                print(f"  noisy / echoing probes compensated ({compensation.compensation_id}): "
+                      + ", ".join(f"{ramp.measure} {ramp.start:g} -> {ramp.full:g}" for ramp in compensation.ramps))
+            route = scorer.narrowband
             if route is not None:
                 print("  phone line (band-limited, nearer the template's telephone-band copy): accept LLR >= "
                       + " / ".join(f"{route.thresholds.operating_point(level).threshold:.2f}" for level in SECURITY_LEVELS)

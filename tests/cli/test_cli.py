@@ -396,6 +396,8 @@ def test_info_lists_models_levels_and_store(cli, store: Path) -> None:
     route = model_spec("voice").scorer.narrowband
     assert f"phone line (band-limited, nearer the template's telephone-band copy): accept LLR >= " \
            f"{route.thresholds.operating_point('low').threshold:.2f}" in out
+    compensation = model_spec("voice").scorer.compensation
+    assert f"noisy / echoing probes compensated ({compensation.compensation_id}): snr_db 20 -> 8, decay_db -15 -> -7" in out
     assert f"store: {store}" in out
 
 
