@@ -68,6 +68,7 @@ FIT_SETS = {"face": ["lfw_gray"], "voice": ["librispeech"]}
 CHECK_SETS = {"face": [], "voice": ["fsdd"]}  # ORL has no calibration half: all 40 people evaluate
 DEFAULT_TOP_K = 200
 MAX_IMPOSTORS = 400_000  # impostor trials per condition (a seeded draw)
+DEFAULT_SEED = 0  # of the degradations and draws the shipped files were fitted with
 LEAST_QUALITY = {"face": {}, "voice": {"speech_seconds": 1.0}}
 """The worst quality any decision is made on, beyond the worst probe fitted on. A voice needs a
 second of speech: sub-second FSDD digits of calibration people were otherwise accepted at up to
@@ -103,6 +104,20 @@ def embedded_set(pipeline: Any, data: Path, dataset: str, seed: int, cache: Path
     files = calibration_files(data, dataset)
     with tqdm(total=len(files) * len(conditions), desc=dataset, unit="sample") as bar:
         return embed_cached(pipeline, data, files, conditions, seed, cache, progress=bar.update)
+
+
+def voice_calibration_set(description: str) -> tuple[argparse.Namespace, Any, EmbeddedSamples]:
+    """``--data`` and ``--cache`` read from the command line (the options of the voice scripts fitted
+    after this one), the voice pipeline, and its fit set embedded as this script embeds it."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "calibration")
+    args = parser.parse_args()
+    from verify.models import load_pipeline  # torch: only once the arguments are fine
+
+    pipeline = load_pipeline("voice", "cpu")
+    (dataset,) = FIT_SETS["voice"]
+    return args, pipeline, embedded_set(pipeline, args.data, dataset, DEFAULT_SEED, args.cache)
 
 
 def trials_of(samples: EmbeddedSamples, codes: Mapping[str, int], seed: int) -> Trials:
@@ -184,7 +199,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help="cohort scores per side in adaptive S-norm")
     parser.add_argument("--cohort-size", type=int, default=3000, help="embeddings kept in the shipped cohort")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the degradations and draws")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the degradations and draws")
     parser.add_argument("--cache", type=Path, default=None, help="folder to keep the embeddings in between runs")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -16,7 +16,6 @@ never used.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import sys
@@ -25,25 +24,20 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from calibrate import FIT_SETS, IDENTITIES_NOTE, embedded_set  # noqa: E402
+from calibrate import FIT_SETS, IDENTITIES_NOTE, voice_calibration_set  # noqa: E402
 
 from verify.compensation import DEFAULT_RAMPS, ProbeCompensation, save_compensation  # noqa: E402
 from verify.compensation_fit import fit_directions, shift_profile, shifts  # noqa: E402
-from verify.models import load_pipeline, model_spec  # noqa: E402
+from verify.models import model_spec  # noqa: E402
 
-SEED = 0  # as scripts/calibrate.py
 PROFILE_EDGES = {"snr_db": [-50, 0, 5, 8, 10, 15, 20, 25, 99], "decay_db": [-60, -20, -15, -12, -10, -8, -7, -6, -4, 10]}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
-    parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "calibration")
-    args = parser.parse_args()
+    _, pipeline, samples = voice_calibration_set(__doc__.splitlines()[0])
     spec = model_spec("voice")
-    pipeline = load_pipeline("voice", "cpu")
     (dataset,) = FIT_SETS["voice"]
-    moved, measures = shifts(embedded_set(pipeline, args.data, dataset, SEED, args.cache))
+    moved, measures = shifts(samples)
     directions = fit_directions(moved, measures, DEFAULT_RAMPS)
     profiles = {ramp.measure: shift_profile(moved, measures, direction, ramp.measure, PROFILE_EDGES[ramp.measure])
                 for ramp, direction in zip(DEFAULT_RAMPS, directions)}

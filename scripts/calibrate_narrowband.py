@@ -15,7 +15,6 @@ their figures come from ``benchmarks/conditions.py``.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import sys
 from dataclasses import replace
@@ -26,7 +25,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from calibrate import FIT_SETS, IDENTITIES_NOTE, MAX_IMPOSTORS, cohort_codes, embedded_set  # noqa: E402
+from calibrate import FIT_SETS, IDENTITIES_NOTE, MAX_IMPOSTORS, DEFAULT_SEED, cohort_codes, voice_calibration_set  # noqa: E402
 
 from verify.conditions import (  # noqa: E402
     compensated_probes,
@@ -36,13 +35,11 @@ from verify.conditions import (  # noqa: E402
     with_narrowband_copies,
 )
 from verify.config import SECURITY_LEVELS, VoiceFrontEndConfig  # noqa: E402
-from verify.models import load_pipeline, model_spec  # noqa: E402
+from verify.models import model_spec  # noqa: E402
 from verify.narrowband import NarrowbandRoute, save_route  # noqa: E402
 from verify.narrowband_fit import fit_route  # noqa: E402
 from verify.scorer import CalibratedScorer  # noqa: E402
 from verify.weights import MODELS_DIR  # noqa: E402
-
-SEED = 0  # as scripts/calibrate.py
 
 
 def rates(labels: np.ndarray, outcomes: np.ndarray) -> dict[str, float]:
@@ -52,19 +49,14 @@ def rates(labels: np.ndarray, outcomes: np.ndarray) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
-    parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "calibration")
-    args = parser.parse_args()
+    args, pipeline, samples = voice_calibration_set(__doc__.splitlines()[0])
     spec = model_spec("voice")
-    pipeline = load_pipeline("voice", "cpu")
     shipped = spec.scorer
     scorer = CalibratedScorer(shipped.calibration, shipped.cohort, None, shipped.compensation)  # as shipped, no route yet
     (dataset,) = FIT_SETS["voice"]
     high = VoiceFrontEndConfig().min_high_band_db
-    samples = embedded_set(pipeline, args.data, dataset, SEED, args.cache)
     samples = with_narrowband_copies(pipeline, NarrowbandRoute.unfitted(spec.model_id, high), args.data, samples)
-    pairs = [condition_trials(samples, name, MAX_IMPOSTORS, SEED, flagged_enroll=True)
+    pairs = [condition_trials(samples, name, MAX_IMPOSTORS, DEFAULT_SEED, flagged_enroll=True)
              for name in np.unique(samples.conditions)]
     enroll, probe = (np.concatenate([pair[side] for pair in pairs]) for side in (0, 1))
     codes = cohort_codes(args.data, "voice")
