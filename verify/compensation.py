@@ -2,7 +2,7 @@
 
 Noise and a room's echo do not scatter a speaker's embedding at random: they push it along
 directions of their own, the same for every speaker. Measured on the calibration speakers, the
-shift of a degraded copy from its clean recording along the mean shift grows steadily as the
+shift of a degraded copy from its clean recording along the fitted direction grows steadily as the
 signal-to-noise ratio falls from about 20 dB to 8 dB, and as a clip's decay (``decay_db``, how
 fast its level can fall) rises from about -15 dB to -7 dB. A :class:`ProbeCompensation`
 subtracts from a probe's embedding the shift its measures predict, ``sum_k w_k(measures) * d_k``,
@@ -10,8 +10,9 @@ with one direction ``d_k`` per :class:`Ramp` (a weight rising linearly from 0 to
 values of one measure), then renormalises. The directions are fitted by least squares on the
 calibration speakers' degraded copies against their clean recordings
 (:func:`verify.compensation_fit.fit_directions`, ``scripts/calibrate_compensation.py``); the score
-calibration is then fitted on compensated probes. Templates are never compensated: an enrollment
-is a clean sample, whose ramps are at 0.
+calibration is then fitted on compensated probes. Templates are never compensated: they are
+scored as they were enrolled, as calibration scores its enrollments (enrollment refuses noisy
+samples unless told otherwise), so stored templates stay valid whatever ships here.
 
 ``<model_id>.compensation.json``: ``{"format", "format_version", "model_id", "ramps": [{"measure",
 "start", "full"}], "directions": [[...D floats] per ramp], "provenance": {...}}``.
