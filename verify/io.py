@@ -108,17 +108,23 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
+def read_heif_with_pillow() -> None:
+    """Let Pillow open HEIF photos (a phone's HEIC) through pi-heif, in this whole process: what
+    :func:`decode_image` does on meeting one, and what the web app does at start, since Gradio opens
+    uploaded photos with Pillow before the app sees them."""
+    from pi_heif import register_heif_opener  # noqa: PLC0415 (libheif loads only where needed)
+
+    register_heif_opener()
+
+
 def _open_image(data: bytes) -> Image.Image:
-    """PIL's lazy image of ``data``; a HEIF photo (a phone's HEIC) through pi-heif, whose
-    libheif loads only for such files."""
+    """PIL's lazy image of ``data``, reading HEIF photos too (:func:`read_heif_with_pillow`)."""
     try:
         return Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         if data[4:8] != b"ftyp":  # every HEIF file starts with an ISO media 'ftyp' box
             raise
-        from pi_heif import register_heif_opener  # noqa: PLC0415
-
-        register_heif_opener()
+        read_heif_with_pillow()
         return Image.open(io.BytesIO(data))
 
 

@@ -12,6 +12,7 @@ import gradio as gr
 from enrollment.service import Service
 from verify.config import SECURITY_LEVELS
 from verify.errors import VerifyError
+from verify.io import read_heif_with_pillow
 from verify_app import handlers
 from verify_app.batch import ROW_HEADERS, BatchLimits, batch_check, write_csv
 from verify_app.live_tab import caller_of, live_tab
@@ -47,6 +48,7 @@ def build_app(service: Service, concurrency: int = 2, batch_limits: BatchLimits 
     """
     default_level = service.settings.level
     media = MediaFiles()
+    read_heif_with_pillow()  # Gradio opens uploaded photos with Pillow before a handler sees them
     with gr.Blocks(title="Face & voice check", analytics_enabled=False) as demo:  # offline: no usage reports
         gr.Markdown(INTRO)
         with gr.Row():

@@ -49,6 +49,22 @@ def test_enroll_then_verify_genuine_and_impostor(client, face_files, voice_files
     assert voice_impostor["outcome"] == "rejected"
 
 
+def test_a_phones_heic_photo_and_m4a_memo_verify_through_the_app(client, face_files, voice_files, tmp_path):
+    """Gradio opens uploaded photos with Pillow before the app does: the app lets it read HEIC."""
+    from tests.verify.test_containers import CONTAINERS, encode, resampled
+    from verify.io import decode_audio
+
+    container_format, codec, rate = CONTAINERS["m4a"]
+    memo = tmp_path / "memo.m4a"
+    memo.write_bytes(encode(resampled(decode_audio(voice_files[1])[0], 16_000, rate), rate, container_format, codec))
+    heic = face_files[0].parents[2] / "formats" / "Andy_Roddick_1.heic"
+    client.predict("Phone", handle_file(str(face_files[0])), handle_file(str(voice_files[0])), False, api_name="/enroll")
+
+    _, answer = client.predict("Phone", handle_file(str(heic)), handle_file(str(memo)), "medium", api_name="/verify")
+
+    assert answer["outcome"] == "accepted" and set(answer["modalities"]) == {"face", "voice"}
+
+
 def test_answers_carry_no_files(client):
     """The API returns text and JSON only: the aligned face and the trimmed speech are for the page."""
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
