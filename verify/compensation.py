@@ -31,6 +31,7 @@ import numpy as np
 
 from verify.embedding import Embedding
 from verify.errors import WeightsError
+from verify.weights import read_model_document
 
 COMPENSATION_FORMAT = "verify-probe-compensation"
 COMPENSATION_FORMAT_VERSION = 1
@@ -131,12 +132,7 @@ def load_compensation(path: Path, model_id: str) -> ProbeCompensation:
         WeightsError: unreadable, malformed, of another format or fitted for another model.
     """
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-        if (document.get("format") != COMPENSATION_FORMAT
-                or document.get("format_version") != COMPENSATION_FORMAT_VERSION):
-            raise ValueError(f"not a {COMPENSATION_FORMAT} file of version {COMPENSATION_FORMAT_VERSION}")
-        if document["model_id"] != model_id:
-            raise ValueError(f"fitted for {document['model_id']!r}, not {model_id!r}")
+        document = read_model_document(path, COMPENSATION_FORMAT, COMPENSATION_FORMAT_VERSION, model_id)
         ramps = tuple(Ramp(str(ramp["measure"]), float(ramp["start"]), float(ramp["full"])) for ramp in document["ramps"])
         return ProbeCompensation(model_id, ramps, np.array(document["directions"], dtype=np.float64),
                                  document.get("provenance", {}))

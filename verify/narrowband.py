@@ -30,6 +30,7 @@ import numpy as np
 from verify.calibration import Thresholds
 from verify.errors import WeightsError
 from verify.scoring import CalibratedScore
+from verify.weights import read_model_document
 
 ROUTE_FORMAT = "verify-narrowband-route"
 ROUTE_FORMAT_VERSION = 1
@@ -116,11 +117,7 @@ def load_route(path: Path, model_id: str) -> NarrowbandRoute:
         WeightsError: unreadable, malformed, of another format or fitted for another model.
     """
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-        if document.get("format") != ROUTE_FORMAT or document.get("format_version") != ROUTE_FORMAT_VERSION:
-            raise ValueError(f"not a {ROUTE_FORMAT} file of version {ROUTE_FORMAT_VERSION}")
-        if document["model_id"] != model_id:
-            raise ValueError(f"fitted for {document['model_id']!r}, not {model_id!r}")
+        document = read_model_document(path, ROUTE_FORMAT, ROUTE_FORMAT_VERSION, model_id)
         by_far = {float(far): float(value) for far, value in document["thresholds"].items()}
         numbers = [float(document[name]) for name in ("max_high_band_db", "scale", "offset")]
         if not all(np.isfinite(numbers + list(by_far.values()))) or numbers[1] <= 0:

@@ -7,6 +7,7 @@ Offline by default: nothing here touches the network. A missing or mismatched fi
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,22 @@ def sha256_of(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def read_model_document(path: Path, document_format: str, version: int, model_id: str) -> dict:
+    """The JSON document at ``path``, checked to be ``document_format`` at ``version`` and fitted for
+    ``model_id`` (the scoring files ``scripts/calibrate_*.py`` write beside a model).
+
+    Raises:
+        OSError, ValueError, KeyError, TypeError, AttributeError: unreadable, not that format and
+            version, or fitted for another model; callers name the file and the command to refit it.
+    """
+    document = json.loads(Path(path).read_text(encoding="utf-8"))
+    if document.get("format") != document_format or document.get("format_version") != version:
+        raise ValueError(f"not a {document_format} file of version {version}")
+    if document["model_id"] != model_id:
+        raise ValueError(f"fitted for {document['model_id']!r}, not {model_id!r}")
+    return document
 
 
 def search_dirs() -> list[Path]:
