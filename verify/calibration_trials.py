@@ -119,15 +119,14 @@ def with_compensated_probes(trials: Trials, compensation: ProbeCompensation | No
     (enrollments keep theirs: templates are never compensated). ``trials`` itself without one."""
     if compensation is None:
         return trials
-    rows, inverse = np.unique(trials.probe, return_inverse=True)
-    measures = {name: np.asarray(values)[rows] for name, values in trials.measures.items()}
+    measures = {name: np.asarray(values) for name, values in trials.measures.items()}
+    vectors, rows, probe = compensation.appended_probes(trials.vectors, measures, trials.probe)
 
     def extended(values: np.ndarray | None) -> np.ndarray | None:
         return None if values is None else np.concatenate([values, np.asarray(values)[rows]])
 
-    return Trials(np.vstack([trials.vectors, compensation.compensated_many(trials.vectors[rows], measures)]),
-                  extended(trials.identities), trials.enroll, len(trials.vectors) + inverse,
-                  {name: np.concatenate([values, measures[name]]) for name, values in trials.measures.items()},
+    return Trials(vectors, extended(trials.identities), trials.enroll, probe,
+                  {name: extended(values) for name, values in measures.items()},
                   extended(trials.groups), extended(trials.conditions))
 
 

@@ -102,14 +102,28 @@ class ProbeCompensation:
     def compensated_many(self, vectors: np.ndarray, measures: Mapping[str, Any]) -> np.ndarray:
         """``(N, D)`` float32 unit vectors: ``vectors`` less the shift their ``measures`` predict."""
         vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
-        moved = vectors - self.weights(measures, len(vectors)) @ self.directions
-        return (moved / np.linalg.norm(moved, axis=1, keepdims=True)).astype(np.float32)
+        return self._moved(vectors, self.weights(measures, len(vectors)))
 
     def compensated(self, probe: Embedding) -> Embedding:
         """``probe`` with its vector compensated (itself when no ramp weighs it)."""
-        if not self.weights(probe.measures, 1).any():
+        weights = self.weights(probe.measures, 1)
+        if not weights.any():
             return probe
-        return dataclasses.replace(probe, vector=self.compensated_many(probe.vector, probe.measures)[0])
+        return dataclasses.replace(probe, vector=self._moved(np.asarray(probe.vector, np.float64)[None], weights)[0])
+
+    def appended_probes(self, vectors: np.ndarray, measures: Mapping[str, np.ndarray],
+                        probe: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The probes of trials over a set of samples, as a scorer compensates them, beside the
+        uncompensated samples that enroll: ``(vectors with each probe sample appended compensated,
+        the rows appended (to extend the samples' other ``(M,)`` arrays with), the trials' probe rows
+        among the appended ones)``. ``measures``: name -> ``(M,)`` values of every sample."""
+        rows, inverse = np.unique(probe, return_inverse=True)
+        moved = self.compensated_many(vectors[rows], {name: values[rows] for name, values in measures.items()})
+        return np.vstack([vectors, moved]), rows, len(vectors) + inverse
+
+    def _moved(self, vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        moved = vectors - weights @ self.directions
+        return (moved / np.linalg.norm(moved, axis=1, keepdims=True)).astype(np.float32)
 
 
 def save_compensation(path: Path, compensation: ProbeCompensation) -> None:

@@ -329,21 +329,20 @@ def compensated_probes(scorer: CalibratedScorer, samples: EmbeddedSamples,
     compensation = scorer.compensation
     if compensation is None:
         return samples, probe
-    rows, inverse = np.unique(probe, return_inverse=True)
-    measures = {name: values[rows] for name, values in samples.measures.items()}
+    vectors, rows, probe = compensation.appended_probes(samples.vectors, samples.measures, probe)
     copies = None if samples.copies is None else np.vstack([samples.copies, np.full((len(rows), samples.copies.shape[1]),
                                                                                     np.nan, np.float32)])
     extended = EmbeddedSamples(
-        np.vstack([samples.vectors, compensation.compensated_many(samples.vectors[rows], measures)]),
+        vectors,
         np.concatenate([samples.people, samples.people[rows]]),
         np.concatenate([samples.files, samples.files[rows]]),
         np.concatenate([samples.conditions, samples.conditions[rows]]),
-        {name: np.concatenate([values, measures[name]]) for name, values in samples.measures.items()},
+        {name: np.concatenate([values, values[rows]]) for name, values in samples.measures.items()},
         np.concatenate([samples.flagged, samples.flagged[rows]]),
         samples.failed,
         copies,
     )
-    return extended, len(samples.vectors) + inverse
+    return extended, probe
 
 
 def route_trials(route: NarrowbandRoute, samples: EmbeddedSamples, enroll: np.ndarray, probe: np.ndarray) -> np.ndarray:
