@@ -1,4 +1,5 @@
-"""Seeded degradations of 16 kHz speech: short cuts, noise, babble, telephone band, level, reverberation, codecs.
+"""Seeded degradations of 16 kHz speech: short cuts, noise, babble, telephone band, microphones, level,
+reverberation, codecs.
 
 Each function takes ``(T,)`` float32 samples at :data:`SAMPLE_RATE` and a ``numpy`` random
 generator, and returns new float32 samples at the same rate; the generator is the only source
@@ -165,6 +166,48 @@ def through_channel(samples: np.ndarray, sos: np.ndarray, rng: np.random.Generat
         narrow = mu_law_round_trip(narrow)
     wide = signal.resample_poly(narrow, SAMPLE_RATE, TELEPHONE_RATE)[: len(samples)]
     return np.pad(wide, (0, len(samples) - len(wide))).astype(np.float32)
+
+
+def microphone(
+    samples: np.ndarray,
+    rng: np.random.Generator,
+    high_pass_hz: Range = (60.0, 250.0),
+    low_shelf_db: Range = (-6.0, 6.0),
+    high_shelf_db: Range = (-10.0, 4.0),
+    presence_db: Range = (2.0, 8.0),
+) -> np.ndarray:
+    """Another microphone's frequency response, as when one recording is made on a laptop and the
+    next on a phone or a headset: a 2nd-order high-pass at a corner drawn from ``high_pass_hz``, a
+    low shelf at 200-400 Hz, a high shelf at 3-6 kHz and a presence peak at 2-5 kHz (Q 1-2.5), their
+    gains drawn from the ranges; the result keeps the input's power."""
+    sections = np.concatenate([
+        signal.butter(2, draw(rng, high_pass_hz), btype="highpass", fs=SAMPLE_RATE, output="sos"),
+        _biquad("low_shelf", draw(rng, (200.0, 400.0)), draw(rng, low_shelf_db), 0.707)[None],
+        _biquad("high_shelf", draw(rng, (3000.0, 6000.0)), draw(rng, high_shelf_db), 0.707)[None],
+        _biquad("peak", draw(rng, (2000.0, 5000.0)), draw(rng, presence_db), draw(rng, (1.0, 2.5)))[None],
+    ])
+    coloured = signal.sosfilt(sections, samples)
+    scale = np.sqrt(power(samples) / power(coloured)) if power(coloured) > 0 else 1.0
+    return (coloured * scale).astype(np.float32)
+
+
+def _biquad(kind: str, centre_hz: float, gain_db: float, q: float) -> np.ndarray:
+    """One second-order section ``(b0, b1, b2, 1, a1, a2)`` of the Audio EQ Cookbook (R. Bristow-Johnson):
+    ``kind`` is ``"peak"``, ``"low_shelf"`` or ``"high_shelf"``."""
+    amplitude = 10 ** (gain_db / 40)
+    omega = 2 * np.pi * centre_hz / SAMPLE_RATE
+    cos, alpha = np.cos(omega), np.sin(omega) / (2 * q)
+    if kind == "peak":
+        b = [1 + alpha * amplitude, -2 * cos, 1 - alpha * amplitude]
+        a = [1 + alpha / amplitude, -2 * cos, 1 - alpha / amplitude]
+    else:
+        sign = 1 if kind == "low_shelf" else -1
+        root = 2 * np.sqrt(amplitude) * alpha
+        plus, minus = amplitude + 1, amplitude - 1
+        b = [amplitude * (plus - sign * minus * cos + root), sign * 2 * amplitude * (minus - sign * plus * cos),
+             amplitude * (plus - sign * minus * cos - root)]
+        a = [plus + sign * minus * cos + root, -sign * 2 * (minus + sign * plus * cos), plus + sign * minus * cos - root]
+    return np.array(b + a) / a[0]
 
 
 def mu_law_round_trip(samples: np.ndarray) -> np.ndarray:

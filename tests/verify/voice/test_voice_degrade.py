@@ -37,6 +37,7 @@ DEGRADATIONS = {
     "level": degrade.change_level,
     "reverb": degrade.reverberate,
     "codec": degrade.codec,
+    "microphone": degrade.microphone,
     "composed": degrade.compose(degrade.cut, partial(degrade.add_babble, others=OTHERS), degrade.telephone),
 }
 
@@ -150,6 +151,29 @@ def test_other_phone_channels_vary_and_keep_only_the_phone_band():
     channels = [degrade.phone_channel(clip, np.random.default_rng(seed)) for seed in range(3)]
     assert len({channel.tobytes() for channel in channels}) == 3
     np.testing.assert_array_equal(channels[0], degrade.phone_channel(clip, np.random.default_rng(0)))
+
+
+def test_another_microphone_reshapes_the_spectrum_and_keeps_the_power():
+    time = np.arange(2 * RATE) / RATE
+    clip = sum(np.sin(2 * np.pi * hz * time) for hz in (50, 1000, 2000, 3000, 4000, 5000, 7500)).astype(np.float32) * 0.1
+
+    def levels(**gains: tuple[float, float]) -> dict[int, float]:
+        """Each tone's level in dB against the 1 kHz tone's, through one seeded microphone."""
+        settings = {"high_pass_hz": (250.0, 250.0), "low_shelf_db": (0.0, 0.0), "high_shelf_db": (0.0, 0.0),
+                    "presence_db": (0.0, 0.0)} | gains
+        coloured = degrade.microphone(clip, np.random.default_rng(0), **settings)
+        assert degrade.power(coloured) == pytest.approx(degrade.power(clip), rel=1e-3)
+        spectrum = np.abs(np.fft.rfft(coloured[RATE // 2 :]))  # 1.5 s: every tone falls on a bin
+        return {hz: 20 * np.log10(spectrum[int(hz * 1.5)] / spectrum[1500]) for hz in (50, 2000, 3000, 4000, 5000, 7500)}
+
+    flat = levels()
+    assert flat[50] < -20 and abs(flat[7500]) < 1  # under the high-pass corner; above it, flat
+    presence = levels(presence_db=(8.0, 8.0))
+    assert max(presence[hz] - flat[hz] for hz in (2000, 3000, 4000, 5000)) > 3  # the peak, 2-5 kHz
+    assert levels(high_shelf_db=(-10.0, -10.0))[7500] < flat[7500] - 7
+    clip = speech_like()
+    microphones = [degrade.microphone(clip, np.random.default_rng(seed)) for seed in range(3)]
+    assert len({microphone.tobytes() for microphone in microphones}) == 3
 
 
 def test_mu_law_round_trip_keeps_the_signal_to_8_bit_precision():
