@@ -32,7 +32,7 @@ from verify.errors import VerifyError
 from verify.runtime import single_threaded_blas
 from verify_app.rest import ApiConfig
 from verify_app.server import LOCAL_HOSTS, MAX_UPLOAD, build_server, close_pipelines, serving_pipelines
-from verify_app.ui import build_app
+from verify_app.ui import PAGE_HEAD, build_app
 
 __all__ = ["build_app", "main", "open_service"]
 log = logging.getLogger("verify_app")
@@ -157,7 +157,7 @@ def _share(args: argparse.Namespace, auth: tuple[str, str] | None) -> int:
     with open_service(args) as service:
         build_app(service, concurrency=args.concurrency).launch(
             server_name=args.host, server_port=args.port, auth=auth, share=True, max_file_size=MAX_UPLOAD,
-            show_error=False)
+            show_error=False, head=PAGE_HEAD)
     return 0
 
 

@@ -18,7 +18,7 @@ from verify.config import MODALITIES
 from verify.embedding import Pipeline
 from verify.lanes import load_lanes
 from verify_app.rest import ApiConfig, build_api
-from verify_app.ui import build_app
+from verify_app.ui import PAGE_HEAD, build_app
 
 MAX_UPLOAD = "50mb"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -52,7 +52,7 @@ def build_server(service: Service, api: ApiConfig = ApiConfig(), *, ui_auth: tup
     app = build_api(service, api)
     demo = build_app(service, concurrency=ui_concurrency)
     return gr.mount_gradio_app(app, demo, path="/", auth=ui_auth, max_file_size=MAX_UPLOAD, show_error=False,
-                               server_name=host, server_port=port)
+                               server_name=host, server_port=port, head=PAGE_HEAD)
 
 
 def close_pipelines(pipelines: dict[str, Pipeline]) -> None:

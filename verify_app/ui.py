@@ -23,6 +23,26 @@ INTRO = """# Face & voice check
 photo, the live webcam or a voice clip is that person, or ask *Who is this?*.
 Only numbers computed from the samples are kept, never the photos or recordings."""
 PRIVATE = {"api_visibility": "private"}
+PAGE_HEAD = """<script>
+(() => {
+  const media = navigator.mediaDevices;
+  if (!media || !media.getUserMedia) return;
+  const getUserMedia = media.getUserMedia.bind(media);
+  media.getUserMedia = (constraints) => {
+    if (constraints && constraints.audio) {
+      const audio = constraints.audio === true ? {} : constraints.audio;
+      constraints = {...constraints, audio: {...audio, autoGainControl: false, noiseSuppression: false,
+                                             echoCancellation: false}};
+    }
+    return getUserMedia(constraints);
+  };
+})();
+</script>"""
+"""The page's ``<head>`` addition, given to Gradio wherever the app is served (``launch(head=...)``,
+``mount_gradio_app(head=...)``): it asks the browser for the microphone's sound as recorded, without
+the automatic gain, noise suppression and echo cancellation made for calls. Through Chromium's, a
+live voice lost so much of its likeness that the genuine speaker was rejected
+(``tests/app/test_browser.py``)."""
 
 
 def _user_errors(fn: Callable) -> Callable:

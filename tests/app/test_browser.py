@@ -10,13 +10,16 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import pytest
 import soundfile
+import uvicorn
 
 from verify.io import decode_image
 
@@ -31,9 +34,10 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 from posed_faces import measure, pick_poses, segments, webcam_frame  # noqa: E402
 
-from app import build_app  # noqa: E402
 from enrollment.service import Service  # noqa: E402
 from verify_app import handlers  # noqa: E402
+from verify_app.rest import ApiConfig  # noqa: E402
+from verify_app.server import build_server  # noqa: E402
 
 MOVES = ("look_up", "turn_left")  # what SEED draws (tests/enrollment/test_live_real_faces.py checks it)
 
@@ -75,14 +79,22 @@ def free_port() -> int:
 
 @pytest.fixture
 def running_app(tmp_path, face_pipeline, voice_pipeline):
-    pipelines = {"face": face_pipeline, "voice": voice_pipeline}
-    demo = build_app(Service(tmp_path / "enrollments.db", device="cpu", pipelines=pipelines, challenge_seed=SEED))
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    """The app as ``app.py`` serves it (REST API and web app in one uvicorn): ``local_url`` and ``service``."""
+    service = Service(tmp_path / "enrollments.db", device="cpu",
+                      pipelines={"face": face_pipeline, "voice": voice_pipeline}, challenge_seed=SEED)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(build_server(service, ApiConfig(), port=port), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
     try:
-        yield demo
+        yield SimpleNamespace(local_url=f"http://127.0.0.1:{port}/", service=service)
     finally:
-        demo.close()
-        demo.service.close()
+        server.should_exit = True
+        thread.join(30)
+        service.close()
 
 
 def open_page(playwright, url: str, webcam: Path, microphone: Path):
@@ -245,6 +257,6 @@ def test_the_live_microphone_shows_a_running_decision_then_decides(running_app, 
         finally:
             browser.close()
     assert any("running decision:" in text and "reader: score" in text for text in seen), seen
-    # Chromium's microphone path (its audio processing tripled the level) lowers this genuine pair's
-    # score well below what it is file to file: the final answer is shown, whichever it is
-    assert any(word in seen[-1] for word in FINAL_VOICE) and "s of speech in the window" in seen[-1], seen
+    # the page asks for the sound as recorded: with Chromium's call processing (automatic gain, noise
+    # suppression) this genuine pair was rejected live although its files are accepted
+    assert "Accepted (voice)" in seen[-1] and "s of speech in the window" in seen[-1], seen

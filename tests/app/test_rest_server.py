@@ -111,7 +111,9 @@ def test_the_web_app_is_served_beside_the_api(enrolled, face_files):
     from gradio_client import Client, handle_file
 
     url, _, _, _ = enrolled
-    assert "<html" in httpx.get(f"{url}/").text
+    page = httpx.get(f"{url}/").text
+    assert "<html" in page
+    assert "autoGainControl: false" in page  # the microphone as recorded (verify_app.ui.PAGE_HEAD)
     _, details = Client(f"{url}/", verbose=False).predict("Andy", handle_file(str(face_files[2])), None, "medium",
                                                           api_name="/verify")
     assert details["outcome"] == "accepted" and details["modalities"]["face"]["score"] > 0
