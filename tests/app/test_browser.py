@@ -194,6 +194,9 @@ def test_enroll_from_webcam_and_microphone_then_a_photo_is_not_accepted_live(run
             browser.close()
     assert any("Follow the prompt" in text for text in seen), seen  # the challenge runs by default ...
     assert not any("Accepted" in text for text in seen), seen  # ... and a photo held up is not accepted
+    # the voice enrolled through the browser's microphone verifies another recording of the speaker
+    check = running_app.service.check("Andy", voice=str(voice_files[1]))
+    assert check.outcome == "accepted", (check.decisions["voice"].score, check.decisions["voice"].threshold)
 
 
 @pytest.fixture
