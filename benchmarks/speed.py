@@ -57,10 +57,9 @@ from peers import NaiveFacenetPeer, ResemblyzerPeer, VerifyFacePeer, unit  # noq
 
 from verify.device import resolve_device  # noqa: E402
 from verify.errors import VerifyError  # noqa: E402
-from verify.face.pipeline import FACE_MODEL_ID, FacePipeline  # noqa: E402
+from verify.face.pipeline import FacePipeline  # noqa: E402
 from verify.io import decode_audio, decode_image  # noqa: E402
 from verify.models import shipped_verifier  # noqa: E402
-from verify.verifier import Verifier  # noqa: E402
 from verify.voice.frontend import prepare_speech  # noqa: E402
 from verify.voice.pipeline import VoicePipeline  # noqa: E402
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from verify.calibration import CALIBRATED_FARS, Thresholds, calibrate
 from verify.errors import ConfigError
@@ -235,11 +236,11 @@ def _calibrate_on_validation(adapter: Adapter, vectors: np.ndarray, validation: 
     adapter.thresholds = Thresholds(f"{adapter.model_id}+adapt-{adapter.method}", calibrate(adapted, same, fars))
     figures: dict[str, Any] = {"selected_step": adapter.info.get("selected_step", 0), "validation_pairs": int(len(same)),
                                "validation_guard_kept_fraction": float(np.mean(kept))}
-    for name, scores in (("adapted", adapted), ("plain", plain)):
-        figures[f"validation_eer_{name}"] = float(equal_error_rate(scores, same)[0])
-        figures[f"validation_tar_at_far_1e_2_{name}"] = float(tar_at_far(scores, same, 1e-2))
-        figures[f"validation_tar_at_far_1e_3_{name}"] = float(tar_at_far(scores, same, 1e-3))
-        figures[f"validation_min_dcf_{name}"] = float(min_dcf(scores, same))
+    for name, pair_score in (("adapted", adapted), ("plain", plain)):
+        figures[f"validation_eer_{name}"] = float(equal_error_rate(pair_score, same)[0])
+        figures[f"validation_tar_at_far_1e_2_{name}"] = float(tar_at_far(pair_score, same, 1e-2))
+        figures[f"validation_tar_at_far_1e_3_{name}"] = float(tar_at_far(pair_score, same, 1e-3))
+        figures[f"validation_min_dcf_{name}"] = float(min_dcf(pair_score, same))
     figures["beats_plain_on_validation"] = (
         figures["validation_eer_adapted"] <= figures["validation_eer_plain"]
         and figures["validation_min_dcf_adapted"] < figures["validation_min_dcf_plain"]

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 from torch.func import grad, vmap
 
-from verify.adaptation import Params, StepSize, adapt, step_size
+from verify.adaptation import Params, StepSize, adapt
 from verify.errors import ConfigError
 
 Task = Mapping[str, Tensor]

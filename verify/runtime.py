@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from verify.device import Device
-from verify.errors import ConfigError, WeightsError
+from verify.errors import ConfigError
 from verify.weights import WeightsFile, locate
 
 if TYPE_CHECKING:
@@ -225,7 +225,8 @@ class OpenVinoNetwork:
             WeightsError: a file is missing, corrupt, or OpenVINO cannot read it.
             RuntimeError: OpenVINO cannot compile it for this CPU.
         """
-        graph, weights = locate(spec.graph), locate(spec.weights)  # hash-checked: the shipped files
+        graph = locate(spec.graph)  # both hash-checked: the shipped files
+        locate(spec.weights)
         self.name = spec.name
         # from the path, so that a cached compilation skips reading the graph too
         self.compiled = compile_for_cpu(str(graph), threads)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from vector_pipeline import VectorPipeline, direction, vector_verifier
+from vector_pipeline import direction, vector_verifier
 
 from enrollment import TemplateStore, UnknownIdentityError
 from enrollment.crypto import generate_key, parse_key

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from vector_pipeline import VectorPipeline, direction, vector_verifier
+from vector_pipeline import direction, vector_verifier
 
 from enrollment import TemplateStore
 from enrollment.crypto import KEY_ENV, TemplateCipher, associated_data, generate_key, load_key, parse_key

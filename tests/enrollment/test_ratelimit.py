@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from vector_pipeline import VectorPipeline, direction, vector_verifier
+from vector_pipeline import direction, vector_verifier
 
 from enrollment import TemplateStore
 from enrollment.audit import Attempt, recent_attempts, record_attempt

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from vector_pipeline import VectorPipeline, direction, vector_verifier
+from vector_pipeline import direction, vector_verifier
 
 from enrollment import TemplateStore
 from enrollment.audit import recent_attempts

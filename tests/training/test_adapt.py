@@ -7,7 +7,6 @@ directions plus noise, renormalised.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest

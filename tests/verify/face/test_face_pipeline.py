@@ -15,7 +15,6 @@ from verify.face.pipeline import PARTLY_HIDDEN
 from verify.io import decode_image
 from verify.models import shipped_verifier
 from verify.scoring import cosine_scores
-from verify.verifier import Verifier
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:

@@ -10,7 +10,7 @@ from facenet_pytorch import MTCNN
 from facenet_pytorch.models.utils.detect_face import imresample
 
 from verify.device import Device
-from verify.face.mtcnn import Cascade, IntegralSampler, detect_faces, nms, pyramid_scales
+from verify.face.mtcnn import Cascade, IntegralSampler, detect_faces, pyramid_scales
 from verify.face.mtcnn_torch import TorchSampler
 from verify.io import decode_image
 

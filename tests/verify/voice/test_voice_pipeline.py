@@ -15,7 +15,6 @@ import torchaudio.functional
 from verify.errors import DecodeError, NoSpeechError
 from verify.models import shipped_verifier
 from verify.scoring import cosine_scores
-from verify.verifier import Verifier
 from verify.voice.pipeline import wrap_to_windows
 
 
