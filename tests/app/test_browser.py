@@ -254,6 +254,7 @@ def test_the_live_microphone_shows_a_running_decision_then_decides(running_app, 
             dropdown = page.locator("#verify-identity input")
             dropdown.fill("reader")
             dropdown.press("Enter")
+            page.wait_for_timeout(1500)  # Gradio's microphone loads its WAV recorder when it appears: a click before fails
             page.locator("#live-mic").get_by_role("button", name="Record", exact=True).click()
             seen = watch_status(page, "#live-voice-status", 30, stop_on=FINAL_VOICE)
             save_screenshot(page, tmp_path, "verify-live-microphone.png")
