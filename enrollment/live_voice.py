@@ -50,13 +50,15 @@ class VoiceStreamConfig:
     """Rolling-window settings (seconds).
 
     Attributes:
-        window_seconds: audio kept and verified.
+        window_seconds: audio kept and verified: 10 s, so that a person who pauses between phrases
+            (under half of the stream speech) still reaches ``final_speech_seconds``; with 6 s
+            such a stream stayed pending for ever.
         step_seconds: new audio needed before the window is verified again.
         min_speech_seconds: speech in the window before the running decision is shown.
         final_speech_seconds: speech in the window that makes the decision final.
     """
 
-    window_seconds: float = 6.0
+    window_seconds: float = 10.0
     step_seconds: float = 1.0
     min_speech_seconds: float = 2.0
     final_speech_seconds: float = 4.0

@@ -42,6 +42,20 @@ def test_the_enrolled_speaker_is_accepted_as_soon_as_there_is_enough_speech(serv
     assert (attempt.modality, attempt.decision, attempt.caller) == ("voice", "accepted", "test")
 
 
+def test_a_speaker_who_pauses_a_lot_still_gets_a_final_decision(service, voice_files):
+    """1.2 s of speech, then 1.6 s of silence, and so on: under half of the stream is speech."""
+    speech = np.concatenate([soundfile.read(path, dtype="int16")[0] for path in voice_files[1:3]])
+    rate = soundfile.info(voice_files[1]).samplerate
+    piece, pause = int(1.2 * rate), np.zeros(int(1.6 * rate), np.int16)
+    halting = np.concatenate([part for start in range(0, len(speech), piece) for part in (speech[start : start + piece], pause)])
+    session = service.live_voice_session("reader")
+
+    results = [session.feed(halting[i : i + rate // 2], rate) for i in range(0, len(halting), rate // 2)]
+
+    final = next((result for result in results if result.final), results[-1])
+    assert final.final and final.outcome == "accepted", (final.speech_seconds, final.reason)
+
+
 def test_another_speaker_is_rejected_and_replaying_the_enrollment_is_a_replay(service, voice_files):
     other = service.live_voice_session("reader")
     results = [other.feed(samples, rate) for samples, rate in chunks(voice_files[4], voice_files[5])]
