@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 
 import cv2
 import pytest
@@ -16,6 +15,7 @@ from verify_cli.main import main as cli
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
+from serving import free_port  # noqa: E402
 
 
 def test_an_app_started_with_a_key_seals_what_the_cli_then_checks(tmp_path, monkeypatch, capsys, face_files):
@@ -50,12 +50,6 @@ def test_a_wrong_key_stops_the_app_before_it_serves(tmp_path, monkeypatch, capsy
     monkeypatch.setattr(app, "build_app", lambda *a, **k: pytest.fail("must not build the app"))
     assert app.main(["--store", str(store)]) == 2
     assert "not the key of enrollment store" in capsys.readouterr().err
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_who_is_this_in_the_app_is_audited_and_throttled(tmp_path, capsys, face_pipeline, voice_pipeline, face_files):

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,7 +17,6 @@ import cv2
 import numpy as np
 import pytest
 import soundfile
-import uvicorn
 
 from verify.io import decode_image
 
@@ -33,11 +30,10 @@ if not CHROMIUM.exists():
 sync_api = pytest.importorskip("playwright.sync_api")
 
 from posed_faces import measure, pick_poses, segments, webcam_frame  # noqa: E402
+from serving import served  # noqa: E402
 
 from enrollment.service import Service  # noqa: E402
 from verify_app import handlers  # noqa: E402
-from verify_app.rest import ApiConfig  # noqa: E402
-from verify_app.server import build_server  # noqa: E402
 
 MOVES = ("look_up", "turn_left")  # what SEED draws (tests/enrollment/test_live_real_faces.py checks it)
 
@@ -71,29 +67,15 @@ def write_wav(path: Path, clip: Path) -> Path:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def running_app(tmp_path, face_pipeline, voice_pipeline):
     """The app as ``app.py`` serves it (REST API and web app in one uvicorn): ``local_url`` and ``service``."""
     service = Service(tmp_path / "enrollments.db", device="cpu",
                       pipelines={"face": face_pipeline, "voice": voice_pipeline}, challenge_seed=SEED)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_server(service, ApiConfig(), port=port), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
     try:
-        yield SimpleNamespace(local_url=f"http://127.0.0.1:{port}/", service=service)
+        with served(service) as url:
+            yield SimpleNamespace(local_url=f"{url}/", service=service)
     finally:
-        server.should_exit = True
-        thread.join(30)
         service.close()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import cv2
@@ -11,16 +10,11 @@ import pytest
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
+from serving import free_port  # noqa: E402
 
 from app import build_app  # noqa: E402
 from enrollment.service import Service  # noqa: E402
 from verify_app.handlers import WHO_IS_THIS  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -7,24 +7,18 @@ declared Content-Length", a response cut short).
 
 from __future__ import annotations
 
-import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file
+from serving import free_port
 
 from app import build_app
 from enrollment.service import Service
 
 CLIENTS, CALLS = 8, 5
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-import uvicorn
+from serving import served
 
 from enrollment.service import Service
 from verify.batching import BatchingPipeline, sample_decoder
 from verify_app.rest import ApiConfig
-from verify_app.server import build_server
 
 CLIENTS = 16
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -33,18 +23,10 @@ def server(tmp_path_factory, face_pipeline, voice_pipeline):
                       pipelines=pipelines)
     headers = {scope: {"Authorization": f"Bearer {service.tokens.create(scope, scope).secret}"}
                for scope in ("admin", "verify")}
-    port = free_port()
-    app = build_server(service, ApiConfig(max_body_bytes=256 * 1024), port=port)
-    running = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    while not running.started:
-        time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}", service, pipelines, headers
+        with served(service, ApiConfig(max_body_bytes=256 * 1024)) as url:
+            yield url, service, pipelines, headers
     finally:
-        running.should_exit = True
-        thread.join(30)
         for pipeline in pipelines.values():
             pipeline.close()
         service.close()
