@@ -51,8 +51,8 @@ class VoiceStreamConfig:
 
     Attributes:
         window_seconds: audio kept and verified: 10 s, so that a person who pauses between phrases
-            (under half of the stream speech) still reaches ``final_speech_seconds``; with 6 s
-            such a stream stayed pending for ever.
+            reaches ``final_speech_seconds`` (4 s of speech needs 40 % of the window; a 6 s window
+            needed two thirds, and such a stream stayed pending for ever).
         step_seconds: new audio needed before the window is verified again.
         min_speech_seconds: speech in the window before the running decision is shown.
         final_speech_seconds: speech in the window that makes the decision final.
