@@ -31,7 +31,7 @@ import numpy as np
 
 from verify.embedding import Embedding
 from verify.errors import WeightsError
-from verify.weights import read_model_document
+from verify.weights import read_model_document, write_model_document
 
 COMPENSATION_FORMAT = "verify-probe-compensation"
 COMPENSATION_FORMAT_VERSION = 1
@@ -128,15 +128,11 @@ class ProbeCompensation:
 
 def save_compensation(path: Path, compensation: ProbeCompensation) -> None:
     """Write a compensation as JSON (format in the module docstring)."""
-    document = {
-        "format": COMPENSATION_FORMAT,
-        "format_version": COMPENSATION_FORMAT_VERSION,
-        "model_id": compensation.model_id,
+    write_model_document(path, COMPENSATION_FORMAT, COMPENSATION_FORMAT_VERSION, compensation.model_id, {
         "ramps": [dataclasses.asdict(ramp) for ramp in compensation.ramps],
         "directions": [[round(float(value), 8) for value in row] for row in compensation.directions],
         "provenance": dict(compensation.provenance),
-    }
-    Path(path).write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    }, indent=1)
 
 
 def load_compensation(path: Path, model_id: str) -> ProbeCompensation:

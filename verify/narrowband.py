@@ -20,7 +20,6 @@ identification: :mod:`enrollment.identify`).
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -30,7 +29,7 @@ import numpy as np
 from verify.calibration import Thresholds
 from verify.errors import WeightsError
 from verify.scoring import CalibratedScore
-from verify.weights import read_model_document
+from verify.weights import read_model_document, write_model_document
 
 ROUTE_FORMAT = "verify-narrowband-route"
 ROUTE_FORMAT_VERSION = 1
@@ -97,17 +96,13 @@ class NarrowbandRoute:
 
 def save_route(path: Path, route: NarrowbandRoute) -> None:
     """Write a route as JSON (format in the module docstring)."""
-    document = {
-        "format": ROUTE_FORMAT,
-        "format_version": ROUTE_FORMAT_VERSION,
-        "model_id": route.model_id,
+    write_model_document(path, ROUTE_FORMAT, ROUTE_FORMAT_VERSION, route.model_id, {
         "max_high_band_db": route.max_high_band_db,
         "scale": route.scale,
         "offset": route.offset,
         "thresholds": {f"{far:g}": round(value, 6) for far, value in sorted(route.thresholds.by_far.items())},
         "provenance": dict(route.provenance),
-    }
-    Path(path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    })
 
 
 def load_route(path: Path, model_id: str) -> NarrowbandRoute:

@@ -41,6 +41,14 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def write_model_document(path: Path, document_format: str, version: int, model_id: str, fields: dict,
+                         indent: int = 2) -> None:
+    """Write a JSON document :func:`read_model_document` reads back: its format, version and model,
+    then ``fields`` in their order."""
+    document = {"format": document_format, "format_version": version, "model_id": model_id, **fields}
+    Path(path).write_text(json.dumps(document, indent=indent) + "\n", encoding="utf-8")
+
+
 def read_model_document(path: Path, document_format: str, version: int, model_id: str) -> dict:
     """The JSON document at ``path``, checked to be ``document_format`` at ``version`` and fitted for
     ``model_id`` (the scoring files ``scripts/calibrate_*.py`` write beside a model).
