@@ -106,12 +106,13 @@ VOICE_UNSEEN: dict[str, Condition | None] = {
         partial(voice_degrade.change_level, gain_db=(-25.0, -10.0)))),
     "other phone channels (150-400 Hz to 2.8-3.8 kHz, line noise)": _voice(voice_degrade.phone_channel),
     "another microphone (high-pass, shelves, presence peak)": _voice(voice_degrade.microphone),
+    "a DC offset of 0.5-5 % of full scale": _voice(voice_degrade.dc_offset),
 }
 """Voice conditions no calibration, cohort or training here draws on: a lossy codec; a room, noise
 and distance together (calibration draws one degradation at a time); phone channels of other band
 edges and slopes than the one telephone band calibration and the phone-line route are fitted on,
 with line noise; another microphone's frequency response (a probe recorded on another device than
-the enrollment)."""
+the enrollment); another sound card's constant offset."""
 
 CALIBRATION_CONDITIONS: dict[str, dict[str, Condition | None]] = {
     "face": {CLEAN: None, "webcam": _face(face_degrade.webcam_like)},

@@ -1,5 +1,5 @@
-"""Seeded degradations of 16 kHz speech: short cuts, noise, babble, telephone band, microphones, level,
-reverberation, codecs.
+"""Seeded degradations of 16 kHz speech: short cuts, noise, babble, telephone band, microphones, DC
+offsets, level, reverberation, codecs.
 
 Each function takes ``(T,)`` float32 samples at :data:`SAMPLE_RATE` and a ``numpy`` random
 generator, and returns new float32 samples at the same rate; the generator is the only source
@@ -189,6 +189,14 @@ def microphone(
     coloured = signal.sosfilt(sections, samples)
     scale = np.sqrt(power(samples) / power(coloured)) if power(coloured) > 0 else 1.0
     return (coloured * scale).astype(np.float32)
+
+
+def dc_offset(samples: np.ndarray, rng: np.random.Generator, offset: Range = (0.005, 0.05)) -> np.ndarray:
+    """A constant offset of either sign, its size drawn from ``offset`` (fractions of full scale),
+    as a sound card or a cheap microphone adds (some of LibriSpeech's recordings carry one); clipped
+    to [-1, 1]."""
+    shift = draw(rng, offset) * (1 if rng.random() < 0.5 else -1)
+    return np.clip(samples + shift, -1.0, 1.0).astype(np.float32)
 
 
 def _biquad(kind: str, centre_hz: float, gain_db: float, q: float) -> np.ndarray:

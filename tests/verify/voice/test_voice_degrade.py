@@ -38,6 +38,7 @@ DEGRADATIONS = {
     "reverb": degrade.reverberate,
     "codec": degrade.codec,
     "microphone": degrade.microphone,
+    "dc_offset": degrade.dc_offset,
     "composed": degrade.compose(degrade.cut, partial(degrade.add_babble, others=OTHERS), degrade.telephone),
 }
 
@@ -174,6 +175,20 @@ def test_another_microphone_reshapes_the_spectrum_and_keeps_the_power():
     clip = speech_like()
     microphones = [degrade.microphone(clip, np.random.default_rng(seed)) for seed in range(3)]
     assert len({microphone.tobytes() for microphone in microphones}) == 3
+
+
+def test_a_dc_offset_shifts_every_sample_by_one_drawn_amount_of_either_sign():
+    clip = speech_like()
+    shifts = []
+    for seed in range(20):
+        shifted = degrade.dc_offset(clip, np.random.default_rng(seed), offset=(0.01, 0.04))
+        difference = shifted.astype(np.float64) - clip
+        assert np.ptp(difference) < 1e-6  # one constant, the speech itself untouched
+        shifts.append(float(difference.mean()))
+    assert all(0.01 - 1e-6 <= abs(shift) <= 0.04 + 1e-6 for shift in shifts)
+    assert min(shifts) < 0 < max(shifts)
+    loud = np.full(100, 0.99, np.float32)
+    assert degrade.dc_offset(loud, np.random.default_rng(0), offset=(0.5, 0.5)).max() <= 1.0  # clipped like a converter
 
 
 def test_mu_law_round_trip_keeps_the_signal_to_8_bit_precision():
