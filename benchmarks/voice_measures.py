@@ -8,7 +8,8 @@ product's front end clean and degraded (each clip with its own seeded generator)
 reverberation times, white and pink noise, a telephone channel, level changes, short cuts. For
 ``snr_db``, ``high_band_db`` and ``decay_db`` it prints percentiles, and the share of clips each
 flag marks (noisy, band-limited, echoing). A limit is good when clean clips almost never cross it
-and the degradation it names mostly does.
+and the degradation it names mostly does. It also counts the LibriSpeech speakers (both halves)
+whose recordings carry a DC offset, which the front end removes (``"dc_offset"``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,17 @@ def calibration_clips(root: Path) -> list[Path]:
     split = json.loads((REPO / "benchmarks" / "pairs" / "splits.json").read_text())["librispeech"]
     return [path for person in sorted(split["calibration"])
             for path in sorted((root / split["folder"] / person).iterdir()) if path.is_file()]
+
+
+def dc_offsets(root: Path, at_least: float = 0.003) -> dict:
+    """The speakers whose clips' mean reaches ``at_least`` of full scale, and the largest offset."""
+    folder = root / json.loads((REPO / "benchmarks" / "pairs" / "splits.json").read_text())["librispeech"]["folder"]
+    offsets = {speaker.name: max(abs(float(decode_audio(path)[0].mean(dtype=np.float64)))
+                                 for path in speaker.iterdir() if path.is_file())
+               for speaker in sorted(folder.iterdir()) if speaker.is_dir()}
+    carrying = sorted(name for name, offset in offsets.items() if offset >= at_least)
+    return {"speakers": len(offsets), "at_least": at_least, "carrying": len(carrying),
+            "largest": round(max(offsets.values()), 4), "who": carrying}
 
 
 def condition_report(clips: list[np.ndarray], condition, seed: int, config: VoiceFrontEndConfig) -> dict:
@@ -91,6 +103,8 @@ def main() -> None:
         cells = " | ".join(f"{found[m]['p1']} / {found[m]['p50']} / {found[m]['p99']}" for m in MEASURES)
         flagged = " / ".join(f"{share:.1%}" for share in found["flagged"].values())
         print(f"| {name} | {found['clips']} | {cells} | {flagged} |", flush=True)
+    report["dc_offset"] = dc_offsets(args.root)
+    print("DC offset:", {key: value for key, value in report["dc_offset"].items() if key != "who"})
     args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
 
 

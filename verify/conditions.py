@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -124,6 +124,14 @@ per file for voices (their conditions vary more), and clean voices cut short on 
 level's threshold holds its FAR in every one of these conditions."""
 
 
+class RevisedPipeline(Pipeline, Protocol):
+    """A pipeline that names its front end's revision, as :func:`embed_cached` needs."""
+
+    front_end_revision: int
+    """Bumped when the front end changes what a sample embeds to with the same weights, so that
+    embeddings kept between runs are made again."""
+
+
 @dataclass(frozen=True, eq=False)
 class EmbeddedSamples:
     """Files of a set of people embedded under named conditions.
@@ -174,7 +182,7 @@ def load_samples(path: Path) -> EmbeddedSamples:
 
 
 def embed_cached(
-    pipeline: Pipeline,
+    pipeline: RevisedPipeline,
     root: Path,
     files: Sequence[tuple[str, str]],
     conditions: Mapping[str, Condition | None],
@@ -184,13 +192,15 @@ def embed_cached(
 ) -> EmbeddedSamples:
     """:func:`embed_under_conditions`, kept in the folder ``cache`` (None: not kept) between runs.
 
-    The file name carries the model, its version and a digest of the files, the condition names
-    and the seed, so a run over other people or conditions never reads another run's embeddings.
+    The file name carries the model, its version, its front end's revision and a digest of the
+    files, the condition names and the seed, so a run over other people or conditions, or after a
+    front-end change, never reads another run's embeddings.
     """
     if cache is None:
         return embed_under_conditions(pipeline, root, files, conditions, seed, progress=progress)
     key = json.dumps([[list(item) for item in files], sorted(conditions), seed]).encode()
-    path = cache / f"{pipeline.model_id}-{pipeline.model_version}-{hashlib.sha256(key).hexdigest()[:16]}.npz"
+    name = f"{pipeline.model_id}-{pipeline.model_version}-r{pipeline.front_end_revision}-{hashlib.sha256(key).hexdigest()[:16]}"
+    path = cache / f"{name}.npz"
     if path.exists():
         return load_samples(path)
     samples = embed_under_conditions(pipeline, root, files, conditions, seed, progress=progress)

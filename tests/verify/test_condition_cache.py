@@ -16,6 +16,7 @@ class CountingPipeline:
     """A face "pipeline" embedding an image by its mean colour, counting the images it embeds."""
 
     modality, model_id, model_version = "face", "mean-colour", "1"
+    front_end_revision = 1
 
     def __init__(self) -> None:
         self.embedded = 0
@@ -51,3 +52,11 @@ def test_without_a_cache_folder_nothing_is_written(tmp_path):
     embed_cached(pipeline, SAMPLES, files_of("Andy_Roddick"), {CLEAN: None}, 0, None)
     embed_cached(pipeline, SAMPLES, files_of("Andy_Roddick"), {CLEAN: None}, 0, None)
     assert pipeline.embedded == 6 and not list(tmp_path.iterdir())
+
+
+def test_a_revised_front_end_embeds_again(tmp_path):
+    pipeline = CountingPipeline()
+    embed_cached(pipeline, SAMPLES, files_of("Andy_Roddick"), {CLEAN: None}, 0, tmp_path)
+    pipeline.front_end_revision = 2
+    embed_cached(pipeline, SAMPLES, files_of("Andy_Roddick"), {CLEAN: None}, 0, tmp_path)
+    assert pipeline.embedded == 6 and len(list(tmp_path.glob("*.npz"))) == 2

@@ -143,6 +143,7 @@ class FacePipeline(BatchedPipeline):
     modality = "face"
     model_id = FACE_MODEL_ID
     model_version = FACE_MODEL_VERSION
+    front_end_revision = 1
 
     def __init__(
         self,

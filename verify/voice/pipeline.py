@@ -26,6 +26,7 @@ class VoicePipeline(BatchedPipeline):
     modality = "voice"
     model_id = VOICE_MODEL_ID
     model_version = GE2E_WEIGHTS.sha256[:12]
+    front_end_revision = 2  # 2: the DC offset removed
 
     def __init__(
         self,

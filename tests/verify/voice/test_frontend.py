@@ -25,6 +25,7 @@ from verify.voice.frontend import (
     frame_levels_dbfs,
     normalize_level,
     prepare_speech,
+    remove_dc_offset,
     resample,
     speech_mask,
 )
@@ -107,7 +108,7 @@ def test_frame_aligned_burst_is_cut_out_with_exact_margins():
     speech = prepare_speech(clip, RATE, CONFIG)
 
     assert isinstance(speech, Speech)
-    np.testing.assert_array_equal(speech.samples, clip[29 * FRAME : 73 * FRAME])
+    np.testing.assert_array_equal(speech.samples, remove_dc_offset(clip)[29 * FRAME : 73 * FRAME])
     assert speech.quality_issues == ()
 
 
@@ -260,7 +261,7 @@ def test_loud_speech_is_not_scaled_down():
 
     speech = prepare_speech(loud, RATE, CONFIG)
 
-    np.testing.assert_array_equal(speech.samples, loud)
+    np.testing.assert_array_equal(speech.samples, remove_dc_offset(loud))
 
 
 def test_target_level_comes_from_the_config():
@@ -402,3 +403,25 @@ def test_the_energy_detector_reports_the_same_measures():
 def test_an_unknown_detector_is_a_config_error():
     with pytest.raises(ConfigError, match=r"unknown speech detector 'webrtc'; expected one of \('silero', 'energy'\)"):
         prepare_speech(real_speech(), RATE, replace(SILERO, speech_detector="webrtc"))
+
+
+# --- DC offset ------------------------------------------------------------------------------------
+def test_remove_dc_offset_hand_computed():
+    samples = np.array([0.5, 0.1, 0.3], np.float32)
+
+    np.testing.assert_allclose(remove_dc_offset(samples), [0.2, -0.2, 0.0], atol=1e-7)
+    assert remove_dc_offset(samples).dtype == np.float32
+
+
+@pytest.mark.parametrize("offset", [0.02, -0.1, 0.25])
+def test_a_recording_with_a_dc_offset_is_prepared_as_without(offset):
+    samples, rate = decode_audio(VOICE_FLAC)
+    samples = samples / 2  # room for the offset: nothing is clipped
+    plain = prepare_speech(samples, rate, SILERO)
+
+    shifted = prepare_speech(samples + offset, rate, SILERO)
+
+    np.testing.assert_allclose(shifted.samples, plain.samples, atol=2e-5)
+    assert shifted.quality_issues == plain.quality_issues == ()
+    for name in ("speech_seconds", "snr_db", "decay_db", "high_band_db"):
+        assert shifted.measures[name] == pytest.approx(plain.measures[name], abs=0.01), name
