@@ -2,8 +2,8 @@
 
 Phones and browsers record in containers libsndfile does not know: a voice memo is AAC in an
 M4A file, a browser's MediaRecorder gives Opus in WebM, a phone call AMR in 3GP, a video its
-sound track. :func:`decode_container` reads the first audio stream of such a file as mono
-float32 at its own rate; :func:`verify.io.decode_audio` calls it only for what libsndfile
+sound track. :func:`decode_container` reads the first audio stream of such a file as float32
+channels at its own rate (:func:`verify.io.check_waveform` mixes them down); :func:`verify.io.decode_audio` calls it only for what libsndfile
 refuses, so PyAV is imported only then.
 """
 
@@ -22,7 +22,7 @@ CONTAINER_FORMATS = "M4A/AAC, WebM, MP4, 3GP/AMR"
 
 
 def decode_container(opened: Path | io.BytesIO, label: str, limits: AudioLimits) -> tuple[np.ndarray, int]:
-    """The first audio stream of ``opened`` as ``(T,)`` float32 mono and its sample rate.
+    """The first audio stream of ``opened`` as ``(T, C)`` float32 channels and its sample rate.
 
     The duration limit is checked against the container's header before decoding, and again
     while decoding (a header may leave the duration out or understate it).
@@ -41,19 +41,21 @@ def decode_container(opened: Path | io.BytesIO, label: str, limits: AudioLimits)
             rate = int(stream.rate)
             if container.duration is not None and container.duration / av.time_base > limits.max_seconds:
                 raise _too_long(label, container.duration / av.time_base, limits)
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+            resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=rate)  # planar: (C, T)
             chunks: list[np.ndarray] = []
             decoded = 0
             for frame in container.decode(stream):
-                for mono in resampler.resample(frame):
-                    chunks.append(mono.to_ndarray().reshape(-1))
-                    decoded += chunks[-1].size
+                for planar in resampler.resample(frame):
+                    chunks.append(planar.to_ndarray())
+                    decoded += chunks[-1].shape[1]
                 if decoded > limits.max_seconds * rate:
                     raise _too_long(label, decoded / rate, limits)
-            chunks.extend(mono.to_ndarray().reshape(-1) for mono in resampler.resample(None))
+            chunks.extend(planar.to_ndarray() for planar in resampler.resample(None))
     except av.FFmpegError as error:
         raise _unsupported(label, error.strerror or str(error)) from None
-    return np.concatenate(chunks or [np.zeros(0, np.float32)]).astype(np.float32), rate  # none: io refuses it
+    if not chunks:
+        return np.zeros((0, 1), np.float32), rate  # io refuses it
+    return np.concatenate(chunks, axis=1).T.astype(np.float32), rate
 
 
 def _unsupported(label: str, reason: str) -> DecodeError:

@@ -167,6 +167,11 @@ def decode_image(source: ImageSource, limits: ImageLimits = ImageLimits()) -> np
     return check_image_array(rgb, label)
 
 
+CANCELLING_SHARE = 0.25
+"""A downmix keeping less of the channels' average power than this means they cancel (:func:`downmix`);
+channels that are merely unrelated (two microphones, one dead channel) keep half of it or more."""
+
+
 def check_waveform(samples: np.ndarray, sample_rate: int, label: str = "audio array") -> np.ndarray:
     """Validate in-memory audio and return it as ``(T,)`` float32 mono in [-1, 1].
 
@@ -191,8 +196,22 @@ def check_waveform(samples: np.ndarray, sample_rate: int, label: str = "audio ar
     if not np.all(np.isfinite(samples)):
         raise DecodeError(f"{label} contains NaN or infinite samples")
     if samples.ndim == 2:
-        samples = samples.mean(axis=1)
+        samples = downmix(samples)
     return np.clip(samples, -1.0, 1.0)
+
+
+def downmix(samples: np.ndarray) -> np.ndarray:
+    """``(T,)`` mono of ``(T, C)`` float32 channels: their mean, unless the channels cancel.
+
+    A channel wired in opposite polarity (a miswired cable or adapter) cancels the others in the
+    mean: a stereo recording of a voice and its inverse averages to silence. When the mean keeps
+    under a quarter of the channels' average power, the loudest channel is used alone.
+    """
+    mixed = samples.mean(axis=1)
+    channel_power = np.mean(np.square(samples, dtype=np.float64), axis=0)
+    if np.mean(np.square(mixed, dtype=np.float64)) < CANCELLING_SHARE * channel_power.mean():
+        return np.ascontiguousarray(samples[:, int(np.argmax(channel_power))])
+    return mixed
 
 
 def _decode_with_libsndfile(opened: Path | io.BytesIO, label: str,
@@ -219,7 +238,7 @@ def decode_audio(source: AudioSource, limits: AudioLimits = AudioLimits()) -> tu
 
     Formats are those of libsndfile (WAV, FLAC, OGG/Vorbis/Opus, MP3, AIFF, ...), then FFmpeg's
     for what libsndfile does not know (M4A/AAC, WebM, MP4, 3GP/AMR: :mod:`verify.containers`);
-    channels are averaged. The duration limit is checked from the header before samples are read.
+    channels are averaged (:func:`downmix`). The duration limit is checked from the header before samples are read.
 
     Raises:
         DecodeError: missing, empty, corrupt or unsupported file.

@@ -121,3 +121,24 @@ def test_a_memo_cut_short_is_refused_not_half_read(speech: np.ndarray) -> None:
 
     with pytest.raises(DecodeError, match="audio buffer is not audio in a supported format"):
         decode_audio(data[: len(data) // 2])
+
+
+def test_a_stereo_memo_with_one_channel_inverted_decodes_to_the_voice(speech):
+    rate = 44_100
+    voice = resampled(speech, 16_000, rate)
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="ipod") as container:
+        stream = container.add_stream("aac", rate=rate, layout="stereo")
+        frame = av.AudioFrame.from_ndarray(np.stack([voice, -voice]), format="fltp", layout="stereo")
+        frame.sample_rate, frame.time_base, frame.pts = rate, Fraction(1, rate), 0
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        container.mux(stream.encode(None))
+
+    decoded, decoded_rate = decode_audio(buffer.getvalue())
+
+    assert decoded_rate == rate
+    common = len(voice) - 4096
+    similarity = max(abs(np.corrcoef(decoded[delay : delay + common], voice[:common])[0, 1])
+                     for delay in range(0, 4096, 64) if len(decoded) >= delay + common)  # the codec's delay
+    assert similarity > 0.9  # the voice, not the silence the two channels' mean would be

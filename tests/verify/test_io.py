@@ -444,12 +444,23 @@ def test_six_channels_are_averaged_to_mono():
     np.testing.assert_allclose(decoded, 0.25, atol=1e-6)
 
 
-def test_opposite_stereo_channels_cancel():
+def test_a_channel_in_opposite_polarity_does_not_cancel_the_voice():
+    # a miswired cable: the mean of a voice and its inverse is silence; the louder channel is kept
     left = tone(0.1)
 
-    decoded, _ = decode_audio(encode_audio(np.stack([left, -left], axis=1), 16_000, "WAV", "FLOAT"))
+    decoded, _ = decode_audio(encode_audio(np.stack([left, -0.9 * left], axis=1), 16_000, "WAV", "FLOAT"))
 
-    np.testing.assert_allclose(decoded, 0.0, atol=1e-7)
+    np.testing.assert_allclose(decoded, left, atol=1e-6)
+
+
+def test_unrelated_channels_and_a_dead_one_are_averaged():
+    rng = np.random.default_rng(0)
+    second = tone(0.1)
+    first = (rng.standard_normal(len(second)) * 0.1).astype(np.float32)
+
+    for channels in (np.stack([first, second], axis=1), np.stack([first, np.zeros_like(first)], axis=1)):
+        decoded, _ = decode_audio(encode_audio(channels, 16_000, "WAV", "FLOAT"))
+        np.testing.assert_allclose(decoded, channels.mean(axis=1), atol=1e-6)
 
 
 @pytest.mark.parametrize("rate", [8_000, 96_000])
