@@ -123,7 +123,8 @@ def check_not_silent(samples: np.ndarray, config: VoiceFrontEndConfig) -> np.nda
     """
     levels = frame_levels_dbfs(samples, int(config.frame_seconds * config.sample_rate))
     if levels.max() <= config.silence_dbfs:
-        raise NoSpeechError(f"the clip is silent (no part louder than {config.silence_dbfs:.0f} dBFS)")
+        raise NoSpeechError(f"the clip is silent (no part louder than {config.silence_dbfs:.0f} dBFS): check that the "
+                            "microphone is on and not muted, and speak closer to it")
     return levels
 
 
