@@ -92,6 +92,7 @@ FACE_UNSEEN: dict[str, Condition | None] = {
     "partly covered": _face(face_degrade.cover),
     "light from one side": _face(face_degrade.side_light),
     "far (15-30 % scale)": _face(partial(face_degrade.downscale, factor=(0.15, 0.3))),
+    "larger photo (2-4x the pixels a side)": _face(face_degrade.upscale),
 }
 """Face conditions that no calibration, cohort or training here draws on, to see how the shipped
 levels carry to degradations they were not fitted to (``benchmarks/conditions.py --unseen``); the

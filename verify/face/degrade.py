@@ -35,6 +35,14 @@ def downscale(
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR) if restore else small
 
 
+def upscale(image: np.ndarray, rng: np.random.Generator, factor: tuple[float, float] = (2.0, 4.0)) -> np.ndarray:
+    """The same picture at a higher resolution, as a phone camera or a close webcam gives it: enlarged
+    by a ``factor`` drawn from the range (bicubic), so the face spans 2-4 times the pixels."""
+    scale = rng.uniform(*factor)
+    height, width = image.shape[:2]
+    return cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_CUBIC)
+
+
 def gaussian_blur(image: np.ndarray, rng: np.random.Generator, sigma: tuple[float, float] = (0.6, 2.0)) -> np.ndarray:
     """Out-of-focus blur: a Gaussian of standard deviation drawn from ``sigma`` (px)."""
     return cv2.GaussianBlur(image, (0, 0), rng.uniform(*sigma))

@@ -52,6 +52,12 @@ def test_downscale_keeps_or_shrinks_the_size_as_asked(face) -> None:
     assert restored.shape == face.shape and sharpness(restored) < sharpness(face)
 
 
+def test_upscale_enlarges_by_a_drawn_factor(face) -> None:
+    sides = {degrade.upscale(face, np.random.default_rng(seed)).shape[0] for seed in range(5)}
+    assert all(500 <= side <= 1000 for side in sides) and len(sides) > 1  # 250 px, 2-4x
+    assert degrade.upscale(face, np.random.default_rng(0), factor=(3.0, 3.0)).shape == (750, 750, 3)
+
+
 @pytest.mark.parametrize("blur", [degrade.gaussian_blur, degrade.motion_blur], ids=lambda f: f.__name__)
 def test_blurs_lower_the_sharpness(blur, face) -> None:
     assert sharpness(blur(face, np.random.default_rng(1))) < 0.7 * sharpness(face)
