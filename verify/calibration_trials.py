@@ -25,7 +25,7 @@ from verify.config import SECURITY_LEVELS
 from verify.errors import CalibrationError
 from verify.metrics import cllr, equal_error_rate, levels_report, min_cllr
 from verify.normalization import Cohort
-from verify.quality_measures import QualityFeature, default_features, trial_measures
+from verify.quality_measures import QualityFeature, default_features, observed_features, trial_measures
 
 
 @dataclass(frozen=True, eq=False)
@@ -236,7 +236,8 @@ def calibrate_trials(
         trials: the labelled trials.
         cohort: impostor cohort to S-normalise against, or None for raw cosine.
         model_id: model the embeddings come from.
-        features: quality features; default: :func:`default_features` of the measures present.
+        features: quality features; default: :func:`default_features` of the measures present,
+            clipped to the range the trials cover (:func:`observed_features`).
         config: fitting options.
         held_out_fraction: share of the people kept for the figures.
         model_version: recorded in the calibration.
@@ -247,9 +248,9 @@ def calibrate_trials(
     Raises:
         CalibrationError: as :func:`fit_calibration`, for the fit part.
     """
-    features = default_features(trials.measures) if features is None else tuple(features)
-    scores = input_scores(trials, cohort) if scores is None else scores
     labels, measures = trials.labels, calibration_measures(trials)
+    features = observed_features(default_features(trials.measures), measures) if features is None else tuple(features)
+    scores = input_scores(trials, cohort) if scores is None else scores
     fit_rows, held_rows = identity_split(trials, held_out_fraction, config.seed)
     cohort_ref = (cohort.cohort_id, cohort.effective_k) if cohort is not None else None
     groups, conditions = trials.trial_groups, trials.probe_conditions

@@ -10,7 +10,7 @@ and the message that asks for it.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from types import MappingProxyType
 from typing import Any, Iterable, Literal, Mapping
 
@@ -156,6 +156,26 @@ def trial_measures(probe_measures: Mapping[str, Any], cosines: Any) -> dict[str,
 def default_features(measure_names: Iterable[str]) -> tuple[QualityFeature, ...]:
     """The :data:`DEFAULT_FEATURES` of the measures named (unknown names are skipped), sorted."""
     return tuple(DEFAULT_FEATURES[name] for name in sorted(set(measure_names)) if name in DEFAULT_FEATURES)
+
+
+def observed_features(features: Iterable[QualityFeature], measures: Mapping[str, Any]) -> tuple[QualityFeature, ...]:
+    """``features`` with each clip range narrowed to the values ``measures`` hold for it.
+
+    A calibration then never extrapolates a measure past the samples it was fitted on. Better
+    quality lowers the LLR of a given score (a sharp, large face or a long clip should score
+    higher), and a straight line fitted on LFW's faces and 4 s clips would go on lowering it for a
+    phone photo or a 20 s reading, whose scores have stopped rising; a clip range that holds every
+    fitted value leaves the fit itself unchanged. Poorer quality than calibration saw is answered
+    before the LLR matters (:attr:`verify.calibration.ScoreCalibration.limits`, "retry").
+    """
+    narrowed = []
+    for feature in features:
+        values = np.asarray(measures[feature.measure], dtype=np.float64)
+        values = values[np.isfinite(values)]
+        low = max(feature.low, float(values.min())) if values.size else feature.low
+        high = min(feature.high, float(values.max())) if values.size else feature.high
+        narrowed.append(replace(feature, low=low, high=high) if low < high else feature)
+    return tuple(narrowed)
 
 
 def feature_columns(features: Iterable[QualityFeature], measures: Mapping[str, Any], rows: int) -> np.ndarray:

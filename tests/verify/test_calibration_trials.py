@@ -139,6 +139,19 @@ def test_calibrate_trials_reports_figures_on_fit_and_held_out_people(population)
     assert held_out["genuine"] + held_out["impostor"] == held_out["trials"]
 
 
+def test_a_probe_longer_than_any_fitted_one_scores_as_the_longest(population):
+    trials, cohort = population
+    longest = float(trials.probe_measures()["speech_seconds"].max())
+
+    calibration = calibrate_trials(trials, cohort, "m").calibration
+
+    (feature,) = calibration.features
+    assert feature.high == pytest.approx(longest)
+    at_longest, far_longer = (calibration.llrs(np.array([2.0]), {"speech_seconds": np.array([seconds])})[0]
+                              for seconds in (longest, 10 * longest))
+    assert far_longer == at_longest
+
+
 def test_input_scores_computed_once_give_the_same_calibration(population):
     trials, cohort = population
     given = calibrate_trials(trials, cohort, "m", scores=input_scores(trials, cohort))

@@ -14,6 +14,7 @@ from verify.quality_measures import (
     default_features,
     feature_columns,
     improved_values,
+    observed_features,
     reference_values,
     worse_than,
 )
@@ -130,3 +131,18 @@ def test_a_low_quantile_gives_the_worst_quality_seen():
     limits = reference_values({"speech_seconds": values, "clipped_fraction": values}, 0.05)
 
     assert limits == pytest.approx({"speech_seconds": 5.0, "clipped_fraction": 95.0})
+
+
+def test_observed_features_narrow_each_range_to_the_values_seen():
+    features = (QualityFeature("seconds", "log", 0.25, 30.0), QualityFeature("snr", "linear", -5.0, 40.0),
+                QualityFeature("clipped", "log", 1e-4, 0.5), QualityFeature("flat", "linear", 0.0, 1.0))
+    measures = {"seconds": np.array([1.0, 4.0, 2.5]), "snr": np.array([-10.0, 12.0, np.nan]),
+                "clipped": np.array([0.0, 0.0, 0.2]), "flat": np.full(3, 0.5)}
+
+    seconds, snr, clipped, flat = observed_features(features, measures)
+
+    assert (seconds.low, seconds.high) == (1.0, 4.0)
+    assert (snr.low, snr.high) == (-5.0, 12.0)  # never wider than the default
+    assert (clipped.low, clipped.high) == (1e-4, 0.2)  # a log stays above zero
+    assert flat == features[3]  # one value seen: the range is kept
+    np.testing.assert_allclose(seconds.apply(np.array([20.0])), np.log([4.0]))  # no extrapolation

@@ -48,3 +48,20 @@ def good_value(measure: str, reference: float) -> float:
     """A measure's value at its good-quality reference (a distance from the ideal for "nearer" ones)."""
     advice = QUALITY_ADVICE.get(measure)
     return advice.ideal + reference if advice is not None and advice.better == "nearer" else reference
+
+
+
+@pytest.mark.parametrize("model_id, measure, best_seen, far_better", [
+    ("ge2e-robust", "speech_seconds", 4.0, 60.0),  # LibriSpeech segments are at most 4 s long
+    ("face-fusion-reid0095-sface", "face_px", 250.0, 900.0),  # no face is wider than its 250 px LFW photo
+])
+def test_shipped_calibration_does_not_extrapolate_quality_past_its_data(model_id, measure, best_seen, far_better):
+    # a minute's reading or a phone photo's 900 px face gets the LLR of the best samples calibration saw
+    calibration = load_calibration(MODELS_DIR / f"{model_id}.calibration.json", model_id)
+    measures = {other.measure: np.array([calibration.references.get(other.measure, 0.9)])
+                for other in calibration.features}
+
+    def llr(value: float) -> float:
+        return float(calibration.llrs(np.array([3.0]), {**measures, measure: np.array([value])})[0])
+
+    assert llr(far_better) == llr(best_seen)
