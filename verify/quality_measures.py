@@ -165,15 +165,24 @@ def observed_features(features: Iterable[QualityFeature], measures: Mapping[str,
     quality lowers the LLR of a given score (a sharp, large face or a long clip should score
     higher), and a straight line fitted on LFW's faces and 4 s clips would go on lowering it for a
     phone photo or a 20 s reading, whose scores have stopped rising; a clip range that holds every
-    fitted value leaves the fit itself unchanged. Poorer quality than calibration saw is answered
-    before the LLR matters (:attr:`verify.calibration.ScoreCalibration.limits`, "retry").
+    fitted value leaves the fit itself unchanged. A ``distance`` measure (brightness, yaw) is
+    clipped as far from its centre on both sides as the farthest value, so a head turned right
+    reads like one turned left. Poorer quality than calibration saw is answered before the LLR
+    matters (:attr:`verify.calibration.ScoreCalibration.limits`, "retry").
     """
     narrowed = []
     for feature in features:
         values = np.asarray(measures[feature.measure], dtype=np.float64)
         values = values[np.isfinite(values)]
-        low = max(feature.low, float(values.min())) if values.size else feature.low
-        high = min(feature.high, float(values.max())) if values.size else feature.high
+        if not values.size:
+            narrowed.append(feature)
+            continue
+        if feature.transform == "distance":  # as far from the centre on both sides as the farthest value
+            farthest = float(np.abs(values - feature.center).max())
+            low, high = feature.center - farthest, feature.center + farthest
+        else:
+            low, high = float(values.min()), float(values.max())
+        low, high = max(feature.low, low), min(feature.high, high)
         narrowed.append(replace(feature, low=low, high=high) if low < high else feature)
     return tuple(narrowed)
 

@@ -146,3 +146,12 @@ def test_observed_features_narrow_each_range_to_the_values_seen():
     assert (clipped.low, clipped.high) == (1e-4, 0.2)  # a log stays above zero
     assert flat == features[3]  # one value seen: the range is kept
     np.testing.assert_allclose(seconds.apply(np.array([20.0])), np.log([4.0]))  # no extrapolation
+
+
+def test_observed_features_keep_a_distance_symmetric_about_its_centre():
+    yaw = QualityFeature("yaw", "distance", -90.0, 90.0, center=0.0)
+
+    (narrowed,) = observed_features((yaw,), {"yaw": np.array([-30.0, 5.0, 12.0])})
+
+    assert (narrowed.low, narrowed.high) == (-30.0, 30.0)  # turned 30° either way reads the same
+    np.testing.assert_allclose(narrowed.apply(np.array([-45.0, 25.0, 45.0])), [30.0, 25.0, 30.0])
