@@ -47,6 +47,7 @@ from verify.calibration_trials import (  # noqa: E402
     SELECTION_RULE,
     Trials,
     calibrate_trials,
+    calibration_features,
     calibration_measures,
     choose_variant,
     evaluate_calibration,
@@ -62,7 +63,7 @@ from verify.conditions import (  # noqa: E402
 from verify.compensation import load_compensation  # noqa: E402
 from verify.normalization import Cohort, save_cohort  # noqa: E402
 from verify.scorer import COMPENSATION_KEY  # noqa: E402
-from verify.quality_measures import COSINE_FEATURE, default_features, observed_features  # noqa: E402
+from verify.quality_measures import COSINE_FEATURE  # noqa: E402
 
 FIT_SETS = {"face": ["lfw_gray"], "voice": ["librispeech"]}
 CHECK_SETS = {"face": [], "voice": ["fsdd"]}  # ORL has no calibration half: all 40 people evaluate
@@ -159,7 +160,7 @@ def calibrate_embeddings(
     half and on every trial of each ``checks`` set. Identities of ``trials``, ``checks`` and
     ``cohort`` share one label space.
     """
-    features = observed_features(default_features(trials.measures), calibration_measures(trials))
+    features = calibration_features(trials)
     candidates = {"cosine": (None, (), False), "s-norm": (cohort, (), False)}
     if features:
         candidates["s-norm+quality"] = (cohort, features, False)

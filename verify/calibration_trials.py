@@ -179,6 +179,13 @@ def calibration_measures(trials: Trials) -> dict[str, np.ndarray]:
     return trial_measures(trials.probe_measures(), trial_cosines(trials))
 
 
+def calibration_features(trials: Trials, measures: Mapping[str, np.ndarray] | None = None) -> tuple[QualityFeature, ...]:
+    """The quality features a calibration of ``trials`` weighs: :func:`default_features` of their
+    measures, clipped to the range the trials cover (:func:`observed_features`). ``measures``:
+    their :func:`calibration_measures` when already computed."""
+    return observed_features(default_features(trials.measures), calibration_measures(trials) if measures is None else measures)
+
+
 def input_scores(trials: Trials, cohort: Cohort | None) -> np.ndarray:
     """``(N,)`` cosine of each trial, S-normalised when a cohort is given.
 
@@ -236,8 +243,7 @@ def calibrate_trials(
         trials: the labelled trials.
         cohort: impostor cohort to S-normalise against, or None for raw cosine.
         model_id: model the embeddings come from.
-        features: quality features; default: :func:`default_features` of the measures present,
-            clipped to the range the trials cover (:func:`observed_features`).
+        features: quality features; default: :func:`calibration_features`.
         config: fitting options.
         held_out_fraction: share of the people kept for the figures.
         model_version: recorded in the calibration.
@@ -249,7 +255,7 @@ def calibrate_trials(
         CalibrationError: as :func:`fit_calibration`, for the fit part.
     """
     labels, measures = trials.labels, calibration_measures(trials)
-    features = observed_features(default_features(trials.measures), measures) if features is None else tuple(features)
+    features = calibration_features(trials, measures) if features is None else tuple(features)
     scores = input_scores(trials, cohort) if scores is None else scores
     fit_rows, held_rows = identity_split(trials, held_out_fraction, config.seed)
     cohort_ref = (cohort.cohort_id, cohort.effective_k) if cohort is not None else None

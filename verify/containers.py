@@ -3,8 +3,9 @@
 Phones and browsers record in containers libsndfile does not know: a voice memo is AAC in an
 M4A file, a browser's MediaRecorder gives Opus in WebM, a phone call AMR in 3GP, a video its
 sound track. :func:`decode_container` reads the first audio stream of such a file as float32
-channels at its own rate (:func:`verify.io.check_waveform` mixes them down); :func:`verify.io.decode_audio` calls it only for what libsndfile
-refuses, so PyAV is imported only then.
+channels at its own rate (:func:`verify.io.check_waveform` mixes them down);
+:func:`verify.io.decode_audio` calls it only for what libsndfile refuses, so PyAV is imported
+only then.
 """
 
 from __future__ import annotations

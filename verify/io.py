@@ -169,7 +169,7 @@ def decode_image(source: ImageSource, limits: ImageLimits = ImageLimits()) -> np
 
 CANCELLING_SHARE = 0.25
 """A downmix keeping less of the channels' average power than this means they cancel (:func:`downmix`);
-channels that are merely unrelated (two microphones, one dead channel) keep half of it or more."""
+two unrelated channels (two microphones, one dead channel) keep half of it or more."""
 
 
 def check_waveform(samples: np.ndarray, sample_rate: int, label: str = "audio array") -> np.ndarray:
@@ -238,7 +238,8 @@ def decode_audio(source: AudioSource, limits: AudioLimits = AudioLimits()) -> tu
 
     Formats are those of libsndfile (WAV, FLAC, OGG/Vorbis/Opus, MP3, AIFF, ...), then FFmpeg's
     for what libsndfile does not know (M4A/AAC, WebM, MP4, 3GP/AMR: :mod:`verify.containers`);
-    channels are averaged (:func:`downmix`). The duration limit is checked from the header before samples are read.
+    channels are averaged (:func:`downmix`). The duration limit is checked from the header before
+    samples are read.
 
     Raises:
         DecodeError: missing, empty, corrupt or unsupported file.
