@@ -5,8 +5,11 @@
 Per check: the probe's top-k cohort statistics (one ``(C, D) @ (D,)`` product and a partial
 sort), the S-norm with the template's stored statistics, the calibrated LLR with three quality
 measures, and the decision. Synthetic unit vectors; cohort sizes and dimensions of the shipped
-models and the budget's worst case (C 3000, D 384). NumPy's OpenBLAS gets one thread, as in
-``benchmarks/speed.py``. Median and p99 over ``--repeats`` checks after warm-up.
+models and the budget's worst case (C 3000, D 384). Then the shipped voice scorer's whole
+decision (``Verifier.decide``: compensation, S-norm, calibration), with the template alone and
+with its low-cut copy weighed too (:mod:`verify.low_cut`: the copy, its statistics, a second LLR).
+NumPy's OpenBLAS gets one thread, as in ``benchmarks/speed.py``. Median and p99 over ``--repeats``
+checks after warm-up.
 """
 
 from __future__ import annotations
@@ -28,11 +31,16 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from verify.calibration import ScoreCalibration, Thresholds  # noqa: E402
+from verify.embedding import Embedding  # noqa: E402
+from verify.models import model_spec  # noqa: E402
 from verify.normalization import Cohort  # noqa: E402
 from verify.quality_measures import default_features  # noqa: E402
+from verify.scorer import CalibratedScorer  # noqa: E402
+from verify.verifier import Verifier  # noqa: E402
 
 CASES = [(327, 256, 200), (2893, 256, 200), (3000, 384, 300)]  # (C, D, top_k)
 MEASURES = {"speech_seconds": 2.5, "snr_db": 18.0, "clipped_fraction": 0.001}
+VOICE_MEASURES = {**MEASURES, "decay_db": -15.0, "high_band_db": -20.0}
 
 
 def calibration_for(cohort: Cohort) -> ScoreCalibration:
@@ -74,6 +82,32 @@ def time_case(size: int, dim: int, top_k: int, repeats: int) -> dict[str, float]
     }
 
 
+def time_shipped_voice(repeats: int) -> dict[str, dict[str, float]]:
+    """Median and p99 milliseconds of the shipped voice scorer's decision, without and with the
+    template's low-cut copy."""
+    shipped = model_spec("voice").scorer
+    alone = CalibratedScorer(shipped.calibration, shipped.cohort, shipped.narrowband, shipped.compensation)
+    rng = np.random.default_rng(0)
+    dim = shipped.cohort.vectors.shape[1]
+    template = rng.normal(size=dim).astype(np.float32)
+    template /= np.linalg.norm(template)
+    probes = rng.normal(size=(repeats + 50, dim)).astype(np.float32)
+    probes /= np.linalg.norm(probes, axis=1, keepdims=True)
+    results = {}
+    for name, scorer in (("template alone", alone), ("with the low-cut copy", shipped)):
+        verifier = Verifier(None, scorer)
+        stats = scorer.template_stats(template)  # done once at enrolment
+        times = []
+        for index, probe in enumerate(probes):
+            start = time.perf_counter()
+            verifier.decide(template, Embedding(probe, measures=VOICE_MEASURES), stats)
+            if index >= 50:  # warm-up
+                times.append((time.perf_counter() - start) * 1e3)
+        results[name] = {"median_ms": round(float(np.median(times)), 4),
+                         "p99_ms": round(float(np.percentile(times, 99)), 4)}
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2000)
@@ -83,6 +117,7 @@ def main() -> None:
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                     "load_before": os.getloadavg()[0]},
         "cases": [time_case(size, dim, top_k, args.repeats) for size, dim, top_k in CASES],
+        "shipped_voice_decision": time_shipped_voice(args.repeats),
     }
     results["machine"]["load_after"] = os.getloadavg()[0]
     text = json.dumps(results, indent=1)

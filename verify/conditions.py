@@ -369,22 +369,25 @@ def route_trials(route: NarrowbandRoute, samples: EmbeddedSamples, enroll: np.nd
 
 
 def trial_terms(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.ndarray, probe: np.ndarray,
-                cohort_codes: Mapping[str, int] | None = None, routed: np.ndarray | None = None) -> QualityTerms:
+                cohort_codes: Mapping[str, int] | None = None, routed: np.ndarray | None = None,
+                copies: np.ndarray | None = None) -> QualityTerms:
     """The shipped calibration's terms of every ``(enroll, probe)`` trial: cosine, S-norm, LLR; the
     probes as the scorer takes them already (:func:`compensated_probes`).
 
     ``cohort_codes`` (person -> label in the cohort) is for samples of the cohort's own people:
     both people of a trial are then left out of the cohort (:meth:`Cohort.trial_statistics`).
-    A trial where ``routed`` is True is scored against its template's narrowband copy
-    (``samples.copies``) instead of the template.
+    A trial where ``routed`` is True is scored against its template's copy in ``copies`` ``(M,
+    D)``, a row per sample (NaN where none; default: the narrowband copies ``samples.copies``)
+    instead of the template.
     """
-    vectors, templates, people, copies = samples.vectors, enroll, samples.people, samples.copies
+    vectors, templates, people = samples.vectors, enroll, samples.people
+    copies = samples.copies if copies is None else copies
     if routed is not None and routed.any():
         if copies is None:
-            raise ValueError("routed trials need the samples' narrowband copies")
+            raise ValueError("routed trials need the samples' copies")
         kept = np.isfinite(copies[:, 0])
         if not kept[enroll[routed]].all():
-            raise ValueError("a routed trial's template has no narrowband copy")
+            raise ValueError("a routed trial's template has no copy")
         copy_rows = np.full(len(kept), -1)
         copy_rows[kept] = len(vectors) + np.arange(int(kept.sum()))
         vectors = np.vstack([vectors, copies[kept]]).astype(np.float32)
@@ -409,7 +412,8 @@ def score_trials(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.
     are compensated for their conditions first (:func:`compensated_probes`).
     ``cohort_codes``: see :func:`trial_terms`. With ``samples.copies``, a probe against a template
     with a copy takes the scorer's narrowband route when the route chooses it, as
-    :meth:`verify.verifier.Verifier.decide` does.
+    :meth:`verify.verifier.Verifier.decide` does; every other trial also weighs its template's
+    low-cut copy when the scorer has one (:meth:`~verify.scorer.CalibratedScorer.decide_with_copy`).
     """
     samples, probe = compensated_probes(scorer, samples, probe)
     route = scorer.narrowband
@@ -421,6 +425,13 @@ def score_trials(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.
     if routed.any():
         llr, slope, gain = (np.where(routed, mapped, plain)
                             for mapped, plain in zip(route.mapped_many(llr, slope, gain), (llr, slope, gain)))
+    if scorer.low_cut is not None:
+        low_cut = trial_terms(scorer, samples, enroll, probe, cohort_codes, ~routed,
+                              scorer.low_cut.copies(samples.vectors))
+        copy_llr = low_cut.llr - scorer.low_cut.penalty
+        chosen = ~routed & (copy_llr > llr)
+        llr, slope, gain = (np.where(chosen, copy, plain) for copy, plain in
+                            zip((copy_llr, low_cut.slope, low_cut.quality_gain), (llr, slope, gain)))
     flagged = samples.flagged[probe]
     outcomes = {}
     for level in levels:

@@ -7,7 +7,8 @@ calibration ``<model_id>.calibration.json``, both written by ``scripts/calibrate
 calibration identities only. A voice model may also ship ``<model_id>.narrowband.json``, the route of
 band-limited probes (:mod:`verify.narrowband`, ``scripts/calibrate_narrowband.py``), and
 ``<model_id>.compensation.json``, the shifts noisy and echoing probes are moved back along
-(:mod:`verify.compensation`, ``scripts/calibrate_compensation.py``).
+(:mod:`verify.compensation`, ``scripts/calibrate_compensation.py``), and ``<model_id>.low_cut.json``,
+the map to its templates' low-cut copies (:mod:`verify.low_cut`, ``scripts/fit_low_cut.py``).
 
 Pipeline classes are imported on first use, so reading a spec loads neither torch nor a network.
 """
@@ -25,6 +26,7 @@ from verify.config import DEFAULT_SECURITY_LEVEL, check_modality
 from verify.embedding import Pipeline
 from verify.errors import ConfigError
 from verify.compensation import load_compensation
+from verify.low_cut import load_copy
 from verify.narrowband import load_route
 from verify.normalization import load_cohort
 from verify.scorer import CalibratedScorer
@@ -48,6 +50,7 @@ class ModelSpec:
         adapter: the per-user adaptation checkpoint, where one beat the plain model on validation.
         narrowband: file name of the band-limited probes' route (``None``: they take the plain path).
         compensation: file name of the probes' condition compensation (``None``: none).
+        low_cut: file name of the map to templates' low-cut copies (``None``: none are weighed).
     """
 
     modality: str
@@ -58,6 +61,7 @@ class ModelSpec:
     adapter: WeightsFile | None = None
     narrowband: str | None = None
     compensation: str | None = None
+    low_cut: str | None = None
 
     @cached_property
     def pipeline_class(self) -> type:
@@ -98,7 +102,9 @@ class ModelSpec:
         route = None if self.narrowband is None else load_route(MODELS_DIR / self.narrowband, self.model_id)
         compensation_path = self.compensation_path()
         compensation = None if compensation_path is None else load_compensation(compensation_path, self.model_id)
-        return CalibratedScorer(load_calibration(self.calibration_path(), self.model_id), cohort, route, compensation)
+        low_cut = None if self.low_cut is None else load_copy(MODELS_DIR / self.low_cut, self.model_id)
+        return CalibratedScorer(load_calibration(self.calibration_path(), self.model_id), cohort, route, compensation,
+                                low_cut)
 
     def load_adapter(self) -> Adapter:
         """The shipped, hash-checked per-user adaptation.
@@ -132,6 +138,7 @@ SHIPPED: dict[str, ModelSpec] = {
         cohort="ge2e-robust.cohort.json",
         narrowband="ge2e-robust.narrowband.json",
         compensation="ge2e-robust.compensation.json",
+        low_cut="ge2e-robust.low_cut.json",
     ),
 }
 

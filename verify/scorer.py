@@ -6,7 +6,8 @@ time), then mapped with the probe's quality measures to a calibrated log-likelih
 is held against the security level's LLR thresholds (:mod:`verify.calibration`). When quality is
 what stands between a sample and acceptance, the answer is "retry" with what to do about it. A
 voice probe's embedding is first moved back along the shifts its noise and echo predict
-(:mod:`verify.compensation`), when the model ships such a compensation.
+(:mod:`verify.compensation`), when the model ships such a compensation. A 1:1 check of a voice
+also weighs the template's low-cut copy (:mod:`verify.low_cut`), when the model ships its map.
 
 :class:`CosineScorer` holds the raw cosine against cosine thresholds: for models without a
 calibration (experiments, tests).
@@ -17,6 +18,7 @@ calibrated, else its cosine; an :class:`OperatingPoint` is in the same unit.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Protocol, Sequence
 
 import numpy as np
@@ -25,6 +27,7 @@ from verify.calibration import ScoreCalibration, Thresholds
 from verify.compensation import ProbeCompensation
 from verify.embedding import Embedding
 from verify.errors import WeightsError
+from verify.low_cut import LowCutCopy
 from verify.narrowband import NarrowbandRoute
 from verify.normalization import Cohort, CohortStats, s_norm_many
 from verify.quality_measures import trial_measures
@@ -49,6 +52,9 @@ class Scorer(Protocol):
 
     compensation: ProbeCompensation | None
     """What moves noisy and echoing probes back before they are scored (:mod:`verify.compensation`), or ``None``."""
+
+    low_cut: LowCutCopy | None
+    """The templates' low-cut copies a 1:1 check also weighs (:mod:`verify.low_cut`), or ``None``."""
 
     def operating_point(self, level: str) -> OperatingPoint:
         """The level's thresholds, in evidence units."""
@@ -78,6 +84,7 @@ class CosineScorer:
 
     narrowband = None
     compensation = None
+    low_cut = None
 
     def __init__(self, thresholds: Thresholds) -> None:
         self.thresholds = thresholds
@@ -107,14 +114,16 @@ class CosineScorer:
 class CalibratedScorer:
     """S-norm against a cohort, then a quality-aware calibration to an LLR, held at LLR thresholds;
     band-limited probes against a template's narrowband copy take ``narrowband``'s route; probes
-    are compensated for their conditions by ``compensation`` first.
+    are compensated for their conditions by ``compensation`` first; a 1:1 check also weighs the
+    template's ``low_cut`` copy (:meth:`decide_with_copy`).
 
     Raises (from the constructor):
         WeightsError: the cohort or the compensation is not the one the calibration was fitted with.
     """
 
     def __init__(self, calibration: ScoreCalibration, cohort: Cohort | None,
-                 narrowband: NarrowbandRoute | None = None, compensation: ProbeCompensation | None = None) -> None:
+                 narrowband: NarrowbandRoute | None = None, compensation: ProbeCompensation | None = None,
+                 low_cut: LowCutCopy | None = None) -> None:
         calibration.check_cohort(cohort)
         expected = calibration.provenance.get(COMPENSATION_KEY)
         found = None if compensation is None else compensation.compensation_id
@@ -127,6 +136,7 @@ class CalibratedScorer:
         self.cohort = cohort
         self.narrowband = narrowband
         self.compensation = compensation
+        self.low_cut = low_cut
 
     def operating_point(self, level: str) -> OperatingPoint:
         return self.calibration.operating_point(level)
@@ -158,6 +168,21 @@ class CalibratedScorer:
         score = float(self._input_scores(np.array([cosine], dtype=np.float64), probe, [copy_stats])[0])
         result = self.narrowband.mapped(self.calibration.calibrated(score, trial_measures(probe.measures, float(cosine))))
         return decide_calibrated(result, self.narrowband.thresholds.operating_point(level), probe.quality_issues)
+
+    def decide_with_copy(self, cosine: float, copy_cosine: float, level: str, probe: Embedding,
+                         template_stats: CohortStats | None, copy_stats: CohortStats | None) -> Decision:
+        """Decision for a probe against a template (``cosine``, its statistics) and the template's
+        low-cut copy (``copy_cosine``, the copy's statistics): on whichever LLR is higher once the
+        copy's is lowered by :attr:`LowCutCopy.penalty` (:mod:`verify.low_cut`)."""
+        if self.low_cut is None:
+            raise ValueError("this scorer has no low-cut copies")
+        cosines = np.array([cosine, copy_cosine], dtype=np.float64)
+        scores = self._input_scores(cosines, probe, [template_stats, copy_stats])
+        plain, copy = (self.calibration.calibrated(float(score), trial_measures(probe.measures, float(value)))
+                       for score, value in zip(scores, cosines))
+        copy = dataclasses.replace(copy, llr=copy.llr - self.low_cut.penalty)
+        return decide_calibrated(max(plain, copy, key=lambda result: result.llr), self.operating_point(level),
+                                 probe.quality_issues)
 
     def evidence_many(self, cosines: np.ndarray, probe: Embedding,
                       template_stats: Sequence[CohortStats | None]) -> np.ndarray:

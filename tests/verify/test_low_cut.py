@@ -1,0 +1,185 @@
+"""The templates' low-cut copies: their file, their fit, the choice with its penalty, and the same
+decisions in every code path."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from verify.calibration import ScoreCalibration, Thresholds
+from verify.conditions import CLEAN, EmbeddedSamples, condition_trials, score_trials
+from verify.embedding import Embedding
+from verify.errors import ConfigError, WeightsError
+from verify.io import decode_audio
+from verify.low_cut import LowCutCopy, load_copy, save_copy
+from verify.low_cut_fit import choose_penalty, fit_copy, high_pass
+from verify.models import model_spec
+from verify.narrowband import NarrowbandRoute
+from verify.normalization import Cohort
+from verify.scorer import CalibratedScorer
+from verify.verifier import Verifier
+
+LEVELS = ("low", "medium", "high")
+DIMENSION = 16
+PENALTY = 0.7
+
+
+def unit(rows: np.ndarray) -> np.ndarray:
+    return (rows / np.linalg.norm(rows, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def toy_copy(strength: float = 0.8, seed: int = 1) -> LowCutCopy:
+    """A rank-2 map that moves templates along two fixed directions."""
+    rng = np.random.default_rng(seed)
+    down = strength * rng.standard_normal((DIMENSION, 2)) / math.sqrt(DIMENSION)
+    up = np.linalg.qr(rng.standard_normal((DIMENSION, 2)))[0].T
+    return LowCutCopy("toy", 150.0, down, up, PENALTY)
+
+
+def scorer(low_cut: LowCutCopy | None = None, narrowband: NarrowbandRoute | None = None) -> CalibratedScorer:
+    cohort = Cohort(unit(np.random.default_rng(5).standard_normal((120, DIMENSION))), top_k=10, model_id="toy")
+    thresholds = Thresholds("toy", {1e-1: 1.0, 1e-2: 3.0, 1e-3: 5.0, 1e-4: 7.0})
+    calibration = ScoreCalibration("toy", (), 1.5, -2.0, (), (), thresholds, cohort_id=cohort.cohort_id,
+                                   top_k=cohort.effective_k)
+    return CalibratedScorer(calibration, cohort, narrowband, low_cut=low_cut)
+
+
+class NoPipeline:
+    modality, model_id, model_version = "voice", "toy", "v1"
+
+
+def test_a_map_survives_its_file_and_a_wrong_one_is_refused(tmp_path):
+    path = tmp_path / "toy.low_cut.json"
+    shipped = toy_copy()
+    save_copy(path, shipped)
+    loaded = load_copy(path, "toy")
+    templates = unit(np.random.default_rng(0).standard_normal((5, DIMENSION)))
+    np.testing.assert_allclose(loaded.copies(templates), shipped.copies(templates), atol=1e-6)
+    assert loaded.penalty == PENALTY
+    with pytest.raises(WeightsError, match="fit_low_cut.py"):
+        load_copy(path, "another-model")
+    path.write_text(path.read_text().replace('"penalty": ', '"penalty": "x'), encoding="utf-8")
+    with pytest.raises(WeightsError):
+        load_copy(path, "toy")
+    with pytest.raises(ValueError):
+        LowCutCopy("toy", 150.0, np.zeros((DIMENSION, 2)), np.zeros((3, DIMENSION)), PENALTY)
+    with pytest.raises(ValueError):
+        LowCutCopy("toy", 150.0, np.zeros((DIMENSION, 2)), np.zeros((2, DIMENSION)), -0.1)
+
+
+def test_copies_are_unit_rows_and_one_template_gives_one_copy():
+    copy = toy_copy()
+    templates = unit(np.random.default_rng(0).standard_normal((4, DIMENSION)))
+    copies = copy.copies(templates)
+    assert copies.shape == (4, DIMENSION) and copies.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(copies, axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(copy.copies(templates[1]), copies[1], atol=1e-7)
+    assert np.all(np.einsum("ij,ij->i", copies, templates) < 0.9999)  # they moved
+
+
+def test_the_fit_recovers_a_low_rank_shift_it_is_given():
+    rng = np.random.default_rng(4)
+    truth = toy_copy(strength=1.5, seed=9)
+    plain = unit(rng.standard_normal((400, DIMENSION)))
+    shifted = plain + (plain @ truth.down) @ truth.up  # a linear shift (copies() then normalises)
+    fitted = fit_copy("toy", plain, shifted, rank=2, ridge=1e-6)
+    held_out = unit(rng.standard_normal((50, DIMENSION)))
+    found = np.einsum("ij,ij->i", fitted.copies(held_out), truth.copies(held_out))
+    assert found.min() > 0.999
+    assert np.einsum("ij,ij->i", held_out, truth.copies(held_out)).mean() < 0.98  # the shift was there to find
+    with pytest.raises(ConfigError):
+        fit_copy("toy", plain, shifted[:10])
+
+
+def test_the_penalty_is_the_smallest_step_that_meets_the_target_far():
+    def far_at(penalty: float) -> float:  # falls from 0.2 % by 0.03 points per unit of penalty
+        return 0.002 - 0.0003 * penalty
+
+    assert choose_penalty(far_at, 0.001) == pytest.approx(3.4)  # 3.3 leaves 0.00101
+    assert choose_penalty(far_at, 0.005) == 0.0
+    with pytest.raises(ConfigError):
+        choose_penalty(far_at, 0.0001, largest=2.0)
+
+
+def test_the_high_pass_removes_the_bass_and_keeps_the_voice_band():
+    time = np.arange(16_000) / 16_000
+    hum, voice = np.sin(2 * np.pi * 50 * time), np.sin(2 * np.pi * 1000 * time)
+    filtered = high_pass((hum + voice).astype(np.float32))
+    spectrum = np.abs(np.fft.rfft(filtered[4000:] * np.hanning(12_000)))
+    frequencies = np.fft.rfftfreq(12_000, 1 / 16_000)
+    level = {hertz: spectrum[np.argmin(np.abs(frequencies - hertz))] for hertz in (50, 1000)}
+    assert 20 * np.log10(level[50] / level[1000]) < -35
+
+
+def test_the_choice_takes_the_copy_only_when_its_llr_beats_the_templates_by_the_penalty():
+    rng = np.random.default_rng(2)
+    shipped = scorer(toy_copy())
+    template, probe = unit(rng.standard_normal(DIMENSION)), Embedding(unit(rng.standard_normal(DIMENSION)))
+    stats = shipped.template_stats(template)
+    copy_stats = shipped.template_stats(shipped.low_cut.copies(template))
+    plain = shipped.decide_many(np.array([0.3]), "medium", probe, [stats])[0]
+    copy_alone = shipped.decide_many(np.array([0.9]), "medium", probe, [copy_stats])[0]
+
+    chosen = shipped.decide_with_copy(0.3, 0.9, "medium", probe, stats, copy_stats)
+    assert chosen.llr == pytest.approx(copy_alone.llr - PENALTY)
+    assert shipped.decide_with_copy(0.9, 0.3, "medium", probe, stats, copy_stats).llr == pytest.approx(
+        shipped.decide_many(np.array([0.9]), "medium", probe, [stats])[0].llr)
+    assert shipped.decide_with_copy(0.3, 0.3, "medium", probe, stats, copy_stats).llr == pytest.approx(
+        max(plain.llr, shipped.decide_many(np.array([0.3]), "medium", probe, [copy_stats])[0].llr - PENALTY))
+    with pytest.raises(ValueError):
+        scorer().decide_with_copy(0.3, 0.9, "medium", probe, stats, copy_stats)
+
+
+def test_the_verifier_weighs_the_copy_and_never_answers_lower_than_without_it():
+    rng = np.random.default_rng(3)
+    with_copy, without = Verifier(NoPipeline(), scorer(toy_copy(2.0)), "medium"), Verifier(NoPipeline(), scorer(), "medium")
+    template = unit(rng.standard_normal(DIMENSION))
+    near_copy = Embedding(unit(with_copy.scorer.low_cut.copies(template) + 0.3 * rng.standard_normal(DIMENSION)))
+    decision = with_copy.decide(template, near_copy)
+    assert decision.llr > without.decide(template, near_copy).llr
+    for _ in range(20):
+        probe = Embedding(unit(rng.standard_normal(DIMENSION)))
+        assert with_copy.decide(template, probe).llr >= without.decide(template, probe).llr - 1e-5  # float32 cosines
+
+
+def test_score_trials_answers_each_trial_as_the_verifier_decides_it_with_both_copies():
+    rng = np.random.default_rng(3)
+    people = np.repeat([f"p{index}" for index in range(6)], 4)
+    conditions = np.tile([CLEAN, CLEAN, "phone", "phone"], 6)
+    vectors = unit(rng.standard_normal((24, DIMENSION)) + np.repeat(rng.standard_normal((6, DIMENSION)), 4, axis=0))
+    narrowband = unit(vectors + 0.3 * rng.standard_normal((24, DIMENSION)))
+    measures = {"high_band_db": np.where(conditions == "phone", -60.0, -20.0)}
+    samples = EmbeddedSamples(vectors, people, people, conditions, measures, np.zeros(24, bool), copies=narrowband)
+    route = NarrowbandRoute("toy", -45.0, 0.5, -1.0, Thresholds("toy", {1e-1: -3.0, 1e-2: -2.0, 1e-3: -1.0,
+                                                                       1e-4: 0.0}))
+    shipped = scorer(toy_copy(2.0), route)
+    enroll, probe = condition_trials(samples, "phone")
+    clean_enroll, clean_probe = condition_trials(samples, CLEAN)
+    enroll, probe = np.concatenate([enroll, clean_enroll]), np.concatenate([probe, clean_probe])
+
+    scored = score_trials(shipped, samples, enroll, probe, LEVELS)
+
+    for level in LEVELS:
+        verifier = Verifier(NoPipeline(), shipped, level)
+        for row, (template, sample) in enumerate(zip(enroll, probe)):
+            embedding = Embedding(vectors[sample], measures={"high_band_db": float(measures["high_band_db"][sample])})
+            decision = verifier.decide(vectors[template], embedding, narrowband=narrowband[template])
+            assert scored.outcomes[level][row] == decision.outcome
+            assert scored.llr[row] == pytest.approx(decision.llr, abs=1e-5)  # float32 cosines
+    without = score_trials(scorer(None, route), samples, enroll, probe, LEVELS).llr
+    assert np.all(scored.llr >= without - 1e-9)
+    assert 0 < (scored.llr > without + 1e-9).sum() < len(without)  # the copy wins some trials, not all
+
+
+def test_the_shipped_copy_is_nearer_a_high_passed_recording_than_the_template(voice_pipeline, voice_files):
+    copy = model_spec("voice").scorer.low_cut
+    assert copy is not None and copy.provenance["command"] == "python scripts/fit_low_cut.py"
+    clips = [decode_audio(path) for path in voice_files]
+    plain = np.stack([result.vector for result in voice_pipeline.embed_many(clips)])
+    high_passed = np.stack([result.vector for result in voice_pipeline.embed_many(
+        [(high_pass(speech, copy.corner_hz, rate), rate) for speech, rate in clips])])
+    to_template = np.einsum("ij,ij->i", plain, high_passed)
+    to_copy = np.einsum("ij,ij->i", copy.copies(plain), high_passed)
+    assert np.all(to_copy > to_template)
