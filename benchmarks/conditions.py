@@ -11,12 +11,18 @@ level. Prints a Markdown table and writes benchmarks/results/conditions.json.
 
     python benchmarks/conditions.py [--root ../shared/data] [--modality face voice] [--seed 7]
         [--max-people N] [--max-impostors 300000] [--cache .cache/conditions] [--unseen] [--without-phone-route]
+        [--enroll-condition NAME] [--without-low-cut]
 
 ``--unseen`` reports instead conditions that no calibration, cohort or training here draws on
 (tilted, partly covered, side-lit and far faces; codec-compressed, far-field and other phone-channel
 voices): how the levels carry to degradations they were not fitted to. ``--without-phone-route``
 decides every voice probe on the plain path, as before the phone-line route
-(:mod:`verify.narrowband`), for comparison.
+(:mod:`verify.narrowband`), for comparison. ``--enroll-condition NAME`` enrolls from the samples
+of condition NAME instead of the clean ones (a person who enrolled on another microphone, say);
+those enrollments keep no telephone-band copy (the benchmark holds their embeddings, not their
+audio), so band-limited probes take the plain path there.
+``--without-low-cut`` decides voices without the low-cut copies of template and probe
+(:mod:`verify.low_cut`), for comparison.
 
 Degradations are drawn with another seed than calibration's (7 against 0), so no probe here was
 seen, even as a degraded copy, when fitting.
@@ -51,6 +57,7 @@ from verify.conditions import (  # noqa: E402
 from verify.config import SECURITY_LEVELS  # noqa: E402
 from verify.metrics import cllr, equal_error_rate, level_rates  # noqa: E402
 from verify.models import load_pipeline, model_scorer  # noqa: E402
+from verify.scorer import CalibratedScorer  # noqa: E402
 
 DATASETS = {"face": ["lfw_gray"], "voice": ["librispeech", "fsdd"]}
 CONDITIONS = {"face": FACE_CONDITIONS, "voice": {**VOICE_CONDITIONS, **VOICE_ROOM}}
@@ -87,15 +94,21 @@ def run_dataset(modality: str, dataset: str, args: argparse.Namespace, pipeline)
     with tqdm(total=len(files) * len(conditions), desc=dataset, unit="sample", file=sys.stderr) as bar:
         samples = embed_cached(pipeline, args.root, files, conditions, args.seed, args.cache, progress=bar.update)
     scorer = model_scorer(modality)
-    if scorer.narrowband is not None and not args.without_phone_route:  # voices enroll with their copy, as shipped
+    if args.without_low_cut:
+        scorer = CalibratedScorer(scorer.calibration, scorer.cohort, scorer.narrowband, scorer.compensation)
+    if args.enroll_condition not in conditions:
+        raise SystemExit(f"--enroll-condition must be one of {list(conditions)}")
+    copies_made = not args.without_phone_route and args.enroll_condition == CLEAN  # copies of clean samples only
+    if scorer.narrowband is not None and copies_made:  # voices enroll with their copy, as shipped
         samples = with_narrowband_copies(pipeline, scorer.narrowband, args.root, samples)
     result = {"people": len({person for person, _ in files}), "files": len(files),
               "embedding_seconds": round(time.time() - started, 1), "conditions": {}}
     # FSDD's digits are all under the 2 s of speech an enrollment asks for: enrolled as with --allow-low-quality
-    flagged_enroll = bool(np.all(samples.flagged[samples.conditions == CLEAN]))
+    flagged_enroll = bool(np.all(samples.flagged[samples.conditions == args.enroll_condition]))
     result["flagged_enrollments"] = flagged_enroll
     for name in conditions:
-        enroll, probe = condition_trials(samples, name, args.max_impostors, args.seed, flagged_enroll)
+        enroll, probe = condition_trials(samples, name, args.max_impostors, args.seed, flagged_enroll,
+                                         args.enroll_condition)
         result["conditions"][name] = figures(score_trials(scorer, samples, enroll, probe), samples.failed.get(name, 0))
         if "alignments" in samples.measures:  # faces: the share of photos only one detector located
             located = samples.conditions == name
@@ -131,6 +144,9 @@ def main() -> None:
                         help="the conditions no calibration or training draws on (verify.conditions.*_UNSEEN)")
     parser.add_argument("--without-phone-route", action="store_true",
                         help="voices enroll without their telephone-band copy: every probe on the plain path")
+    parser.add_argument("--enroll-condition", default=CLEAN, help="the condition of the enrolled samples")
+    parser.add_argument("--without-low-cut", action="store_true",
+                        help="voices are decided without their low-cut copies (verify.low_cut)")
     args = parser.parse_args()
     results = {"command": "python " + " ".join(sys.argv), "seed": args.seed, "modalities": {}}
     for modality in args.modality:

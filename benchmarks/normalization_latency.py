@@ -7,7 +7,8 @@ sort), the S-norm with the template's stored statistics, the calibrated LLR with
 measures, and the decision. Synthetic unit vectors; cohort sizes and dimensions of the shipped
 models and the budget's worst case (C 3000, D 384). Then the shipped voice scorer's whole
 decision (``Verifier.decide``: compensation, S-norm, calibration), with the template alone and
-with its low-cut copy weighed too (:mod:`verify.low_cut`: the copy, its statistics, a second LLR).
+with the low-cut copies of template and probe weighed too (:mod:`verify.low_cut`: two copies,
+their statistics, two more LLRs).
 NumPy's OpenBLAS gets one thread, as in ``benchmarks/speed.py``. Median and p99 over ``--repeats``
 checks after warm-up.
 """
@@ -84,7 +85,7 @@ def time_case(size: int, dim: int, top_k: int, repeats: int) -> dict[str, float]
 
 def time_shipped_voice(repeats: int) -> dict[str, dict[str, float]]:
     """Median and p99 milliseconds of the shipped voice scorer's decision, without and with the
-    template's low-cut copy."""
+    low-cut copies of template and probe."""
     shipped = model_spec("voice").scorer
     alone = CalibratedScorer(shipped.calibration, shipped.cohort, shipped.narrowband, shipped.compensation)
     rng = np.random.default_rng(0)
@@ -94,7 +95,7 @@ def time_shipped_voice(repeats: int) -> dict[str, dict[str, float]]:
     probes = rng.normal(size=(repeats + 50, dim)).astype(np.float32)
     probes /= np.linalg.norm(probes, axis=1, keepdims=True)
     results = {}
-    for name, scorer in (("template alone", alone), ("with the low-cut copy", shipped)):
+    for name, scorer in (("template alone", alone), ("with the low-cut copies", shipped)):
         verifier = Verifier(None, scorer)
         stats = scorer.template_stats(template)  # done once at enrolment
         times = []

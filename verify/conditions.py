@@ -283,15 +283,17 @@ def with_narrowband_copies(pipeline: Pipeline, route: NarrowbandRoute, root: Pat
 
 
 def condition_trials(samples: EmbeddedSamples, condition: str, max_impostors: int | None = None,
-                     seed: int = 0, flagged_enroll: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """``(enroll, probe)`` indices into ``samples``: every clean enrollment against every probe of
-    ``condition`` from another file; at most ``max_impostors`` impostor trials (a seeded draw).
+                     seed: int = 0, flagged_enroll: bool = False,
+                     enroll_condition: str = CLEAN) -> tuple[np.ndarray, np.ndarray]:
+    """``(enroll, probe)`` indices into ``samples``: every enrollment (a sample of
+    ``enroll_condition``, clean by default) against every probe of ``condition`` from another file;
+    at most ``max_impostors`` impostor trials (a seeded draw).
 
-    A clean sample the front end flagged (too little speech, noise, blur...) enrolls only with
+    A sample the front end flagged (too little speech, noise, blur...) enrolls only with
     ``flagged_enroll``: enrollment refuses it unless told otherwise, and the person is asked for
     another sample.
     """
-    enrolls = samples.conditions == CLEAN
+    enrolls = samples.conditions == enroll_condition
     enroll_ids = np.nonzero(enrolls if flagged_enroll else enrolls & ~samples.flagged)[0]
     probe_ids = np.nonzero(samples.conditions == condition)[0]
     enroll, probe = np.meshgrid(enroll_ids, probe_ids, indexing="ij")
@@ -344,10 +346,16 @@ def compensated_probes(scorer: CalibratedScorer, samples: EmbeddedSamples,
     if compensation is None:
         return samples, probe
     vectors, rows, probe = compensation.appended_probes(samples.vectors, samples.measures, probe)
+    return appended_rows(samples, rows, vectors[len(samples.vectors):]), probe
+
+
+def appended_rows(samples: EmbeddedSamples, rows: np.ndarray, vectors: np.ndarray) -> EmbeddedSamples:
+    """``samples`` with new samples appended: ``vectors`` ``(R, D)`` in place of the vectors of
+    ``rows`` ``(R,)``, everything else (person, file, condition, measures, flag) theirs, no copies."""
     copies = None if samples.copies is None else np.vstack([samples.copies, np.full((len(rows), samples.copies.shape[1]),
                                                                                     np.nan, np.float32)])
-    extended = EmbeddedSamples(
-        vectors,
+    return EmbeddedSamples(
+        np.vstack([samples.vectors, vectors]).astype(np.float32),
         np.concatenate([samples.people, samples.people[rows]]),
         np.concatenate([samples.files, samples.files[rows]]),
         np.concatenate([samples.conditions, samples.conditions[rows]]),
@@ -356,7 +364,6 @@ def compensated_probes(scorer: CalibratedScorer, samples: EmbeddedSamples,
         samples.failed,
         copies,
     )
-    return extended, probe
 
 
 def route_trials(route: NarrowbandRoute, samples: EmbeddedSamples, enroll: np.ndarray, probe: np.ndarray) -> np.ndarray:
@@ -402,6 +409,19 @@ def trial_terms(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.n
     return scorer.calibration.terms(scores, trial_measures(probe_measures, cosines))
 
 
+def low_cut_terms(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.ndarray, probe: np.ndarray,
+                  cohort_codes: Mapping[str, int] | None = None) -> tuple[QualityTerms, QualityTerms]:
+    """The calibration's terms of every trial with the template's low-cut copy against the probe,
+    then with the template against the probe's low-cut copy (:mod:`verify.low_cut`); the probes as
+    the scorer takes them already (:func:`compensated_probes`)."""
+    copies = scorer.low_cut.copies(samples.vectors)
+    template_side = trial_terms(scorer, samples, enroll, probe, cohort_codes, np.ones(len(enroll), bool), copies)
+    rows, inverse = np.unique(probe, return_inverse=True)
+    with_probe_copies = appended_rows(samples, rows, copies[rows])
+    probe_side = trial_terms(scorer, with_probe_copies, enroll, len(samples.vectors) + inverse, cohort_codes)
+    return template_side, probe_side
+
+
 def score_trials(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.ndarray, probe: np.ndarray,
                  levels: Sequence[str] = tuple(SECURITY_LEVELS),
                  cohort_codes: Mapping[str, int] | None = None) -> TrialScores:
@@ -412,8 +432,9 @@ def score_trials(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.
     are compensated for their conditions first (:func:`compensated_probes`).
     ``cohort_codes``: see :func:`trial_terms`. With ``samples.copies``, a probe against a template
     with a copy takes the scorer's narrowband route when the route chooses it, as
-    :meth:`verify.verifier.Verifier.decide` does; every other trial also weighs its template's
-    low-cut copy when the scorer has one (:meth:`~verify.scorer.CalibratedScorer.decide_with_copy`).
+    :meth:`verify.verifier.Verifier.decide` does; every other trial also weighs the template's and
+    the probe's low-cut copies when the scorer has a map for them
+    (:meth:`~verify.scorer.CalibratedScorer.decide_with_copies`).
     """
     samples, probe = compensated_probes(scorer, samples, probe)
     route = scorer.narrowband
@@ -426,12 +447,11 @@ def score_trials(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.
         llr, slope, gain = (np.where(routed, mapped, plain)
                             for mapped, plain in zip(route.mapped_many(llr, slope, gain), (llr, slope, gain)))
     if scorer.low_cut is not None:
-        low_cut = trial_terms(scorer, samples, enroll, probe, cohort_codes, ~routed,
-                              scorer.low_cut.copies(samples.vectors))
-        copy_llr = low_cut.llr - scorer.low_cut.penalty
-        chosen = ~routed & (copy_llr > llr)
-        llr, slope, gain = (np.where(chosen, copy, plain) for copy, plain in
-                            zip((copy_llr, low_cut.slope, low_cut.quality_gain), (llr, slope, gain)))
+        for copied in low_cut_terms(scorer, samples, enroll, probe, cohort_codes):
+            copy_llr = copied.llr - scorer.low_cut.penalty
+            chosen = ~routed & (copy_llr > llr)
+            llr, slope, gain = (np.where(chosen, copy, plain) for copy, plain in
+                                zip((copy_llr, copied.slope, copied.quality_gain), (llr, slope, gain)))
     flagged = samples.flagged[probe]
     outcomes = {}
     for level in levels:

@@ -1,26 +1,29 @@
-"""Voices from another microphone held against the template as that microphone would have made it.
+"""Voices from another microphone than the enrollment's, compared as if both had lost their bass.
 
 Microphones differ most in how much bass they keep: a headset or a phone cuts under 100-250 Hz
 what a laptop or a desk microphone records, and the voice encoder leans on that band, so a genuine
 voice recorded on another microphone than its enrollment scored low: the unseen condition
 "another microphone" (``verify.voice.degrade.microphone``) was refused 31.4 % of the time at
-``medium`` against 2.63 % for the same clips unchanged. A template's *low-cut copy* is where the
-encoder would place the enrollment had it been recorded without its bass (through a high-pass at
-:attr:`LowCutCopy.corner_hz`). It is not stored: a linear map of the template gives it (a
-reduced-rank ridge regression of the high-passed enrollments' embeddings on the plain ones, fitted
-on the calibration people by ``scripts/fit_low_cut.py``), so every template has one, old ones too.
+``medium`` against 2.63 % for the same clips unchanged, and as often the other way round (enrolled
+on that microphone, checked on a full one). An embedding's *low-cut copy* is where the encoder
+would place its recording without the bass (through a high-pass at :attr:`LowCutCopy.corner_hz`).
+Nothing is stored for it: a linear map of the embedding gives it (a reduced-rank ridge regression
+of high-passed clips' embeddings on the plain ones, fitted on the calibration people by
+``scripts/fit_low_cut.py``), so every template has one, old ones too, and a probe costs no second
+pass through the encoder.
 
-A 1:1 check scores the probe against both, each S-normalised and calibrated as shipped, and keeps
-the higher LLR after the copy's is lowered by :attr:`LowCutCopy.penalty`. Taking the better of
-two scores raises every impostor's chances; the penalty is the smallest (in steps of 0.1) at which
-the calibration people's trials, in every calibration condition together, still meet the default
-level's target FAR (``scripts/fit_low_cut.py``), so the levels' thresholds keep their meaning
-without a refit.
+A 1:1 check scores three pairs, each S-normalised and calibrated as shipped: the template against
+the probe, the template's copy against the probe (the probe lost its bass) and the template
+against the probe's copy (the enrollment had none), and keeps the highest LLR after each copy's is
+lowered by :attr:`LowCutCopy.penalty`. Taking the best of three scores raises every impostor's
+chances; the penalty is the smallest (in steps of 0.1) at which the calibration people's trials,
+in every calibration condition together, still meet the default level's target FAR
+(``scripts/fit_low_cut.py``), so the levels' thresholds keep their meaning without a refit.
 Identification (1:N) scores the template alone, as for the narrowband copy.
 
 ``<model_id>.low_cut.json``: ``{"format", "format_version", "model_id", "corner_hz", "penalty",
-"down": [[...] x D], "up": [[...] x rank], "provenance": {...}}``; the copy of a unit template
-``t`` is ``t + (t @ down) @ up``, normalised.
+"down": [[...] x D], "up": [[...] x rank], "provenance": {...}}``; the copy of a unit embedding
+``e`` is ``e + (e @ down) @ up``, normalised.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ COPY_FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class LowCutCopy:
-    """How a template's low-cut copy is made and weighed.
+    """How an embedding's low-cut copy is made and weighed.
 
     Attributes:
         model_id: the voice model it was fitted for.
@@ -69,12 +72,12 @@ class LowCutCopy:
         object.__setattr__(self, "down", down)
         object.__setattr__(self, "up", up)
 
-    def copies(self, templates: np.ndarray) -> np.ndarray:
-        """The unit low-cut copies ``(N, D)`` float32 of templates ``(N, D)`` (or one ``(D,)`` -> ``(D,)``)."""
-        rows = np.atleast_2d(np.asarray(templates, dtype=np.float64))
+    def copies(self, embeddings: np.ndarray) -> np.ndarray:
+        """The unit low-cut copies ``(N, D)`` float32 of embeddings ``(N, D)`` (or one ``(D,)`` -> ``(D,)``)."""
+        rows = np.atleast_2d(np.asarray(embeddings, dtype=np.float64))
         moved = rows + (rows @ self.down) @ self.up
         moved /= np.linalg.norm(moved, axis=1, keepdims=True)
-        return (moved if np.ndim(templates) == 2 else moved[0]).astype(np.float32)
+        return (moved if np.ndim(embeddings) == 2 else moved[0]).astype(np.float32)
 
 
 def save_copy(path: Path, copy: LowCutCopy) -> None:

@@ -7,7 +7,8 @@ is held against the security level's LLR thresholds (:mod:`verify.calibration`).
 what stands between a sample and acceptance, the answer is "retry" with what to do about it. A
 voice probe's embedding is first moved back along the shifts its noise and echo predict
 (:mod:`verify.compensation`), when the model ships such a compensation. A 1:1 check of a voice
-also weighs the template's low-cut copy (:mod:`verify.low_cut`), when the model ships its map.
+also weighs the template's and the probe's low-cut copies (:mod:`verify.low_cut`), when the model
+ships their map.
 
 :class:`CosineScorer` holds the raw cosine against cosine thresholds: for models without a
 calibration (experiments, tests).
@@ -31,7 +32,7 @@ from verify.low_cut import LowCutCopy
 from verify.narrowband import NarrowbandRoute
 from verify.normalization import Cohort, CohortStats, s_norm_many
 from verify.quality_measures import trial_measures
-from verify.scoring import Decision, OperatingPoint, decide, decide_calibrated
+from verify.scoring import Decision, OperatingPoint, decide, decide_calibrated, l2_normalize
 
 
 COMPENSATION_KEY = "compensation"
@@ -54,7 +55,7 @@ class Scorer(Protocol):
     """What moves noisy and echoing probes back before they are scored (:mod:`verify.compensation`), or ``None``."""
 
     low_cut: LowCutCopy | None
-    """The templates' low-cut copies a 1:1 check also weighs (:mod:`verify.low_cut`), or ``None``."""
+    """The map to the low-cut copies a 1:1 check also weighs (:mod:`verify.low_cut`), or ``None``."""
 
     def operating_point(self, level: str) -> OperatingPoint:
         """The level's thresholds, in evidence units."""
@@ -115,7 +116,7 @@ class CalibratedScorer:
     """S-norm against a cohort, then a quality-aware calibration to an LLR, held at LLR thresholds;
     band-limited probes against a template's narrowband copy take ``narrowband``'s route; probes
     are compensated for their conditions by ``compensation`` first; a 1:1 check also weighs the
-    template's ``low_cut`` copy (:meth:`decide_with_copy`).
+    template's and the probe's ``low_cut`` copies (:meth:`decide_with_copies`).
 
     Raises (from the constructor):
         WeightsError: the cohort or the compensation is not the one the calibration was fitted with.
@@ -169,20 +170,33 @@ class CalibratedScorer:
         result = self.narrowband.mapped(self.calibration.calibrated(score, trial_measures(probe.measures, float(cosine))))
         return decide_calibrated(result, self.narrowband.thresholds.operating_point(level), probe.quality_issues)
 
-    def decide_with_copy(self, cosine: float, copy_cosine: float, level: str, probe: Embedding,
-                         template_stats: CohortStats | None, copy_stats: CohortStats | None) -> Decision:
-        """Decision for a probe against a template (``cosine``, its statistics) and the template's
-        low-cut copy (``copy_cosine``, the copy's statistics): on whichever LLR is higher once the
-        copy's is lowered by :attr:`LowCutCopy.penalty` (:mod:`verify.low_cut`)."""
+    def decide_with_copies(self, template: np.ndarray, probe: Embedding, level: str,
+                           template_stats: CohortStats | None) -> Decision:
+        """Decision for a probe (compensated already) against a ``(D,)`` template (its stored
+        statistics; computed here when missing or stale) on the highest of three LLRs: the
+        template's against the probe, its low-cut copy's against the probe and its against the
+        probe's low-cut copy, each copy's lowered by :attr:`LowCutCopy.penalty`
+        (:mod:`verify.low_cut`). The three are scored at once: one cohort product for the copies
+        and the probe, one calibration call."""
         if self.low_cut is None:
             raise ValueError("this scorer has no low-cut copies")
-        cosines = np.array([cosine, copy_cosine], dtype=np.float64)
-        scores = self._input_scores(cosines, probe, [template_stats, copy_stats])
-        plain, copy = (self.calibration.calibrated(float(score), trial_measures(probe.measures, float(value)))
-                       for score, value in zip(scores, cosines))
-        copy = dataclasses.replace(copy, llr=copy.llr - self.low_cut.penalty)
-        return decide_calibrated(max(plain, copy, key=lambda result: result.llr), self.operating_point(level),
-                                 probe.quality_issues)
+        if not self.usable(template_stats):
+            template_stats = self.template_stats(template)
+        template_copy, probe_copy = self.low_cut.copies(np.stack([template, probe.vector]))
+        templates = np.stack([template, template_copy, template])
+        probes = np.stack([probe.vector, probe.vector, probe_copy])
+        cosines = np.einsum("ij,ij->i", l2_normalize(templates), l2_normalize(probes)).astype(np.float64)
+        scores = cosines
+        if self.cohort is not None:
+            means, stds = self.cohort.statistics(np.stack([template_copy, probe.vector, probe_copy]))
+            scores = s_norm_many(cosines, np.array([template_stats.mean, means[0], template_stats.mean]),
+                                 np.array([template_stats.std, stds[0], template_stats.std]),
+                                 means[[1, 1, 2]], stds[[1, 1, 2]])
+        penalties = np.array([0.0, self.low_cut.penalty, self.low_cut.penalty])
+        best = int(np.argmax(self.calibration.llrs(scores, trial_measures(probe.measures, cosines)) - penalties))
+        result = self.calibration.calibrated(float(scores[best]), trial_measures(probe.measures, float(cosines[best])))
+        return decide_calibrated(dataclasses.replace(result, llr=result.llr - penalties[best]),
+                                 self.operating_point(level), probe.quality_issues)
 
     def evidence_many(self, cosines: np.ndarray, probe: Embedding,
                       template_stats: Sequence[CohortStats | None]) -> np.ndarray:

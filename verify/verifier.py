@@ -54,9 +54,9 @@ class Verifier:
         ``template_stats``: the template's stored statistics; computed here when missing or stale.
         ``narrowband``, ``narrowband_stats``: the template's narrowband copy and its statistics, if
         it has one: a band-limited probe nearer the copy than the template is held against it
-        (:mod:`verify.narrowband`). Any other probe is also held against the template's low-cut copy
-        when the scorer weighs one (:mod:`verify.low_cut`). The probe is compensated for its
-        conditions first (:meth:`Scorer.compensated`).
+        (:mod:`verify.narrowband`). Any other probe is also scored with the template's and its own
+        low-cut copies when the scorer weighs them (:mod:`verify.low_cut`). The probe is
+        compensated for its conditions first (:meth:`Scorer.compensated`).
         """
         probe = self.scorer.compensated(probe)
         route = self.scorer.narrowband
@@ -66,11 +66,7 @@ class Verifier:
                 stats = narrowband_stats if self.scorer.usable(narrowband_stats) else self.scorer.template_stats(narrowband)
                 return self.scorer.decide_narrowband(float(copy_cosine), self.level, probe, stats)
         if self.scorer.low_cut is not None:
-            copy = self.scorer.low_cut.copies(template)
-            template_cosine, copy_cosine = cosine_scores(np.stack([template, copy]), probe.vector)[:, 0]
-            stats = template_stats if self.scorer.usable(template_stats) else self.scorer.template_stats(template)
-            return self.scorer.decide_with_copy(float(template_cosine), float(copy_cosine), self.level, probe, stats,
-                                                self.scorer.template_stats(copy))
+            return self.scorer.decide_with_copies(np.asarray(template), probe, self.level, template_stats)
         return self._decide_compensated(np.asarray(template)[None], probe, [template_stats])[0]
 
     def decide_many(self, templates: np.ndarray, probe: Embedding,

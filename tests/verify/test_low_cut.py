@@ -1,5 +1,5 @@
-"""The templates' low-cut copies: their file, their fit, the choice with its penalty, and the same
-decisions in every code path."""
+"""Low-cut copies of template and probe: their file, their fit, the choice with its penalty, and the
+same decisions in every code path."""
 
 from __future__ import annotations
 
@@ -113,23 +113,28 @@ def test_the_high_pass_removes_the_bass_and_keeps_the_voice_band():
     assert 20 * np.log10(level[50] / level[1000]) < -35
 
 
-def test_the_choice_takes_the_copy_only_when_its_llr_beats_the_templates_by_the_penalty():
-    rng = np.random.default_rng(2)
-    shipped = scorer(toy_copy())
-    template, probe = unit(rng.standard_normal(DIMENSION)), Embedding(unit(rng.standard_normal(DIMENSION)))
-    stats = shipped.template_stats(template)
-    copy_stats = shipped.template_stats(shipped.low_cut.copies(template))
-    plain = shipped.decide_many(np.array([0.3]), "medium", probe, [stats])[0]
-    copy_alone = shipped.decide_many(np.array([0.9]), "medium", probe, [copy_stats])[0]
+def single_llr(shipped: CalibratedScorer, template: np.ndarray, probe: Embedding) -> float:
+    """The LLR of one template against one probe, no copies."""
+    cosine = float(template @ probe.vector)
+    return shipped.decide_many(np.array([cosine]), "medium", probe, [shipped.template_stats(template)])[0].llr
 
-    chosen = shipped.decide_with_copy(0.3, 0.9, "medium", probe, stats, copy_stats)
-    assert chosen.llr == pytest.approx(copy_alone.llr - PENALTY)
-    assert shipped.decide_with_copy(0.9, 0.3, "medium", probe, stats, copy_stats).llr == pytest.approx(
-        shipped.decide_many(np.array([0.9]), "medium", probe, [stats])[0].llr)
-    assert shipped.decide_with_copy(0.3, 0.3, "medium", probe, stats, copy_stats).llr == pytest.approx(
-        max(plain.llr, shipped.decide_many(np.array([0.3]), "medium", probe, [copy_stats])[0].llr - PENALTY))
+
+def test_the_decision_takes_the_highest_of_the_three_llrs_less_the_penalty_for_a_copy():
+    rng = np.random.default_rng(2)
+    shipped = scorer(toy_copy(2.0))
+    template = unit(rng.standard_normal(DIMENSION))
+    template_copy = shipped.low_cut.copies(template)
+    for probe_vector in (unit(template_copy + 0.2 * rng.standard_normal(DIMENSION)),  # near the template's copy
+                         unit(template + 0.2 * rng.standard_normal(DIMENSION)),  # near the template
+                         unit(rng.standard_normal(DIMENSION))):  # anyone
+        probe = Embedding(probe_vector)
+        probe_copy = Embedding(shipped.low_cut.copies(probe_vector))
+        expected = max(single_llr(shipped, template, probe), single_llr(shipped, template_copy, probe) - PENALTY,
+                       single_llr(shipped, template, probe_copy) - PENALTY)
+        decision = shipped.decide_with_copies(template, probe, "medium", shipped.template_stats(template))
+        assert decision.llr == pytest.approx(expected, abs=1e-5)
     with pytest.raises(ValueError):
-        scorer().decide_with_copy(0.3, 0.9, "medium", probe, stats, copy_stats)
+        scorer().decide_with_copies(template, probe, "medium", shipped.template_stats(template))
 
 
 def test_the_verifier_weighs_the_copy_and_never_answers_lower_than_without_it():
@@ -139,6 +144,10 @@ def test_the_verifier_weighs_the_copy_and_never_answers_lower_than_without_it():
     near_copy = Embedding(unit(with_copy.scorer.low_cut.copies(template) + 0.3 * rng.standard_normal(DIMENSION)))
     decision = with_copy.decide(template, near_copy)
     assert decision.llr > without.decide(template, near_copy).llr
+    recording = unit(rng.standard_normal(DIMENSION))  # enrolled without its bass, probed with it
+    bass_less_template = with_copy.scorer.low_cut.copies(recording)
+    full_probe = Embedding(unit(recording + 0.3 * rng.standard_normal(DIMENSION)))
+    assert with_copy.decide(bass_less_template, full_probe).llr > without.decide(bass_less_template, full_probe).llr
     for _ in range(20):
         probe = Embedding(unit(rng.standard_normal(DIMENSION)))
         assert with_copy.decide(template, probe).llr >= without.decide(template, probe).llr - 1e-5  # float32 cosines
