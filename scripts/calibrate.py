@@ -121,13 +121,18 @@ def voice_calibration_set(description: str) -> tuple[argparse.Namespace, Any, Em
     return args, pipeline, embedded_set(pipeline, args.data, dataset, DEFAULT_SEED, args.cache)
 
 
-def trials_of(samples: EmbeddedSamples, codes: Mapping[str, int], seed: int) -> Trials:
-    """Clean enrollments, flagged ones too (FSDD's digits are all under the 2 s an enrollment
-    asks for), against probes of every condition (impostors capped per condition)."""
+def calibration_pairs(samples: EmbeddedSamples, seed: int = DEFAULT_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """``(enroll, probe)`` rows of the calibration trials: clean enrollments, flagged ones too
+    (FSDD's digits are all under the 2 s an enrollment asks for), against probes of every
+    condition (impostors capped per condition)."""
     pairs = [condition_trials(samples, name, MAX_IMPOSTORS, seed, flagged_enroll=True)
              for name in np.unique(samples.conditions)]
-    enroll = np.concatenate([pair[0] for pair in pairs])
-    probe = np.concatenate([pair[1] for pair in pairs])
+    return np.concatenate([pair[0] for pair in pairs]), np.concatenate([pair[1] for pair in pairs])
+
+
+def trials_of(samples: EmbeddedSamples, codes: Mapping[str, int], seed: int) -> Trials:
+    """The calibration trials (:func:`calibration_pairs`) with the people's cohort labels."""
+    enroll, probe = calibration_pairs(samples, seed)
     identities = np.array([codes[person] for person in samples.people])
     return Trials(samples.vectors, identities, enroll, probe, dict(samples.measures), conditions=samples.conditions)
 

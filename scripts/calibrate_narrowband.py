@@ -25,11 +25,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from calibrate import FIT_SETS, IDENTITIES_NOTE, MAX_IMPOSTORS, DEFAULT_SEED, cohort_codes, voice_calibration_set  # noqa: E402
+from calibrate import FIT_SETS, IDENTITIES_NOTE, calibration_pairs, cohort_codes, voice_calibration_set  # noqa: E402
 
 from verify.conditions import (  # noqa: E402
     compensated_probes,
-    condition_trials,
     route_trials,
     score_trials,
     with_narrowband_copies,
@@ -56,9 +55,7 @@ def main() -> None:
     (dataset,) = FIT_SETS["voice"]
     high = VoiceFrontEndConfig().min_high_band_db
     samples = with_narrowband_copies(pipeline, NarrowbandRoute.unfitted(spec.model_id, high), args.data, samples)
-    pairs = [condition_trials(samples, name, MAX_IMPOSTORS, DEFAULT_SEED, flagged_enroll=True)
-             for name in np.unique(samples.conditions)]
-    enroll, probe = (np.concatenate([pair[side] for pair in pairs]) for side in (0, 1))
+    enroll, probe = calibration_pairs(samples)
     codes = cohort_codes(args.data, "voice")
     route = fit_route(scorer, samples, enroll, probe, high, codes)
     scored, scored_probe = compensated_probes(scorer, samples, probe)  # as score_trials takes them

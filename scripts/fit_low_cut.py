@@ -1,15 +1,15 @@
-"""Fit voice templates' low-cut copies (:mod:`verify.low_cut`) on the calibration people.
+"""Fit voice low-cut copies (:mod:`verify.low_cut`) on the calibration people.
 
 Every clean file of the calibration people (``benchmarks/pairs/splits.json``) is embedded as it
 is and through the copy's high-pass (:func:`verify.low_cut_fit.high_pass`); the map from the first
 to the second is fitted by reduced-rank ridge regression (:func:`verify.low_cut_fit.fit_copy`).
-The copy's penalty is then the smallest at which the calibration trials of every calibration
+The copies' penalty is then the smallest at which the calibration trials of every calibration
 condition together (as ``scripts/calibrate.py`` draws them, both people of a trial left out of the
 cohort), scored as the product scores them, keep the default level's target FAR
 (:func:`verify.low_cut_fit.choose_penalty`). Writes ``assets/models/<model_id>.low_cut.json`` with
 its provenance: the mean cosine of the high-passed embeddings to the templates and to their
 copies, and FAR and refused at each level on those trials with the template alone and with the
-copy. Evaluation people are never used: their figures come from ``benchmarks/conditions.py``.
+copies. Evaluation people are never used: their figures come from ``benchmarks/conditions.py``.
 
     python scripts/fit_low_cut.py [--data ../shared/data] [--cache .cache/calibration]
 """
@@ -27,17 +27,16 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from calibrate import (  # noqa: E402
-    DEFAULT_SEED,
     FIT_SETS,
     IDENTITIES_NOTE,
-    MAX_IMPOSTORS,
     calibration_files,
+    calibration_pairs,
     cohort_codes,
     voice_calibration_set,
 )
 from calibrate_narrowband import rates  # noqa: E402
 
-from verify.conditions import condition_trials, score_trials, with_narrowband_copies  # noqa: E402
+from verify.conditions import score_trials, with_narrowband_copies  # noqa: E402
 from verify.config import DEFAULT_SECURITY_LEVEL, SECURITY_LEVELS, target_far  # noqa: E402
 from verify.embedding import Embedding  # noqa: E402
 from verify.io import decode_audio  # noqa: E402
@@ -67,9 +66,7 @@ def main() -> None:
 
     shipped = spec.scorer
     samples = with_narrowband_copies(pipeline, shipped.narrowband, args.data, samples)
-    pairs = [condition_trials(samples, name, MAX_IMPOSTORS, DEFAULT_SEED, flagged_enroll=True)
-             for name in np.unique(samples.conditions)]
-    enroll, probe = (np.concatenate([pair[side] for pair in pairs]) for side in (0, 1))
+    enroll, probe = calibration_pairs(samples)
     codes = cohort_codes(args.data, "voice")
 
     def outcomes(low_cut: LowCutCopy | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -83,7 +80,7 @@ def main() -> None:
 
     copy = replace(copy, penalty=choose_penalty(far_at, target_far(DEFAULT_SECURITY_LEVEL)))
     figures = {}
-    for name, low_cut in (("template alone", None), ("with the copy", copy)):
+    for name, low_cut in (("template alone", None), ("with the copies", copy)):
         labels, answers = outcomes(low_cut)
         figures[name] = {level: rates(labels, answers[level]) for level in SECURITY_LEVELS}
     provenance = {
