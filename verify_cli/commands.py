@@ -160,6 +160,10 @@ def cmd_info(args: argparse.Namespace) -> int:
                 print("  phone line (band-limited, nearer the template's telephone-band copy): accept LLR >= "
                       + " / ".join(f"{route.thresholds.operating_point(level).threshold:.2f}" for level in SECURITY_LEVELS)
                       + " (" + " / ".join(SECURITY_LEVELS) + ")")
+            low_cut = scorer.low_cut
+            if low_cut is not None:
+                print(f"  another microphone (low-cut copies of template and probe, {low_cut.corner_hz:g} Hz): "
+                      f"a copy's LLR less {low_cut.penalty:g}")
     print(f"store: {settings.store_path}{' (sealed)' if settings.key else ''}")
     return 0
 

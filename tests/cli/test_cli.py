@@ -417,6 +417,8 @@ def test_info_lists_models_levels_and_store(cli, store: Path) -> None:
            f"{route.thresholds.operating_point('low').threshold:.2f}" in out
     compensation = model_spec("voice").scorer.compensation
     assert f"noisy / echoing probes compensated ({compensation.compensation_id}): snr_db 20 -> 8, decay_db -15 -> -7" in out
+    low_cut = model_spec("voice").scorer.low_cut
+    assert f"another microphone (low-cut copies of template and probe, 150 Hz): a copy's LLR less {low_cut.penalty:g}" in out
     assert f"store: {store}" in out
 
 
