@@ -160,6 +160,21 @@ def test_a_voice_recorded_on_another_microphone_is_accepted_either_way(cli, tmp_
     assert code == 0 and out.startswith("accepted  score ")
 
 
+def test_a_stereo_recording_from_two_microphones_a_little_apart_is_accepted(cli, tmp_path: Path) -> None:
+    """The second channel hears the voice 3 samples (6 cm) later: the plain mean of the channels,
+    a comb filter, sent this genuine check to "retry"; aligned first, it is accepted."""
+    import numpy as np
+    import soundfile
+
+    samples, rate = soundfile.read(VOICES / "103" / "1.flac", dtype="float32")
+    later = np.zeros_like(samples)
+    later[3:] = samples[:-3]
+    soundfile.write(tmp_path / "stereo.wav", np.stack([samples, later], axis=1), rate)
+    assert cli("enroll", "reader", "--voice", VOICES / "103" / "0.flac")[0] == 0
+    code, out, _ = cli("check", "reader", "--voice", tmp_path / "stereo.wav")
+    assert code == 0 and out.startswith("accepted  score ")
+
+
 @pytest.mark.parametrize("kind, reason", [("room", "too much echo"), ("phone", "the sound is band-limited")])
 def test_voice_quality_reasons_reach_the_command_line(cli, tmp_path: Path, kind, reason) -> None:
     import numpy as np
