@@ -376,25 +376,22 @@ def route_trials(route: NarrowbandRoute, samples: EmbeddedSamples, enroll: np.nd
 
 
 def trial_terms(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.ndarray, probe: np.ndarray,
-                cohort_codes: Mapping[str, int] | None = None, routed: np.ndarray | None = None,
-                copies: np.ndarray | None = None) -> QualityTerms:
+                cohort_codes: Mapping[str, int] | None = None, routed: np.ndarray | None = None) -> QualityTerms:
     """The shipped calibration's terms of every ``(enroll, probe)`` trial: cosine, S-norm, LLR; the
     probes as the scorer takes them already (:func:`compensated_probes`).
 
     ``cohort_codes`` (person -> label in the cohort) is for samples of the cohort's own people:
     both people of a trial are then left out of the cohort (:meth:`Cohort.trial_statistics`).
-    A trial where ``routed`` is True is scored against its template's copy in ``copies`` ``(M,
-    D)``, a row per sample (NaN where none; default: the narrowband copies ``samples.copies``)
-    instead of the template.
+    A trial where ``routed`` is True is scored against its template's narrowband copy
+    (``samples.copies``) instead of the template.
     """
-    vectors, templates, people = samples.vectors, enroll, samples.people
-    copies = samples.copies if copies is None else copies
+    vectors, templates, people, copies = samples.vectors, enroll, samples.people, samples.copies
     if routed is not None and routed.any():
         if copies is None:
-            raise ValueError("routed trials need the samples' copies")
+            raise ValueError("routed trials need the samples' narrowband copies")
         kept = np.isfinite(copies[:, 0])
         if not kept[enroll[routed]].all():
-            raise ValueError("a routed trial's template has no copy")
+            raise ValueError("a routed trial's template has no narrowband copy")
         copy_rows = np.full(len(kept), -1)
         copy_rows[kept] = len(vectors) + np.arange(int(kept.sum()))
         vectors = np.vstack([vectors, copies[kept]]).astype(np.float32)
@@ -414,12 +411,19 @@ def low_cut_terms(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np
     """The calibration's terms of every trial with the template's low-cut copy against the probe,
     then with the template against the probe's low-cut copy (:mod:`verify.low_cut`); the probes as
     the scorer takes them already (:func:`compensated_probes`)."""
-    copies = scorer.low_cut.copies(samples.vectors)
-    template_side = trial_terms(scorer, samples, enroll, probe, cohort_codes, np.ones(len(enroll), bool), copies)
-    rows, inverse = np.unique(probe, return_inverse=True)
-    with_probe_copies = appended_rows(samples, rows, copies[rows])
-    probe_side = trial_terms(scorer, with_probe_copies, enroll, len(samples.vectors) + inverse, cohort_codes)
-    return template_side, probe_side
+    with_template_copies, template_copies = with_low_cut_copies(scorer, samples, enroll)
+    with_probe_copies, probe_copies = with_low_cut_copies(scorer, samples, probe)
+    return (trial_terms(scorer, with_template_copies, template_copies, probe, cohort_codes),
+            trial_terms(scorer, with_probe_copies, enroll, probe_copies, cohort_codes))
+
+
+def with_low_cut_copies(scorer: CalibratedScorer, samples: EmbeddedSamples,
+                        rows: np.ndarray) -> tuple[EmbeddedSamples, np.ndarray]:
+    """``samples`` with the low-cut copy of each sample of ``rows`` appended (:func:`appended_rows`),
+    and where each of ``rows`` has its copy there."""
+    unique, inverse = np.unique(rows, return_inverse=True)
+    return (appended_rows(samples, unique, scorer.low_cut.copies(samples.vectors[unique])),
+            len(samples.vectors) + inverse)
 
 
 def score_trials(scorer: CalibratedScorer, samples: EmbeddedSamples, enroll: np.ndarray, probe: np.ndarray,
