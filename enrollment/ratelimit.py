@@ -84,7 +84,6 @@ class ThrottlePolicy:
 
 
 DEFAULT_THROTTLE = ThrottlePolicy()
-NO_THROTTLE = ThrottlePolicy(max_attempts=0)
 
 
 def _locked_until(connection: sqlite3.Connection, identity: str, modality: str) -> float:

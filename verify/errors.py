@@ -37,20 +37,8 @@ class FaceTooSmallError(QualityError):
     """The detected face is smaller than the minimum size in pixels."""
 
 
-class BlurryFaceError(QualityError):
-    """The aligned face is too blurry (low Laplacian variance)."""
-
-
-class BadExposureError(QualityError):
-    """The face is too dark or too bright to be reliable."""
-
-
 class NoSpeechError(QualityError):
     """The clip is silent or holds too little speech."""
-
-
-class ClippedAudioError(QualityError):
-    """Too many samples of the clip are at full scale."""
 
 
 # --- capacity ---------------------------------------------------------------------------------

@@ -16,8 +16,6 @@ from verify import errors
 from verify.embedding import Embedding
 from verify.errors import VerifyError
 
-RECORD_FIELDS = ("path", "vector", "quality", "notes", "measures", "error_type", "error")
-
 
 def _error_classes() -> dict[str, type[VerifyError]]:
     found, pending = {}, [VerifyError]
