@@ -18,6 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from verify.config import AudioLimits, ImageLimits
 from verify.containers import decode_container
 from verify.errors import DecodeError, InputTooLargeError, buffer_label
+from verify.voice.quality import snr_db
 
 UNRECOGNISED_FORMAT = 1
 """libsndfile's error code for a file it does not know (``SF_ERR_UNRECOGNISED_FORMAT``): such a file
@@ -167,10 +168,6 @@ def decode_image(source: ImageSource, limits: ImageLimits = ImageLimits()) -> np
     return check_image_array(rgb, label)
 
 
-CANCELLING_SHARE = 0.25
-"""A downmix keeping less of the channels' average power than this means they cancel (:func:`downmix`);
-two unrelated channels (two microphones, one dead channel) keep half of it or more."""
-
 MAX_CHANNEL_DELAY = 0.002
 """Seconds one channel may lag another and be aligned before the downmix (:func:`align_channels`):
 the sound's path difference between two microphones up to 68 cm apart (a phone's top and bottom
@@ -182,6 +179,11 @@ ALIGNMENT_WINDOW = 4.0
 SAME_SOUND_CORRELATION = 0.5
 """Normalised cross-correlation from which two channels are taken for one sound picked up twice
 (and aligned, :func:`align_channels`); two microphones of one voice correlate near 1."""
+
+CLEARER_CHANNEL_DB = 3.0
+"""How much higher one channel's estimated SNR must be than the downmix's for that channel to be
+used alone (:func:`downmix`): the mean of two equally noisy microphones is 3 dB clearer than
+either, so a channel beating the mean by more holds less noise than the mean lets through."""
 
 
 def check_waveform(samples: np.ndarray, sample_rate: int, label: str = "audio array") -> np.ndarray:
@@ -213,34 +215,42 @@ def check_waveform(samples: np.ndarray, sample_rate: int, label: str = "audio ar
 
 
 def downmix(samples: np.ndarray, sample_rate: int) -> np.ndarray:
-    """``(T,)`` mono of ``(T, C)`` float32 channels: their mean once aligned, unless they cancel.
+    """``(T,)`` mono of ``(T, C)`` float32 channels: the mean of those that carry the loudest one's
+    sound, aligned, unless one channel alone is clearly clearer.
 
     Two microphones a few centimetres apart (a phone's, a laptop's array) hear the voice a fraction
     of a millisecond apart; their plain mean is a comb filter that notches the voice's band (with
     a lag of 3 samples at 16 kHz, 22 of 40 genuine voices accepted instead of 37, ``python
-    benchmarks/stereo_delay.py``), so each channel is first aligned on the loudest
+    benchmarks/stereo.py``), so each channel is first aligned on the loudest
     (:func:`align_channels`), and a channel wired in opposite polarity (a miswired cable or adapter)
-    turned over. Should the aligned mean still keep under a quarter of the channels' average power
-    (channels that cancel otherwise), the loudest channel is used alone.
+    turned over. A channel carrying another sound (another talker, a dead channel, microphones
+    more than 2 ms apart) stays out of the mean. And where one channel's estimated SNR
+    (:func:`verify.voice.quality.snr_db`) beats the mean's by :data:`CLEARER_CHANNEL_DB`, that
+    channel is used alone: the other is noisy (a covered or rubbing microphone) or holds another
+    voice over this one.
     """
     if samples.shape[1] == 1:
         return np.ascontiguousarray(samples[:, 0])
-    channel_power = np.mean(np.square(samples, dtype=np.float64), axis=0)
-    loudest = int(np.argmax(channel_power))
-    mixed = align_channels(samples, loudest, int(MAX_CHANNEL_DELAY * sample_rate),
-                           int(ALIGNMENT_WINDOW * sample_rate)).mean(axis=1)
-    if np.mean(np.square(mixed, dtype=np.float64)) < CANCELLING_SHARE * channel_power.mean():
-        return np.ascontiguousarray(samples[:, loudest])
-    return mixed.astype(np.float32)
+    loudest = int(np.argmax(np.mean(np.square(samples, dtype=np.float64), axis=0)))
+    aligned, same_sound = align_channels(samples, loudest, int(MAX_CHANNEL_DELAY * sample_rate),
+                                         int(ALIGNMENT_WINDOW * sample_rate))
+    mixed = aligned[:, same_sound].mean(axis=1).astype(np.float32)
+    frame = max(1, sample_rate // 100)
+    clarity = [snr_db(channel, frame) if channel.any() else -np.inf for channel in samples.T]  # a dead one: no SNR
+    clearest = int(np.argmax(clarity))
+    if clarity[clearest] >= snr_db(mixed, frame) + CLEARER_CHANNEL_DB:
+        return np.ascontiguousarray(samples[:, clearest])
+    return mixed
 
 
-def align_channels(samples: np.ndarray, reference: int, max_lag: int, window: int) -> np.ndarray:
+def align_channels(samples: np.ndarray, reference: int, max_lag: int, window: int) -> tuple[np.ndarray, np.ndarray]:
     """``(T, C)`` channels each shifted (zeros filling in) by the lag, within ``±max_lag`` samples,
     at which it correlates most strongly with channel ``reference``, and turned over where that
-    correlation is negative (a channel in opposite polarity); a channel whose normalised
+    correlation is negative (a channel in opposite polarity); and the ``(C,)`` mask of the channels
+    that carry the reference's sound, the reference included. A channel whose normalised
     correlation stays under :data:`SAME_SOUND_CORRELATION` at every lag (another sound, a dead
-    channel) is left as it is. The lags are measured on the ``window`` samples where the reference
-    is loudest, so a long recording costs no more than a short one."""
+    channel) is left as it is and out of the mask. The lags are measured on the ``window`` samples
+    where the reference is loudest, so a long recording costs no more than a short one."""
     length = len(samples)
     start = _loudest_window(samples[:, reference], window)
     part = samples[start:start + window]
@@ -248,6 +258,7 @@ def align_channels(samples: np.ndarray, reference: int, max_lag: int, window: in
     target = np.conj(np.fft.rfft(part[:, reference], size))
     reference_energy = float(np.dot(part[:, reference], part[:, reference]))
     aligned = np.zeros_like(samples)
+    same_sound = np.arange(samples.shape[1]) == reference
     lags = np.arange(-max_lag, max_lag + 1)
     for channel in range(samples.shape[1]):
         lag, source = 0, samples[:, channel]
@@ -257,11 +268,12 @@ def align_channels(samples: np.ndarray, reference: int, max_lag: int, window: in
             strongest = int(np.argmax(np.abs(correlation)))
             if abs(correlation[strongest]) >= SAME_SOUND_CORRELATION * np.sqrt(energy):
                 lag, source = int(lags[strongest]), source * np.sign(correlation[strongest])
+                same_sound[channel] = True
         if lag >= 0:
             aligned[:length - lag, channel] = source[lag:]
         else:
             aligned[-lag:, channel] = source[:length + lag]
-    return aligned
+    return aligned, same_sound
 
 
 def _loudest_window(samples: np.ndarray, window: int) -> int:

@@ -436,12 +436,12 @@ def test_real_librispeech_flac_decodes_at_16_khz():
     assert 0 < np.abs(decoded).max() <= 1.0
 
 
-def test_six_channels_are_averaged_to_mono():
-    channels = np.tile(np.arange(6, dtype=np.float32) * 0.1, (800, 1))  # channel c at 0.1 c
+def test_six_channels_of_one_sound_are_averaged_and_a_dead_one_left_out():
+    channels = np.tile(np.arange(6, dtype=np.float32) * 0.1, (800, 1))  # channel c at 0.1 c, channel 0 dead
 
     decoded, _ = decode_audio(encode_audio(channels, 16_000, "WAV", "FLOAT"))
 
-    np.testing.assert_allclose(decoded, 0.25, atol=1e-6)
+    np.testing.assert_allclose(decoded, 0.3, atol=1e-6)
 
 
 def test_a_channel_in_opposite_polarity_does_not_cancel_the_voice():
@@ -468,16 +468,53 @@ def test_two_microphones_a_little_apart_are_aligned_before_the_mean(lag):
     assert np.corrcoef(voice, np.stack([voice, 0.9 * later], axis=1).mean(axis=1))[0, 1] < 0.995  # what the mean did
 
 
-def test_unrelated_channels_and_a_dead_one_are_averaged():
+def speech() -> np.ndarray:
+    """The first 2 s of a real LibriSpeech segment, ``(T,)`` float32 at 16 kHz."""
+    return decode_audio(VOICE_FLAC)[0][:32_000]
+
+
+def test_a_noisy_channel_is_left_for_the_clear_one():
+    # a covered or rubbing second microphone: the same voice under noise as loud as it; the mean would
+    # halve the noise, the clear channel alone has none
     rng = np.random.default_rng(0)
-    second = tone(0.1)
-    first = (rng.standard_normal(len(second)) * 0.1).astype(np.float32)
+    voice = speech()
+    noisy = voice + (voice.std() * rng.standard_normal(len(voice))).astype(np.float32)
 
-    for channels in (np.stack([first, second], axis=1), np.stack([first, np.zeros_like(first)], axis=1)):
+    for channels in (np.stack([voice, noisy], axis=1), np.stack([noisy, voice], axis=1)):
         decoded, _ = decode_audio(encode_audio(channels, 16_000, "WAV", "FLOAT"))
-        np.testing.assert_allclose(decoded, channels.mean(axis=1), atol=1e-6)
+        np.testing.assert_allclose(decoded, voice, atol=1e-6)
 
 
+def test_another_sound_or_a_dead_channel_stays_out_of_the_mix():
+    voice = speech()
+    cases = {"dead": np.stack([np.zeros_like(voice), voice], axis=1),
+             "hum": np.stack([tone(2.0, amplitude=0.9), voice], axis=1)}  # louder, but no pauses: no SNR to speak of
+
+    for name, channels in cases.items():
+        decoded, _ = decode_audio(encode_audio(channels, 16_000, "WAV", "FLOAT"))
+        np.testing.assert_allclose(decoded, voice, atol=1e-6, err_msg=name)
+
+
+def test_two_talkers_on_two_channels_are_not_mixed():
+    # an interview recorded one voice per channel: one of them is kept whole, not the two at once
+    voice, other = speech(), decode_audio(SAMPLES / "voices" / "1081" / "0.flac")[0][:32_000]
+    channels = np.stack([voice, 0.5 * voice.std() / other.std() * other], axis=1)
+
+    decoded, _ = decode_audio(encode_audio(channels, 16_000, "WAV", "FLOAT"))
+
+    assert any(np.allclose(decoded, channel, atol=1e-6) for channel in channels.T)
+
+
+def test_two_equally_noisy_microphones_are_averaged():
+    # independent noise in each: their mean is 3 dB clearer than either, so neither is taken alone
+    rng = np.random.default_rng(2)
+    voice = speech()
+    channels = np.stack([voice + 0.3 * voice.std() * rng.standard_normal(len(voice)),
+                         voice + 0.3 * voice.std() * rng.standard_normal(len(voice))], axis=1).astype(np.float32)
+
+    decoded, _ = decode_audio(encode_audio(channels, 16_000, "WAV", "FLOAT"))
+
+    np.testing.assert_allclose(decoded, channels.mean(axis=1), atol=1e-6)
 @pytest.mark.parametrize("rate", [8_000, 96_000])
 def test_sample_rate_is_reported_unchanged(rate):
     decoded, decoded_rate = decode_audio(encode_audio(tone(0.25, rate), rate, "WAV", "PCM_16"))

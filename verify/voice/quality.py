@@ -32,15 +32,15 @@ def frame_powers(samples: np.ndarray, frame: int) -> np.ndarray:
     return np.mean(frames**2, axis=1)
 
 
-def snr_db(samples: np.ndarray) -> float:
+def snr_db(samples: np.ndarray, frame: int = SNR_FRAME_SAMPLES) -> float:
     """Estimated signal-to-noise ratio of a whole clip (before trimming), in dB.
 
     The noise floor is the 10th percentile of the power of 10 ms frames (frames of digital
     silence excluded): even continuous speech has that many frames between syllables where only
     the noise is left. SNR = ``(mean power - floor) / floor``, clamped to [-20, 60] dB; a clip with
-    no noise floor at all gives 60.
+    no noise floor at all gives 60. ``frame``: the samples of 10 ms at the clip's rate.
     """
-    powers = frame_powers(samples, SNR_FRAME_SAMPLES)
+    powers = frame_powers(samples, frame)
     powers = powers[powers > DIGITAL_SILENCE_POWER]
     low, high = SNR_RANGE_DB
     if len(powers) == 0:
