@@ -15,7 +15,6 @@ and counted towards the lockout like a clip check, then kept until :meth:`LiveVo
 from __future__ import annotations
 
 import dataclasses
-
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
