@@ -19,9 +19,12 @@ took back about the same share of another microphone's cost, 150 Hz the most on 
 half)."""
 ORDER = 4
 RANK = 32
-"""Rank of the map: the embedding's shift under a high-pass lies mostly in a few directions, and
-32 of 256 came about as near the true copies as the full map in a one-off comparison (the fitted
-map's own figures are in its file's provenance)."""
+"""Rank of the map: the embedding's shift under a high-pass lies mostly in a few directions. On
+calibration speakers left out of the fit (:func:`held_out_cosines`, in the fitted map's
+provenance), the copies of rank 32 come within 0.0003 of the full map's (mean cosine to the true
+copies 0.9826 against 0.9829; rank 8: 0.9802), with an eighth of its numbers."""
+RANKS_COMPARED = (8, 16, 32, 64, 128, 256)
+FOLDS = 5
 RIDGE = 0.1
 PENALTY_STEP = 0.1
 LARGEST_PENALTY = 5.0
@@ -52,6 +55,25 @@ def fit_copy(model_id: str, plain: np.ndarray, high_passed: np.ndarray, corner_h
     _, _, directions = np.linalg.svd(plain @ full, full_matrices=False)
     up = directions[:rank]
     return LowCutCopy(model_id, corner_hz, full @ up.T, up, 0.0, dict(provenance or {}))
+
+
+def held_out_cosines(model_id: str, plain: np.ndarray, high_passed: np.ndarray, groups: np.ndarray,
+                     ranks: tuple[int, ...] = RANKS_COMPARED, folds: int = FOLDS) -> dict[int, float]:
+    """Rank -> mean cosine of the copies mapped from ``plain`` to the true ``high_passed``
+    embeddings, for samples whose group (person) the map was not fitted on: the groups are dealt
+    into ``folds`` folds, each left out in turn."""
+    names = np.unique(groups)
+    fold_of = dict(zip(names, np.arange(len(names)) % folds))
+    held = np.array([fold_of[group] for group in groups])
+    found = {}
+    for rank in ranks:
+        cosines = []
+        for fold in range(folds):
+            test = held == fold
+            copy = fit_copy(model_id, plain[~test], high_passed[~test], rank=rank)
+            cosines.append(np.einsum("ij,ij->i", copy.copies(plain[test]), high_passed[test]))
+        found[rank] = round(float(np.mean(np.concatenate(cosines))), 4)
+    return found
 
 
 def choose_penalty(far_at: Callable[[float], float], target: float, step: float = PENALTY_STEP,

@@ -14,7 +14,7 @@ from verify.embedding import Embedding
 from verify.errors import ConfigError, WeightsError
 from verify.io import decode_audio
 from verify.low_cut import LowCutCopy, load_copy, save_copy
-from verify.low_cut_fit import choose_penalty, fit_copy, high_pass
+from verify.low_cut_fit import choose_penalty, fit_copy, held_out_cosines, high_pass
 from verify.models import model_spec
 from verify.narrowband import NarrowbandRoute
 from verify.normalization import Cohort
@@ -91,6 +91,21 @@ def test_the_fit_recovers_a_low_rank_shift_it_is_given():
     assert np.einsum("ij,ij->i", held_out, truth.copies(held_out)).mean() < 0.98  # the shift was there to find
     with pytest.raises(ConfigError):
         fit_copy("toy", plain, shifted[:10])
+
+
+def test_held_out_speakers_show_which_ranks_find_the_shift():
+    # a rank-2 shift: maps of rank 2 and more carry it to speakers left out of the fit, rank 1 not all of it
+    rng = np.random.default_rng(5)
+    truth = toy_copy(strength=1.5, seed=9)
+    plain = unit(rng.standard_normal((300, DIMENSION)))
+    high_passed = truth.copies(plain)
+    speakers = np.repeat(np.arange(60), 5)
+
+    found = held_out_cosines("toy", plain, high_passed, speakers, ranks=(1, 2, 8), folds=3)
+
+    assert set(found) == {1, 2, 8}
+    assert found[2] > 0.99 and abs(found[8] - found[2]) < 0.005  # the embeddings alone: 0.91
+    assert found[1] < found[2] - 0.01
 
 
 def test_the_penalty_is_the_smallest_step_that_meets_the_target_far():
