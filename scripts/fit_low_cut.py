@@ -10,7 +10,8 @@ cohort), scored as the product scores them, keep the default level's target FAR
 its provenance: the mean cosine of the high-passed embeddings to the templates and to their
 copies, the same for copies mapped by maps of several ranks fitted without the speaker
 (:func:`verify.low_cut_fit.held_out_cosines`, five folds of the speakers), and FAR and refused at
-each level on those trials with the template alone and with the copies. Evaluation people are never used: their figures come from ``benchmarks/conditions.py``.
+each level on those trials with the template alone and with the copies. Evaluation people are
+never used: their figures come from ``benchmarks/conditions.py``.
 
     python scripts/fit_low_cut.py [--data ../shared/data] [--cache .cache/calibration]
 """
