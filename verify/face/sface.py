@@ -7,9 +7,10 @@ compared by cosine after L2 normalisation.
 The shipped file is OpenCV Zoo's int8 block-quantised ONNX, unchanged. OpenVINO's ONNX reader
 does not take ``DequantizeLinear`` with a ``block_size`` (opset 21), so
 :func:`dequantize_linear` converts those nodes while the model is read: the weights are
-dequantized once, exactly as ONNX defines it, into float32 constants. The network then runs in
-float32 like every other network here (``verify/runtime.py``), on the CPU even when the rest of
-the pipeline runs on CUDA. ``python benchmarks/sface_runtimes.py`` times one crop in each runtime
+dequantized once, exactly as ONNX defines it, into float32 constants, and the converted model is
+kept as an OpenVINO IR beside the compiled networks (:func:`sface_model`), so later processes
+neither read the ONNX nor dequantize again. The network then runs in float32 like every other
+network here (``verify/runtime.py``), on the CPU even when the rest of the pipeline runs on CUDA. ``python benchmarks/sface_runtimes.py`` times one crop in each runtime
 that reads the file (2 threads, the runtimes taking turns): OpenVINO was the fastest, 1.4x
 OpenCV's DNN module (``cv2.dnn.readNetFromONNX``) and 3.6x onnxruntime 1.32, all three giving the
 same embedding (cosine 1.000000). onnxruntime requires the weights the file lists as graph
@@ -21,13 +22,20 @@ on a graph that lists several inputs); OpenCV's DNN module with ``setInput(blob,
 
 from __future__ import annotations
 
+import logging
+import shutil
+import tempfile
 import threading
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from verify.errors import WeightsError
-from verify.runtime import OPENVINO_LOADING, compile_for_cpu, import_openvino
+from verify.runtime import OPENVINO_LOADING, cache_dir, compile_for_cpu, import_openvino
 from verify.weights import WeightsFile, locate
+
+log = logging.getLogger(__name__)
 
 SFACE_WEIGHTS = WeightsFile(
     filename="face_recognition_sface_2021dec_int8bq.onnx",
@@ -114,6 +122,72 @@ def dequantize_linear(node) -> list:
     return [ops.constant(weights).output(0)]
 
 
+CONVERSION_REVISION = 1
+"""Part of the converted model's name in the cache: bumped when :func:`read_converted` changes
+what it builds, so that no process compiles a conversion of an older revision."""
+
+
+def read_converted(path: Path) -> Any:
+    """The shipped ONNX at ``path`` as an ``openvino.Model`` in float32: ``DequantizeLinear``
+    converted (:func:`dequantize_linear`), the inputs it lists but never uses removed, any batch size.
+
+    Raises:
+        WeightsError: OpenVINO cannot read it.
+    """
+    ov = import_openvino()
+    from openvino.frontend.onnx import ConversionExtension
+
+    core = ov.Core()
+    core.add_extension(ConversionExtension("DequantizeLinear", dequantize_linear))
+    try:
+        with OPENVINO_LOADING:
+            model = core.read_model(str(path))
+    except RuntimeError as error:
+        raise WeightsError(f"OpenVINO cannot read SFace from {path}: {error}") from error
+    for parameter in list(model.get_parameters()):  # weights the file lists as inputs but never uses
+        if not parameter.output(0).get_target_inputs():
+            model.remove_parameter(parameter)
+    model.reshape({SFACE_INPUT_NAME: ov.PartialShape([-1, 3, SFACE_INPUT_SIZE, SFACE_INPUT_SIZE])})
+    return model
+
+
+def converted_graph(path: Path) -> Path:
+    """Where the conversion of the shipped ONNX at ``path`` is kept as an IR: in the cache of
+    compiled networks (:func:`verify.runtime.cache_dir`), named after the file's sha256 and
+    :data:`CONVERSION_REVISION`."""
+    return cache_dir() / "converted" / f"{path.stem}-{SFACE_WEIGHTS.sha256[:16]}-r{CONVERSION_REVISION}" / "model.xml"
+
+
+def sface_model(path: Path) -> str | Any:
+    """What to compile for the shipped ONNX at ``path``: the path of its converted IR, written on
+    first use, or the converted model itself where the cache cannot be written.
+
+    Reading the ONNX and dequantizing its weights took 0.15-0.4 s of every process, on top of the
+    compiled network's cache: compiled from the IR's path, OpenVINO finds its cached network
+    without reading the model (0.05 s). The IR is written to a folder of its own and renamed into
+    place, so a process never reads a half-written one; two processes converting at once keep
+    the first.
+    """
+    graph = converted_graph(path)
+    if graph.is_file():
+        return str(graph)
+    model = read_converted(path)
+    staging = None
+    try:
+        graph.parent.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".writing-", dir=graph.parent.parent))
+        with OPENVINO_LOADING:
+            import_openvino().save_model(model, str(staging / graph.name), compress_to_fp16=False)
+        staging.rename(graph.parent)
+    except (OSError, RuntimeError) as error:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        if not graph.is_file():
+            log.info("cannot keep SFace's conversion in %s (%s): it is converted again in every process", graph.parent, error)
+            return model
+    return str(graph)
+
+
 class SFaceNetwork:
     """SFace compiled by OpenVINO for the CPU in float32; callable on aligned crops.
 
@@ -122,28 +196,21 @@ class SFaceNetwork:
     """
 
     def __init__(self, cpu_threads: int | None = None) -> None:
-        """Locate, hash-check, read and compile the shipped model.
+        """Locate, hash-check, read (:func:`sface_model`) and compile the shipped model.
 
         Raises:
             WeightsError: the model is missing or corrupt, or OpenVINO cannot read it.
         """
-        ov = import_openvino()
-        from openvino.frontend.onnx import ConversionExtension
-
         path = locate(SFACE_WEIGHTS)
-        core = ov.Core()
-        core.add_extension(ConversionExtension("DequantizeLinear", dequantize_linear))
+        model = sface_model(path)
         try:
-            with OPENVINO_LOADING:
-                model = core.read_model(str(path))
+            self.compiled = compile_for_cpu(model, cpu_threads)  # cached compilations
         except RuntimeError as error:
-            raise WeightsError(f"OpenVINO cannot read SFace from {path}: {error}") from error
-        for parameter in list(model.get_parameters()):  # weights the file lists as inputs but never uses
-            if not parameter.output(0).get_target_inputs():
-                model.remove_parameter(parameter)
-        model.reshape({SFACE_INPUT_NAME: ov.PartialShape([-1, 3, SFACE_INPUT_SIZE, SFACE_INPUT_SIZE])})
-        self.compiled = compile_for_cpu(model, cpu_threads)  # cached compilations
-        self._tensor = ov.Tensor
+            if not isinstance(model, str):
+                raise WeightsError(f"OpenVINO cannot compile SFace from {path}: {error}") from error
+            log.warning("cannot compile SFace's cached conversion %s (%s): converting it again", model, error)
+            self.compiled = compile_for_cpu(read_converted(path), cpu_threads)
+        self._tensor = import_openvino().Tensor
         self._local = threading.local()
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:

@@ -79,6 +79,52 @@ def test_a_corrupt_model_is_refused(monkeypatch) -> None:
         SFaceNetwork()
 
 
+@pytest.fixture
+def own_cache(monkeypatch, tmp_path):
+    """A cache folder of this test's own, with a fresh process-wide OpenVINO core reading it."""
+    from verify.runtime import openvino_core
+
+    monkeypatch.setenv("VERIFY_CACHE", str(tmp_path / "cache"))
+    openvino_core.cache_clear()
+    yield tmp_path / "cache"
+    openvino_core.cache_clear()
+
+
+def test_the_conversion_is_kept_and_the_kept_one_computes_the_same(own_cache, monkeypatch, crops) -> None:
+    first = SFaceNetwork(cpu_threads=1)
+    graph = sface_module.converted_graph(locate(sface_module.SFACE_WEIGHTS))
+    assert graph.is_file() and graph.is_relative_to(own_cache)
+    assert not list(graph.parent.parent.glob(".writing-*"))  # nothing left half-way
+
+    def unread(path):
+        raise AssertionError("the ONNX was read again")
+
+    monkeypatch.setattr(sface_module, "read_converted", unread)  # a later process: the kept IR only
+    again = SFaceNetwork(cpu_threads=1)
+    np.testing.assert_array_equal(again(crops), first(crops))
+
+
+def test_a_cache_that_cannot_be_written_converts_in_memory(monkeypatch, tmp_path, sface, crops) -> None:
+    from verify.runtime import openvino_core
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("VERIFY_CACHE", str(blocker / "cache"))
+    openvino_core.cache_clear()
+    try:
+        np.testing.assert_array_equal(SFaceNetwork(cpu_threads=1)(crops), sface(crops))
+    finally:
+        openvino_core.cache_clear()
+
+
+def test_a_damaged_kept_conversion_is_converted_again(own_cache, crops, sface) -> None:
+    SFaceNetwork(cpu_threads=1)
+    graph = sface_module.converted_graph(locate(sface_module.SFACE_WEIGHTS))
+    graph.write_text("<net>cut short")
+
+    np.testing.assert_array_equal(SFaceNetwork(cpu_threads=1)(crops), sface(crops))
+
+
 def onnx_dequantize(quantized, scale, zero_point, axis, block_size) -> np.ndarray:
     """ONNX's DequantizeLinear written out: each parameter repeated to the weights' shape."""
     def spread(parameter: np.ndarray) -> np.ndarray:
