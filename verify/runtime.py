@@ -12,7 +12,8 @@ took a second.
 Compiling a network for the CPU takes OpenVINO a few hundred milliseconds, every process again:
 more than a cold ``verify check`` can afford. :func:`openvino_core` therefore turns on OpenVINO's
 own cache of compiled networks (``CACHE_DIR``: keyed by OpenVINO on the model, its settings, the
-OpenVINO version and the CPU; it stores network graphs only, never a sample) in
+OpenVINO version and the CPU; it stores network graphs only, never a sample; SFace's converted IR
+is kept there too, :func:`verify.face.sface.sface_model`) in
 ``$VERIFY_CACHE``, else ``$XDG_CACHE_HOME/verify/openvino`` (``~/.cache`` when unset). A later
 process loads a compiled network in a tenth of the time, with the same results; a cache folder
 that cannot be written only costs that time.
