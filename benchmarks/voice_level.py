@@ -7,7 +7,8 @@ The voice front end scales speech quieter than -30 dBFS RMS up to it and leaves 
 it is (``verify.voice.frontend.normalize_level``, as Resemblyzer's ``normalize_volume`` with
 ``increase_only``), and the encoder reads mel power, not its log: a loud recording therefore
 embeds differently from the same recording a few dB quieter. This script measures, for the
-shipped rule and for "always" (every clip scaled to -30 dBFS, up or down):
+shipped rule, for "always" (every clip scaled to -30 dBFS, up or down) and for a ceiling (the
+shipped rule, and speech louder than -20 or -25 dBFS brought down to it):
 
 - ``gain_invariance``: the cosine between the embedding of each of the first 60 LibriSpeech
   evaluation files and that of the same file at -20 / -10 / -3 / +3 dB (files a gain would clip
@@ -59,11 +60,27 @@ def to_target_level(samples: np.ndarray, target_dbfs: float) -> np.ndarray:
     return samples * float(10 ** ((target_dbfs - level) / 20))
 
 
+def under_ceiling(ceiling_dbfs: float):
+    """The shipped rule, then speech louder than ``ceiling_dbfs`` RMS brought down to it."""
+    shipped = frontend.normalize_level
+
+    def normalize(samples: np.ndarray, target_dbfs: float) -> np.ndarray:
+        level = 20 * np.log10(max(float(np.sqrt(np.mean(samples**2))), 1e-10))
+        return samples * float(10 ** ((ceiling_dbfs - level) / 20)) if level > ceiling_dbfs else shipped(samples, target_dbfs)
+
+    return normalize
+
+
+RULES = {"increase only": None, "always": to_target_level,
+         "ceiling -20 dBFS": under_ceiling(-20.0), "ceiling -25 dBFS": under_ceiling(-25.0)}
+"""The level rules compared, by name (``None``: the shipped one)."""
+
+
 @contextmanager
 def level_rule(name: str) -> Iterator[None]:
-    """The front end's level rule within the block: ``"increase only"`` (shipped) or ``"always"``."""
+    """The front end's level rule within the block: one of :data:`RULES`."""
     shipped = frontend.normalize_level
-    frontend.normalize_level = shipped if name == "increase only" else to_target_level
+    frontend.normalize_level = RULES[name] or shipped
     try:
         yield
     finally:
@@ -114,7 +131,7 @@ def main() -> None:
     pipeline = load_pipeline("voice", "cpu")
     clips = [decode_audio(args.root / path) for _, path in evaluation_files(args.root, "librispeech", None)[:INVARIANCE_FILES]]
     report = {"command": "python " + " ".join(sys.argv), "rules": {}}
-    for rule in ("increase only", "always"):
+    for rule in RULES:
         with level_rule(rule):
             report["rules"][rule] = {"gain_invariance": gain_invariance(pipeline, clips),
                                      "trials": {half: trial_figures(pipeline, args.root, half) for half in SEEDS}}
