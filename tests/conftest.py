@@ -39,6 +39,17 @@ def network_cache(tmp_path_factory):
         os.environ["VERIFY_CACHE"] = before
 
 
+@pytest.fixture
+def fresh_core(monkeypatch, tmp_path):
+    """A new process-wide OpenVINO core reading ``$VERIFY_CACHE`` from ``tmp_path / "cache"``; the session's after."""
+    from verify.runtime import openvino_core
+
+    monkeypatch.setenv("VERIFY_CACHE", str(tmp_path / "cache"))
+    openvino_core.cache_clear()
+    yield tmp_path / "cache"
+    openvino_core.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def torch_threads():
     """One intra-op thread for the session.

@@ -85,15 +85,6 @@ def test_a_failing_openvino_falls_back_to_pytorch_with_a_warning(monkeypatch, ca
     assert "OpenVINO cannot run mtcnn-pnet (Exception from src/inference: the CPU plugin is unavailable)" in caplog.text
 
 
-@pytest.fixture
-def fresh_core(monkeypatch, tmp_path):
-    """A new process-wide core reading ``$VERIFY_CACHE`` from ``tmp_path / "cache"``; the session's after."""
-    monkeypatch.setenv("VERIFY_CACHE", str(tmp_path / "cache"))
-    openvino_core.cache_clear()
-    yield tmp_path / "cache"
-    openvino_core.cache_clear()
-
-
 def test_compiled_networks_are_cached_and_a_cached_one_computes_the_same(fresh_core) -> None:
     probe = np.random.default_rng(2).uniform(0, 255, (2, 3, 48, 48)).astype(np.float32)
     first = load_network(ONET, CPU, cpu_threads=1)(probe)

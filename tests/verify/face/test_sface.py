@@ -79,21 +79,10 @@ def test_a_corrupt_model_is_refused(monkeypatch) -> None:
         SFaceNetwork()
 
 
-@pytest.fixture
-def own_cache(monkeypatch, tmp_path):
-    """A cache folder of this test's own, with a fresh process-wide OpenVINO core reading it."""
-    from verify.runtime import openvino_core
-
-    monkeypatch.setenv("VERIFY_CACHE", str(tmp_path / "cache"))
-    openvino_core.cache_clear()
-    yield tmp_path / "cache"
-    openvino_core.cache_clear()
-
-
-def test_the_conversion_is_kept_and_the_kept_one_computes_the_same(own_cache, monkeypatch, crops) -> None:
+def test_the_conversion_is_kept_and_the_kept_one_computes_the_same(fresh_core, monkeypatch, crops) -> None:
     first = SFaceNetwork(cpu_threads=1)
     graph = sface_module.converted_graph(locate(sface_module.SFACE_WEIGHTS))
-    assert graph.is_file() and graph.is_relative_to(own_cache)
+    assert graph.is_file() and graph.is_relative_to(fresh_core)
     assert not list(graph.parent.parent.glob(".writing-*"))  # nothing left half-way
 
     def unread(path):
@@ -117,7 +106,7 @@ def test_a_cache_that_cannot_be_written_converts_in_memory(monkeypatch, tmp_path
         openvino_core.cache_clear()
 
 
-def test_a_damaged_kept_conversion_is_converted_again(own_cache, crops, sface) -> None:
+def test_a_damaged_kept_conversion_is_converted_again(fresh_core, crops, sface) -> None:
     SFaceNetwork(cpu_threads=1)
     graph = sface_module.converted_graph(locate(sface_module.SFACE_WEIGHTS))
     graph.write_text("<net>cut short")
