@@ -57,7 +57,6 @@ from verify.conditions import (  # noqa: E402
 from verify.config import SECURITY_LEVELS  # noqa: E402
 from verify.metrics import cllr, equal_error_rate, level_rates  # noqa: E402
 from verify.models import load_pipeline, model_scorer  # noqa: E402
-from verify.scorer import CalibratedScorer  # noqa: E402
 
 DATASETS = {"face": ["lfw_gray"], "voice": ["librispeech", "fsdd"]}
 CONDITIONS = {"face": FACE_CONDITIONS, "voice": {**VOICE_CONDITIONS, **VOICE_ROOM}}
@@ -95,7 +94,7 @@ def run_dataset(modality: str, dataset: str, args: argparse.Namespace, pipeline)
         samples = embed_cached(pipeline, args.root, files, conditions, args.seed, args.cache, progress=bar.update)
     scorer = model_scorer(modality)
     if args.without_low_cut:
-        scorer = CalibratedScorer(scorer.calibration, scorer.cohort, scorer.narrowband, scorer.compensation)
+        scorer = scorer.replaced(low_cut=None)
     if args.enroll_condition not in conditions:
         raise SystemExit(f"--enroll-condition must be one of {list(conditions)}")
     copies_made = not args.without_phone_route and args.enroll_condition == CLEAN  # copies of clean samples only

@@ -37,7 +37,6 @@ from verify.config import SECURITY_LEVELS, VoiceFrontEndConfig  # noqa: E402
 from verify.models import model_spec  # noqa: E402
 from verify.narrowband import NarrowbandRoute, save_route  # noqa: E402
 from verify.narrowband_fit import fit_route  # noqa: E402
-from verify.scorer import CalibratedScorer  # noqa: E402
 from verify.weights import MODELS_DIR  # noqa: E402
 
 
@@ -51,7 +50,7 @@ def main() -> None:
     args, pipeline, samples = voice_calibration_set(__doc__.splitlines()[0])
     spec = model_spec("voice")
     shipped = spec.scorer
-    scorer = CalibratedScorer(shipped.calibration, shipped.cohort, None, shipped.compensation)  # as shipped, no route yet
+    scorer = shipped.replaced(narrowband=None, low_cut=None)  # as shipped, no route yet (nor low-cut copies)
     (dataset,) = FIT_SETS["voice"]
     high = VoiceFrontEndConfig().min_high_band_db
     samples = with_narrowband_copies(pipeline, NarrowbandRoute.unfitted(spec.model_id, high), args.data, samples)
@@ -62,7 +61,7 @@ def main() -> None:
     taken = route_trials(route, scored, enroll, scored_probe)
     enroll, probe = enroll[taken], probe[taken]
     labels = samples.people[enroll] == samples.people[probe]
-    routed = CalibratedScorer(scorer.calibration, scorer.cohort, route, scorer.compensation)
+    routed = scorer.replaced(narrowband=route)
     before, after = (score_trials(scoring, samples, enroll, probe, tuple(SECURITY_LEVELS), codes).outcomes
                      for scoring in (scorer, routed))
     figures = {}

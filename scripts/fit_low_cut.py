@@ -45,7 +45,6 @@ from verify.io import decode_audio  # noqa: E402
 from verify.low_cut import LowCutCopy, save_copy  # noqa: E402
 from verify.low_cut_fit import CORNER_HZ, RANK, RIDGE, choose_penalty, fit_copy, held_out_cosines, high_pass  # noqa: E402
 from verify.models import model_spec  # noqa: E402
-from verify.scorer import CalibratedScorer  # noqa: E402
 from verify.weights import MODELS_DIR  # noqa: E402
 
 
@@ -75,7 +74,7 @@ def main() -> None:
     codes = cohort_codes(args.data, "voice")
 
     def outcomes(low_cut: LowCutCopy | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        scorer = CalibratedScorer(shipped.calibration, shipped.cohort, shipped.narrowband, shipped.compensation, low_cut)
+        scorer = shipped.replaced(low_cut=low_cut)
         scored = score_trials(scorer, samples, enroll, probe, tuple(SECURITY_LEVELS), codes)
         return scored.labels, scored.outcomes
 

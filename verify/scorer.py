@@ -35,6 +35,9 @@ from verify.quality_measures import trial_measures
 from verify.scoring import Decision, OperatingPoint, decide, decide_calibrated, l2_normalize
 
 
+KEEP = object()
+"""A part :meth:`CalibratedScorer.replaced` leaves as it is."""
+
 COMPENSATION_KEY = "compensation"
 """Where a calibration's provenance names the :attr:`ProbeCompensation.compensation_id` its probes
 were compensated with (absent: none)."""
@@ -138,6 +141,14 @@ class CalibratedScorer:
         self.narrowband = narrowband
         self.compensation = compensation
         self.low_cut = low_cut
+
+    def replaced(self, *, narrowband: NarrowbandRoute | None | object = KEEP,
+                 low_cut: LowCutCopy | None | object = KEEP) -> CalibratedScorer:
+        """This scorer with another phone-line route or low-cut map (``None``: without it); the
+        calibration, cohort and compensation stay, and so does any part left at :data:`KEEP`."""
+        return CalibratedScorer(self.calibration, self.cohort,
+                                self.narrowband if narrowband is KEEP else narrowband, self.compensation,
+                                self.low_cut if low_cut is KEEP else low_cut)
 
     def operating_point(self, level: str) -> OperatingPoint:
         return self.calibration.operating_point(level)

@@ -134,6 +134,18 @@ def single_llr(shipped: CalibratedScorer, template: np.ndarray, probe: Embedding
     return shipped.decide_many(np.array([cosine]), "medium", probe, [shipped.template_stats(template)])[0].llr
 
 
+def test_a_scorer_with_a_part_replaced_keeps_the_others():
+    copy = toy_copy()
+    shipped = scorer(copy)
+
+    without = shipped.replaced(low_cut=None)
+    again = without.replaced(low_cut=copy)
+
+    assert without.low_cut is None and again.low_cut is copy
+    assert (without.calibration, without.cohort, without.narrowband) == (shipped.calibration, shipped.cohort, None)
+    assert shipped.replaced().low_cut is copy
+
+
 def test_the_decision_takes_the_highest_of_the_three_llrs_less_the_penalty_for_a_copy():
     rng = np.random.default_rng(2)
     shipped = scorer(toy_copy(2.0))

@@ -14,7 +14,6 @@ from verify.conditions import with_narrowband_copies
 from verify.config import target_far
 from verify.models import model_scorer
 from verify.narrowband_fit import fit_route
-from verify.scorer import CalibratedScorer
 from tests.conftest import load_script
 from verify.voice import degrade
 
@@ -46,10 +45,10 @@ def binomial_slack(far: float, trials: int) -> float:
 def test_the_phone_line_route_holds_its_far_on_people_it_was_not_fitted_on(halves):
     fitted, held_out, codes = halves
     shipped = model_scorer("voice")
-    plain = CalibratedScorer(shipped.calibration, shipped.cohort, None, shipped.compensation)
+    plain = shipped.replaced(narrowband=None, low_cut=None)
     fitted_trials = condition_trials(fitted, PHONE)
     route = fit_route(plain, fitted, *fitted_trials, shipped.narrowband.max_high_band_db, codes)
-    routed = CalibratedScorer(plain.calibration, plain.cohort, route, plain.compensation)
+    routed = plain.replaced(narrowband=route)
     enroll, probe = condition_trials(held_out, PHONE)
     taken = route_trials(route, held_out, enroll, probe)
     fitted_impostors = int((~(fitted.people[fitted_trials[0]] == fitted.people[fitted_trials[1]])
