@@ -56,8 +56,7 @@ SEEDS = {"calibration": 0, "evaluation": 7}
 
 def to_target_level(samples: np.ndarray, target_dbfs: float) -> np.ndarray:
     """Every clip scaled to ``target_dbfs`` RMS, louder ones down as well as quieter ones up."""
-    level = 20 * np.log10(max(float(np.sqrt(np.mean(samples**2))), 1e-10))
-    return samples * float(10 ** ((target_dbfs - level) / 20))
+    return samples * float(10 ** ((target_dbfs - frontend.level_dbfs(samples)) / 20))
 
 
 def under_ceiling(ceiling_dbfs: float):
@@ -65,7 +64,7 @@ def under_ceiling(ceiling_dbfs: float):
     shipped = frontend.normalize_level
 
     def normalize(samples: np.ndarray, target_dbfs: float) -> np.ndarray:
-        level = 20 * np.log10(max(float(np.sqrt(np.mean(samples**2))), 1e-10))
+        level = frontend.level_dbfs(samples)
         return samples * float(10 ** ((ceiling_dbfs - level) / 20)) if level > ceiling_dbfs else shipped(samples, target_dbfs)
 
     return normalize

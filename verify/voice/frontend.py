@@ -240,8 +240,12 @@ def quality_issues(measures: Mapping[str, float], config: VoiceFrontEndConfig) -
     return tuple(issues)
 
 
+def level_dbfs(samples: np.ndarray) -> float:
+    """RMS level of the whole clip in dB re full scale (-200 for silence)."""
+    return 20 * np.log10(max(float(np.sqrt(np.mean(samples**2))), 1e-10))
+
+
 def normalize_level(samples: np.ndarray, target_dbfs: float) -> np.ndarray:
     """Scale quiet speech up to ``target_dbfs`` RMS; loud speech is left as it is (as Resemblyzer)."""
-    level = 20 * np.log10(max(float(np.sqrt(np.mean(samples**2))), 1e-10))
-    gain = float(10 ** ((target_dbfs - level) / 20))  # a Python float keeps float32 samples float32
+    gain = float(10 ** ((target_dbfs - level_dbfs(samples)) / 20))  # a Python float keeps float32 samples float32
     return samples * gain if gain > 1 else samples
